@@ -1,0 +1,83 @@
+#include "cli/app.h"
+
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <new>
+
+#include "io/build_info.h"
+#include "io/error.h"
+
+namespace saddlescope::cli {
+
+void add_common_options(CLI::App& app, CommonOptions& options) {
+  app.add_flag("--json", options.json, "Print one JSON object on stdout instead of the summary");
+  app.add_option("--seed", options.seed, "Root seed of every random stream")->capture_default_str();
+  app.add_option("--threads", options.threads, "Worker threads (results do not depend on it)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+}
+
+void apply_threads(int threads) {
+  Eigen::setNbThreads(threads);
+  omp_set_num_threads(threads);
+}
+
+int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& run) {
+  const std::string tool = app.get_name();
+  app.set_version_flag("--version", tool + " (saddlescope) " + io::library_version() + ", commit " + io::git_commit());
+  auto fail = [&](int code, const std::string& message) {
+    std::fflush(stdout);
+    std::cerr << tool << ": error: " << message << std::endl;
+    return code;
+  };
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string message = e.what();
+    if (message.empty()) message = e.get_name();
+    return fail(kUsageError, message + " (see --help)");
+  }
+  try {
+    return run();
+  } catch (const io::FileError& e) {
+    return fail(kBadInputFile, e.what());
+  } catch (const std::invalid_argument& e) {
+    return fail(kUsageError, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(kComputationFailed, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(kComputationFailed, e.what());
+  }
+}
+
+void print_json(const nlohmann::json& object) {
+  // Non-finite numbers become null (JSON has no inf/nan); error_handler replace keeps invalid UTF-8
+  // from aborting the dump.
+  std::cout << object.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+}
+
+io::Provenance provenance(const std::string& tool, int argc, char** argv, const nlohmann::json& seeds) {
+  io::Provenance p = io::Provenance::capture(tool, argc, argv);
+  p.seeds = seeds;
+  return p;
+}
+
+std::string format_number(double value, int digits) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*g", digits, value);
+  return buffer;
+}
+
+}  // namespace saddlescope::cli

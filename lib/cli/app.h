@@ -1,0 +1,44 @@
+#pragma once
+// The command-line contract every tool shares (DESIGN.md): --help, --version, --json, --seed,
+// --threads, and one place that maps exceptions to exit codes:
+//   0 success; 1 the computation failed (did not converge, diverged); 2 usage error (bad flag or
+//   value: CLI::ParseError, std::invalid_argument); 3 unreadable or invalid input file (io::FileError).
+// Errors are one line on stderr: "<tool>: error: <what>".
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "io/provenance.h"
+
+namespace saddlescope::cli {
+
+enum ExitCode : int { kSuccess = 0, kComputationFailed = 1, kUsageError = 2, kBadInputFile = 3 };
+
+struct CommonOptions {
+  bool json = false;          // one JSON object on stdout, nothing else there
+  std::uint64_t seed = 0;     // root seed of every random stream
+  int threads = 1;            // worker threads (Eigen/OpenMP); results do not depend on it
+};
+
+// Adds --json, --seed and --threads to `app`.
+void add_common_options(CLI::App& app, CommonOptions& options);
+
+// Applies --threads (Eigen and OpenMP).
+void apply_threads(int threads);
+
+// Parses argv with `app` (after adding --version), then calls `run`. Every exception is turned
+// into its exit code and one line on stderr. `run` returns the exit code of a completed run.
+int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& run);
+
+// Prints a JSON object on stdout (indented, one trailing newline).
+void print_json(const nlohmann::json& object);
+
+// The provenance of the running tool, with seeds filled in.
+io::Provenance provenance(const std::string& tool, int argc, char** argv, const nlohmann::json& seeds);
+
+// Number formatting for the human summaries: %.*g with `digits` significant digits; "inf"/"nan" as is.
+std::string format_number(double value, int digits = 6);
+
+}  // namespace saddlescope::cli

@@ -1,0 +1,122 @@
+#include "critical/report.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "cli/app.h"
+#include "io/hdf5.h"
+
+namespace saddlescope::critical {
+namespace {
+
+std::vector<double> head(const Eigen::VectorXd& v, Eigen::Index k) {
+  const Eigen::Index m = std::min(k, v.size());
+  return std::vector<double>(v.data(), v.data() + m);
+}
+std::vector<double> tail(const Eigen::VectorXd& v, Eigen::Index k) {
+  const Eigen::Index m = std::min(k, v.size());
+  return std::vector<double>(v.data() + v.size() - m, v.data() + v.size());
+}
+std::string list(const std::vector<double>& values, int digits = 6) {
+  std::string out;
+  for (double x : values) out += (out.empty() ? "" : ", ") + cli::format_number(x, digits);
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json to_json(const Classification& c, Eigen::Index show, Eigen::Index max_listed_direction) {
+  nlohmann::json j;
+  j["verdict"] = std::string(to_string(c.verdict));
+  j["decided_by"] = c.decided_by;
+  j["method"] = c.method;
+  j["n"] = c.eigenvalues.size();
+  j["value"] = c.value;
+  j["grad_norm"] = c.grad_norm;
+  j["index"] = c.index;
+  j["nullity"] = c.nullity;
+  j["positive"] = c.positive;
+  j["zero_tolerance"] = c.zero_tolerance;
+  j["lambda_min"] = c.lambda_min;
+  j["lambda_max"] = c.lambda_max;
+  j["eigenvalues_smallest"] = head(c.eigenvalues, show);
+  j["eigenvalues_largest"] = tail(c.eigenvalues, show);
+  // JSON has no infinity: an infinite condition number (a zero eigenvalue) is null.
+  j["condition_number"] = std::isfinite(c.condition_number) ? nlohmann::json(c.condition_number) : nlohmann::json();
+  j["condition_number_nonzero"] =
+      std::isfinite(c.condition_number_nonzero) ? nlohmann::json(c.condition_number_nonzero) : nlohmann::json();
+  if (c.has_escape_direction) {
+    nlohmann::json e;
+    e["step"] = c.escape_step;
+    e["predicted_change"] = c.predicted_change;
+    e["first_order_change"] = c.first_order_change;
+    e["measured_change"] = c.measured_change;
+    if (c.escape_direction.size() <= max_listed_direction)
+      e["direction"] = std::vector<double>(c.escape_direction.data(), c.escape_direction.data() + c.escape_direction.size());
+    j["escape"] = e;
+  } else {
+    j["escape"] = nullptr;
+  }
+  return j;
+}
+
+std::string summary_text(const Classification& c, Eigen::Index show) {
+  std::ostringstream s;
+  auto row = [&](const std::string& label, const std::string& value) {
+    s << "  " << label << std::string(label.size() < 20 ? 20 - label.size() : 1, ' ') << value << '\n';
+  };
+  const Eigen::Index n = c.eigenvalues.size();
+  row("verdict", std::string(to_string(c.verdict)));
+  row("decided by", c.decided_by);
+  row("value", cli::format_number(c.value, 12));
+  row("gradient norm", cli::format_number(c.grad_norm, 4));
+  if (n <= 2 * show) {
+    row("eigenvalues", "[" + list(head(c.eigenvalues, n)) + "]  (all " + std::to_string(n) + ", ascending)");
+  } else {
+    row("smallest eigenvalues", "[" + list(head(c.eigenvalues, show)) + "]");
+    row("largest eigenvalues", "[" + list(tail(c.eigenvalues, show)) + "]  (of " + std::to_string(n) + ")");
+  }
+  row("index / nullity", std::to_string(c.index) + " negative, " + std::to_string(c.nullity) + " zero, " +
+                             std::to_string(c.positive) + " positive  (zero means |lambda| <= " +
+                             cli::format_number(c.zero_tolerance, 3) + ")");
+  row("condition number", cli::format_number(c.condition_number, 6) +
+                              (std::isfinite(c.condition_number)
+                                   ? std::string()
+                                   : "  (over nonzero eigenvalues: " + cli::format_number(c.condition_number_nonzero, 6) + ")"));
+  if (c.has_escape_direction) {
+    const Eigen::Index m = c.escape_direction.size();
+    std::vector<double> shown(c.escape_direction.data(), c.escape_direction.data() + std::min<Eigen::Index>(m, 6));
+    row("escape direction", "v = [" + list(shown, 4) + (m > 6 ? ", ...]" : "]") + "  (eigenvector of lambda_min)");
+    row("step", "eps = " + cli::format_number(c.escape_step, 3));
+    row("predicted change", "0.5*eps^2*lambda_min = " + cli::format_number(c.predicted_change, 6) +
+                                (c.verdict == Verdict::not_critical
+                                     ? "  (+ first-order term eps*v.grad = " + cli::format_number(c.first_order_change, 6) + ")"
+                                     : std::string()));
+    row("measured change", "f(x + eps*v) - f(x) = " + cli::format_number(c.measured_change, 6));
+  }
+  return s.str();
+}
+
+void write_classification(hid_t group, const Classification& c) {
+  namespace h5 = io::h5;
+  h5::write_attribute(group, "verdict", std::string(to_string(c.verdict)));
+  h5::write_attribute(group, "decided_by", c.decided_by);
+  h5::write_attribute(group, "method", c.method);
+  h5::write_attribute(group, "value", c.value);
+  h5::write_attribute(group, "grad_norm", c.grad_norm);
+  h5::write_attribute(group, "index", static_cast<std::int64_t>(c.index));
+  h5::write_attribute(group, "nullity", static_cast<std::int64_t>(c.nullity));
+  h5::write_attribute(group, "zero_tolerance", c.zero_tolerance);
+  h5::write_attribute(group, "lambda_min", c.lambda_min);
+  h5::write_attribute(group, "lambda_max", c.lambda_max);
+  h5::write_attribute(group, "condition_number", c.condition_number);
+  h5::write_vector(group, "eigenvalues", c.eigenvalues);
+  if (c.has_escape_direction) {
+    h5::write_vector(group, "escape_direction", c.escape_direction);
+    h5::write_attribute(group, "escape_step", c.escape_step);
+    h5::write_attribute(group, "predicted_change", c.predicted_change);
+    h5::write_attribute(group, "measured_change", c.measured_change);
+  }
+}
+
+}  // namespace saddlescope::critical

@@ -1,0 +1,106 @@
+#include "io/checkpoint.h"
+
+#include <cmath>
+
+#include "io/atomic_file.h"
+#include "io/error.h"
+#include "io/hdf5.h"
+#include "io/reader.h"
+
+namespace saddlescope::io {
+namespace {
+
+void write_data(hid_t file, const Checkpoint& c) {
+  if (!c.data && c.data_file.empty()) return;
+  h5::Handle group = h5::create_group(file, "data");
+  if (c.data) {
+    h5::write_matrix(group.get(), "X", c.data->X);
+    h5::write_matrix(group.get(), "y", c.data->y);
+  } else {
+    h5::write_attribute(group.get(), "data_file", c.data_file);
+    h5::write_attribute(group.get(), "data_group", c.data_group);
+  }
+}
+
+void write_optimizer_state(hid_t file, const OptimizerState& state) {
+  h5::Handle group = h5::create_group(file, "optimizer_state");
+  h5::write_attribute(group.get(), "config", state.config.dump());
+  h5::write_attribute(group.get(), "step", state.step);
+  for (const auto& [name, buffer] : state.buffers) h5::write_vector(group.get(), name, buffer);
+}
+
+void require_finite(const Eigen::MatrixXd& values, const std::string& path, const std::string& what) {
+  if (!values.allFinite()) throw FileError(path, what + " contains NaN or Inf");
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& path, const Checkpoint& c, const Provenance& provenance) {
+  AtomicH5File file(path);
+  try {
+    write_provenance(file.get(), kCheckpointFormat, kCheckpointFormatVersion, provenance);
+    h5::write_vector(file.get(), "params", c.params);
+    h5::Handle objective = h5::create_group(file.get(), "objective");
+    h5::write_attribute(objective.get(), "spec", c.spec.dump());
+    write_data(file.get(), c);
+    if (c.optimizer_state) write_optimizer_state(file.get(), *c.optimizer_state);
+  } catch (const h5::Hdf5Error& e) {
+    throw FileError(path, std::string("cannot be written: ") + e.what());
+  }
+  file.commit();
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+  OpenedFile opened = open_saddlescope_file(path, kCheckpointFormat, kCheckpointFormatVersion);
+  const hid_t file = opened.handle.get();
+  Checkpoint c;
+  c.provenance = opened.header.provenance;
+  try {
+    c.params = h5::read_vector(file, "params", kMaxElementsPerDataset);
+    if (c.params.size() == 0) throw FileError(path, "dataset 'params' is empty");
+    require_finite(c.params, path, "dataset 'params'");
+    if (!h5::exists(file, "objective")) throw FileError(path, "group 'objective' is missing");
+    h5::Handle objective = h5::open_group(file, "objective");
+    const std::string spec_text = h5::read_string_attribute(objective.get(), "spec");
+    c.spec = nlohmann::json::parse(spec_text, nullptr, false);
+    if (c.spec.is_discarded() || !c.spec.is_object())
+      throw FileError(path, "attribute /objective/spec is not a JSON object");
+    if (h5::exists(file, "data")) {
+      h5::Handle data = h5::open_group(file, "data");
+      if (h5::exists(data.get(), "X")) {
+        DataArrays arrays;
+        arrays.X = h5::read_matrix(data.get(), "X", kMaxElementsPerDataset);
+        arrays.y = h5::read_matrix(data.get(), "y", kMaxElementsPerDataset);
+        if (arrays.X.rows() != arrays.y.rows())
+          throw FileError(path, "/data/X has " + std::to_string(arrays.X.rows()) + " rows but /data/y has " +
+                                    std::to_string(arrays.y.rows()));
+        require_finite(arrays.X, path, "dataset '/data/X'");
+        require_finite(arrays.y, path, "dataset '/data/y'");
+        c.data = std::move(arrays);
+      } else {
+        c.data_file = h5::read_string_attribute(data.get(), "data_file");
+        c.data_group = h5::read_string_attribute(data.get(), "data_group");
+      }
+    }
+    if (h5::exists(file, "optimizer_state")) {
+      h5::Handle group = h5::open_group(file, "optimizer_state");
+      OptimizerState state;
+      state.config = nlohmann::json::parse(h5::read_string_attribute(group.get(), "config"), nullptr, false);
+      if (state.config.is_discarded()) throw FileError(path, "attribute /optimizer_state/config is not JSON");
+      state.step = h5::read_int_attribute(group.get(), "step");
+      for (const std::string& name : list_links(group.get())) {
+        Eigen::VectorXd buffer = h5::read_vector(group.get(), name, kMaxElementsPerDataset);
+        if (buffer.size() != c.params.size())
+          throw FileError(path, "optimizer buffer '" + name + "' has " + std::to_string(buffer.size()) +
+                                    " entries, params has " + std::to_string(c.params.size()));
+        state.buffers.emplace(name, std::move(buffer));
+      }
+      c.optimizer_state = std::move(state);
+    }
+  } catch (const h5::Hdf5Error& e) {
+    throw FileError(path, e.what());
+  }
+  return c;
+}
+
+}  // namespace saddlescope::io

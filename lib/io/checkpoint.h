@@ -1,0 +1,62 @@
+#pragma once
+// Checkpoint files (DESIGN.md): a point in parameter space and everything needed to rebuild the
+// objective there.
+//
+// Layout (format "saddlescope-checkpoint", format_version 1):
+//   /params            float64 [n]
+//   /objective         group; attribute `spec` (JSON string: {"kind": ..., ...}, see problem/problem.h)
+//   /data/X, /data/y   float64 [N, d] and [N, k] (optional, embedded data set); or attributes
+//                      `data_file` and `data_group` on /data naming a data set in another HDF5 file
+//   /optimizer_state   optional group; attribute `config` (JSON), one float64 dataset per state buffer,
+//                      attribute `step` (int64)
+// plus the provenance attributes at the root (io/provenance.h).
+#include <Eigen/Core>
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "io/provenance.h"
+
+namespace saddlescope::io {
+
+inline constexpr const char* kCheckpointFormat = "saddlescope-checkpoint";
+inline constexpr std::int64_t kCheckpointFormatVersion = 1;
+
+// Largest dataset a reader accepts, in elements (2^28 float64 = 2 GiB). A file claiming more is
+// refused before anything is allocated.
+inline constexpr std::uint64_t kMaxElementsPerDataset = std::uint64_t{1} << 28;
+
+// A data set as arrays: one row per sample.
+struct DataArrays {
+  Eigen::MatrixXd X;  // [N, d]
+  Eigen::MatrixXd y;  // [N, k]: regression targets, or class indices stored as doubles in one column
+};
+
+struct OptimizerState {
+  nlohmann::json config = nlohmann::json::object();  // optimizer name and hyper-parameters
+  std::int64_t step = 0;                              // steps taken so far
+  std::map<std::string, Eigen::VectorXd> buffers;     // e.g. "exp_avg", "exp_avg_sq", "momentum_buffer"
+};
+
+struct Checkpoint {
+  Eigen::VectorXd params;
+  nlohmann::json spec = nlohmann::json::object();  // objective spec (problem/problem.h)
+  std::optional<DataArrays> data;                  // embedded data set
+  std::string data_file;                           // or a reference to a data set in another file
+  std::string data_group;
+  std::optional<OptimizerState> optimizer_state;
+  Provenance provenance;  // as read back; ignored when writing (the writer's own is used)
+};
+
+// Writes atomically: to "<path>.tmp-<pid>", flushed and fsync'ed, then renamed over `path`, so a
+// crash leaves either the old file or the new one, never half of one. Throws FileError on failure
+// (the temporary is removed).
+void write_checkpoint(const std::string& path, const Checkpoint& checkpoint, const Provenance& provenance);
+
+// Reads and validates (format, version, shapes, finiteness of params and data, sizes before any
+// allocation). Throws FileError with one line naming the file and the problem.
+Checkpoint read_checkpoint(const std::string& path);
+
+}  // namespace saddlescope::io

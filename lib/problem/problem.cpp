@@ -1,0 +1,78 @@
+#include "problem/problem.h"
+
+#include <charconv>
+#include <cmath>
+#include <stdexcept>
+
+#include "io/error.h"
+#include "objective/test_functions.h"
+
+namespace saddlescope::problem {
+
+std::unique_ptr<objective::Objective> make_objective(const nlohmann::json& spec, const io::DataArrays* data) {
+  if (!spec.is_object() || !spec.contains("kind") || !spec["kind"].is_string())
+    throw std::invalid_argument("objective spec must be a JSON object with a string 'kind'");
+  const std::string kind = spec["kind"].get<std::string>();
+  if (kind == "function") {
+    if (!spec.contains("function") || !spec["function"].is_string())
+      throw std::invalid_argument("objective spec of kind 'function' needs a string 'function'");
+    (void)data;
+    return objective::make_test_function(spec["function"].get<std::string>());
+  }
+  throw std::invalid_argument("unknown objective kind '" + kind + "' (known: function)");
+}
+
+Problem load_checkpoint_problem(const std::string& path) {
+  io::Checkpoint checkpoint = io::read_checkpoint(path);
+  Problem problem;
+  try {
+    const io::DataArrays* data = checkpoint.data ? &*checkpoint.data : nullptr;
+    if (!checkpoint.data_file.empty())
+      throw std::invalid_argument("references data file '" + checkpoint.data_file +
+                                  "', but this objective kind takes no external data");
+    problem.objective = make_objective(checkpoint.spec, data);
+  } catch (const std::invalid_argument& e) {
+    throw io::FileError(path, std::string("/objective/spec: ") + e.what());
+  }
+  if (problem.objective->dim() != checkpoint.params.size())
+    throw io::FileError(path, "params has " + std::to_string(checkpoint.params.size()) + " entries but the objective '" +
+                                  problem.objective->description() + "' has " +
+                                  std::to_string(problem.objective->dim()) + " parameters");
+  problem.point = std::move(checkpoint.params);
+  problem.source = "checkpoint " + path;
+  problem.input_path = path;
+  return problem;
+}
+
+objective::Vector parse_point(const std::string& text, objective::Index expected, const std::string& flag) {
+  std::vector<double> values;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    double value = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size())
+      throw std::invalid_argument(flag + ": '" + item + "' is not a number");
+    if (!std::isfinite(value)) throw std::invalid_argument(flag + ": coordinates must be finite, got '" + item + "'");
+    values.push_back(value);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (static_cast<objective::Index>(values.size()) != expected)
+    throw std::invalid_argument(flag + ": got " + std::to_string(values.size()) + " coordinates, the problem has " +
+                                std::to_string(expected) + " parameters");
+  return Eigen::Map<const objective::Vector>(values.data(), expected);
+}
+
+Problem make_spec_problem(const std::string& spec, const std::string& at) {
+  Problem problem;
+  problem.objective = make_objective({{"kind", "function"}, {"function", spec}}, nullptr);
+  problem.point = parse_point(at, problem.objective->dim(), "--at");
+  problem.source = "problem " + spec;
+  return problem;
+}
+
+}  // namespace saddlescope::problem

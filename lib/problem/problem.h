@@ -1,0 +1,40 @@
+#pragma once
+// Building an Objective from a description: a test-function spec string (`--problem`), or the JSON
+// spec stored in a checkpoint's /objective.
+//
+// JSON spec kinds:
+//   {"kind": "function", "function": "<test-function spec string>"}   objective/test_functions.h
+// Further kinds (networks, regressions) are registered by the modules that own them.
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "io/checkpoint.h"
+#include "objective/objective.h"
+
+namespace saddlescope::problem {
+
+// Throws std::invalid_argument with one line naming the problem when the spec is not valid.
+// `data` is the data set for objectives over data (nullptr for those without).
+std::unique_ptr<objective::Objective> make_objective(const nlohmann::json& spec, const io::DataArrays* data);
+
+// An objective and the point it is to be looked at, with where they came from.
+struct Problem {
+  std::unique_ptr<objective::Objective> objective;
+  objective::Vector point;
+  std::string source;      // "checkpoint <path>" or "problem <spec>"
+  std::string input_path;  // the checkpoint's path, empty for --problem
+};
+
+// From a checkpoint: reads and validates it, resolves a referenced data file, builds the objective and
+// checks that the parameter vector has the objective's dimension. Every failure is io::FileError
+// (exit code 3) naming the file.
+Problem load_checkpoint_problem(const std::string& path);
+
+// From `--problem SPEC --at x1,x2,...`. Throws std::invalid_argument (exit code 2) naming the flag.
+Problem make_spec_problem(const std::string& spec, const std::string& at);
+
+// Parses "x1,x2,..." into a vector of exactly `expected` finite numbers.
+objective::Vector parse_point(const std::string& text, objective::Index expected, const std::string& flag);
+
+}  // namespace saddlescope::problem

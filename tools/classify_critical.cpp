@@ -1,0 +1,108 @@
+// classify-critical: what kind of point is this, and what is the evidence?
+#include <iostream>
+
+#include "cli/app.h"
+#include "critical/classify.h"
+#include "critical/report.h"
+#include "io/atomic_file.h"
+#include "io/error.h"
+#include "io/hdf5.h"
+#include "io/result.h"
+#include "problem/problem.h"
+
+namespace sc = saddlescope;
+
+namespace {
+
+struct Options {
+  std::string checkpoint;
+  std::string problem;
+  std::string at;
+  std::string method = "auto";
+  std::string out;
+  long show = 5;
+  sc::critical::ClassifyOptions classify;
+  sc::cli::CommonOptions common;
+};
+
+void setup(CLI::App& app, Options& o) {
+  app.add_option("checkpoint", o.checkpoint, "Checkpoint file (HDF5) holding the objective and the point");
+  auto* problem = app.add_option("--problem", o.problem,
+                                 "Test function spec instead of a checkpoint, e.g. himmelblau or rosenbrock:n=4");
+  auto* at = app.add_option("--at", o.at, "Point for --problem: comma-separated coordinates, e.g. 0,0");
+  problem->needs(at);
+  at->needs(problem);
+  problem->excludes(app.get_option("checkpoint"));
+  app.add_option("--grad-tol", o.classify.grad_tol, "Critical when |grad f| <= this (absolute)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--eig-rtol", o.classify.eig_rtol, "Zero eigenvalue: |lambda| <= eig-rtol*max|lambda| + eig-atol")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--eig-atol", o.classify.eig_atol, "Absolute part of the zero-eigenvalue tolerance")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--escape-step", o.classify.escape_step, "Step eps along the escape direction")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--method", o.method, "Eigenvalue method: auto or dense (matrix-free Lanczos comes with the spectral engine)")
+      ->check(CLI::IsMember({"auto", "dense"}))
+      ->capture_default_str();
+  app.add_option("--show", o.show, "Eigenvalues to list at each end of the spectrum")
+      ->check(CLI::Range(1L, 1000000L))
+      ->capture_default_str();
+  app.add_option("--out", o.out, "Write a result file (HDF5)");
+  sc::cli::add_common_options(app, o.common);
+}
+
+int run(const Options& o, int argc, char** argv) {
+  if (o.checkpoint.empty() && o.problem.empty())
+    throw std::invalid_argument("give a checkpoint file, or --problem SPEC --at x1,x2,...");
+  sc::cli::apply_threads(o.common.threads);
+  const sc::problem::Problem problem = o.checkpoint.empty() ? sc::problem::make_spec_problem(o.problem, o.at)
+                                                            : sc::problem::load_checkpoint_problem(o.checkpoint);
+  const sc::critical::Classification c = sc::critical::classify(*problem.objective, problem.point, o.classify);
+
+  nlohmann::json summary = sc::critical::to_json(c, o.show);
+  summary["objective"] = problem.objective->description();
+  summary["source"] = problem.source;
+  summary["tolerances"] = {{"grad_tol", o.classify.grad_tol},
+                           {"eig_rtol", o.classify.eig_rtol},
+                           {"eig_atol", o.classify.eig_atol}};
+
+  if (!o.out.empty()) {
+    sc::io::AtomicH5File file(o.out);
+    try {
+      const auto provenance = sc::cli::provenance("classify-critical", argc, argv, {{"seed", o.common.seed}});
+      sc::io::write_result_header(file.get(), provenance, "classify-critical", problem.input_path, summary);
+      sc::io::h5::write_attribute(file.get(), "objective_spec", problem.objective->spec().dump());
+      sc::io::h5::write_vector(file.get(), "point", problem.point);
+      sc::io::h5::Handle group = sc::io::h5::create_group(file.get(), "classification");
+      sc::critical::write_classification(group.get(), c);
+    } catch (const sc::io::h5::Hdf5Error& e) {
+      throw sc::io::FileError(o.out, std::string("cannot be written: ") + e.what());
+    }
+    file.commit();
+  }
+
+  if (o.common.json) {
+    sc::cli::print_json(summary);
+  } else {
+    std::cout << "classify-critical: " << problem.objective->description() << " (n = " << problem.objective->dim()
+              << ") from " << problem.source << "\n"
+              << sc::critical::summary_text(c, o.show);
+    if (!o.out.empty()) std::cout << "  result file         " << o.out << "\n";
+  }
+  return sc::cli::kSuccess;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("Classify the point in a checkpoint (or a test function at --at): minimum, maximum, strict saddle, "
+               "degenerate or not critical, with the evidence and the escape direction.",
+               "classify-critical");
+  Options options;
+  setup(app, options);
+  return sc::cli::run_tool(app, argc, argv, [&] { return run(options, argc, argv); });
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The README's two commands:
+#   bash tools/dev.sh example   install missing Debian packages, build, classify the bundled example
+#   bash tools/dev.sh test      install missing Debian packages, build, run the whole test suite
+# Both are idempotent: packages already installed are not touched, and an up-to-date build is a no-op.
+# SADDLESCOPE_BUILD names the build folder (default: build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${SADDLESCOPE_BUILD:-build}
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+BUILD_PACKAGES=(cmake make g++ pkg-config git libeigen3-dev libspectra-dev libboost-dev libhdf5-dev libcli11-dev
+                nlohmann-json3-dev libgtest-dev)
+# The test suite also cross-checks against PyTorch and executes notebooks with Debian's python3.
+# OpenBLAS so that numpy and torch do not run on the reference BLAS.
+TEST_PACKAGES=(python3 python3-numpy python3-scipy python3-h5py python3-torch python3-matplotlib python3-pandas
+               python3-nbclient python3-nbformat python3-ipykernel python3-sklearn libopenblas0-pthread)
+
+install_missing() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "dev.sh: installing missing Debian packages: ${missing[*]}" >&2
+  local sudo=()
+  [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+build() {
+  if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >&2
+  fi
+  cmake --build "$BUILD_DIR" -j"$JOBS" >&2
+}
+
+case "${1:-}" in
+  example)
+    install_missing "${BUILD_PACKAGES[@]}"
+    build
+    "$BUILD_DIR/bin/classify-critical" data/examples/himmelblau_saddle.h5
+    ;;
+  test)
+    install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    build
+    ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$JOBS"
+    ;;
+  *)
+    echo "usage: bash tools/dev.sh example|test" >&2
+    exit 2
+    ;;
+esac
