@@ -32,4 +32,12 @@ void Objective::batch_hessian_vector_product(const Vector&, Batch, const Matrix&
   throw std::invalid_argument(description() + " has no data set, so it cannot be evaluated on a mini-batch");
 }
 
+void Objective::gauss_newton_vector_product(const Vector&, const Matrix&, Matrix&) const {
+  throw std::invalid_argument(description() + " has no Gauss-Newton matrix (only network and regression objectives do)");
+}
+
+void Objective::fisher_vector_product(const Vector&, const Matrix&, Matrix&) const {
+  throw std::invalid_argument(description() + " has no empirical Fisher matrix (only objectives over data do)");
+}
+
 }  // namespace saddlescope::objective

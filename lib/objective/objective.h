@@ -43,6 +43,14 @@ class Objective {
   virtual void hessian(const Vector& x, Matrix& H) const;
   virtual Index hessian_block_columns() const { return 64; }
 
+  // --- Other curvature matrices (networks) ---------------------------------------------------------
+  // Generalised Gauss–Newton G = Jᵀ H_loss J and empirical Fisher F = (1/N) Σ g_i g_iᵀ as block
+  // products, for objectives that have them (has_gauss_newton()). Both are PSD; for linear least
+  // squares G equals the Hessian. The defaults throw std::invalid_argument.
+  virtual bool has_gauss_newton() const { return false; }
+  virtual void gauss_newton_vector_product(const Vector& x, const Matrix& V, Matrix& GV) const;
+  virtual void fisher_vector_product(const Vector& x, const Matrix& V, Matrix& FV) const;
+
   // --- Objectives over a data set -----------------------------------------------------------------
   // Number of samples; 0 for objectives without data (test functions), which then refuse batches.
   virtual std::int64_t sample_count() const { return 0; }
