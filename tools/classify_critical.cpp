@@ -91,7 +91,7 @@ int run(const Options& o, int argc, char** argv) {
     std::cout << "classify-critical: " << problem.objective->description() << " (n = " << problem.objective->dim()
               << ") from " << problem.source << "\n"
               << sc::critical::summary_text(c, o.show);
-    if (!o.out.empty()) std::cout << "  result file         " << o.out << "\n";
+    if (!o.out.empty()) std::cout << "  result file           " << o.out << "\n";
   }
   return sc::cli::kSuccess;
 }

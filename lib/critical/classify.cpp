@@ -120,7 +120,7 @@ Classification classify(const objective::Objective& f, const objective::Vector& 
     const double plus = f.value(x + eps * v), minus = f.value(x - eps * v);
     if (minus < plus || (minus == plus && v.dot(g) > 0)) v = -v;
     out.has_escape_direction = true;
-    out.escape_direction = v;
+    out.escape_direction = v.array() + 0.0;  // + 0.0 turns −0 into +0 for printing
     out.escape_step = eps;
     out.predicted_change = 0.5 * eps * eps * out.lambda_min;
     out.first_order_change = eps * v.dot(g);

@@ -63,7 +63,7 @@ nlohmann::json to_json(const Classification& c, Eigen::Index show, Eigen::Index 
 std::string summary_text(const Classification& c, Eigen::Index show) {
   std::ostringstream s;
   auto row = [&](const std::string& label, const std::string& value) {
-    s << "  " << label << std::string(label.size() < 20 ? 20 - label.size() : 1, ' ') << value << '\n';
+    s << "  " << label << std::string(label.size() < 22 ? 22 - label.size() : 1, ' ') << value << '\n';
   };
   const Eigen::Index n = c.eigenvalues.size();
   row("verdict", std::string(to_string(c.verdict)));

@@ -1,0 +1,75 @@
+#pragma once
+// Runs a tool as a child process through /bin/sh and captures its exit code, stdout and stderr, so
+// tool tests exercise the real executable (STYLE.md, habit 9).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace saddlescope::testing {
+
+struct ProcessResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline std::string tool_path(const std::string& name) { return std::string(SADDLESCOPE_BIN_DIR) + "/" + name; }
+
+// `command` is passed to /bin/sh -c; stdout and stderr go to temporary files read back afterwards.
+inline ProcessResult run_command(const std::string& command) {
+  static int counter = 0;
+  const auto dir = std::filesystem::temp_directory_path();
+  const std::string stem = (dir / ("saddlescope_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++))).string();
+  const std::string out_path = stem + ".out", err_path = stem + ".err";
+  const std::string full = command + " >" + out_path + " 2>" + err_path + " </dev/null";
+  const int status = std::system(full.c_str());
+  ProcessResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_text(out_path);
+  r.err = read_text(err_path);
+  std::filesystem::remove(out_path);
+  std::filesystem::remove(err_path);
+  return r;
+}
+
+// Counts '\n'-terminated lines (a message without a final newline counts as one line).
+inline int line_count(const std::string& text) {
+  int lines = 0;
+  for (char c : text) lines += c == '\n';
+  if (!text.empty() && text.back() != '\n') ++lines;
+  return lines;
+}
+
+// A fresh temporary directory, removed with its contents at destruction.
+class TempDir {
+ public:
+  TempDir() {
+    static int counter = 0;
+    path_ = std::filesystem::temp_directory_path() /
+            ("saddlescope_dir_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace saddlescope::testing
