@@ -87,6 +87,30 @@ TEST(Classify, TanhAtFourIsNotCriticalButHasAVanishingGradient) {
   EXPECT_NEAR(c.grad_norm, 1.0 / std::pow(std::cosh(4.0), 2), 1e-16);
 }
 
+TEST(Classify, XCosPiLocalAndGlobalMinima) {
+  // f = x cos πx is odd; its critical points solve πx·tan πx = 1. Near −0.27 and 1.09 it has minima
+  // (f ≈ −0.18 and −1.05: a local and, on [−1.5, 1.5], the global one), near 0.27 and −1.09 maxima.
+  // The sign of f'' is checked independently by a second difference of values.
+  const auto f = sc::objective::make_test_function("xcos_pi");
+  const std::vector<std::pair<double, Verdict>> starts = {
+      {-0.3, Verdict::local_minimum}, {1.1, Verdict::local_minimum},
+      {0.3, Verdict::local_maximum}, {-1.1, Verdict::local_maximum}};
+  for (const auto& [start, verdict] : starts) {
+    const Vector x = newton_polish(*f, vec({start}));
+    const double h = 1e-4;
+    const double second_difference =
+        (f->value(x.array() + h) - 2 * f->value(x) + f->value(x.array() - h)) / (h * h);
+    const auto c = sc::critical::classify(*f, x, {});
+    EXPECT_EQ(c.verdict, verdict) << x(0);
+    EXPECT_EQ(second_difference > 0, verdict == Verdict::local_minimum);
+    // Central second differences are accurate to O(h²·f''''/12) + O(ε/h²) ≈ 1e-7 here.
+    EXPECT_NEAR(c.lambda_min, second_difference, 1e-5 * (1 + std::abs(second_difference)));
+  }
+  const double local = f->value(newton_polish(*f, vec({-0.3})));
+  const double global = f->value(newton_polish(*f, vec({1.1})));
+  EXPECT_LT(global, local);
+}
+
 TEST(Classify, HimmelblauNinePoints) {
   // Published approximations (Himmelblau 1972; e.g. the minima in Wikipedia's "Test functions for
   // optimization"): four minima with f = 0 (a = x² + y − 11 = 0 and b = x + y² − 7 = 0 there), one
