@@ -235,8 +235,12 @@ void RunLog::maybe_flush() {
 void RunLog::flush() {
   check_open();
   try {
-    for (auto* group : {&steps_, &trajectory_, &curvature_, &events_})
-      for (auto& column : *group) column->write();
+    // `step` columns (index 0 of each group) last: a reader that refreshes during a flush then sees
+    // step's length ≤ every other column's, so len(step) always counts complete rows.
+    for (auto* group : {&steps_, &trajectory_, &curvature_, &events_}) {
+      for (std::size_t c = 1; c < group->size(); ++c) (*group)[c]->write();
+      if (!group->empty()) (*group)[0]->write();
+    }
     h5::check(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flushing");
   } catch (const h5::Hdf5Error& e) {
     throw FileError(path_, std::string("cannot write the run log: ") + e.what());
@@ -279,8 +283,7 @@ std::vector<std::pair<std::string, hsize_t>> run_log_step_lengths(hid_t file) {
     H5Lget_name_by_idx(group.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
     name.resize(static_cast<std::size_t>(size));
     h5::Handle dataset = h5::open_dataset(group.get(), name);
-    H5Drefresh(dataset.get());  // no-op unless opened for SWMR reading
-    H5Eclear2(H5E_DEFAULT);
+    if (H5Drefresh(dataset.get()) < 0) H5Eclear2(H5E_DEFAULT);  // fails harmlessly unless SWMR-read
     lengths.emplace_back(name, h5::dataset_shape(dataset.get()).at(0));
   }
   return lengths;

@@ -18,8 +18,12 @@
 // Crash safety: rows are buffered in memory and written to the file only by flush(), which extends
 // every dataset of a group together and then flushes the file (H5Fflush). Between flushes the file
 // is not touched, so a SIGKILL leaves the state of the last completed flush: every /steps column the
-// same length. (A kill inside flush() itself, a window of microseconds to milliseconds, is the one
-// moment at which HDF5's ordered SWMR metadata writes are relied on instead.)
+// same length. A kill inside flush() itself (a window of about a millisecond per flush) can leave
+// the columns of that one flush partly extended; `step` is extended last in every group, so
+// len(/steps/step) always counts rows complete in every column, and a live SWMR reader refreshing
+// during a flush sees the same ordering. Readers should take the first len(step) rows.
+// A killed SWMR writer leaves HDF5's "file open for writing" superblock flag set: open such a file
+// in SWMR-read mode (h5py: File(path, "r", swmr=True)) or clear the flag with `h5clear -s`.
 // All datasets are created before H5Fstart_swmr_write (SWMR forbids creating objects afterwards).
 #include <chrono>
 #include <cstdint>
@@ -52,8 +56,8 @@ struct RunLogLayout {
 };
 
 struct RunLogOptions {
-  std::int64_t flush_every_steps = 100;  // flush after this many buffered steps (≥ 1)
-  double flush_every_seconds = 2.0;      // or when this much time has passed since the last flush (> 0)
+  std::int64_t flush_every_steps = 1000;  // flush after this many buffered steps (≥ 1)
+  double flush_every_seconds = 1.0;       // or when this much time has passed since the last flush (> 0)
   hsize_t chunk_rows = 1024;             // chunk length of the 1-D datasets
   bool IsValid(std::string* why) const;
 };
