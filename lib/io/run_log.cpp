@@ -76,6 +76,29 @@ std::unique_ptr<RunLog::Column> make_column(hid_t group, const std::string& name
   return c;
 }
 
+// A virtual dataset (VDS) showing columns [first, first + width) of the 2-D float64 table `source`
+// in this file: 1-D when width == 0 (one column), [T, width] otherwise. Its length follows the
+// table's, so every view of one table has the same length at every moment: one H5Dset_extent on the
+// table extends them all at once (no kill can land between two columns).
+void create_view(hid_t group, const std::string& name, hid_t type, const std::string& source, hsize_t table_width,
+                 hsize_t first, hsize_t width) {
+  const int rank = width == 0 ? 1 : 2;
+  const hsize_t vdims[2] = {0, width}, vmax[2] = {H5S_UNLIMITED, width};
+  h5::Handle vspace(h5::check(H5Screate_simple(rank, vdims, vmax), "creating a view space"), H5Sclose);
+  const hsize_t vstart[2] = {0, 0}, vstride[2] = {1, 1}, vcount[2] = {H5S_UNLIMITED, 1}, vblock[2] = {1, width};
+  h5::check(H5Sselect_hyperslab(vspace.get(), H5S_SELECT_SET, vstart, vstride, vcount, vblock), "selecting a view");
+  const hsize_t sdims[2] = {0, table_width}, smax[2] = {H5S_UNLIMITED, table_width};
+  h5::Handle sspace(h5::check(H5Screate_simple(2, sdims, smax), "creating a table space"), H5Sclose);
+  const hsize_t sstart[2] = {0, first}, sstride[2] = {1, 1}, scount[2] = {H5S_UNLIMITED, 1},
+                sblock[2] = {1, width == 0 ? 1 : width};
+  h5::check(H5Sselect_hyperslab(sspace.get(), H5S_SELECT_SET, sstart, sstride, scount, sblock), "selecting table columns");
+  h5::Handle dcpl(h5::check(H5Pcreate(H5P_DATASET_CREATE), "creating dataset properties"), H5Pclose);
+  h5::check(H5Pset_virtual(dcpl.get(), vspace.get(), ".", source.c_str(), sspace.get()), "mapping view " + name);
+  h5::Handle d(h5::check(H5Dcreate2(group, name.c_str(), type, vspace.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                         "creating view " + name),
+               H5Dclose);
+}
+
 void write_config(hid_t file, const nlohmann::json& config) {
   h5::Handle group = h5::create_group(file, "config");
   h5::write_attribute(group.get(), "json", config.dump());
@@ -120,29 +143,48 @@ RunLog::RunLog(std::string path, const Provenance& provenance, const nlohmann::j
     h5::write_attribute(f, "status", std::string("running"));
     write_config(f, config);
     const hsize_t chunk = options.chunk_rows;
+    // /steps, /trajectory and /curvature are views of one float64 table each (under /_tables), so
+    // their columns always have one common length. Integer columns (step, hvp_count) are stored as
+    // float64 in the table (exact below 2^53) and shown as int64 by their views.
+    h5::Handle tables = h5::create_group(f, "_tables");
+    h5::write_attribute(tables.get(), "note", std::string("storage behind the virtual datasets in /steps, "
+                                                          "/trajectory and /curvature; read those instead"));
     {
-      h5::Handle g = h5::create_group(f, "steps");
-      steps_.push_back(make_column(g.get(), "step", H5T_NATIVE_INT64, 8, 0, chunk));
-      for (const auto& name : layout.step_columns)
-        steps_.push_back(make_column(g.get(), name, H5T_NATIVE_DOUBLE, 8, 0, chunk));
+      hsize_t width = 1 + layout.step_columns.size();
       for (const auto& m : layout.step_matrices) {
         if (m.column_names.empty()) throw std::invalid_argument("run log: matrix column '" + m.name + "' has no columns");
-        steps_.push_back(make_column(g.get(), m.name, H5T_NATIVE_DOUBLE, 8, m.column_names.size(), chunk));
-        h5::write_attribute(steps_.back()->dataset.get(), "columns", nlohmann::json(m.column_names).dump());
+        width += m.column_names.size();
       }
+      steps_.push_back(make_column(tables.get(), "steps", H5T_NATIVE_DOUBLE, 8, width, chunk));
+      h5::Handle g = h5::create_group(f, "steps");
+      create_view(g.get(), "step", H5T_NATIVE_INT64, "/_tables/steps", width, 0, 0);
+      hsize_t next = 1;
+      for (const auto& name : layout.step_columns)
+        create_view(g.get(), name, H5T_NATIVE_DOUBLE, "/_tables/steps", width, next++, 0);
+      for (const auto& m : layout.step_matrices) {
+        create_view(g.get(), m.name, H5T_NATIVE_DOUBLE, "/_tables/steps", width, next, m.column_names.size());
+        h5::Handle view = h5::open_dataset(g.get(), m.name);
+        h5::write_attribute(view.get(), "columns", nlohmann::json(m.column_names).dump());
+        step_matrix_widths_.push_back(m.column_names.size());
+        next += m.column_names.size();
+      }
+      step_scalars_ = layout.step_columns.size();
+      step_row_.resize(width);
     }
     if (layout.trajectory_dim > 0) {
+      const hsize_t n = static_cast<hsize_t>(layout.trajectory_dim);
+      trajectory_.push_back(make_column(tables.get(), "trajectory", H5T_NATIVE_DOUBLE, 8, 1 + n, chunk));
       h5::Handle g = h5::create_group(f, "trajectory");
-      trajectory_.push_back(make_column(g.get(), "step", H5T_NATIVE_INT64, 8, 0, chunk));
-      trajectory_.push_back(
-          make_column(g.get(), "params", H5T_NATIVE_DOUBLE, 8, static_cast<hsize_t>(layout.trajectory_dim), chunk));
+      create_view(g.get(), "step", H5T_NATIVE_INT64, "/_tables/trajectory", 1 + n, 0, 0);
+      create_view(g.get(), "params", H5T_NATIVE_DOUBLE, "/_tables/trajectory", 1 + n, 1, n);
     }
     if (layout.curvature) {
+      curvature_.push_back(make_column(tables.get(), "curvature", H5T_NATIVE_DOUBLE, 8, 4, chunk));
       h5::Handle g = h5::create_group(f, "curvature");
-      curvature_.push_back(make_column(g.get(), "step", H5T_NATIVE_INT64, 8, 0, chunk));
-      curvature_.push_back(make_column(g.get(), "lambda_min", H5T_NATIVE_DOUBLE, 8, 0, chunk));
-      curvature_.push_back(make_column(g.get(), "lambda_max", H5T_NATIVE_DOUBLE, 8, 0, chunk));
-      curvature_.push_back(make_column(g.get(), "hvp_count", H5T_NATIVE_INT64, 8, 0, chunk));
+      create_view(g.get(), "step", H5T_NATIVE_INT64, "/_tables/curvature", 4, 0, 0);
+      create_view(g.get(), "lambda_min", H5T_NATIVE_DOUBLE, "/_tables/curvature", 4, 1, 0);
+      create_view(g.get(), "lambda_max", H5T_NATIVE_DOUBLE, "/_tables/curvature", 4, 2, 0);
+      create_view(g.get(), "hvp_count", H5T_NATIVE_INT64, "/_tables/curvature", 4, 3, 0);
     }
     {
       h5::Handle g = h5::create_group(f, "events");
@@ -178,38 +220,38 @@ void RunLog::check_open() const {
 void RunLog::append_step(std::int64_t step, const std::vector<double>& values,
                          const std::vector<Eigen::VectorXd>& matrix_rows) {
   check_open();
-  const std::size_t scalars = values.size();
-  if (1 + scalars + matrix_rows.size() != steps_.size())
-    throw std::invalid_argument("run log: append_step got " + std::to_string(scalars) + " values and " +
-                                std::to_string(matrix_rows.size()) + " matrix rows for " +
-                                std::to_string(steps_.size() - 1) + " columns");
-  for (std::size_t m = 0; m < matrix_rows.size(); ++m)
-    if (static_cast<hsize_t>(matrix_rows[m].size()) != steps_[1 + scalars + m]->width)
-      throw std::invalid_argument("run log: row of '" + steps_[1 + scalars + m]->name + "' has the wrong length");
-  for (std::size_t m = 0; m < scalars; ++m)
-    if (steps_[1 + m]->width != 0) throw std::invalid_argument("run log: scalar given for a matrix column");
-  steps_[0]->append(&step);
-  for (std::size_t i = 0; i < scalars; ++i) steps_[1 + i]->append(&values[i]);
-  for (std::size_t m = 0; m < matrix_rows.size(); ++m) steps_[1 + scalars + m]->append(matrix_rows[m].data());
+  if (values.size() != step_scalars_ || matrix_rows.size() != step_matrix_widths_.size())
+    throw std::invalid_argument("run log: append_step got " + std::to_string(values.size()) + " values and " +
+                                std::to_string(matrix_rows.size()) + " matrix rows for " + std::to_string(step_scalars_) +
+                                " and " + std::to_string(step_matrix_widths_.size()));
+  std::size_t next = 0;
+  step_row_[next++] = static_cast<double>(step);
+  for (double v : values) step_row_[next++] = v;
+  for (std::size_t m = 0; m < matrix_rows.size(); ++m) {
+    if (static_cast<hsize_t>(matrix_rows[m].size()) != step_matrix_widths_[m])
+      throw std::invalid_argument("run log: matrix row " + std::to_string(m) + " has the wrong length");
+    for (Eigen::Index i = 0; i < matrix_rows[m].size(); ++i) step_row_[next++] = matrix_rows[m](i);
+  }
+  steps_[0]->append(step_row_.data());
   ++pending_steps_;
 }
 
 void RunLog::append_trajectory(std::int64_t step, const Eigen::VectorXd& params) {
   check_open();
   if (trajectory_.empty()) throw std::invalid_argument("run log: no /trajectory in this layout");
-  if (static_cast<hsize_t>(params.size()) != trajectory_[1]->width)
+  if (static_cast<hsize_t>(params.size()) + 1 != trajectory_[0]->width)
     throw std::invalid_argument("run log: trajectory row has the wrong length");
-  trajectory_[0]->append(&step);
-  trajectory_[1]->append(params.data());
+  std::vector<double> row(static_cast<std::size_t>(params.size()) + 1);
+  row[0] = static_cast<double>(step);
+  std::copy(params.data(), params.data() + params.size(), row.begin() + 1);
+  trajectory_[0]->append(row.data());
 }
 
 void RunLog::append_curvature(std::int64_t step, double lambda_min, double lambda_max, std::int64_t hvp_count) {
   check_open();
   if (curvature_.empty()) throw std::invalid_argument("run log: no /curvature in this layout");
-  curvature_[0]->append(&step);
-  curvature_[1]->append(&lambda_min);
-  curvature_[2]->append(&lambda_max);
-  curvature_[3]->append(&hvp_count);
+  const double row[4] = {static_cast<double>(step), lambda_min, lambda_max, static_cast<double>(hvp_count)};
+  curvature_[0]->append(row);
 }
 
 void RunLog::append_event(std::int64_t step, const std::string& kind, const std::string& detail) {
@@ -235,8 +277,7 @@ void RunLog::maybe_flush() {
 void RunLog::flush() {
   check_open();
   try {
-    // `step` columns (index 0 of each group) last: a reader that refreshes during a flush then sees
-    // step's length ≤ every other column's, so len(step) always counts complete rows.
+    // Events' `step` (index 0) last, so len(/events/step) counts complete events.
     for (auto* group : {&steps_, &trajectory_, &curvature_, &events_}) {
       for (std::size_t c = 1; c < group->size(); ++c) (*group)[c]->write();
       if (!group->empty()) (*group)[0]->write();
@@ -273,6 +314,11 @@ std::int64_t RunLog::steps_written() const {
 
 std::vector<std::pair<std::string, hsize_t>> run_log_step_lengths(hid_t file) {
   std::vector<std::pair<std::string, hsize_t>> lengths;
+  // The views' extents follow their table: refresh the table first (SWMR read).
+  if (h5::exists(file, "_tables/steps")) {
+    h5::Handle table = h5::open_dataset(file, "_tables/steps");
+    if (H5Drefresh(table.get()) < 0) H5Eclear2(H5E_DEFAULT);
+  }
   h5::Handle group = h5::open_group(file, "steps");
   H5G_info_t info;
   h5::check(H5Gget_info(group.get(), &info), "reading /steps");

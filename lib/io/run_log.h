@@ -4,26 +4,30 @@
 //
 // Layout (format "saddlescope-run", format_version 1):
 //   root attributes     provenance (io/provenance.h); `status` = running | finished | diverged |
-//                       interrupted (UTF-8 string, rewritten in place)
+//                       interrupted | failed (UTF-8 string, rewritten in place)
 //   /config             attributes: one per key of the config JSON object (strings as strings, integers
 //                       as int64, reals as float64, objects and arrays as JSON strings) and `json`, the
 //                       whole object as a JSON string
-//   /steps/<column>     chunked 1-D datasets of one common length T: `step` (int64) and float64
-//                       columns (loss, grad_norm, lr, update_norm, param_norm, ...)
-//   /steps/<matrix>     chunked [T, L] float64 (per-layer figures); attribute `columns` (JSON names)
+//   /steps/<column>     1-D datasets of one common length T: `step` (int64) and float64 columns (loss,
+//                       grad_norm, lr, update_norm, param_norm, ...)
+//   /steps/<matrix>     [T, L] float64 (per-layer figures); attribute `columns` (JSON names)
 //   /trajectory/step, /trajectory/params     int64 [P] and float64 [P, n] (optional)
 //   /curvature/step, /curvature/lambda_min, /curvature/lambda_max, /curvature/hvp_count   [C]
 //   /events/step (int64), /events/kind (fixed 32-byte UTF-8), /events/detail (fixed 256-byte UTF-8)
+//   /_tables/{steps,trajectory,curvature}   the storage: one chunked, extendible float64 table per
+//                       group, [rows, columns]
+// The datasets in /steps, /trajectory and /curvature are HDF5 virtual datasets (VDS) that show
+// columns of their group's table; h5py and the C API read them like any dataset.
 //
-// Crash safety: rows are buffered in memory and written to the file only by flush(), which extends
-// every dataset of a group together and then flushes the file (H5Fflush). Between flushes the file
-// is not touched, so a SIGKILL leaves the state of the last completed flush: every /steps column the
-// same length. A kill inside flush() itself (a window of about a millisecond per flush) can leave
-// the columns of that one flush partly extended; `step` is extended last in every group, so
-// len(/steps/step) always counts rows complete in every column, and a live SWMR reader refreshing
-// during a flush sees the same ordering. Readers should take the first len(step) rows.
+// Crash safety: rows are buffered in memory and written only by flush(), which extends each table
+// (one H5Dset_extent per table: every column of a group grows at once, so no moment exists at which
+// two /steps columns differ in length), writes the rows and flushes the file (H5Fflush). Between
+// flushes the file is not touched, so a SIGKILL leaves every step up to the last completed flush.
+// /events are three separate datasets: `step` is written last, so len(/events/step) counts
+// complete events.
 // A killed SWMR writer leaves HDF5's "file open for writing" superblock flag set: open such a file
-// in SWMR-read mode (h5py: File(path, "r", swmr=True)) or clear the flag with `h5clear -s`.
+// in SWMR-read mode (h5py: File(path, "r", swmr=True)), as while the run is alive, or clear the flag
+// with `h5clear -s` (Debian package hdf5-tools).
 // All datasets are created before H5Fstart_swmr_write (SWMR forbids creating objects afterwards).
 #include <chrono>
 #include <cstdint>
@@ -100,6 +104,9 @@ class RunLog {
   h5::Handle file_;
   std::vector<std::unique_ptr<Column>> steps_, trajectory_, curvature_, events_;
   std::int64_t pending_steps_ = 0;
+  std::size_t step_scalars_ = 0;
+  std::vector<hsize_t> step_matrix_widths_;
+  std::vector<double> step_row_;
   std::chrono::steady_clock::time_point last_flush_;
 };
 
