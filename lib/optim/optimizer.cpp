@@ -1,8 +1,10 @@
 #include "optim/optimizer.h"
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
+#include <type_traits>
 
 #include "optim/second_order.h"
 
@@ -13,6 +15,15 @@
 
 namespace saddlescope::optim {
 namespace {
+
+// √v, correctly rounded like std::sqrt, written so the compiler sees the argument is never
+// negative and drops the errno branch that keeps std::sqrt loops from vectorising. Negative inputs
+// become NaN first (what std::sqrt returns for them); NaN passes through.
+inline double root(double v) {
+  const double safe = v >= 0.0 ? v : std::numeric_limits<double>::quiet_NaN();
+  if (safe < 0.0) __builtin_unreachable();  // never true: NaN < 0 is false
+  return __builtin_sqrt(safe);
+}
 
 std::string fmt(double v) {
   std::ostringstream s;
@@ -42,6 +53,20 @@ class Sgd final : public Optimizer {
     const bool first = buffer_.size() == 0;
     if (c.momentum != 0.0 && first) buffer_.resize(n);
     const double one_minus_dampening = 1.0 - c.dampening;
+    const double neg_lr = -in.lr;
+    if (!first && c.momentum != 0.0 && !c.nesterov && !c.maximize && c.weight_decay == 0.0) {
+      // The common heavy-ball case, branch-free so that it vectorises (same operations as below).
+      double* __restrict xp = x.data();
+      double* __restrict bp = buffer_.data();
+      const double* __restrict gp = g.data();
+      const double mu = c.momentum;
+      for (Index i = 0; i < n; ++i) {
+        bp[i] = bp[i] * mu + one_minus_dampening * gp[i];
+        xp[i] = xp[i] + neg_lr * bp[i];
+      }
+      ++steps_;
+      return {};
+    }
     for (Index i = 0; i < n; ++i) {
       double d = effective_gradient(g(i), x(i), c);
       if (c.momentum != 0.0) {
@@ -53,7 +78,7 @@ class Sgd final : public Optimizer {
         }
         d = c.nesterov ? d + c.momentum * buffer_(i) : buffer_(i);
       }
-      x(i) = x(i) + (-in.lr) * d;
+      x(i) = x(i) + neg_lr * d;
     }
     ++steps_;
     return {};
@@ -100,7 +125,7 @@ class Adagrad final : public Optimizer {
     for (Index i = 0; i < x.size(); ++i) {
       const double d = effective_gradient(g(i), x(i), c);
       sum_(i) = sum_(i) + 1.0 * d * d;          // state_sum.addcmul_(grad, grad, value=1)
-      const double std_dev = std::sqrt(sum_(i)) + c.eps;
+      const double std_dev = root(sum_(i)) + c.eps;
       x(i) = x(i) + (-clr) * d / std_dev;       // param.addcdiv_(grad, std, value=-clr)
     }
     return {};
@@ -138,9 +163,9 @@ class RmsProp final : public Optimizer {
       double avg;
       if (c.centered) {
         grad_avg_(i) = grad_avg_(i) * c.alpha + one_minus_alpha * d;
-        avg = std::sqrt(square_avg_(i) + (-1.0) * grad_avg_(i) * grad_avg_(i));
+        avg = root(square_avg_(i) + (-1.0) * grad_avg_(i) * grad_avg_(i));
       } else {
-        avg = std::sqrt(square_avg_(i));
+        avg = root(square_avg_(i));
       }
       avg = avg + c.eps;
       if (c.momentum > 0.0) {
@@ -186,8 +211,8 @@ class Adadelta final : public Optimizer {
     for (Index i = 0; i < n; ++i) {
       const double d = effective_gradient(g(i), x(i), c);
       square_avg_(i) = square_avg_(i) * c.rho + one_minus_rho * d * d;
-      const double std_dev = std::sqrt(square_avg_(i) + c.eps);
-      const double delta = std::sqrt(acc_delta_(i) + c.eps) / std_dev * d;
+      const double std_dev = root(square_avg_(i) + c.eps);
+      const double delta = root(acc_delta_(i) + c.eps) / std_dev * d;
       acc_delta_(i) = acc_delta_(i) * c.rho + one_minus_rho * delta * delta;
       x(i) = x(i) + (-in.lr) * delta;
     }
@@ -212,6 +237,47 @@ class Adadelta final : public Optimizer {
   Vector square_avg_, acc_delta_;
 };
 
+struct AdamConstants {
+  double beta1, beta2, one_minus_beta1, one_minus_beta2, bias_correction2_sqrt, neg_step_size, eps, weight_decay, decay;
+};
+
+// Blocks of 256: the moment updates and the final update vectorise as plain loops; the square roots
+// go through Eigen's packet sqrt (hardware vsqrtpd, correctly rounded like std::sqrt), because
+// std::sqrt's errno branch keeps GCC from vectorising a loop that calls it.
+template <bool Decoupled, bool Amsgrad, bool WeightDecay, bool Maximize>
+void adam_loop(Index n, double* __restrict x, const double* __restrict g, double* __restrict m, double* __restrict v,
+               double* __restrict vmax, const AdamConstants& k) {
+  constexpr Index kBlock = 256;
+  alignas(64) double root_second[kBlock];
+  for (Index start = 0; start < n; start += kBlock) {
+    const Index len = std::min(kBlock, n - start);
+    double* __restrict xb = x + start;
+    const double* __restrict gb = g + start;
+    double* __restrict mb = m + start;
+    double* __restrict vb = v + start;
+    for (Index i = 0; i < len; ++i) {
+      double d = Maximize ? -gb[i] : gb[i];
+      if constexpr (Decoupled) xb[i] = xb[i] * k.decay;
+      if constexpr (WeightDecay) d = d + k.weight_decay * xb[i];
+      mb[i] = mb[i] * k.beta1 + k.one_minus_beta1 * d;
+      vb[i] = vb[i] * k.beta2 + k.one_minus_beta2 * d * d;
+      if constexpr (Amsgrad) {
+        // torch keeps the running max of the raw (uncorrected) second moment.
+        vmax[start + i] = std::max(vmax[start + i], vb[i]);
+        root_second[i] = vmax[start + i];
+      } else {
+        root_second[i] = vb[i];
+      }
+    }
+    Eigen::Map<Eigen::ArrayXd> roots(root_second, len);
+    roots = roots.sqrt();
+    for (Index i = 0; i < len; ++i) {
+      const double denom = root_second[i] / k.bias_correction2_sqrt + k.eps;
+      xb[i] = xb[i] + k.neg_step_size * mb[i] / denom;
+    }
+  }
+}
+
 // adam and adamw (decoupled = true): torch/optim/adam.py and adamw.py, non-capturable branch.
 class Adam final : public Optimizer {
  public:
@@ -230,27 +296,30 @@ class Adam final : public Optimizer {
     const double bias_correction1 = 1.0 - std::pow(c.beta1, step);
     const double bias_correction2 = 1.0 - std::pow(c.beta2, step);
     const double step_size = in.lr / bias_correction1;
-    const double bias_correction2_sqrt = std::sqrt(bias_correction2);
+    const double bias_correction2_sqrt = root(bias_correction2);
     const double one_minus_beta1 = 1.0 - c.beta1;
     const double one_minus_beta2 = 1.0 - c.beta2;
     const double decay = 1.0 - in.lr * c.weight_decay;  // adamw: param.mul_(1 - lr*weight_decay)
-    for (Index i = 0; i < n; ++i) {
-      double d = c.maximize ? -g(i) : g(i);
-      if (decoupled_) {
-        x(i) = x(i) * decay;
-      } else if (c.weight_decay != 0.0) {
-        d = d + c.weight_decay * x(i);
-      }
-      exp_avg_(i) = exp_avg_(i) * c.beta1 + one_minus_beta1 * d;
-      exp_avg_sq_(i) = exp_avg_sq_(i) * c.beta2 + one_minus_beta2 * d * d;
-      double second = exp_avg_sq_(i);
-      if (c.amsgrad) {
-        // torch keeps the running max of the raw (uncorrected) second moment.
-        max_exp_avg_sq_(i) = std::max(max_exp_avg_sq_(i), exp_avg_sq_(i));
-        second = max_exp_avg_sq_(i);
-      }
-      const double denom = std::sqrt(second) / bias_correction2_sqrt + c.eps;
-      x(i) = x(i) + (-step_size) * exp_avg_(i) / denom;
+    const AdamConstants k{c.beta1, c.beta2, one_minus_beta1, one_minus_beta2, bias_correction2_sqrt, -step_size,
+                          c.eps, c.weight_decay, decay};
+    // Branch-free loops per flag combination, so that each vectorises.
+    const bool wd = !decoupled_ && c.weight_decay != 0.0;
+    double* m2 = c.amsgrad ? max_exp_avg_sq_.data() : nullptr;
+    auto run = [&](auto decoupled, auto amsgrad, auto weight_decay, auto maximize) {
+      adam_loop<decltype(decoupled)::value, decltype(amsgrad)::value, decltype(weight_decay)::value,
+                decltype(maximize)::value>(n, x.data(), g.data(), exp_avg_.data(), exp_avg_sq_.data(), m2, k);
+    };
+    using T = std::true_type;
+    using F = std::false_type;
+    if (decoupled_) {
+      if (c.amsgrad) c.maximize ? run(T{}, T{}, F{}, T{}) : run(T{}, T{}, F{}, F{});
+      else c.maximize ? run(T{}, F{}, F{}, T{}) : run(T{}, F{}, F{}, F{});
+    } else if (wd) {
+      if (c.amsgrad) c.maximize ? run(F{}, T{}, T{}, T{}) : run(F{}, T{}, T{}, F{});
+      else c.maximize ? run(F{}, F{}, T{}, T{}) : run(F{}, F{}, T{}, F{});
+    } else {
+      if (c.amsgrad) c.maximize ? run(F{}, T{}, F{}, T{}) : run(F{}, T{}, F{}, F{});
+      else c.maximize ? run(F{}, F{}, F{}, T{}) : run(F{}, F{}, F{}, F{});
     }
     return {};
   }
