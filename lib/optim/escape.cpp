@@ -1,12 +1,11 @@
 #include "optim/escape.h"
 
-#include <Eigen/Eigenvalues>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
 
 #include "curvature/dense.h"
-#include "optim/second_order.h"
+#include "curvature/lanczos.h"
 
 namespace saddlescope::optim {
 namespace {
@@ -65,7 +64,8 @@ void add_gradient_noise(Vector& g, std::int64_t step, const GradNoiseOptions& o,
 
 bool CurvatureProbeOptions::IsValid(std::string* why) const {
   if (dense_max_dim < 0) return fail(why, "curvature probe", "dense_max_dim", static_cast<double>(dense_max_dim), "must be >= 0");
-  if (lanczos_steps < 2) return fail(why, "curvature probe", "lanczos_steps", static_cast<double>(lanczos_steps), "must be >= 2");
+  if (!(tolerance > 0.0)) return fail(why, "curvature probe", "tolerance", tolerance, "must be > 0");
+  if (max_restarts < 1) return fail(why, "curvature probe", "max_restarts", static_cast<double>(max_restarts), "must be >= 1");
   return true;
 }
 
@@ -82,15 +82,20 @@ CurvatureProbe probe_curvature(const objective::Objective& f, const Vector& x, c
     p.method = "dense";
     return p;
   }
-  // TODO(spectral): switch to curvature::extreme_eigenpairs (lib/curvature/lanczos.h) when it lands.
-  Vector start(n);
-  for (Index i = 0; i < n; ++i) start(i) = rng.normal();
-  objective::Matrix Q, T;
-  lanczos_basis(f, x, start, std::min(o.lanczos_steps, n), Q, T, p.hvp_count);
-  Eigen::SelfAdjointEigenSolver<objective::Matrix> eig(T);
-  p.lambda_min = eig.eigenvalues()(0);
-  p.lambda_max = eig.eigenvalues()(T.rows() - 1);
-  p.v_min = (Q * eig.eigenvectors().col(0)).normalized();
+  // Matrix-free: block thick-restart Lanczos for both ends (curvature/lanczos.h), seeded from the
+  // probe stream so the same seed gives the same bits.
+  curvature::EigenpairOptions eo;
+  eo.k = 1;
+  eo.which = curvature::Which::both_ends;
+  eo.tol = o.tolerance;
+  eo.max_iterations = o.max_restarts;
+  eo.seed = rng.next();
+  const curvature::EigenpairResult r = curvature::extreme_eigenpairs(f, x, eo);
+  p.lambda_min = r.eigenvalues(0);
+  p.lambda_max = r.eigenvalues(r.eigenvalues.size() - 1);
+  p.v_min = r.eigenvectors.col(0);
+  p.hvp_count = r.hvp_count;
+  p.converged = r.converged;
   p.method = "lanczos";
   return p;
 }

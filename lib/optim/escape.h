@@ -36,11 +36,12 @@ struct GradNoiseOptions {
 void add_gradient_noise(Vector& g, std::int64_t step, const GradNoiseOptions& options, random::Rng& rng);
 
 // Extreme eigenvalues of ∇²f(x). Dense eigen-decomposition up to `dense_max_dim` parameters; above,
-// Lanczos with full reorthogonalisation from a random start (`lanczos_steps` products), whose Ritz
-// values bound the spectrum from inside and converge first at the ends.
+// matrix-free block thick-restart Lanczos for both ends (curvature::extreme_eigenpairs,
+// curvature/lanczos.h) with residual tolerance `tolerance`·‖H‖_est and at most `max_restarts` cycles.
 struct CurvatureProbeOptions {
   Index dense_max_dim = 1000;
-  Index lanczos_steps = 60;
+  double tolerance = 1e-6;
+  Index max_restarts = 100;
   bool IsValid(std::string* why) const;
 };
 struct CurvatureProbe {
@@ -49,6 +50,7 @@ struct CurvatureProbe {
   Vector v_min;                 // unit eigenvector (Ritz vector) of lambda_min
   std::int64_t hvp_count = 0;   // Hessian-vector products used (0 for an analytic dense Hessian)
   std::string method;           // "dense" or "lanczos"
+  bool converged = true;        // Lanczos: every wanted pair met the tolerance
 };
 CurvatureProbe probe_curvature(const objective::Objective& f, const Vector& x, const CurvatureProbeOptions& options,
                                random::Rng& rng);

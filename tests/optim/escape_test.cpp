@@ -112,22 +112,23 @@ TEST(SaddleEscape, NegativeCurvatureStepDecreasesTheObjective) {
   EXPECT_LT(f1, f0);
 }
 
-// Lanczos probe (the path for large n) against the analytic spectrum of a quadratic
-// (objective/test_functions.h). With as many steps as dimensions and full reorthogonalisation the
-// Krylov space is the whole space, so the extreme Ritz values are eigenvalues up to rounding
-// (≈ n·ε·‖H‖ = 200·2.2e-16·10 ≈ 4e-13; we allow 1e-9).
+// The matrix-free probe (curvature::extreme_eigenpairs, the path for large n) against the analytic
+// spectrum of a quadratic (objective/test_functions.h). The solver stops when ‖Hv − θv‖ ≤ tol·‖H‖_est;
+// for an isolated end eigenvalue the error is then ≤ residual²/gap (Kato–Temple), far below the
+// 1e-6·10 residual bound itself, which we use as the tolerance.
 TEST(CurvatureProbe, LanczosMatchesTheKnownExtremeEigenvalues) {
-  const auto f = sc::objective::make_test_function("quadratic:n=200,kappa=10,negative=3,seed=2");
-  const Vector lambda = sc::objective::quadratic_spectrum(200, 10.0, 3, 0);
+  const auto f = sc::objective::make_test_function("quadratic:n=400,kappa=10,negative=3,seed=2");
+  const Vector lambda = sc::objective::quadratic_spectrum(400, 10.0, 3, 0);
   sc::random::Rng rng(5, 4);
   sc::optim::CurvatureProbeOptions o;
-  o.dense_max_dim = 0;  // force Lanczos
-  o.lanczos_steps = 200;
-  const auto p = sc::optim::probe_curvature(*f, Vector::Ones(200), o, rng);
+  o.dense_max_dim = 0;  // force the matrix-free path
+  const auto p = sc::optim::probe_curvature(*f, Vector::Ones(400), o, rng);
   EXPECT_EQ(p.method, "lanczos");
-  EXPECT_NEAR(p.lambda_min, lambda.minCoeff(), 1e-9);
-  EXPECT_NEAR(p.lambda_max, lambda.maxCoeff(), 1e-9);
-  EXPECT_LE(p.hvp_count, 200);
+  EXPECT_TRUE(p.converged);
+  EXPECT_NEAR(p.lambda_min, lambda.minCoeff(), 1e-5);
+  EXPECT_NEAR(p.lambda_max, lambda.maxCoeff(), 1e-5);
+  EXPECT_GT(p.hvp_count, 0);
+  EXPECT_NEAR(p.v_min.norm(), 1.0, 1e-12);
 }
 
 TEST(Clipping, NormAndValueAsTorch) {
