@@ -85,6 +85,8 @@ void ProgressBarRecorder::begin(const RunInfo& info) {
 
 void ProgressBarRecorder::on_step(const StepRecord& r) {
   const auto now = std::chrono::steady_clock::now();
+  // Only for work that takes more than a second (DESIGN.md), then at most 10 redraws a second.
+  if (now - start_ < std::chrono::seconds(1)) return;
   if (drawn_ && now - last_draw_ < std::chrono::milliseconds(100) && r.step + 1 != total_) return;
   last_draw_ = now;
   drawn_ = true;

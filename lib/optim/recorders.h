@@ -60,7 +60,8 @@ class CheckpointRecorder : public Recorder {
   const objective::Objective* objective_ = nullptr;
 };
 
-// A one-line progress bar redrawn at most 10 times a second: step, loss, ‖g‖, lr, rate.
+// A one-line progress bar, shown once the run has taken a second, redrawn at most 10 times a second:
+// step, loss, ‖g‖, lr, steps per second.
 class ProgressBarRecorder : public Recorder {
  public:
   explicit ProgressBarRecorder(std::ostream& out) : out_(out) {}
