@@ -183,6 +183,15 @@ TEST(RunOptimizerTool, ConfigFileHoldsTheSameOptions) {
   EXPECT_EQ(j["optimizer"]["momentum"], 0.9);
   EXPECT_EQ(j["steps_taken"], 5);
   EXPECT_EQ(j["schedule"]["main"]["T_max"], 5);
+  // The same options in CLI11's TOML.
+  const fs::path toml = scratch("config.toml");
+  std::ofstream(toml) << "optimizer = \"rmsprop\"\nlr = 0.001\ncentered = true\nsteps = 3\n";
+  const Result t = run("--problem himmelblau --config " + toml.string() + " --json");
+  ASSERT_EQ(t.exit_code, 0) << t.out;
+  const auto k = nlohmann::json::parse(t.out);
+  EXPECT_EQ(k["optimizer"]["centered"], true);
+  EXPECT_EQ(k["optimizer"]["alpha"], 0.99);  // torch's default
+  EXPECT_EQ(k["steps_taken"], 3);
 }
 
 TEST(RunOptimizerTool, BadInputIsAUsageOrFileError) {
