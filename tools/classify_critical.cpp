@@ -45,8 +45,25 @@ void setup(CLI::App& app, Options& o) {
   app.add_option("--escape-step", o.classify.escape_step, "Step eps along the escape direction")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--method", o.method, "Eigenvalue method: auto or dense (matrix-free Lanczos comes with the spectral engine)")
-      ->check(CLI::IsMember({"auto", "dense"}))
+  app.add_option("--method", o.method,
+                 "Eigenvalue method: dense (all eigenvalues), lanczos (matrix-free extremes with error bars, index "
+                 "from SLQ), or auto (dense when n <= --dense-threshold)")
+      ->check(CLI::IsMember({"auto", "dense", "lanczos"}))
+      ->capture_default_str();
+  app.add_option("--dense-threshold", o.classify.dense_threshold, "Largest n that --method auto decomposes densely")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--tol", o.classify.lanczos.tol, "Lanczos: converged when |Hv - lambda v| <= tol*|H|_est")
+      ->check(CLI::Range(1e-15, 0.5))
+      ->capture_default_str();
+  app.add_option("--max-iterations", o.classify.lanczos.max_iterations, "Lanczos restart cycles")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--density-probes", o.classify.density.probes, "Lanczos path: SLQ probes for the index estimate (0 = none)")
+      ->check(CLI::Range(0L, 100000L))
+      ->capture_default_str();
+  app.add_option("--density-steps", o.classify.density.steps, "Lanczos path: Lanczos steps per SLQ probe")
+      ->check(CLI::Range(1L, 100000L))
       ->capture_default_str();
   app.add_option("--show", o.show, "Eigenvalues to list at each end of the spectrum")
       ->check(CLI::Range(1L, 1000000L))
@@ -61,7 +78,12 @@ int run(const Options& o, int argc, char** argv) {
   sc::cli::apply_threads(o.common.threads);
   const sc::problem::Problem problem = o.checkpoint.empty() ? sc::problem::make_spec_problem(o.problem, o.at)
                                                             : sc::problem::load_checkpoint_problem(o.checkpoint);
-  const sc::critical::Classification c = sc::critical::classify(*problem.objective, problem.point, o.classify);
+  sc::critical::ClassifyOptions classify = o.classify;
+  classify.method = *sc::curvature::method_from_string(o.method);
+  classify.lanczos.k = o.show;
+  classify.lanczos.seed = o.common.seed;
+  classify.density.seed = o.common.seed;
+  const sc::critical::Classification c = sc::critical::classify(*problem.objective, problem.point, classify);
 
   nlohmann::json summary = sc::critical::to_json(c, o.show);
   summary["objective"] = problem.objective->description();
@@ -69,6 +91,7 @@ int run(const Options& o, int argc, char** argv) {
   summary["tolerances"] = {{"grad_tol", o.classify.grad_tol},
                            {"eig_rtol", o.classify.eig_rtol},
                            {"eig_atol", o.classify.eig_atol}};
+  if (c.method == "lanczos") summary["tolerances"]["lanczos_tol"] = o.classify.lanczos.tol;
 
   if (!o.out.empty()) {
     sc::io::AtomicH5File file(o.out);
@@ -93,7 +116,8 @@ int run(const Options& o, int argc, char** argv) {
               << sc::critical::summary_text(c, o.show);
     if (!o.out.empty()) std::cout << "  result file           " << o.out << "\n";
   }
-  return sc::cli::kSuccess;
+  // A Lanczos run that did not converge is a failed computation (exit 1), with its output written.
+  return c.converged ? sc::cli::kSuccess : sc::cli::kComputationFailed;
 }
 
 }  // namespace

@@ -43,6 +43,12 @@ bool ClassifyOptions::IsValid(std::string* why) const {
     return fail("'eig_atol' must be finite and >= 0, got " + number(eig_atol));
   if (!(escape_step > 0.0) || !std::isfinite(escape_step))
     return fail("'escape_step' must be finite and > 0, got " + number(escape_step));
+  if (dense_threshold < 0) return fail("'dense_threshold' must be >= 0, got " + std::to_string(dense_threshold));
+  curvature::EigenpairOptions e = lanczos;
+  e.which = curvature::Which::both_ends;
+  std::string inner;
+  if (!e.IsValid(&inner)) return fail("lanczos: " + inner);
+  if (density.probes > 0 && !density.IsValid(&inner)) return fail("density: " + inner);
   return true;
 }
 
@@ -51,6 +57,7 @@ void decide(double grad_norm, const Eigen::VectorXd& eigenvalues, const Classify
   out.grad_norm = grad_norm;
   out.eigenvalues = eigenvalues.array() + 0.0;  // + 0.0 turns −0 into +0 for printing
   const Eigen::Index n = eigenvalues.size();
+  out.n = n;
   const double max_abs = n > 0 ? eigenvalues.cwiseAbs().maxCoeff() : 0.0;
   out.zero_tolerance = options.eig_rtol * max_abs + options.eig_atol;
   const auto inertia = curvature::inertia_from_eigenvalues(eigenvalues, out.zero_tolerance);
@@ -95,6 +102,118 @@ void decide(double grad_norm, const Eigen::VectorXd& eigenvalues, const Classify
   }
 }
 
+void decide_from_extremes(double grad_norm, Eigen::Index n, const Eigen::VectorXd& bottom,
+                          const Eigen::VectorXd& bottom_residuals, const Eigen::VectorXd& top,
+                          const Eigen::VectorXd& top_residuals, bool converged, const ClassifyOptions& options,
+                          Classification& out) {
+  if (bottom.size() < 1 || top.size() < 1 || bottom_residuals.size() != bottom.size() || top_residuals.size() != top.size())
+    throw std::invalid_argument("decide_from_extremes: need at least one Ritz value with a residual at each end");
+  out.method = "lanczos";
+  out.n = n;
+  out.grad_norm = grad_norm;
+  out.converged = converged;
+  out.eigenvalues.resize(bottom.size() + top.size());
+  out.eigenvalues << bottom, top;
+  out.eigenvalues = out.eigenvalues.array() + 0.0;
+  out.residuals.resize(out.eigenvalues.size());
+  out.residuals << bottom_residuals, top_residuals;
+  const double t_min = bottom(0), t_max = top(top.size() - 1);
+  const double r_min = bottom_residuals(0), r_max = top_residuals(top_residuals.size() - 1);
+  out.lambda_min = t_min;
+  out.lambda_max = t_max;
+  out.lambda_min_error = r_min;
+  out.lambda_max_error = r_max;
+  const double max_abs = std::max(std::abs(t_min), std::abs(t_max));
+  const double tau = options.eig_rtol * max_abs + options.eig_atol;
+  out.zero_tolerance = tau;
+  const auto inertia = curvature::inertia_from_eigenvalues(out.eigenvalues, tau);
+  out.index = inertia.negative;
+  out.nullity = inertia.zero;
+  out.positive = inertia.positive;
+  const double min_abs = std::min(std::abs(t_min), std::abs(t_max));
+  if (t_min > tau || t_max < -tau)  // definite: min|λ| is at an end
+    out.condition_number = max_abs / min_abs;
+  else if (std::abs(t_min) <= tau || std::abs(t_max) <= tau)
+    out.condition_number = std::numeric_limits<double>::infinity();
+  else
+    out.condition_number = std::numeric_limits<double>::quiet_NaN();
+  out.condition_number_nonzero = std::numeric_limits<double>::quiet_NaN();
+
+  const std::string lmin = "lambda_min = " + number(t_min) + " (error <= " + number(r_min) + ")";
+  const std::string lmax = "lambda_max = " + number(t_max) + " (error <= " + number(r_max) + ")";
+  const std::string tau_text = "tau = " + number(tau);
+  if (!(grad_norm <= options.grad_tol)) {
+    out.verdict = Verdict::not_critical;
+    out.decided_by = "first-order test: |grad f| = " + number(grad_norm) + " > grad_tol = " + number(options.grad_tol);
+    return;
+  }
+  const std::string first = "|grad f| = " + number(grad_norm) + " <= grad_tol; ";
+  // Rayleigh quotients: λ_min ≤ θ_min and λ_max ≥ θ_max hold whether or not Lanczos converged.
+  if (t_min < -tau && t_max > tau) {
+    out.verdict = Verdict::strict_saddle;
+    out.decided_by = first + "Lanczos: " + lmin + " < -tau and " + lmax + " > tau (" + tau_text +
+                     "; Rayleigh quotients, so certain)";
+    return;
+  }
+  const std::string not_conv = converged ? "" : " (Lanczos did not converge)";
+  auto uncertain = [&](const std::string& a, const std::string& b, const std::string& why) {
+    out.verdict = Verdict::uncertain;
+    out.decided_by = first + "uncertain between " + a + " and " + b + ": " + why + " (" + tau_text + ")" + not_conv;
+  };
+  if (t_min > tau) {
+    if (converged && t_min - r_min > tau) {
+      out.verdict = Verdict::local_minimum;
+      out.decided_by = first + "Lanczos: " + lmin + " > tau (" + tau_text + ") beyond its error bar";
+    } else {
+      uncertain("local_minimum", "degenerate", lmin + " is within its error bar of tau");
+    }
+  } else if (t_max < -tau) {
+    if (converged && t_max + r_max < -tau) {
+      out.verdict = Verdict::local_maximum;
+      out.decided_by = first + "Lanczos: " + lmax + " < -tau (" + tau_text + ") beyond its error bar";
+    } else {
+      uncertain("local_maximum", "degenerate", lmax + " is within its error bar of -tau");
+    }
+  } else if (std::abs(t_min) <= tau) {
+    // λ_min ∈ [θ_min − r_min, θ_min]: zero within τ unless the error bar reaches below −τ.
+    if (converged && t_min - r_min >= -tau) {
+      out.verdict = Verdict::degenerate;
+      out.decided_by = first + "Lanczos: " + lmin + " is zero within tau (" + tau_text + "), " + lmax +
+                       (t_max > tau ? ": a degenerate minimum or a higher-order saddle" : ": the Hessian vanishes to tau");
+    } else {
+      uncertain("degenerate", "strict_saddle", lmin + " may lie below -tau");
+    }
+  } else {  // t_min < −τ, |t_max| ≤ τ
+    if (converged && t_max + r_max <= tau) {
+      out.verdict = Verdict::degenerate;
+      out.decided_by = first + "Lanczos: " + lmax + " is zero within tau (" + tau_text + "), " + lmin +
+                       ": a degenerate maximum or a higher-order saddle";
+    } else {
+      uncertain("degenerate", "strict_saddle", lmax + " may lie above tau");
+    }
+  }
+}
+
+namespace {
+
+void set_escape(const objective::Objective& f, const objective::Vector& x, const objective::Vector& g,
+                objective::Vector v, const ClassifyOptions& options, Classification& out) {
+  // ±v are both eigenvectors; take the sign whose step descends more. At a critical point the
+  // first-order term is ~0 and the choice is made by the third- and higher-order terms (at the
+  // monkey saddle, f(±ε, 0) = ±ε³).
+  const double eps = options.escape_step;
+  const double plus = f.value(x + eps * v), minus = f.value(x - eps * v);
+  if (minus < plus || (minus == plus && v.dot(g) > 0)) v = -v;
+  out.has_escape_direction = true;
+  out.escape_direction = v.array() + 0.0;  // + 0.0 turns −0 into +0 for printing
+  out.escape_step = eps;
+  out.predicted_change = 0.5 * eps * eps * out.lambda_min;
+  out.first_order_change = eps * v.dot(g);
+  out.measured_change = std::min(plus, minus) - out.value;
+}
+
+}  // namespace
+
 Classification classify(const objective::Objective& f, const objective::Vector& x, const ClassifyOptions& options) {
   std::string why;
   if (!options.IsValid(&why)) throw std::invalid_argument(why);
@@ -108,24 +227,37 @@ Classification classify(const objective::Objective& f, const objective::Vector& 
   out.value = f.gradient(x, g);
   if (!std::isfinite(out.value) || !g.allFinite())
     throw std::invalid_argument("classify: the objective or its gradient is not finite at this point");
-  const curvature::DenseSpectrum spectrum = curvature::dense_spectrum(curvature::dense_hessian(f, x), true);
-  decide(g.norm(), spectrum.eigenvalues, options, out);
+  const Eigen::Index n = f.dim();
+  const bool dense = options.method == curvature::Method::dense ||
+                     (options.method == curvature::Method::auto_select && n <= options.dense_threshold) || n < 3;
+  const curvature::ObjectiveOperator H(f, x, curvature::Curvature::hessian);
 
-  if (out.verdict != Verdict::local_minimum && spectrum.eigenvalues.size() > 0) {
-    // ±v are both eigenvectors; take the sign whose step descends more. At a critical point the
-    // first-order term is ~0 and the choice is made by the third- and higher-order terms (at the
-    // monkey saddle, f(±ε, 0) = ±ε³).
-    objective::Vector v = spectrum.eigenvectors.col(0);
-    const double eps = options.escape_step;
-    const double plus = f.value(x + eps * v), minus = f.value(x - eps * v);
-    if (minus < plus || (minus == plus && v.dot(g) > 0)) v = -v;
-    out.has_escape_direction = true;
-    out.escape_direction = v.array() + 0.0;  // + 0.0 turns −0 into +0 for printing
-    out.escape_step = eps;
-    out.predicted_change = 0.5 * eps * eps * out.lambda_min;
-    out.first_order_change = eps * v.dot(g);
-    out.measured_change = std::min(plus, minus) - out.value;
+  if (dense) {
+    const curvature::DenseSpectrum spectrum = curvature::dense_spectrum(H.dense(), true);
+    decide(g.norm(), spectrum.eigenvalues, options, out);
+    out.has_index_fraction = n > 0;
+    out.index_fraction = n > 0 ? static_cast<double>(out.index) / static_cast<double>(n) : 0.0;
+    out.hvp_count = H.product_count();
+    if (out.verdict != Verdict::local_minimum && spectrum.eigenvalues.size() > 0)
+      set_escape(f, x, g, spectrum.eigenvectors.col(0), options, out);
+    return out;
   }
+
+  curvature::EigenpairOptions e = options.lanczos;
+  e.which = curvature::Which::both_ends;
+  e.k = std::min(e.k, n / 2);
+  const curvature::EigenpairResult r = curvature::extreme_eigenpairs(H, e);
+  decide_from_extremes(g.norm(), n, r.eigenvalues.head(e.k), r.residuals.head(e.k), r.eigenvalues.tail(e.k),
+                       r.residuals.tail(e.k), r.converged, options, out);
+  if (options.density.probes > 0) {
+    const curvature::SlqResult q = curvature::stochastic_lanczos_quadrature(H, options.density);
+    out.has_index_fraction = true;
+    out.index_fraction = q.index_fraction;
+    out.index_fraction_stderr = q.index_fraction_stderr;
+    out.index_fraction_resolution = q.index_fraction_resolution;
+  }
+  out.hvp_count = H.product_count();
+  if (out.verdict != Verdict::local_minimum) set_escape(f, x, g, r.eigenvectors.col(0), options, out);
   return out;
 }
 

@@ -30,7 +30,7 @@ nlohmann::json to_json(const Classification& c, Eigen::Index show, Eigen::Index 
   j["verdict"] = std::string(to_string(c.verdict));
   j["decided_by"] = c.decided_by;
   j["method"] = c.method;
-  j["n"] = c.eigenvalues.size();
+  j["n"] = c.n;
   j["value"] = c.value;
   j["grad_norm"] = c.grad_norm;
   j["index"] = c.index;
@@ -41,6 +41,23 @@ nlohmann::json to_json(const Classification& c, Eigen::Index show, Eigen::Index 
   j["lambda_max"] = c.lambda_max;
   j["eigenvalues_smallest"] = head(c.eigenvalues, show);
   j["eigenvalues_largest"] = tail(c.eigenvalues, show);
+  j["uncertain"] = c.verdict == Verdict::uncertain;
+  j["converged"] = c.converged;
+  j["hvp_count"] = c.hvp_count;
+  // Error bars of the extremes (0 on the dense path): λ_min ∈ [λ_min − err, λ_min], λ_max ∈ [λ_max, λ_max + err].
+  j["lambda_min_error"] = c.lambda_min_error;
+  j["lambda_max_error"] = c.lambda_max_error;
+  if (c.residuals.size() > 0) {
+    j["residuals_smallest"] = head(c.residuals, show);
+    j["residuals_largest"] = tail(c.residuals, show);
+  }
+  if (c.has_index_fraction) {
+    const auto finite = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(); };
+    j["index_fraction"] = c.index_fraction;
+    j["index_fraction_stderr"] = finite(c.index_fraction_stderr);
+    j["index_fraction_resolution"] = c.index_fraction_resolution;
+    j["index_estimate"] = c.index_fraction * static_cast<double>(c.n);
+  }
   // JSON has no infinity: an infinite condition number (a zero eigenvalue) is null.
   j["condition_number"] = std::isfinite(c.condition_number) ? nlohmann::json(c.condition_number) : nlohmann::json();
   j["condition_number_nonzero"] =
@@ -66,16 +83,37 @@ std::string summary_text(const Classification& c, Eigen::Index show) {
     s << "  " << label << std::string(label.size() < 22 ? 22 - label.size() : 1, ' ') << value << '\n';
   };
   const Eigen::Index n = c.eigenvalues.size();
+  const bool lanczos = c.method == "lanczos";
   row("verdict", std::string(to_string(c.verdict)));
+  row("method", c.method + (lanczos ? "  (" + std::to_string(c.hvp_count) + " Hessian-vector products" +
+                                          (c.converged ? ")" : ", NOT CONVERGED)")
+                                    : std::string()));
   row("decided by", c.decided_by);
   row("value", cli::format_number(c.value, 12));
   row("gradient norm", cli::format_number(c.grad_norm, 4));
-  if (n <= 2 * show) {
+  if (lanczos) {
+    row("lambda_min", cli::format_number(c.lambda_min, 10) + "  (true value in [" +
+                          cli::format_number(c.lambda_min - c.lambda_min_error, 10) + ", " +
+                          cli::format_number(c.lambda_min, 10) + "])");
+    row("lambda_max", cli::format_number(c.lambda_max, 10) + "  (true value in [" + cli::format_number(c.lambda_max, 10) +
+                          ", " + cli::format_number(c.lambda_max + c.lambda_max_error, 10) + "])");
+    row("smallest Ritz values", "[" + list(head(c.eigenvalues, show)) + "]");
+    row("largest Ritz values", "[" + list(tail(c.eigenvalues, show)) + "]  (of " + std::to_string(c.n) + ")");
+  } else if (n <= 2 * show) {
     row("eigenvalues", "[" + list(head(c.eigenvalues, n)) + "]  (all " + std::to_string(n) + ", ascending)");
   } else {
     row("smallest eigenvalues", "[" + list(head(c.eigenvalues, show)) + "]");
     row("largest eigenvalues", "[" + list(tail(c.eigenvalues, show)) + "]  (of " + std::to_string(n) + ")");
   }
+  if (lanczos) {
+    row("index", ">= " + std::to_string(c.index) + " (Ritz values < -tau; Cauchy interlacing)" +
+                     (c.has_index_fraction ? "; estimated " + cli::format_number(c.index_fraction * static_cast<double>(c.n), 6) +
+                                                 " +- " + cli::format_number(c.index_fraction_stderr * static_cast<double>(c.n), 3) +
+                                                 " (SLQ, statistical) +- " +
+                                                 cli::format_number(c.index_fraction_resolution * static_cast<double>(c.n), 3) +
+                                                 " (quadrature)"
+                                           : std::string()));
+  } else
   row("index / nullity", std::to_string(c.index) + " negative, " + std::to_string(c.nullity) + " zero, " +
                              std::to_string(c.positive) + " positive  (zero means |lambda| <= " +
                              cli::format_number(c.zero_tolerance, 3) + ")");
@@ -102,6 +140,17 @@ void write_classification(hid_t group, const Classification& c) {
   h5::write_attribute(group, "verdict", std::string(to_string(c.verdict)));
   h5::write_attribute(group, "decided_by", c.decided_by);
   h5::write_attribute(group, "method", c.method);
+  h5::write_attribute(group, "n", static_cast<std::int64_t>(c.n));
+  h5::write_attribute(group, "converged", static_cast<std::int64_t>(c.converged ? 1 : 0));
+  h5::write_attribute(group, "hvp_count", static_cast<std::int64_t>(c.hvp_count));
+  h5::write_attribute(group, "lambda_min_error", c.lambda_min_error);
+  h5::write_attribute(group, "lambda_max_error", c.lambda_max_error);
+  if (c.residuals.size() > 0) h5::write_vector(group, "residuals", c.residuals);
+  if (c.has_index_fraction) {
+    h5::write_attribute(group, "index_fraction", c.index_fraction);
+    h5::write_attribute(group, "index_fraction_stderr", c.index_fraction_stderr);
+    h5::write_attribute(group, "index_fraction_resolution", c.index_fraction_resolution);
+  }
   h5::write_attribute(group, "value", c.value);
   h5::write_attribute(group, "grad_norm", c.grad_norm);
   h5::write_attribute(group, "index", static_cast<std::int64_t>(c.index));

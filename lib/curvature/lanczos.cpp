@@ -1,0 +1,228 @@
+#include "curvature/lanczos.h"
+
+#include <Eigen/Eigenvalues>
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include "curvature/block_orthogonal.h"
+#include "random/random.h"
+
+namespace saddlescope::curvature {
+namespace {
+
+using Eigen::Index;
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+
+constexpr std::uint64_t kStartStream = 0x1a4c205;
+
+std::string number(double value) {
+  std::ostringstream s;
+  s.precision(3);
+  s << std::scientific << value;
+  return s.str();
+}
+
+Index total_wanted(const EigenpairOptions& o) { return o.which == Which::both_ends ? 2 * o.k : o.k; }
+
+// Indices (into ascending Ritz values 0..size-1) of the `count` pairs to take from the wanted end(s).
+std::vector<Index> pick(Which which, Index size, Index count) {
+  std::vector<Index> out;
+  if (which == Which::smallest) {
+    for (Index i = 0; i < count; ++i) out.push_back(i);
+  } else if (which == Which::largest) {
+    for (Index i = size - count; i < size; ++i) out.push_back(i);
+  } else {
+    const Index low = (count + 1) / 2, high = count - low;
+    for (Index i = 0; i < low; ++i) out.push_back(i);
+    for (Index i = size - high; i < size; ++i) out.push_back(i);
+  }
+  return out;
+}
+
+// Explicit residuals ‖A v_j − λ_j v_j‖ of the returned pairs (one block product).
+void finish(const SymmetricOperator& A, EigenpairResult& r) {
+  MatrixXd AV;
+  A.apply(r.eigenvectors, AV);
+  r.residuals.resize(r.eigenvalues.size());
+  for (Index j = 0; j < r.eigenvalues.size(); ++j)
+    r.residuals(j) = (AV.col(j) - r.eigenvalues(j) * r.eigenvectors.col(j)).norm();
+}
+
+EigenpairResult dense_eigenpairs(const SymmetricOperator& A, const EigenpairOptions& o) {
+  EigenpairResult r;
+  r.dense = true;
+  const MatrixXd M = A.dense();
+  Eigen::SelfAdjointEigenSolver<MatrixXd> solver(M);
+  if (solver.info() != Eigen::Success) throw std::runtime_error("extreme_eigenpairs: dense eigensolver failed");
+  const Index n = M.rows();
+  const std::vector<Index> idx = pick(o.which, n, total_wanted(o));
+  r.eigenvalues.resize(static_cast<Index>(idx.size()));
+  r.eigenvectors.resize(n, static_cast<Index>(idx.size()));
+  for (std::size_t j = 0; j < idx.size(); ++j) {
+    r.eigenvalues(static_cast<Index>(j)) = solver.eigenvalues()(idx[j]);
+    r.eigenvectors.col(static_cast<Index>(j)) = solver.eigenvectors().col(idx[j]);
+  }
+  r.norm_estimate = n > 0 ? solver.eigenvalues().cwiseAbs().maxCoeff() : 0.0;
+  r.converged = true;
+  r.message = "ncv >= n: the operator was assembled (" + std::to_string(n) + " products) and decomposed densely";
+  return r;
+}
+
+}  // namespace
+
+std::string_view to_string(Which which) {
+  for (const auto& [w, name] : kWhichNames)
+    if (w == which) return name;
+  return "unknown";
+}
+
+std::optional<Which> which_from_string(std::string_view name) {
+  for (const auto& [w, n] : kWhichNames)
+    if (n == name) return w;
+  return std::nullopt;
+}
+
+bool EigenpairOptions::IsValid(std::string* why) const {
+  auto fail = [&](const std::string& message) {
+    if (why != nullptr) *why = message;
+    return false;
+  };
+  if (k < 1) return fail("'k' must be >= 1, got " + std::to_string(k));
+  if (ncv < 0) return fail("'ncv' must be 0 (automatic) or >= k_total + block size, got " + std::to_string(ncv));
+  if (!(tol > 0.0 && tol < 1.0)) return fail("'tol' must satisfy 0 < tol < 1, got " + number(tol));
+  if (max_iterations < 1) return fail("'max_iterations' must be >= 1, got " + std::to_string(max_iterations));
+  if (block_size < 0) return fail("'block_size' must be 0 (automatic) or >= 1, got " + std::to_string(block_size));
+  const Index b = block_size > 0 ? block_size : std::min<Index>(k, 16);
+  if (ncv > 0 && ncv < total_wanted(*this) + b)
+    return fail("'ncv' must be >= k_total + block size = " + std::to_string(total_wanted(*this) + b) + ", got " +
+                std::to_string(ncv));
+  return true;
+}
+
+EigenpairResult extreme_eigenpairs(const objective::Objective& f, const objective::Vector& x, const EigenpairOptions& o) {
+  const ObjectiveOperator H(f, x, Curvature::hessian);
+  return extreme_eigenpairs(H, o);
+}
+
+EigenpairResult extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOptions& o) {
+  std::string why;
+  if (!o.IsValid(&why)) throw std::invalid_argument(why);
+  const Index n = A.rows();
+  const Index k_total = total_wanted(o);
+  if (k_total > n)
+    throw std::invalid_argument("extreme_eigenpairs: " + std::to_string(k_total) + " pairs wanted (k = " +
+                                std::to_string(o.k) + ", which = " + std::string(to_string(o.which)) +
+                                ") but the operator has dimension " + std::to_string(n));
+  const std::int64_t products_before = A.product_count();
+  const Index b = std::min(o.block_size > 0 ? o.block_size : std::min<Index>(o.k, 16), n);
+  const Index m = o.ncv > 0 ? o.ncv : std::max<Index>(40, 2 * k_total + 2 * b);
+
+  EigenpairResult r;
+  if (m >= n) {
+    r = dense_eigenpairs(A, o);
+    r.block_size = b;
+    r.ncv = n;
+    finish(A, r);
+    r.hvp_count = A.product_count() - products_before;
+    return r;
+  }
+  r.block_size = b;
+  r.ncv = m;
+
+  // Basis V (n×m) with V(:, 0:size) orthonormal, projected matrix T = VᵀAV filled as products arrive.
+  // Relation after each expansion: A·V(:,0:size) = V(:,0:size)·T + F·E_lastᵀ, F = Q·R the residual block
+  // of the last product, orthogonal to the basis.
+  MatrixXd V(n, m), T = MatrixXd::Zero(m, m), W, C, Q, R;
+  random::Rng rng(o.seed, kStartStream);
+  {
+    MatrixXd start(n, b);
+    for (Index j = 0; j < b; ++j)
+      for (Index i = 0; i < n; ++i) start(i, j) = rng.normal();
+    orthonormalize_block(V.leftCols(0), start, Q, R, rng, 0.0);
+    V.leftCols(b) = Q;
+  }
+  Index size = b, cur = 0, cur_size = b;  // basis size; the block whose product comes next
+  double scale = 0.0;                     // largest column norm of any product: the drop threshold's unit
+  Eigen::SelfAdjointEigenSolver<MatrixXd> eig;
+
+  for (Index cycle = 1;; ++cycle) {
+    // Expand until one more block would not fit.
+    for (;;) {
+      A.apply(V.middleCols(cur, cur_size), W);
+      for (Index j = 0; j < W.cols(); ++j) scale = std::max(scale, W.col(j).norm());
+      project_out(V.leftCols(size), W, C);
+      T.block(0, cur, size, cur_size) = C;
+      T.block(cur, 0, cur_size, size) = C.transpose();
+      orthonormalize_block(V.leftCols(size), W, Q, R, rng, scale);
+      if (size + b > m) break;
+      V.middleCols(size, b) = Q;
+      T.block(size, cur, b, cur_size) = R;
+      T.block(cur, size, cur_size, b) = R.transpose();
+      cur = size;
+      cur_size = b;
+      size += b;
+    }
+    // Rayleigh–Ritz. Residual of Ritz pair (θ_i, V y_i): ‖F E_lastᵀ y_i‖ = ‖R · y_i(last block rows)‖.
+    eig.compute(0.5 * (T.topLeftCorner(size, size) + T.topLeftCorner(size, size).transpose()));
+    if (eig.info() != Eigen::Success) throw std::runtime_error("extreme_eigenpairs: Rayleigh-Ritz eigensolver failed");
+    const VectorXd& theta = eig.eigenvalues();
+    const MatrixXd& Y = eig.eigenvectors();
+    const MatrixXd coupling = R * Y.middleRows(cur, cur_size);  // b × size
+    r.norm_estimate = std::max(std::abs(theta(0)), std::abs(theta(size - 1)));
+    const double threshold = o.tol * r.norm_estimate;
+    const std::vector<Index> wanted = pick(o.which, size, k_total);
+    Index converged = 0;
+    for (Index i : wanted)
+      if (coupling.col(i).norm() <= threshold) ++converged;
+    r.iterations = cycle;
+    if (o.progress) o.progress(cycle, converged, A.product_count() - products_before);
+
+    if (converged == k_total || cycle >= o.max_iterations) {
+      r.converged = converged == k_total;
+      r.eigenvalues.resize(k_total);
+      MatrixXd Yw(size, k_total);
+      for (Index j = 0; j < k_total; ++j) {
+        r.eigenvalues(j) = theta(wanted[static_cast<std::size_t>(j)]);
+        Yw.col(j) = Y.col(wanted[static_cast<std::size_t>(j)]);
+      }
+      r.eigenvectors.noalias() = V.leftCols(size) * Yw;
+      for (Index j = 0; j < k_total; ++j) r.eigenvectors.col(j).normalize();
+      r.message = r.converged ? "converged: " + std::to_string(k_total) + " pairs with residual <= tol*|A|_est = " +
+                                    number(threshold) + " after " + std::to_string(cycle) + " restart cycles"
+                              : "not converged: " + std::to_string(converged) + " of " + std::to_string(k_total) +
+                                    " pairs within tol*|A|_est = " + number(threshold) + " after max_iterations = " +
+                                    std::to_string(o.max_iterations) + " restart cycles";
+      break;
+    }
+
+    // Thick restart: keep s Ritz vectors from the wanted end(s), then the residual block.
+    const Index s = std::max(k_total, (size - b + k_total) / 2);
+    const std::vector<Index> keep = pick(o.which, size, s);
+    MatrixXd Yk(size, s), Ck(b, s);
+    VectorXd thetak(s);
+    for (Index j = 0; j < s; ++j) {
+      Yk.col(j) = Y.col(keep[static_cast<std::size_t>(j)]);
+      Ck.col(j) = coupling.col(keep[static_cast<std::size_t>(j)]);
+      thetak(j) = theta(keep[static_cast<std::size_t>(j)]);
+    }
+    const MatrixXd kept = V.leftCols(size) * Yk;
+    V.leftCols(s) = kept;
+    V.middleCols(s, b) = Q;
+    T.setZero();
+    T.topLeftCorner(s, s) = thetak.asDiagonal();
+    T.block(s, 0, b, s) = Ck;
+    T.block(0, s, s, b) = Ck.transpose();
+    cur = s;
+    cur_size = b;
+    size = s + b;
+  }
+  finish(A, r);
+  r.hvp_count = A.product_count() - products_before;
+  return r;
+}
+
+}  // namespace saddlescope::curvature

@@ -1,0 +1,95 @@
+#pragma once
+// Extreme eigenpairs of a symmetric operator, matrix-free: block Lanczos with full reorthogonalisation
+// and thick restart (a symmetric Krylov–Schur method; Wu & Simon, SIAM J. Matrix Anal. Appl. 22 (2000)
+// 602, "Thick-restart Lanczos"; Stewart, SIAM J. Matrix Anal. Appl. 23 (2001) 601, "Krylov–Schur").
+//
+// Why our own solver rather than plain Spectra (which the operator concept in operator.h also serves):
+//  * λ_min. A Krylov space is shift-invariant, so shifting H − σI (Li et al.'s 0.51·λ_max trick) does
+//    not speed up Lanczos at all; what makes λ_min "slow" in Spectra (issue #98) is its convergence test
+//    |res| ≤ tol·max(ε^{2/3}, |θ|), relative to the Ritz value itself. Hessian spectra have a bulk at zero
+//    and λ_min close to it, so that test asks for residuals far below rounding and never passes. We test
+//    against the operator's scale instead (below), which is what bounds the eigenvalue error.
+//  * Degenerate Hessians (networks' symmetries give many zero eigenvalues). A single start vector sees
+//    one copy of each repeated eigenvalue; a block of b columns sees b. When the Krylov space becomes
+//    invariant (breakdown), the lost columns are replaced by fresh random vectors orthogonal to the
+//    basis — the case that Debian's Spectra 1.0.1 mishandles when the start vector lies in the null space.
+//  * Both ends from one Krylov space: `Which::both_ends` costs little more than one end.
+//  * Block products: one forward/backward pass per block, as the Objective interface is built for.
+// Full reorthogonalisation (block classical Gram–Schmidt, twice) keeps the basis orthonormal to rounding,
+// so no ghost copies appear; its cost, O(n·ncv) per product, is small next to a network's HVP.
+#include <Eigen/Core>
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "curvature/operator.h"
+#include "objective/objective.h"
+
+namespace saddlescope::curvature {
+
+enum class Which { smallest, largest, both_ends };
+inline constexpr std::array<std::pair<Which, std::string_view>, 3> kWhichNames = {{
+    {Which::smallest, "smallest"},
+    {Which::largest, "largest"},
+    {Which::both_ends, "both_ends"},
+}};
+std::string_view to_string(Which which);
+std::optional<Which> which_from_string(std::string_view name);
+
+struct EigenpairOptions {
+  // Pairs wanted (at each end for both_ends, so 2k in all). Must be ≥ 1 and, with the solver's n,
+  // k ≤ n (2k ≤ n for both_ends).
+  Eigen::Index k = 1;
+  Which which = Which::smallest;
+  // Krylov subspace size (basis columns kept in memory: ncv·n doubles). 0 = automatic:
+  //   ncv = max(40, 2·k_total + 2·b), k_total = k (2k for both_ends), b the block size;
+  // when that reaches n the solver is exact and dense (see below). An explicit ncv must satisfy
+  // ncv ≥ k_total + b. If ncv ≥ n the operator is assembled densely (n products) and decomposed exactly.
+  Eigen::Index ncv = 0;
+  // A Ritz pair (θ, v) is converged when ‖Av − θv‖₂ ≤ tol · ‖A‖_est, where ‖A‖_est = max(|θ_min|, |θ_max|)
+  // over the current Ritz values (a lower bound of ‖A‖₂ that converges first). Then some eigenvalue lies
+  // within ‖Av − θv‖₂ of θ (Weyl), and within ‖Av − θv‖²/gap when θ is separated by `gap` from the rest
+  // of the spectrum. The residuals reported are recomputed by one explicit product at the end.
+  double tol = 1e-8;
+  // Restart cycles (Rayleigh–Ritz extractions), as Spectra's maxit. Each cycle costs ncv − kept products.
+  Eigen::Index max_iterations = 1000;
+  // Start block: standard normal entries from random::Rng(seed, stream 0x1a4c205) — same seed, same bits.
+  std::uint64_t seed = 0;
+  // Block size b: vectors per product pass; an eigenvalue of multiplicity ≤ b is found with all its
+  // copies. 0 = automatic: b = k (each end) capped at 16.
+  Eigen::Index block_size = 0;
+  // Optional progress report after each restart cycle: (cycle, converged wanted pairs, products so far).
+  // Called from the calling thread; the library never prints.
+  std::function<void(Eigen::Index, Eigen::Index, std::int64_t)> progress;
+
+  // False, with `why` naming the field, its value and the rule, when an option is out of range.
+  bool IsValid(std::string* why) const;
+};
+
+struct EigenpairResult {
+  Eigen::VectorXd eigenvalues;   // ascending (for both_ends: the k smallest, then the k largest)
+  Eigen::MatrixXd eigenvectors;  // n×k, column j ↔ eigenvalues(j), unit norm
+  Eigen::VectorXd residuals;     // ‖Hv−λv‖₂ per pair, from an explicit product
+  Eigen::Index hvp_count = 0;    // operator-vector products (columns), including the residual check
+  Eigen::Index iterations = 0;   // restart cycles
+  bool converged = false;
+  std::string message;
+  Eigen::Index block_size = 0, ncv = 0;  // what was used
+  double norm_estimate = 0.0;            // ‖A‖_est the tolerance was relative to
+  bool dense = false;                    // true when ncv ≥ n made the solver decompose densely
+};
+
+// Hessian of f at x.
+EigenpairResult extreme_eigenpairs(const objective::Objective& f, const objective::Vector& x, const EigenpairOptions& o);
+// Any symmetric operator (Hessian, GGN, Fisher, explicit matrices).
+EigenpairResult extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOptions& o);
+
+// The same question answered by Spectra 1.0.1's SymEigsSolver over SpectraOperator (single vector,
+// implicit restart, Spectra's own relative tolerance on `tol`). For cross-checks and benchmarks only;
+// `block_size` and `progress` are ignored. Residuals are recomputed like ours.
+EigenpairResult spectra_extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOptions& o);
+
+}  // namespace saddlescope::curvature

@@ -1,0 +1,204 @@
+#include "curvature/slq.h"
+
+#include <Eigen/Eigenvalues>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include "random/random.h"
+
+namespace saddlescope::curvature {
+namespace {
+
+using Eigen::Index;
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+
+std::string number(double value) {
+  std::ostringstream s;
+  s.precision(3);
+  s << std::scientific << value;
+  return s.str();
+}
+
+struct MeanStderr {
+  double mean = 0.0, stderr_ = 0.0;
+};
+MeanStderr mean_stderr(const std::vector<double>& x) {
+  MeanStderr out;
+  const double m = static_cast<double>(x.size());
+  for (double v : x) out.mean += v;
+  out.mean /= m;
+  if (x.size() < 2) {
+    out.stderr_ = std::numeric_limits<double>::quiet_NaN();
+    return out;
+  }
+  double ss = 0.0;
+  for (double v : x) ss += (v - out.mean) * (v - out.mean);
+  out.stderr_ = std::sqrt(ss / (m - 1.0) / m);
+  return out;
+}
+
+}  // namespace
+
+bool SlqOptions::IsValid(std::string* why) const {
+  auto fail = [&](const std::string& message) {
+    if (why != nullptr) *why = message;
+    return false;
+  };
+  if (probes < 1) return fail("'probes' must be >= 1, got " + std::to_string(probes));
+  if (steps < 1) return fail("'steps' must be >= 1, got " + std::to_string(steps));
+  if (probe_block < 0) return fail("'probe_block' must be 0 (automatic) or >= 1, got " + std::to_string(probe_block));
+  if (!(memory_budget_bytes > 0.0)) return fail("'memory_budget_bytes' must be > 0, got " + number(memory_budget_bytes));
+  if (!(sigma > 0.0 && sigma < 1.0)) return fail("'sigma' must satisfy 0 < sigma < 1, got " + number(sigma));
+  if (grid_points < 2) return fail("'grid_points' must be >= 2, got " + std::to_string(grid_points));
+  if (!(zero_rtol >= 0.0 && zero_rtol < 1.0))
+    return fail("'zero_rtol' must satisfy 0 <= zero_rtol < 1, got " + number(zero_rtol));
+  return true;
+}
+
+SlqResult stochastic_lanczos_quadrature(const SymmetricOperator& A, const SlqOptions& o) {
+  std::string why;
+  if (!o.IsValid(&why)) throw std::invalid_argument(why);
+  const Index n = A.rows();
+  if (n < 1) throw std::invalid_argument("stochastic_lanczos_quadrature: the operator has dimension 0");
+  const Index steps = std::min(o.steps, n);  // a Krylov space has at most n dimensions
+  const std::int64_t before = A.product_count();
+  Index group = o.probe_block;
+  if (group == 0) {
+    const double per_probe = 8.0 * static_cast<double>(steps + 2) * static_cast<double>(n);
+    group = std::clamp<Index>(static_cast<Index>(o.memory_budget_bytes / per_probe), 1, o.probes);
+  }
+  group = std::min(group, o.probes);
+
+  SlqResult r;
+  r.probe_block = group;
+  r.nodes = MatrixXd::Constant(steps, o.probes, std::numeric_limits<double>::quiet_NaN());
+  r.weights = MatrixXd::Zero(steps, o.probes);
+  r.steps_taken = Eigen::VectorXi::Zero(o.probes);
+  const double inv_sqrt_n = 1.0 / std::sqrt(static_cast<double>(n));
+
+  for (Index first = 0; first < o.probes; first += group) {
+    const Index p = std::min(group, o.probes - first);
+    std::vector<MatrixXd> basis(static_cast<std::size_t>(p), MatrixXd(n, steps));
+    std::vector<std::vector<double>> alpha(static_cast<std::size_t>(p)), beta(static_cast<std::size_t>(p));
+    std::vector<bool> active(static_cast<std::size_t>(p), true);
+    for (Index j = 0; j < p; ++j) {
+      random::Rng rng(o.seed, 0x51c0000 + static_cast<std::uint64_t>(first + j));
+      for (Index i = 0; i < n; ++i) basis[static_cast<std::size_t>(j)](i, 0) = rng.rademacher() * inv_sqrt_n;
+    }
+    MatrixXd V(n, p), W;
+    double scale = 0.0;
+    for (Index step = 0; step < steps; ++step) {
+      // Gather the active probes' current vectors into one block.
+      std::vector<Index> live;
+      for (Index j = 0; j < p; ++j)
+        if (active[static_cast<std::size_t>(j)]) live.push_back(j);
+      if (live.empty()) break;
+      V.resize(n, static_cast<Index>(live.size()));
+      for (std::size_t c = 0; c < live.size(); ++c) V.col(static_cast<Index>(c)) = basis[static_cast<std::size_t>(live[c])].col(step);
+      A.apply(V, W);
+      for (std::size_t c = 0; c < live.size(); ++c) {
+        const std::size_t j = static_cast<std::size_t>(live[c]);
+        auto w = W.col(static_cast<Index>(c));
+        scale = std::max(scale, w.norm());
+        const auto& U = basis[j];
+        const double a = U.col(step).dot(w);
+        alpha[j].push_back(a);
+        // Full reorthogonalisation against all of this probe's vectors, twice (the three-term
+        // recurrence is one of the projections; doing all of them keeps the basis orthonormal).
+        for (int pass = 0; pass < 2; ++pass) {
+          const VectorXd d = U.leftCols(step + 1).transpose() * w;
+          w -= U.leftCols(step + 1) * d;
+        }
+        r.steps_taken(first + static_cast<Index>(j)) = static_cast<int>(step + 1);
+        if (step + 1 == steps) continue;
+        const double b = w.norm();
+        // Breakdown: the Krylov space is invariant and the quadrature is exact with step+1 nodes.
+        if (b <= 1e-12 * scale || b == 0.0) {
+          active[j] = false;
+          continue;
+        }
+        beta[j].push_back(b);
+        basis[j].col(step + 1) = w / b;
+      }
+    }
+    // Gauss quadrature from each tridiagonal T.
+    for (Index j = 0; j < p; ++j) {
+      const auto& a = alpha[static_cast<std::size_t>(j)];
+      const auto& b = beta[static_cast<std::size_t>(j)];
+      const Index m = static_cast<Index>(a.size());
+      VectorXd diag = Eigen::Map<const VectorXd>(a.data(), m);
+      VectorXd off = m > 1 ? VectorXd(Eigen::Map<const VectorXd>(b.data(), m - 1)) : VectorXd();
+      Eigen::SelfAdjointEigenSolver<MatrixXd> eig;
+      eig.computeFromTridiagonal(diag, off, Eigen::ComputeEigenvectors);
+      if (eig.info() != Eigen::Success) throw std::runtime_error("stochastic_lanczos_quadrature: tridiagonal eigensolver failed");
+      r.nodes.col(first + j).head(m) = eig.eigenvalues();
+      r.weights.col(first + j).head(m) = eig.eigenvectors().row(0).transpose().array().square();
+    }
+    if (o.progress) o.progress(first + p, A.product_count() - before);
+  }
+
+  // Moments, trace and index from the raw quadrature.
+  double low = std::numeric_limits<double>::infinity(), high = -low, max_abs = 0.0;
+  for (Index j = 0; j < o.probes; ++j)
+    for (Index i = 0; i < r.steps_taken(j); ++i) {
+      low = std::min(low, r.nodes(i, j));
+      high = std::max(high, r.nodes(i, j));
+      max_abs = std::max(max_abs, std::abs(r.nodes(i, j)));
+    }
+  r.lambda_low = low;
+  r.lambda_high = high;
+  const double zero = o.zero_rtol * max_abs;
+  std::vector<double> first_moment, second_moment, negative;
+  double resolution = 0.0;
+  for (Index j = 0; j < o.probes; ++j) {
+    double m1 = 0.0, m2 = 0.0, neg = 0.0, below = 0.0, above = 0.0;
+    for (Index i = 0; i < r.steps_taken(j); ++i) {
+      const double t = r.nodes(i, j), w = r.weights(i, j);
+      m1 += w * t;
+      m2 += w * t * t;
+      if (t < -zero) {
+        neg += w;
+        below = w;  // nodes ascend: the last one below zero is adjacent to it
+      } else if (above == 0.0) {
+        above = w;
+      }
+    }
+    resolution += std::max(below, above) / static_cast<double>(o.probes);
+    first_moment.push_back(m1);
+    second_moment.push_back(m2);
+    negative.push_back(neg);
+  }
+  const MeanStderr t = mean_stderr(first_moment), s = mean_stderr(second_moment), q = mean_stderr(negative);
+  r.trace = static_cast<double>(n) * t.mean;
+  r.trace_stderr = static_cast<double>(n) * t.stderr_;
+  r.second_moment = s.mean;
+  r.second_moment_stderr = s.stderr_;
+  r.index_fraction = q.mean;
+  r.index_fraction_stderr = q.stderr_;
+  r.index_fraction_resolution = resolution;
+
+  // Gaussian broadening on the grid.
+  const double range = high - low;
+  r.sigma_absolute = o.sigma * (range > 0.0 ? range : std::max(max_abs, 1.0));
+  const double sg = r.sigma_absolute;
+  r.grid = VectorXd::LinSpaced(o.grid_points, low - 6.0 * sg, high + 6.0 * sg);
+  r.density = VectorXd::Zero(o.grid_points);
+  const double norm = 1.0 / (std::sqrt(2.0 * std::numbers::pi) * sg * static_cast<double>(o.probes));
+  for (Index j = 0; j < o.probes; ++j)
+    for (Index i = 0; i < r.steps_taken(j); ++i) {
+      const double c = r.nodes(i, j), w = r.weights(i, j) * norm;
+      r.density += (w * (-0.5 * ((r.grid.array() - c) / sg).square()).exp()).matrix();
+    }
+  r.hvp_count = A.product_count() - before;
+  r.message = std::to_string(o.probes) + " probes x " + std::to_string(steps) + " Lanczos steps (" +
+              std::to_string(r.hvp_count) + " products, " + std::to_string(group) + " probes per block)";
+  return r;
+}
+
+}  // namespace saddlescope::curvature

@@ -1,0 +1,293 @@
+#include "curvature/spectrum.h"
+
+#include <Eigen/Eigenvalues>
+#include <cmath>
+#include <numbers>
+#include <stdexcept>
+
+#include "curvature/trace.h"
+#include "io/hdf5.h"
+
+namespace saddlescope::curvature {
+namespace {
+
+using Eigen::Index;
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+
+std::vector<double> to_vector(const VectorXd& v) { return std::vector<double>(v.data(), v.data() + v.size()); }
+
+void explicit_residuals(const SymmetricOperator& A, const VectorXd& lambda, const MatrixXd& V, VectorXd& res) {
+  res.resize(lambda.size());
+  if (lambda.size() == 0) return;
+  MatrixXd AV;
+  A.apply(V, AV);
+  for (Index j = 0; j < lambda.size(); ++j) res(j) = (AV.col(j) - lambda(j) * V.col(j)).norm();
+}
+
+void dense_path(const SymmetricOperator& A, const SpectrumOptions& o, SpectrumReport& r) {
+  r.method = "dense";
+  if (o.progress) o.progress("eigenpairs", 0, 1);
+  const MatrixXd M = A.dense();
+  Eigen::SelfAdjointEigenSolver<MatrixXd> eig(M);
+  if (eig.info() != Eigen::Success) throw std::runtime_error("analyze_spectrum: the dense eigensolver did not converge");
+  const Index n = M.rows();
+  r.all_eigenvalues = eig.eigenvalues();
+  const Index b = std::min(o.bottom, n), t = std::min(o.top, n);
+  r.bottom_eigenvalues = eig.eigenvalues().head(b);
+  r.top_eigenvalues = eig.eigenvalues().tail(t);
+  const MatrixXd bv = eig.eigenvectors().leftCols(b), tv = eig.eigenvectors().rightCols(t);
+  explicit_residuals(A, r.bottom_eigenvalues, bv, r.bottom_residuals);
+  explicit_residuals(A, r.top_eigenvalues, tv, r.top_residuals);
+  if (o.eigenvectors) {
+    r.bottom_eigenvectors = bv;
+    r.top_eigenvectors = tv;
+  }
+  r.message = "dense: all " + std::to_string(n) + " eigenvalues (Householder tridiagonalisation + implicit QR)";
+  r.has_trace = true;
+  r.trace = M.trace();
+  r.trace_stderr = 0.0;
+  r.trace_method = "exact";
+  r.diagonal = M.diagonal();
+  r.diagonal_stderr = VectorXd::Zero(n);
+  r.has_index = true;
+  const double max_abs = n > 0 ? eig.eigenvalues().cwiseAbs().maxCoeff() : 0.0;
+  Index negative = 0;
+  for (double l : eig.eigenvalues())
+    if (l < -o.density.zero_rtol * max_abs) ++negative;
+  r.index_fraction = n > 0 ? static_cast<double>(negative) / static_cast<double>(n) : 0.0;
+  // The exact spectrum as a density: nodes = eigenvalues, weights 1/n, broadened like SLQ's.
+  if (o.density.probes > 0 && n > 0) {
+    SlqResult& d = r.density;
+    r.has_density = true;
+    d.nodes = eig.eigenvalues();
+    d.weights = VectorXd::Constant(n, 1.0 / static_cast<double>(n));
+    d.steps_taken = Eigen::VectorXi::Constant(1, static_cast<int>(n));
+    d.lambda_low = eig.eigenvalues()(0);
+    d.lambda_high = eig.eigenvalues()(n - 1);
+    const double range = d.lambda_high - d.lambda_low;
+    d.sigma_absolute = o.density.sigma * (range > 0.0 ? range : std::max(max_abs, 1.0));
+    const double s = d.sigma_absolute;
+    d.grid = VectorXd::LinSpaced(o.density.grid_points, d.lambda_low - 6.0 * s, d.lambda_high + 6.0 * s);
+    d.density = VectorXd::Zero(o.density.grid_points);
+    const double norm = 1.0 / (std::sqrt(2.0 * std::numbers::pi) * s * static_cast<double>(n));
+    for (double c : eig.eigenvalues()) d.density += (norm * (-0.5 * ((d.grid.array() - c) / s).square()).exp()).matrix();
+    d.trace = r.trace;
+    d.index_fraction = r.index_fraction;
+    d.message = "exact eigenvalues, broadened";
+  }
+  if (o.progress) o.progress("eigenpairs", 1, 1);
+}
+
+void lanczos_path(const SymmetricOperator& A, const SpectrumOptions& o, SpectrumReport& r) {
+  r.method = "lanczos";
+  const Index n = A.rows();
+  const Index want = std::max(o.top, o.bottom);
+  if (want > 0) {
+    EigenpairOptions e = o.lanczos;
+    e.seed = o.seed;
+    e.which = o.top > 0 && o.bottom > 0 ? Which::both_ends : o.top > 0 ? Which::largest : Which::smallest;
+    e.k = want;
+    if (e.which == Which::both_ends && 2 * want > n)
+      throw std::invalid_argument("--top/--bottom: " + std::to_string(want) + " pairs at each end exceed n = " +
+                                  std::to_string(n));
+    if (o.progress)
+      e.progress = [&](Index cycle, Index converged, std::int64_t) {
+        o.progress("eigenpairs", converged, e.which == Which::both_ends ? 2 * want : want);
+        (void)cycle;
+      };
+    const EigenpairResult er = extreme_eigenpairs(A, e);
+    r.converged = er.converged;
+    r.message = er.message;
+    r.lanczos_iterations = er.iterations;
+    const Index low = e.which == Which::largest ? 0 : want;  // pairs from the bottom end in `er`
+    const Index b = std::min(o.bottom, low), t = o.top;
+    r.bottom_eigenvalues = er.eigenvalues.head(b);
+    r.bottom_residuals = er.residuals.head(b);
+    r.top_eigenvalues = er.eigenvalues.tail(t);
+    r.top_residuals = er.residuals.tail(t);
+    if (o.eigenvectors) {
+      r.bottom_eigenvectors = er.eigenvectors.leftCols(b);
+      r.top_eigenvectors = er.eigenvectors.rightCols(t);
+    }
+  }
+  if (o.density.probes > 0) {
+    SlqOptions d = o.density;
+    d.seed = o.seed;
+    if (o.progress) d.progress = [&](Index done, std::int64_t) { o.progress("density", done, d.probes); };
+    r.density = stochastic_lanczos_quadrature(A, d);
+    r.has_density = true;
+    r.has_index = true;
+    r.index_fraction = r.density.index_fraction;
+    r.index_fraction_stderr = r.density.index_fraction_stderr;
+    r.index_fraction_resolution = r.density.index_fraction_resolution;
+  }
+  if (o.trace_samples > 0) {
+    if (o.progress) o.progress("trace", 0, 1);
+    r.has_trace = true;
+    if (o.trace_method == TraceMethod::hutchinson) {
+      const HutchinsonResult h = hutchinson(A, o.trace_samples, o.seed);
+      r.trace = h.trace.trace;
+      r.trace_stderr = h.trace.stderr_;
+      r.diagonal = h.diagonal;
+      r.diagonal_stderr = h.diagonal_stderr;
+      r.trace_method = "hutchinson";
+    } else {
+      const Index products = std::min(3 * ((o.trace_samples + 2) / 3), 3 * n);
+      const TraceEstimate h = hutch_plus_plus(A, products, o.seed);
+      r.trace = h.trace;
+      r.trace_stderr = h.stderr_;
+      r.trace_method = "hutchpp";
+    }
+    if (o.progress) o.progress("trace", 1, 1);
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(Method method) {
+  for (const auto& [m, name] : kMethodNames)
+    if (m == method) return name;
+  return "unknown";
+}
+std::optional<Method> method_from_string(std::string_view name) {
+  for (const auto& [m, n] : kMethodNames)
+    if (n == name) return m;
+  return std::nullopt;
+}
+std::string_view to_string(TraceMethod method) {
+  for (const auto& [m, name] : kTraceMethodNames)
+    if (m == method) return name;
+  return "unknown";
+}
+std::optional<TraceMethod> trace_method_from_string(std::string_view name) {
+  for (const auto& [m, n] : kTraceMethodNames)
+    if (n == name) return m;
+  return std::nullopt;
+}
+
+bool SpectrumOptions::IsValid(std::string* why) const {
+  auto fail = [&](const std::string& message) {
+    if (why != nullptr) *why = message;
+    return false;
+  };
+  if (dense_threshold < 0) return fail("'dense_threshold' must be >= 0, got " + std::to_string(dense_threshold));
+  if (top < 0) return fail("'top' must be >= 0, got " + std::to_string(top));
+  if (bottom < 0) return fail("'bottom' must be >= 0, got " + std::to_string(bottom));
+  if (trace_samples < 0) return fail("'trace_samples' must be >= 0, got " + std::to_string(trace_samples));
+  EigenpairOptions e = lanczos;
+  e.k = std::max<Index>(1, std::max(top, bottom));
+  e.which = top > 0 && bottom > 0 ? Which::both_ends : Which::smallest;
+  if (!e.IsValid(why)) return false;
+  if (density.probes > 0 && !density.IsValid(why)) return false;
+  return true;
+}
+
+SpectrumReport analyze_spectrum(const SymmetricOperator& A, const SpectrumOptions& o) {
+  std::string why;
+  if (!o.IsValid(&why)) throw std::invalid_argument(why);
+  const Index n = A.rows();
+  if (std::max(o.top, o.bottom) > n)
+    throw std::invalid_argument("--top/--bottom: " + std::to_string(std::max(o.top, o.bottom)) +
+                                " pairs wanted but n = " + std::to_string(n));
+  const std::int64_t before = A.product_count();
+  SpectrumReport r;
+  r.n = n;
+  const bool dense = o.method == Method::dense || (o.method == Method::auto_select && n <= o.dense_threshold);
+  if (dense)
+    dense_path(A, o, r);
+  else
+    lanczos_path(A, o, r);
+  r.hvp_count = A.product_count() - before;
+  return r;
+}
+
+nlohmann::json to_json(const SpectrumReport& r) {
+  nlohmann::json j;
+  j["method"] = r.method;
+  j["curvature"] = r.curvature;
+  j["n"] = r.n;
+  j["converged"] = r.converged;
+  j["message"] = r.message;
+  j["eigenvalues_bottom"] = to_vector(r.bottom_eigenvalues);
+  j["residuals_bottom"] = to_vector(r.bottom_residuals);
+  j["eigenvalues_top"] = to_vector(r.top_eigenvalues);
+  j["residuals_top"] = to_vector(r.top_residuals);
+  const auto number_or_null = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(); };
+  if (r.bottom_eigenvalues.size() > 0) {
+    j["lambda_min"] = r.bottom_eigenvalues(0);
+    // Rayleigh quotients bound from the inside: λ_min ≤ θ_min; the residual bounds the distance.
+    j["lambda_min_error"] = r.bottom_residuals(0);
+  }
+  if (r.top_eigenvalues.size() > 0) {
+    j["lambda_max"] = r.top_eigenvalues(r.top_eigenvalues.size() - 1);
+    j["lambda_max_error"] = r.top_residuals(r.top_residuals.size() - 1);
+  }
+  if (r.bottom_eigenvalues.size() > 0 && r.top_eigenvalues.size() > 0) {
+    const double lo = std::abs(r.bottom_eigenvalues(0)), hi = std::abs(r.top_eigenvalues(r.top_eigenvalues.size() - 1));
+    j["spectral_norm"] = std::max(lo, hi);
+  }
+  j["trace"] = r.has_trace ? number_or_null(r.trace) : nlohmann::json();
+  j["trace_stderr"] = r.has_trace ? number_or_null(r.trace_stderr) : nlohmann::json();
+  j["trace_method"] = r.has_trace ? nlohmann::json(r.trace_method) : nlohmann::json();
+  if (r.has_index) {
+    j["index_fraction"] = r.index_fraction;
+    j["index_fraction_stderr"] = number_or_null(r.index_fraction_stderr);
+    j["index_fraction_resolution"] = r.index_fraction_resolution;
+  }
+  if (r.has_density) {
+    j["density"] = {{"probes", r.density.nodes.cols()},
+                    {"sigma", r.density.sigma_absolute},
+                    {"lambda_low", r.density.lambda_low},
+                    {"lambda_high", r.density.lambda_high},
+                    {"grid_points", r.density.grid.size()},
+                    {"trace", r.density.trace},
+                    {"trace_stderr", number_or_null(r.density.trace_stderr)}};
+  }
+  j["lanczos_iterations"] = r.lanczos_iterations;
+  j["hvp_count"] = r.hvp_count;
+  return j;
+}
+
+void write_spectrum(hid_t parent, const SpectrumReport& r) {
+  namespace h5 = io::h5;
+  h5::Handle e = h5::create_group(parent, "eigenpairs");
+  h5::write_attribute(e.get(), "method", r.method);
+  h5::write_attribute(e.get(), "converged", static_cast<std::int64_t>(r.converged ? 1 : 0));
+  h5::write_attribute(e.get(), "message", r.message);
+  h5::write_vector(e.get(), "bottom_eigenvalues", r.bottom_eigenvalues);
+  h5::write_vector(e.get(), "bottom_residuals", r.bottom_residuals);
+  h5::write_vector(e.get(), "top_eigenvalues", r.top_eigenvalues);
+  h5::write_vector(e.get(), "top_residuals", r.top_residuals);
+  if (r.bottom_eigenvectors.size() > 0) h5::write_matrix(e.get(), "bottom_eigenvectors", r.bottom_eigenvectors);
+  if (r.top_eigenvectors.size() > 0) h5::write_matrix(e.get(), "top_eigenvectors", r.top_eigenvectors);
+  if (r.all_eigenvalues.size() > 0) {
+    h5::Handle s = h5::create_group(parent, "spectrum");
+    h5::write_vector(s.get(), "eigenvalues", r.all_eigenvalues);
+  }
+  if (r.has_density) {
+    h5::Handle d = h5::create_group(parent, "density");
+    h5::write_vector(d.get(), "grid", r.density.grid);
+    h5::write_vector(d.get(), "density", r.density.density);
+    // Raw quadrature: [steps, probes] (column j = probe j; NaN nodes / 0 weights past a breakdown).
+    h5::write_matrix(d.get(), "nodes", r.density.nodes);
+    h5::write_matrix(d.get(), "weights", r.density.weights);
+    h5::write_attribute(d.get(), "sigma", r.density.sigma_absolute);
+    h5::write_attribute(d.get(), "index_fraction", r.density.index_fraction);
+    h5::write_attribute(d.get(), "index_fraction_stderr", r.density.index_fraction_stderr);
+    h5::write_attribute(d.get(), "index_fraction_resolution", r.density.index_fraction_resolution);
+  }
+  if (r.has_trace) {
+    h5::Handle t = h5::create_group(parent, "trace");
+    h5::write_attribute(t.get(), "trace", r.trace);
+    h5::write_attribute(t.get(), "trace_stderr", r.trace_stderr);
+    h5::write_attribute(t.get(), "method", r.trace_method);
+    if (r.diagonal.size() > 0) {
+      h5::Handle g = h5::create_group(parent, "diagonal");
+      h5::write_vector(g.get(), "estimate", r.diagonal);
+      h5::write_vector(g.get(), "stderr", r.diagonal_stderr);
+    }
+  }
+}
+
+}  // namespace saddlescope::curvature

@@ -1,0 +1,124 @@
+#pragma once
+// Optimizers (DESIGN.md, module `optim`).
+//
+// The torch-named optimizers (sgd, adagrad, rmsprop, adadelta, adam, adamw, lbfgs) follow torch.optim
+// 1.13's names, defaults and arithmetic (the single-tensor code paths in
+// torch/optim/{sgd,adagrad,rmsprop,adadelta,adam,adamw,lbfgs}.py), operation by operation, so a user's
+// torch settings give torch's trajectory (tests/optim/torch_parity_test.cpp checks it to 1e-12).
+// The others are textbook methods: gd, newton (damped), saddle_free_newton (Dauphin et al. 2014,
+// arXiv:1406.2572), each documented at its options.
+//
+// An optimizer holds its state (moment buffers, step counter) for one parameter vector. The caller
+// computes the gradient at x and passes it to step(); the learning rate is passed per step because
+// schedules change it (torch: param_group['lr']). Second-order methods and L-BFGS also evaluate the
+// objective themselves (Hessian products, line search), through the StepInput's objective.
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "io/checkpoint.h"
+#include "objective/objective.h"
+
+namespace saddlescope::optim {
+
+using objective::Index;
+using objective::Matrix;
+using objective::Vector;
+
+enum class OptimizerKind { gd, sgd, adagrad, rmsprop, adadelta, adam, adamw, newton, saddle_free_newton, lbfgs };
+
+// Name table: "gd", "sgd", ... as above (flags, config files and logs use these names).
+const std::vector<std::pair<OptimizerKind, std::string>>& optimizer_names();
+std::string to_string(OptimizerKind kind);
+// Throws std::invalid_argument listing the known names.
+OptimizerKind optimizer_from_string(const std::string& name);
+
+// How saddle_free_newton forms |H|: the dense eigen-decomposition, or a k-dimensional Krylov
+// (Lanczos) subspace of H started at the gradient (Dauphin et al. 2014, Sec. 6).
+enum class SubspaceMethod { dense, krylov };
+
+// Every hyper-parameter of every optimizer. Fields named as in torch; a field an optimizer does not
+// use is ignored. Defaults differ between torch optimizers (lr, eps, weight_decay), so use
+// OptimizerConfig::defaults(kind) to get torch's defaults for one optimizer.
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::sgd;
+  // Learning rate. torch defaults: sgd has none (required; we use 1e-3), adagrad 1e-2, rmsprop 1e-2,
+  // adadelta 1.0, adam/adamw 1e-3, lbfgs 1. gd 1e-3, newton and saddle_free_newton 1 (full step).
+  double lr = 1e-3;
+  double momentum = 0.0;        // sgd, rmsprop
+  double dampening = 0.0;       // sgd: b ← μb + (1−dampening)g (not on the first step)
+  bool nesterov = false;        // sgd: g + μb; needs momentum > 0 and dampening = 0
+  double weight_decay = 0.0;    // L2 added to the gradient (adamw: decoupled, default 1e-2)
+  double lr_decay = 0.0;        // adagrad: clr = lr / (1 + (t−1)·lr_decay)
+  double initial_accumulator_value = 0.0;  // adagrad
+  double eps = 1e-8;            // adagrad 1e-10, rmsprop 1e-8, adadelta 1e-6, adam/adamw 1e-8
+  double alpha = 0.99;          // rmsprop smoothing constant
+  bool centered = false;        // rmsprop: divide by the estimated standard deviation
+  double rho = 0.9;             // adadelta
+  double beta1 = 0.9;           // adam/adamw betas
+  double beta2 = 0.999;
+  bool amsgrad = false;         // adam/adamw: running max of the raw second moment
+  bool maximize = false;        // torch's maximize flag (first-order torch optimizers)
+  // newton / saddle_free_newton: Δ = −lr·(H + damping·I)⁻¹g, resp. −lr·(|H| + damping·I)⁻¹g.
+  double damping = 1e-4;
+  SubspaceMethod subspace = SubspaceMethod::dense;  // saddle_free_newton
+  Index krylov_dim = 20;        // saddle_free_newton krylov: Lanczos steps (subspace dimension)
+  // lbfgs (torch names and defaults): max_iter inner iterations per step, max_eval (default
+  // max_iter·5/4), tolerance_grad, tolerance_change, history_size, line_search_fn "strong_wolfe" or "".
+  std::int64_t max_iter = 20;
+  std::int64_t max_eval = 0;    // 0: max_iter·5/4 as torch
+  double tolerance_grad = 1e-7;
+  double tolerance_change = 1e-9;
+  std::int64_t history_size = 100;
+  std::string line_search_fn = "strong_wolfe";
+
+  // torch's defaults for `kind`.
+  static OptimizerConfig defaults(OptimizerKind kind);
+  bool IsValid(std::string* why) const;
+  // JSON with the fields this optimizer uses (and "optimizer": name); from_json starts from
+  // defaults(kind) and applies the keys given, refusing unknown keys (std::invalid_argument).
+  nlohmann::json to_json() const;
+  static OptimizerConfig from_json(const nlohmann::json& j);
+};
+
+// What an optimizer's step sees. `gradient` is ∇f (or a mini-batch gradient, after clipping/noise)
+// at x; `loss` the matching value. `objective` is needed by newton, saddle_free_newton and lbfgs.
+struct StepInput {
+  const objective::Objective* objective = nullptr;
+  double loss = 0.0;
+  const Vector* gradient = nullptr;
+  double lr = 0.0;
+};
+
+struct StepReport {
+  std::int64_t function_evaluations = 0;  // extra evaluations done inside the step (lbfgs)
+  std::int64_t hvp_count = 0;             // Hessian-vector products (columns) used
+  double loss_after = 0.0;                // lbfgs: loss at the new x (NaN when unknown)
+  std::string note;                       // e.g. "lbfgs: converged (tolerance_grad)"
+};
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  // Updates x in place. Throws std::invalid_argument when the input lacks what the method needs.
+  virtual StepReport step(Vector& x, const StepInput& input) = 0;
+  const OptimizerConfig& config() const { return config_; }
+  std::int64_t steps_taken() const { return steps_; }
+  // State for checkpoints (io::OptimizerState): config, step and named buffers; and back.
+  io::OptimizerState state() const;
+  void load_state(const io::OptimizerState& state);
+
+ protected:
+  explicit Optimizer(OptimizerConfig config) : config_(std::move(config)) {}
+  virtual void save_buffers(std::map<std::string, Vector>& buffers) const = 0;
+  virtual void load_buffers(const std::map<std::string, Vector>& buffers) = 0;
+  OptimizerConfig config_;
+  std::int64_t steps_ = 0;
+};
+
+// Throws std::invalid_argument (the IsValid message) for an invalid config.
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config);
+
+}  // namespace saddlescope::optim

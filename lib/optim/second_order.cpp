@@ -1,0 +1,424 @@
+#include "optim/second_order.h"
+
+#include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <stdexcept>
+
+#include "curvature/dense.h"
+
+// L-BFGS follows torch/optim/lbfgs.py operation by operation; keep the compiler from fusing.
+#pragma GCC optimize("fp-contract=off")
+
+namespace saddlescope::optim {
+namespace {
+
+const objective::Objective& need_objective(const StepInput& in, const char* who) {
+  if (in.objective == nullptr) throw std::invalid_argument(std::string(who) + " needs the objective in its StepInput");
+  return *in.objective;
+}
+
+// Damped Newton: x ← x − lr·(H + damping·I)⁻¹∇f. Near a saddle the undamped step is attracted to
+// it (it rescales each eigendirection by 1/λ, which flips the sign of descent along negative λ):
+// the textbook reason for saddle-free Newton.
+class Newton final : public Optimizer {
+ public:
+  explicit Newton(OptimizerConfig c) : Optimizer(std::move(c)) {}
+  StepReport step(Vector& x, const StepInput& in) override {
+    const auto& f = need_objective(in, "newton");
+    Matrix H = curvature::dense_hessian(f, x);
+    H.diagonal().array() += config_.damping;
+    // LDLᵀ with pivoting handles indefinite H + δI.
+    const Vector direction = H.ldlt().solve(*in.gradient);
+    x -= in.lr * direction;
+    ++steps_;
+    StepReport r;
+    r.hvp_count = f.has_analytic_hessian() ? 0 : x.size();
+    r.loss_after = std::numeric_limits<double>::quiet_NaN();
+    return r;
+  }
+
+ protected:
+  void save_buffers(std::map<std::string, Vector>&) const override {}
+  void load_buffers(const std::map<std::string, Vector>&) override {}
+};
+
+// Saddle-free Newton (Dauphin et al. 2014, arXiv:1406.2572, Eq. 9 and Sec. 6): Δ = −lr·(|H| + δI)⁻¹g
+// with |H| = Σ|λᵢ|vᵢvᵢᵀ. Dense: the full eigen-decomposition. Krylov: |H| restricted to the
+// k-dimensional Krylov subspace K_k(H, g) built by Lanczos, where Qᵀg = ‖g‖e₁; the step lies in span(Q).
+class SaddleFreeNewton final : public Optimizer {
+ public:
+  explicit SaddleFreeNewton(OptimizerConfig c) : Optimizer(std::move(c)) {}
+  StepReport step(Vector& x, const StepInput& in) override {
+    const auto& f = need_objective(in, "saddle_free_newton");
+    const Vector& g = *in.gradient;
+    StepReport r;
+    r.loss_after = std::numeric_limits<double>::quiet_NaN();
+    if (config_.subspace == SubspaceMethod::dense) {
+      const curvature::DenseSpectrum s = curvature::dense_spectrum(curvature::dense_hessian(f, x), true);
+      const Vector coefficients = s.eigenvectors.transpose() * g;
+      const Vector scaled = coefficients.array() / (s.eigenvalues.array().abs() + config_.damping);
+      x -= in.lr * (s.eigenvectors * scaled);
+      r.hvp_count = f.has_analytic_hessian() ? 0 : x.size();
+    } else {
+      const double gnorm = g.norm();
+      if (gnorm > 0.0) {
+        Matrix Q, T;
+        lanczos_basis(f, x, g, std::min<Index>(config_.krylov_dim, x.size()), Q, T, r.hvp_count);
+        Eigen::SelfAdjointEigenSolver<Matrix> eig(T);
+        const Matrix& U = eig.eigenvectors();
+        const Vector coefficients = gnorm * U.row(0).transpose();  // Uᵀ(Qᵀg) with Qᵀg = ‖g‖e₁
+        const Vector scaled = coefficients.array() / (eig.eigenvalues().array().abs() + config_.damping);
+        x -= in.lr * (Q * (U * scaled));
+      }
+    }
+    ++steps_;
+    return r;
+  }
+
+ protected:
+  void save_buffers(std::map<std::string, Vector>&) const override {}
+  void load_buffers(const std::map<std::string, Vector>&) override {}
+};
+
+// ---- L-BFGS (torch/optim/lbfgs.py, torch 1.13) ----------------------------------------------------
+
+double cubic_interpolate(double x1, double f1, double g1, double x2, double f2, double g2, bool has_bounds,
+                         double lo, double hi) {
+  double xmin_bound, xmax_bound;
+  if (has_bounds) {
+    xmin_bound = lo;
+    xmax_bound = hi;
+  } else if (x1 <= x2) {
+    xmin_bound = x1;
+    xmax_bound = x2;
+  } else {
+    xmin_bound = x2;
+    xmax_bound = x1;
+  }
+  const double d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2);
+  const double d2_square = d1 * d1 - g1 * g2;
+  if (d2_square >= 0) {
+    const double d2 = std::sqrt(d2_square);
+    double min_pos;
+    if (x1 <= x2) {
+      min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2));
+    } else {
+      min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2));
+    }
+    return std::min(std::max(min_pos, xmin_bound), xmax_bound);
+  }
+  return (xmin_bound + xmax_bound) / 2.;
+}
+
+struct LineSearchResult {
+  double f;
+  Vector g;
+  double t;
+  std::int64_t evals;
+};
+
+// torch's _strong_wolfe (c1 = 1e-4, c2 = 0.9, max_ls = 25).
+LineSearchResult strong_wolfe(const objective::Objective& obj, const Vector& x, double t, const Vector& d, double f,
+                              const Vector& g, double gtd, double tolerance_change) {
+  const double c1 = 1e-4, c2 = 0.9;
+  const int max_ls = 25;
+  const double d_norm = d.cwiseAbs().maxCoeff();
+  auto evaluate = [&](double step, Vector& grad) {
+    Vector trial = x;
+    for (Index i = 0; i < x.size(); ++i) trial(i) = trial(i) + step * d(i);
+    return obj.gradient(trial, grad);
+  };
+  Vector g_new;
+  double f_new = evaluate(t, g_new);
+  std::int64_t evals = 1;
+  double gtd_new = g_new.dot(d);
+  double t_prev = 0, f_prev = f, gtd_prev = gtd;
+  Vector g_prev = g;
+  bool done = false;
+  int ls_iter = 0;
+  double bracket[2] = {0, 0}, bracket_f[2] = {0, 0}, bracket_gtd[2] = {0, 0};
+  Vector bracket_g[2];
+  int bracket_size = 0;
+  while (ls_iter < max_ls) {
+    if (f_new > (f + c1 * t * gtd) || (ls_iter > 1 && f_new >= f_prev)) {
+      bracket[0] = t_prev, bracket[1] = t;
+      bracket_f[0] = f_prev, bracket_f[1] = f_new;
+      bracket_g[0] = g_prev, bracket_g[1] = g_new;
+      bracket_gtd[0] = gtd_prev, bracket_gtd[1] = gtd_new;
+      bracket_size = 2;
+      break;
+    }
+    if (std::abs(gtd_new) <= -c2 * gtd) {
+      bracket[0] = t, bracket_f[0] = f_new, bracket_g[0] = g_new;
+      bracket_size = 1;
+      done = true;
+      break;
+    }
+    if (gtd_new >= 0) {
+      bracket[0] = t_prev, bracket[1] = t;
+      bracket_f[0] = f_prev, bracket_f[1] = f_new;
+      bracket_g[0] = g_prev, bracket_g[1] = g_new;
+      bracket_gtd[0] = gtd_prev, bracket_gtd[1] = gtd_new;
+      bracket_size = 2;
+      break;
+    }
+    const double min_step = t + 0.01 * (t - t_prev);
+    const double max_step = t * 10;
+    const double tmp = t;
+    t = cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, true, min_step, max_step);
+    t_prev = tmp;
+    f_prev = f_new;
+    g_prev = g_new;
+    gtd_prev = gtd_new;
+    f_new = evaluate(t, g_new);
+    ++evals;
+    gtd_new = g_new.dot(d);
+    ++ls_iter;
+  }
+  if (ls_iter == max_ls) {
+    bracket[0] = 0, bracket[1] = t;
+    bracket_f[0] = f, bracket_f[1] = f_new;
+    bracket_g[0] = g, bracket_g[1] = g_new;
+    bracket_size = 2;
+  }
+  bool insuf_progress = false;
+  int low_pos = 0, high_pos = 0;
+  if (bracket_size == 2) {
+    low_pos = bracket_f[0] <= bracket_f[1] ? 0 : 1;
+    high_pos = 1 - low_pos;
+  }
+  while (!done && ls_iter < max_ls) {
+    if (std::abs(bracket[1] - bracket[0]) * d_norm < tolerance_change) break;
+    t = cubic_interpolate(bracket[0], bracket_f[0], bracket_gtd[0], bracket[1], bracket_f[1], bracket_gtd[1], false,
+                          0, 0);
+    const double bmax = std::max(bracket[0], bracket[1]), bmin = std::min(bracket[0], bracket[1]);
+    const double eps = 0.1 * (bmax - bmin);
+    if (std::min(bmax - t, t - bmin) < eps) {
+      if (insuf_progress || t >= bmax || t <= bmin) {
+        t = std::abs(t - bmax) < std::abs(t - bmin) ? bmax - eps : bmin + eps;
+        insuf_progress = false;
+      } else {
+        insuf_progress = true;
+      }
+    } else {
+      insuf_progress = false;
+    }
+    f_new = evaluate(t, g_new);
+    ++evals;
+    gtd_new = g_new.dot(d);
+    ++ls_iter;
+    if (f_new > (f + c1 * t * gtd) || f_new >= bracket_f[low_pos]) {
+      bracket[high_pos] = t;
+      bracket_f[high_pos] = f_new;
+      bracket_g[high_pos] = g_new;
+      bracket_gtd[high_pos] = gtd_new;
+      low_pos = bracket_f[0] <= bracket_f[1] ? 0 : 1;
+      high_pos = 1 - low_pos;
+    } else {
+      if (std::abs(gtd_new) <= -c2 * gtd) {
+        done = true;
+      } else if (gtd_new * (bracket[high_pos] - bracket[low_pos]) >= 0) {
+        bracket[high_pos] = bracket[low_pos];
+        bracket_f[high_pos] = bracket_f[low_pos];
+        bracket_g[high_pos] = bracket_g[low_pos];
+        bracket_gtd[high_pos] = bracket_gtd[low_pos];
+      }
+      bracket[low_pos] = t;
+      bracket_f[low_pos] = f_new;
+      bracket_g[low_pos] = g_new;
+      bracket_gtd[low_pos] = gtd_new;
+    }
+  }
+  return {bracket_f[low_pos], bracket_g[low_pos], bracket[low_pos], evals};
+}
+
+class Lbfgs final : public Optimizer {
+ public:
+  explicit Lbfgs(OptimizerConfig c) : Optimizer(std::move(c)) {}
+  // One torch LBFGS.step(closure): up to max_iter inner iterations. `in.loss`/`in.gradient` are the
+  // closure's first evaluation at x (full batch).
+  StepReport step(Vector& x, const StepInput& in) override {
+    const auto& f = need_objective(in, "lbfgs");
+    const OptimizerConfig& c = config_;
+    const std::int64_t max_eval = c.max_eval == 0 ? c.max_iter * 5 / 4 : c.max_eval;
+    StepReport report;
+    double loss = in.loss;
+    Vector flat_grad = *in.gradient;
+    std::int64_t current_evals = 1;
+    ++steps_;
+    report.loss_after = loss;
+    if (flat_grad.cwiseAbs().maxCoeff() <= c.tolerance_grad) {
+      report.note = "lbfgs: gradient below tolerance_grad";
+      return report;
+    }
+    std::int64_t n_iter = 0;
+    while (n_iter < c.max_iter) {
+      ++n_iter;
+      ++total_iterations_;
+      if (total_iterations_ == 1) {
+        d_ = -flat_grad;
+        old_dirs_.clear();
+        old_stps_.clear();
+        ro_.clear();
+        h_diag_ = 1;
+      } else {
+        const Vector y = flat_grad - prev_flat_grad_;
+        const Vector s = d_ * t_;
+        const double ys = y.dot(s);
+        if (ys > 1e-10) {
+          if (static_cast<std::int64_t>(old_dirs_.size()) == c.history_size) {
+            old_dirs_.pop_front();
+            old_stps_.pop_front();
+            ro_.pop_front();
+          }
+          old_dirs_.push_back(y);
+          old_stps_.push_back(s);
+          ro_.push_back(1. / ys);
+          h_diag_ = ys / y.dot(y);
+        }
+        const std::size_t num_old = old_dirs_.size();
+        std::vector<double> al(num_old);
+        Vector q = -flat_grad;
+        for (std::size_t k = num_old; k-- > 0;) {
+          al[k] = old_stps_[k].dot(q) * ro_[k];
+          for (Index i = 0; i < q.size(); ++i) q(i) = q(i) + (-al[k]) * old_dirs_[k](i);
+        }
+        d_ = q * h_diag_;
+        for (std::size_t k = 0; k < num_old; ++k) {
+          const double be_i = old_dirs_[k].dot(d_) * ro_[k];
+          const double a = al[k] - be_i;
+          for (Index i = 0; i < d_.size(); ++i) d_(i) = d_(i) + a * old_stps_[k](i);
+        }
+      }
+      prev_flat_grad_ = flat_grad;
+      const double prev_loss = loss;
+      t_ = total_iterations_ == 1 ? std::min(1., 1. / flat_grad.cwiseAbs().sum()) * in.lr : in.lr;
+      const double gtd = flat_grad.dot(d_);
+      if (gtd > -c.tolerance_change) {
+        report.note = "lbfgs: no descent direction (gtd > -tolerance_change)";
+        break;
+      }
+      std::int64_t ls_evals = 0;
+      bool opt_cond = false;
+      if (!c.line_search_fn.empty()) {
+        LineSearchResult ls = strong_wolfe(f, x, t_, d_, loss, flat_grad, gtd, c.tolerance_change);
+        loss = ls.f;
+        flat_grad = std::move(ls.g);
+        t_ = ls.t;
+        ls_evals = ls.evals;
+        for (Index i = 0; i < x.size(); ++i) x(i) = x(i) + t_ * d_(i);
+        opt_cond = flat_grad.cwiseAbs().maxCoeff() <= c.tolerance_grad;
+      } else {
+        for (Index i = 0; i < x.size(); ++i) x(i) = x(i) + t_ * d_(i);
+        if (n_iter != c.max_iter) {
+          loss = f.gradient(x, flat_grad);
+          opt_cond = flat_grad.cwiseAbs().maxCoeff() <= c.tolerance_grad;
+          ls_evals = 1;
+        }
+      }
+      current_evals += ls_evals;
+      report.function_evaluations += ls_evals;
+      report.loss_after = loss;
+      if (n_iter == c.max_iter) break;
+      if (current_evals >= max_eval) break;
+      if (opt_cond) {
+        report.note = "lbfgs: gradient below tolerance_grad";
+        break;
+      }
+      if ((d_ * t_).cwiseAbs().maxCoeff() <= c.tolerance_change) {
+        report.note = "lbfgs: step below tolerance_change";
+        break;
+      }
+      if (std::abs(loss - prev_loss) < c.tolerance_change) {
+        report.note = "lbfgs: loss change below tolerance_change";
+        break;
+      }
+    }
+    // Without a line search torch does not evaluate after the last inner iteration.
+    if (c.line_search_fn.empty() && n_iter == c.max_iter) report.loss_after = std::numeric_limits<double>::quiet_NaN();
+    return report;
+  }
+
+ protected:
+  void save_buffers(std::map<std::string, Vector>& b) const override {
+    if (d_.size() > 0) {
+      b["d"] = d_;
+      b["prev_flat_grad"] = prev_flat_grad_;
+      b["t_h_diag_iterations"] = Vector{{t_, h_diag_, static_cast<double>(total_iterations_)}};
+      for (std::size_t k = 0; k < old_dirs_.size(); ++k) {
+        b["old_dirs_" + std::to_string(k)] = old_dirs_[k];
+        b["old_stps_" + std::to_string(k)] = old_stps_[k];
+      }
+    }
+  }
+  void load_buffers(const std::map<std::string, Vector>& b) override {
+    auto it = b.find("d");
+    if (it == b.end()) return;
+    d_ = it->second;
+    prev_flat_grad_ = b.at("prev_flat_grad");
+    const Vector& s = b.at("t_h_diag_iterations");
+    t_ = s(0), h_diag_ = s(1), total_iterations_ = static_cast<std::int64_t>(s(2));
+    old_dirs_.clear(), old_stps_.clear(), ro_.clear();
+    for (std::size_t k = 0; b.count("old_dirs_" + std::to_string(k)) > 0; ++k) {
+      old_dirs_.push_back(b.at("old_dirs_" + std::to_string(k)));
+      old_stps_.push_back(b.at("old_stps_" + std::to_string(k)));
+      ro_.push_back(1. / old_dirs_.back().dot(old_stps_.back()));
+    }
+  }
+
+ private:
+  Vector d_, prev_flat_grad_;
+  double t_ = 0, h_diag_ = 1;
+  std::int64_t total_iterations_ = 0;  // torch's state['n_iter']
+  std::deque<Vector> old_dirs_, old_stps_;
+  std::deque<double> ro_;
+};
+
+}  // namespace
+
+void lanczos_basis(const objective::Objective& f, const Vector& x, const Vector& start, Index k, Matrix& Q, Matrix& T,
+                   std::int64_t& hvp_count) {
+  const Index n = x.size();
+  k = std::max<Index>(1, std::min(k, n));
+  Q.setZero(n, k);
+  Vector alpha = Vector::Zero(k), beta = Vector::Zero(k);
+  Q.col(0) = start.normalized();
+  Matrix v(n, 1), hv;
+  Index m = 0;
+  for (Index j = 0; j < k; ++j) {
+    v.col(0) = Q.col(j);
+    f.hessian_vector_product(x, v, hv);
+    ++hvp_count;
+    Vector w = hv.col(0);
+    alpha(j) = Q.col(j).dot(w);
+    // Full reorthogonalisation, twice ("twice is enough", Parlett), against all previous vectors.
+    for (int pass = 0; pass < 2; ++pass) w -= Q.leftCols(j + 1) * (Q.leftCols(j + 1).transpose() * w);
+    m = j + 1;
+    if (j + 1 == k) break;
+    const double b = w.norm();
+    // An invariant subspace: the Krylov space is exhausted (relative to the scale of T so far).
+    if (b <= 1e-12 * std::max(1.0, alpha.head(j + 1).cwiseAbs().maxCoeff())) break;
+    beta(j) = b;
+    Q.col(j + 1) = w / b;
+  }
+  Q.conservativeResize(n, m);
+  T.setZero(m, m);
+  for (Index j = 0; j < m; ++j) {
+    T(j, j) = alpha(j);
+    if (j + 1 < m) T(j, j + 1) = T(j + 1, j) = beta(j);
+  }
+}
+
+std::unique_ptr<Optimizer> make_second_order_optimizer(const OptimizerConfig& config) {
+  switch (config.kind) {
+    case OptimizerKind::newton: return std::make_unique<Newton>(config);
+    case OptimizerKind::saddle_free_newton: return std::make_unique<SaddleFreeNewton>(config);
+    case OptimizerKind::lbfgs: return std::make_unique<Lbfgs>(config);
+    default: throw std::invalid_argument("not a second-order optimizer: " + to_string(config.kind));
+  }
+}
+
+}  // namespace saddlescope::optim

@@ -1,0 +1,307 @@
+// The run-optimizer tool, run as the real executable: its log, its checkpoints, its exit codes, and
+// the crash-safety of the log under SIGKILL, SIGINT/SIGTERM and a reader following it (SWMR).
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "io/checkpoint.h"
+#include "io/hdf5.h"
+#include "io/run_log.h"
+#include "objective/test_functions.h"
+
+extern char** environ;
+
+namespace sc = saddlescope;
+namespace h5 = sc::io::h5;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kTool = std::string(SADDLESCOPE_BIN_DIR) + "/run-optimizer";
+
+fs::path scratch(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("saddlescope_optim_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  return dir / name;
+}
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+};
+
+Result run(const std::string& args) {
+  const fs::path out_file = scratch("stdout.txt");
+  const std::string command = kTool + " " + args + " > " + out_file.string() + " 2>" + scratch("stderr.txt").string();
+  const int status = std::system(command.c_str());
+  Result r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(out_file);
+  r.out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return r;
+}
+
+// Starts the tool in the background (output discarded); returns its pid.
+pid_t spawn(const std::vector<std::string>& args) {
+  std::vector<std::string> argv_s = {kTool};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, kTool.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  EXPECT_EQ(rc, 0);
+  return pid;
+}
+
+int wait_exit(pid_t pid, int* signal_number = nullptr) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (signal_number != nullptr) *signal_number = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Waits until the log exists and holds at least `rows` flushed steps (SWMR read), up to 20 s.
+void wait_for_rows(const std::string& path, hsize_t rows) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(path)) {
+      try {
+        h5::Handle f = h5::open_file(path, false, true);
+        const auto lengths = sc::io::run_log_step_lengths(f.get());
+        if (!lengths.empty() && lengths[0].second >= rows) return;
+      } catch (const std::exception&) {  // not yet in SWMR mode
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  FAIL() << "log " << path << " never reached " << rows << " rows";
+}
+
+// Every /steps column has the same length T and /steps/step is 0, 1, ..., T−1: nothing flushed lost.
+hsize_t check_columns(hid_t file) {
+  const auto lengths = sc::io::run_log_step_lengths(file);
+  EXPECT_GE(lengths.size(), 7u);
+  const hsize_t T = lengths.at(0).second;
+  for (const auto& [name, length] : lengths) EXPECT_EQ(length, T) << name;
+  h5::Handle steps = h5::open_group(file, "steps");
+  const auto step = h5::read_int_vector(steps.get(), "step", 1u << 30);
+  for (std::size_t i = 0; i < step.size(); ++i)
+    if (step[i] != static_cast<std::int64_t>(i)) {
+      ADD_FAILURE() << "step[" << i << "] = " << step[i];
+      break;
+    }
+  return T;
+}
+
+bool have_h5py() { return std::system("/usr/bin/python3 -c 'import h5py' >/dev/null 2>&1") == 0; }
+
+}  // namespace
+
+TEST(RunOptimizerTool, WritesLogCheckpointAndJson) {
+  const std::string log = scratch("adam.h5").string(), out = scratch("adam_final.h5").string();
+  const Result r = run("--problem rosenbrock:n=4 --optimizer adam --lr 0.01 --steps 200 --log " + log +
+                       " --trajectory-every 10 --curvature-every 50 --checkpoint-every 100 --out " + out + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["status"], "finished");
+  EXPECT_EQ(j["steps_taken"], 200);
+  EXPECT_EQ(j["optimizer"]["betas"][1], 0.999);  // torch's default, not given on the command line
+
+  h5::Handle f = h5::open_file(log);
+  EXPECT_EQ(h5::read_string_attribute(f.get(), "format"), "saddlescope-run");
+  EXPECT_EQ(h5::read_string_attribute(f.get(), "status"), "finished");
+  h5::Handle config = h5::open_group(f.get(), "config");
+  EXPECT_EQ(h5::read_string_attribute(config.get(), "optimizer"), "adam");
+  EXPECT_EQ(h5::read_int_attribute(config.get(), "seed"), 0);
+  EXPECT_EQ(check_columns(f.get()), 200u);
+  h5::Handle steps = h5::open_group(f.get(), "steps");
+  // The first loss is f(x0) at the documented start (−1.2, 1, −1.2, 1), evaluated by the objective.
+  const auto fn = sc::objective::make_test_function("rosenbrock:n=4");
+  EXPECT_EQ(h5::read_vector(steps.get(), "loss", 1000)(0), fn->value(fn->default_start()));
+  const auto layers = h5::read_matrix(steps.get(), "layer_grad_norm", 1000);
+  const auto grad_norm = h5::read_vector(steps.get(), "grad_norm", 1000);
+  EXPECT_EQ(layers.rows(), 200);
+  EXPECT_EQ(layers.cols(), 1);
+  // One block ("x"): its norm is the gradient norm itself.
+  EXPECT_EQ(layers(7, 0), grad_norm(7));
+  h5::Handle traj = h5::open_group(f.get(), "trajectory");
+  EXPECT_EQ(h5::read_int_vector(traj.get(), "step", 100).size(), 21u);  // 0, 10, ..., 190 and the final 200
+  h5::Handle curv = h5::open_group(f.get(), "curvature");
+  EXPECT_EQ(h5::read_vector(curv.get(), "lambda_min", 100).size(), 4u);  // steps 0, 50, 100, 150
+
+  const auto checkpoint = sc::io::read_checkpoint(out);
+  ASSERT_TRUE(checkpoint.optimizer_state.has_value());
+  EXPECT_EQ(checkpoint.optimizer_state->step, 200);
+  EXPECT_EQ(checkpoint.optimizer_state->buffers.count("exp_avg_sq"), 1u);
+  EXPECT_TRUE(fs::exists(scratch("adam_final.step100.h5")));
+  // classify-critical reads the final checkpoint.
+  const std::string classify = std::string(SADDLESCOPE_BIN_DIR) + "/classify-critical " + out + " --json > /dev/null";
+  EXPECT_EQ(WEXITSTATUS(std::system(classify.c_str())), 0);
+}
+
+TEST(RunOptimizerTool, DivergenceEndsWithStatusAndExitCodeOne) {
+  const std::string log = scratch("diverge.h5").string();
+  const Result r = run("--problem rosenbrock --optimizer sgd --lr 1 --steps 100 --log " + log + " --json");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(nlohmann::json::parse(r.out)["status"], "diverged");
+  h5::Handle f = h5::open_file(log);
+  EXPECT_EQ(h5::read_string_attribute(f.get(), "status"), "diverged");
+  const hsize_t T = check_columns(f.get());
+  EXPECT_LT(T, 100u);
+  h5::Handle events = h5::open_group(f.get(), "events");
+  EXPECT_GE(h5::read_int_vector(events.get(), "step", 1000).size(), 1u);
+}
+
+TEST(RunOptimizerTool, ConfigFileHoldsTheSameOptions) {
+  const fs::path config = scratch("config.json");
+  std::ofstream(config) << R"({"optimizer": "sgd", "lr": 0.0001, "momentum": 0.9, "nesterov": true,
+                               "steps": 5, "schedule": "cosine:T_max=5", "betas": [0.8, 0.9]})";
+  // betas is accepted by the parser but sgd has no such hyper-parameter: a usage error.
+  EXPECT_EQ(run("--problem rosenbrock --config " + config.string() + " --json").exit_code, 2);
+  std::ofstream(config) << R"({"optimizer": "sgd", "lr": 0.0001, "momentum": 0.9, "nesterov": true,
+                               "steps": 5, "schedule": "cosine:T_max=5"})";
+  const Result r = run("--problem rosenbrock --config " + config.string() + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["optimizer"]["nesterov"], true);
+  EXPECT_EQ(j["optimizer"]["momentum"], 0.9);
+  EXPECT_EQ(j["steps_taken"], 5);
+  EXPECT_EQ(j["schedule"]["main"]["T_max"], 5);
+  // The same options in CLI11's TOML.
+  const fs::path toml = scratch("config.toml");
+  std::ofstream(toml) << "optimizer = \"rmsprop\"\nlr = 0.001\ncentered = true\nsteps = 3\n";
+  const Result t = run("--problem himmelblau --config " + toml.string() + " --json");
+  ASSERT_EQ(t.exit_code, 0) << t.out;
+  const auto k = nlohmann::json::parse(t.out);
+  EXPECT_EQ(k["optimizer"]["centered"], true);
+  EXPECT_EQ(k["optimizer"]["alpha"], 0.99);  // torch's default
+  EXPECT_EQ(k["steps_taken"], 3);
+}
+
+TEST(RunOptimizerTool, BadInputIsAUsageOrFileError) {
+  EXPECT_EQ(run("--problem rosenbrock --optimizer nosuch").exit_code, 2);
+  EXPECT_EQ(run("--problem rosenbrock --optimizer sgd --nesterov true").exit_code, 2);  // needs momentum
+  EXPECT_EQ(run("--problem rosenbrock --x0 1,2,3").exit_code, 2);
+  EXPECT_EQ(run("--problem rosenbrock --schedule cosine").exit_code, 2);  // T_max required
+  EXPECT_EQ(run("--checkpoint " + scratch("missing.h5").string()).exit_code, 3);
+}
+
+TEST(RunOptimizerTool, EveryOptimizerRunsOnATestFunction) {
+  for (const char* name : {"gd", "sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "newton",
+                           "saddle_free_newton", "lbfgs"}) {
+    const Result r = run(std::string("--problem himmelblau --x0 0.5,0.5 --optimizer ") + name +
+                         (std::string(name) == "gd" || std::string(name) == "sgd" ? " --lr 0.01" : "") +
+                         " --steps 30 --json");
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.out;
+    if (r.exit_code == 0) {
+      const auto j = nlohmann::json::parse(r.out);
+      if (std::string(name) == "newton") {
+        // Newton is attracted to any critical point: from (0.5, 0.5) it converges to himmelblau's
+        // local maximum near (−0.27, −0.92), where f ≈ 181.6 is above the start (the textbook failure
+        // that saddle-free Newton fixes).
+        EXPECT_LT(j["final_grad_norm"].get<double>(), 1e-8);
+        EXPECT_GT(j["final_loss"].get<double>(), j["initial_loss"].get<double>());
+      } else {
+        EXPECT_LT(j["final_loss"].get<double>(), j["initial_loss"].get<double>()) << name;
+      }
+    }
+  }
+  // saddle-free Newton in a Krylov subspace.
+  EXPECT_EQ(run("--problem rosenbrock:n=6 --optimizer saddle_free_newton --subspace krylov --krylov-dim 4 --steps 5")
+                .exit_code,
+            0);
+}
+
+// SIGKILL at an arbitrary moment: the file opens (also with h5py), every /steps column has the same
+// length, and /steps/step is 0..T−1, so every step up to the last flush is present. A killed SWMR
+// writer leaves HDF5's "open for writing" superblock flag set, so readers open the file in SWMR-read
+// mode (h5py: File(path, "r", swmr=True)), as they do while a run is alive (docs/optim.md).
+TEST(RunOptimizerTool, SigkillLeavesAReadableLogWithEveryFlushedStep) {
+  const std::string log = scratch("killed.h5").string();
+  const pid_t pid = spawn({"--problem", "rosenbrock:n=4", "--optimizer", "sgd", "--lr", "1e-5", "--steps", "1000000000",
+                           "--log", log, "--flush-every", "997", "--flush-seconds", "0.01", "--trajectory-every", "50",
+                           "--curvature-every", "1000"});
+  wait_for_rows(log, 5000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(137));
+  kill(pid, SIGKILL);
+  int signal_number = 0;
+  wait_exit(pid, &signal_number);
+  EXPECT_EQ(signal_number, SIGKILL);
+  h5::Handle f = h5::open_file(log, false, /*swmr_read=*/true);
+  EXPECT_EQ(h5::read_string_attribute(f.get(), "status"), "running");
+  const hsize_t T = check_columns(f.get());
+  EXPECT_GE(T, 5000u);
+  if (have_h5py()) {
+    const std::string py = "/usr/bin/python3 -c \"import h5py,sys; f=h5py.File('" + log +
+                           "','r',swmr=True); n={len(f['steps'][k]) for k in f['steps']}; sys.exit(0 if len(n)==1 and n.pop()==" +
+                           std::to_string(T) + " else 1)\"";
+    EXPECT_EQ(std::system(py.c_str()), 0) << "h5py could not open the killed run's log";
+  }
+}
+
+TEST(RunOptimizerTool, SigintFinishesTheStepFlushesAndSetsInterrupted) {
+  const std::string log = scratch("interrupted.h5").string();
+  const pid_t pid = spawn({"--problem", "rosenbrock:n=4", "--optimizer", "adam", "--steps", "1000000000", "--log", log,
+                           "--flush-every", "100000", "--flush-seconds", "1000"});
+  // With these flush settings nothing is flushed before the signal except the empty layout.
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 1);
+  h5::Handle f = h5::open_file(log);
+  EXPECT_EQ(h5::read_string_attribute(f.get(), "status"), "interrupted");
+  EXPECT_GT(check_columns(f.get()), 0u);  // the buffered steps were flushed on the way out
+  h5::Handle events = h5::open_group(f.get(), "events");
+  EXPECT_EQ(h5::read_int_vector(events.get(), "step", 1000).size(), 1u);
+}
+
+// A reader follows the log while it is written (SWMR): each poll sees equal column lengths that
+// never shrink and do grow.
+TEST(RunOptimizerTool, ReaderFollowsTheLogWhileItIsWritten) {
+  const std::string log = scratch("followed.h5").string();
+  const pid_t pid = spawn({"--problem", "rosenbrock:n=4", "--optimizer", "sgd", "--lr", "1e-5", "--steps", "1000000000",
+                           "--log", log, "--flush-every", "1000", "--flush-seconds", "0.01"});
+  wait_for_rows(log, 1);
+  h5::Handle f = h5::open_file(log, false, /*swmr_read=*/true);
+  hsize_t previous = 0;
+  int grew = 0;
+  for (int poll = 0; poll < 8; ++poll) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    const auto lengths = sc::io::run_log_step_lengths(f.get());
+    // The reader's contract (io/run_log.h): /steps/step is extended last, so its length T counts
+    // rows complete in every column; a poll during a flush may see other columns up to one flush
+    // (≤ 1000 rows here) longer.
+    hsize_t T = 0;
+    for (const auto& [name, length] : lengths)
+      if (name == "step") T = length;
+    for (const auto& [name, length] : lengths) {
+      EXPECT_GE(length, T) << name << " at poll " << poll;
+      EXPECT_LE(length, T + 1000) << name << " at poll " << poll;
+    }
+    EXPECT_GE(T, previous);
+    grew += T > previous;
+    previous = T;
+  }
+  EXPECT_GE(grew, 3);
+  kill(pid, SIGTERM);
+  EXPECT_EQ(wait_exit(pid), 1);
+  f.reset();
+  h5::Handle done = h5::open_file(log);
+  EXPECT_EQ(h5::read_string_attribute(done.get(), "status"), "interrupted");
+  check_columns(done.get());
+}

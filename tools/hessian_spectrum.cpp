@@ -1,0 +1,200 @@
+// hessian-spectrum: extreme eigenpairs, spectral density, trace and diagonal of the Hessian (or GGN,
+// or empirical Fisher) at a point, densely when small and matrix-free otherwise.
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "cli/app.h"
+#include "curvature/spectrum.h"
+#include "io/atomic_file.h"
+#include "io/error.h"
+#include "io/hdf5.h"
+#include "io/result.h"
+#include "objective/test_functions.h"
+#include "problem/problem.h"
+
+namespace sc = saddlescope;
+
+namespace {
+
+struct Options {
+  std::string checkpoint;
+  std::string problem;
+  std::string at;
+  std::string method = "auto";
+  std::string curvature = "hessian";
+  std::string trace_method = "hutchinson";
+  std::string out;
+  bool no_density = false;
+  sc::curvature::SpectrumOptions spectrum;
+  sc::cli::CommonOptions common;
+};
+
+void setup(CLI::App& app, Options& o) {
+  auto& s = o.spectrum;
+  app.add_option("checkpoint", o.checkpoint, "Checkpoint file (HDF5) holding the objective and the point");
+  auto* problem = app.add_option("--problem", o.problem, "Test function spec instead of a checkpoint, e.g. rosenbrock:n=100000");
+  auto* at = app.add_option("--at", o.at, "Point for --problem: comma-separated coordinates, or 'start' for the function's default start");
+  problem->needs(at);
+  at->needs(problem);
+  problem->excludes(app.get_option("checkpoint"));
+  app.add_option("--method", o.method, "auto (dense when n <= --dense-threshold), dense, or lanczos")
+      ->check(CLI::IsMember({"auto", "dense", "lanczos"}))
+      ->capture_default_str();
+  app.add_option("--dense-threshold", s.dense_threshold, "Largest n that --method auto decomposes densely")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--curvature", o.curvature, "Operator: hessian, ggn (Gauss-Newton) or fisher (empirical Fisher)")
+      ->check(CLI::IsMember({"hessian", "ggn", "fisher"}))
+      ->capture_default_str();
+  app.add_option("--top", s.top, "Largest eigenpairs to compute (0 = none)")->check(CLI::Range(0L, 100000L))->capture_default_str();
+  app.add_option("--bottom", s.bottom, "Smallest eigenpairs to compute (0 = none)")->check(CLI::Range(0L, 100000L))->capture_default_str();
+  app.add_option("--tol", s.lanczos.tol, "Lanczos: converged when |Hv - lambda v| <= tol*|H|_est")
+      ->check(CLI::Range(1e-15, 0.5))
+      ->capture_default_str();
+  app.add_option("--ncv", s.lanczos.ncv, "Lanczos subspace size (0 = automatic: max(40, 2k_total + 2b))")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--block-size", s.lanczos.block_size, "Lanczos block size (0 = automatic: k, at most 16)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--max-iterations", s.lanczos.max_iterations, "Lanczos restart cycles")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_flag("--eigenvectors", s.eigenvectors, "Store the eigenvectors in the result file");
+  app.add_option("--density-probes", s.density.probes, "SLQ probes for the spectral density (0 = no density)")
+      ->check(CLI::Range(0L, 100000L))
+      ->capture_default_str();
+  app.add_option("--density-steps", s.density.steps, "Lanczos steps per SLQ probe")->check(CLI::Range(1L, 100000L))->capture_default_str();
+  app.add_option("--sigma", s.density.sigma, "Gaussian broadening, relative to the spectral range")
+      ->check(CLI::Range(1e-9, 0.999))
+      ->capture_default_str();
+  app.add_option("--grid-points", s.density.grid_points, "Points of the smoothed density")->check(CLI::Range(2L, 10000000L))->capture_default_str();
+  app.add_option("--memory-budget", s.density.memory_budget_bytes, "Bytes SLQ may hold for reorthogonalisation (sets probes per block)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--trace-samples", s.trace_samples, "Products for the trace/diagonal estimate (0 = none)")
+      ->check(CLI::Range(0L, 1000000L))
+      ->capture_default_str();
+  app.add_option("--trace-method", o.trace_method, "hutchinson (also gives the diagonal) or hutchpp")
+      ->check(CLI::IsMember({"hutchinson", "hutchpp"}))
+      ->capture_default_str();
+  app.add_option("--out", o.out, "Write a result file (HDF5)");
+  sc::cli::add_common_options(app, o.common);
+}
+
+// A one-line progress display on stderr, only when stderr is a terminal and the work has run > 1 s.
+class Progress {
+ public:
+  Progress() : enabled_(isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()) {}
+  void operator()(std::string_view stage, Eigen::Index done, Eigen::Index total) {
+    if (!enabled_) return;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (seconds < 1.0) return;
+    std::cerr << "\rhessian-spectrum: " << stage << " " << done << "/" << total << "  (" << static_cast<int>(seconds)
+              << " s)      " << std::flush;
+    shown_ = true;
+  }
+  ~Progress() {
+    if (shown_) std::cerr << "\r" << std::string(60, ' ') << "\r" << std::flush;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point start_;
+};
+
+std::string list(const Eigen::VectorXd& v) {
+  std::string out;
+  for (double x : v) out += (out.empty() ? "" : ", ") + sc::cli::format_number(x, 8);
+  return "[" + out + "]";
+}
+
+int run(Options& o, int argc, char** argv) {
+  if (o.checkpoint.empty() && o.problem.empty())
+    throw std::invalid_argument("give a checkpoint file, or --problem SPEC --at x1,x2,...|start");
+  sc::cli::apply_threads(o.common.threads);
+  sc::problem::Problem problem;
+  if (!o.checkpoint.empty()) {
+    problem = sc::problem::load_checkpoint_problem(o.checkpoint);
+  } else if (o.at == "start") {
+    problem.objective = sc::problem::make_objective({{"kind", "function"}, {"function", o.problem}}, nullptr);
+    problem.point = dynamic_cast<const sc::objective::TestFunction&>(*problem.objective).default_start();
+    problem.source = "problem " + o.problem + " at its default start";
+  } else {
+    problem = sc::problem::make_spec_problem(o.problem, o.at);
+  }
+  auto& s = o.spectrum;
+  s.method = *sc::curvature::method_from_string(o.method);
+  s.trace_method = *sc::curvature::trace_method_from_string(o.trace_method);
+  s.seed = o.common.seed;
+  const sc::curvature::Curvature curvature = *sc::curvature::curvature_from_string(o.curvature);
+  const sc::curvature::ObjectiveOperator op(*problem.objective, problem.point, curvature);
+  Progress progress;
+  s.progress = [&](std::string_view stage, Eigen::Index done, Eigen::Index total) { progress(stage, done, total); };
+  const auto t0 = std::chrono::steady_clock::now();
+  sc::curvature::SpectrumReport report = sc::curvature::analyze_spectrum(op, s);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  report.curvature = o.curvature;
+
+  nlohmann::json summary = sc::curvature::to_json(report);
+  summary["objective"] = problem.objective->description();
+  summary["source"] = problem.source;
+  summary["seconds"] = seconds;
+  summary["tol"] = s.lanczos.tol;
+
+  if (!o.out.empty()) {
+    sc::io::AtomicH5File file(o.out);
+    try {
+      const auto provenance = sc::cli::provenance("hessian-spectrum", argc, argv, {{"seed", o.common.seed}});
+      sc::io::write_result_header(file.get(), provenance, "hessian-spectrum", problem.input_path, summary);
+      sc::io::h5::write_attribute(file.get(), "objective_spec", problem.objective->spec().dump());
+      sc::io::h5::write_vector(file.get(), "point", problem.point);
+      sc::curvature::write_spectrum(file.get(), report);
+    } catch (const sc::io::h5::Hdf5Error& e) {
+      throw sc::io::FileError(o.out, std::string("cannot be written: ") + e.what());
+    }
+    file.commit();
+  }
+
+  if (o.common.json) {
+    sc::cli::print_json(summary);
+  } else {
+    auto row = [](const std::string& label, const std::string& value) {
+      std::cout << "  " << label << std::string(label.size() < 22 ? 22 - label.size() : 1, ' ') << value << '\n';
+    };
+    std::cout << "hessian-spectrum: " << o.curvature << " of " << problem.objective->description()
+              << " (n = " << report.n << ") from " << problem.source << "\n";
+    row("method", report.method + (report.converged ? "" : "  (NOT CONVERGED)") + "  — " + report.message);
+    if (report.bottom_eigenvalues.size() > 0)
+      row("smallest eigenvalues", list(report.bottom_eigenvalues) + "  residuals " + list(report.bottom_residuals));
+    if (report.top_eigenvalues.size() > 0)
+      row("largest eigenvalues", list(report.top_eigenvalues) + "  residuals " + list(report.top_residuals));
+    if (report.has_trace)
+      row("trace", sc::cli::format_number(report.trace, 10) + " +- " + sc::cli::format_number(report.trace_stderr, 3) +
+                       "  (" + report.trace_method + ")");
+    if (report.has_index)
+      row("negative fraction", sc::cli::format_number(report.index_fraction, 6) + " +- " +
+                                   sc::cli::format_number(report.index_fraction_stderr, 3) + " (statistical) +- " +
+                                   sc::cli::format_number(report.index_fraction_resolution, 3) + " (quadrature)");
+    if (report.has_density)
+      row("density", std::to_string(report.density.grid.size()) + " points on [" +
+                         sc::cli::format_number(report.density.grid(0), 6) + ", " +
+                         sc::cli::format_number(report.density.grid(report.density.grid.size() - 1), 6) +
+                         "], sigma = " + sc::cli::format_number(report.density.sigma_absolute, 3));
+    row("products", std::to_string(report.hvp_count) + " operator-vector products in " + sc::cli::format_number(seconds, 3) + " s");
+    if (!o.out.empty()) row("result file", o.out);
+  }
+  return report.converged ? sc::cli::kSuccess : sc::cli::kComputationFailed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("Eigenvalues at both ends with residuals, spectral density (SLQ), trace and diagonal of the Hessian, "
+               "Gauss-Newton or Fisher matrix at a point; dense below a size threshold, matrix-free above.",
+               "hessian-spectrum");
+  Options options;
+  setup(app, options);
+  return sc::cli::run_tool(app, argc, argv, [&] { return run(options, argc, argv); });
+}
