@@ -22,6 +22,7 @@ struct Options {
   std::string k = "1:12";
   std::string method = "auto";
   std::string sampler = "auto";
+  std::string moves = "auto";
   std::string out;
   bool table = false;
   sc::rmt::CheckOptions check;
@@ -49,6 +50,9 @@ void setup(CLI::App& app, Options& o) {
       ->capture_default_str();
   app.add_option("--moves", o.check.splitting.moves_per_state, "Splitting: pCN proposals per recorded state")
       ->capture_default_str();
+  app.add_option("--splitting-moves", o.moves,
+                 "Splitting moves: auto (eigenvalues for GOE), pcn (matrix entries, any ensemble), eigenvalues")
+      ->capture_default_str();
   app.add_option("--repetitions", o.check.splitting.repetitions, "Splitting: independent runs (error bar)")
       ->capture_default_str();
   app.add_flag("--no-exact", [&o](std::int64_t) { o.check.exact = false; }, "Skip the exact values");
@@ -62,6 +66,17 @@ int run(Options& o, int argc, char** argv) {
   o.check.ks = sc::rmt::parse_k_list(o.k);
   o.check.method = sc::rmt::parse_method(o.method);
   o.check.monte_carlo.sampler = sc::rmt::parse_sampler(o.sampler);
+  if (o.moves == "auto")
+    o.check.splitting.moves = sc::rmt::SplittingMoves::kAuto;
+  else if (o.moves == "pcn")
+    o.check.splitting.moves = sc::rmt::SplittingMoves::kMatrixPcn;
+  else if (o.moves == "eigenvalues")
+    o.check.splitting.moves = sc::rmt::SplittingMoves::kEigenvalueGas;
+  else
+    throw std::invalid_argument("unknown --splitting-moves '" + o.moves + "' (known: auto, pcn, eigenvalues)");
+  if (o.check.splitting.moves == sc::rmt::SplittingMoves::kEigenvalueGas &&
+      !sc::rmt::Ensemble(o.check.ensemble, o.check.ks.front()).has_tridiagonal_model())
+    throw std::invalid_argument("--splitting-moves eigenvalues needs --ensemble goe or goe-shift");
   std::string why;
   if (!o.check.IsValid(&why)) throw std::invalid_argument(why);
   // A tridiagonal request on a non-GOE ensemble, or k beyond an objective's dimension, fails here.

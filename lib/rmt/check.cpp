@@ -290,6 +290,8 @@ nlohmann::json settings_json(const CheckOptions& o, std::uint64_t seed) {
           {"splitting",
            {{"population", o.splitting.population},
             {"level_probability", o.splitting.level_probability},
+            {"moves", o.splitting.moves == SplittingMoves::kAuto ? "auto"
+                      : o.splitting.moves == SplittingMoves::kMatrixPcn ? "pcn" : "eigenvalues"},
             {"moves_per_state", o.splitting.moves_per_state},
             {"repetitions", o.splitting.repetitions},
             {"initial_step", o.splitting.initial_step},
@@ -339,6 +341,7 @@ nlohmann::json to_json(const CheckResult& result, const CheckOptions& options, s
                           {"run_log_estimates", s.run_log_estimates},
                           {"run_levels", s.run_levels},
                           {"mean_acceptance", s.mean_acceptance},
+                          {"moves", s.moves_used == SplittingMoves::kMatrixPcn ? "pcn" : "eigenvalues"},
                           {"matrix_evaluations", s.matrix_evaluations},
                           {"seconds", r.splitting_seconds}};
     }

@@ -30,10 +30,17 @@
 
 namespace saddlescope::rmt {
 
+// The Markov moves. kMatrixPcn: pCN on the Gaussian coordinates z of H (any ensemble). kEigenvalueGas:
+// Metropolis sweeps on the GOE eigenvalues under their joint density (goe/goe-shift only; see
+// splitting.cpp). kAuto: the eigenvalue gas where it exists — the pCN chains in k(k+1)/2 dimensions
+// stop mixing at deep levels (measured: estimates orders of magnitude low for k ≥ 17).
+enum class SplittingMoves { kAuto, kMatrixPcn, kEigenvalueGas };
+
 struct SplittingOptions {
+  SplittingMoves moves = SplittingMoves::kAuto;
   std::int64_t population = 1000;  // states per level; ≥ 10
   double level_probability = 0.2;  // p₀: 0.2 minimises variance × cost for ideal chains; in (0, 0.5]
-  int moves_per_state = 3;         // pCN proposals between recorded states; ≥ 1
+  int moves_per_state = 3;         // pCN proposals (or eigenvalue sweeps) between recorded states; ≥ 1
   int repetitions = 8;             // independent runs for the error bar; ≥ 2
   double initial_step = 0.5;       // √(1−ρ²) at the first level; in (0, 1]
   int max_levels = 5000;           // a run that needs more stops with status kMaxLevels
@@ -53,6 +60,7 @@ struct SplittingResult {
   std::vector<double> run_log_estimates;  // ln of each run's estimate
   std::vector<int> run_levels;        // levels (thresholds) used by each run
   double mean_acceptance = 0;         // pCN acceptance over all runs and levels
+  SplittingMoves moves_used = SplittingMoves::kMatrixPcn;
   std::int64_t matrix_evaluations = 0;  // H(z) built, over all runs (the cost measure)
 };
 

@@ -136,8 +136,9 @@ TEST(RmtMonteCarlo, ShiftedGoeMovesTheIndex) {
   EXPECT_EQ(mc(make(EnsembleKind::kGoeShift, 5, -20.0), 5000, sc::rmt::Sampler::kDense).hits, 0);
 }
 
-TEST(RmtSplitting, AgreesWithExactAndMonteCarlo) {
+TEST(RmtSplitting, MatrixPcnAgreesWithExactAndMonteCarlo) {
   sc::rmt::SplittingOptions o;
+  o.moves = sc::rmt::SplittingMoves::kMatrixPcn;
   o.population = 500;
   o.repetitions = 8;
   for (int k : {3, 6, 10}) {
@@ -153,6 +154,20 @@ TEST(RmtSplitting, AgreesWithExactAndMonteCarlo) {
       const double mc_rel = std::sqrt((1 - m.p) / (m.p * m.samples));
       EXPECT_NEAR(s.log_p, std::log(m.p), 4 * std::hypot(s.relative_error, mc_rel));
     }
+  }
+}
+
+TEST(RmtSplitting, EigenvalueGasAgreesWithExactFarInTheTail) {
+  // k = 20: P ≈ 7.8e-52, k = 25: 1.6e-79 (exact Pfaffian), where the matrix-space pCN chains freeze.
+  sc::rmt::SplittingOptions o;
+  o.moves = sc::rmt::SplittingMoves::kEigenvalueGas;
+  o.population = 500;
+  for (int k : {4, 12, 20}) {
+    const auto exact = sc::rmt::goe_positive_probability_exact(k);
+    const auto s = sc::rmt::subset_simulation(make(EnsembleKind::kGoe, k), o, 8, 3);
+    ASSERT_EQ(s.status, sc::rmt::SplittingStatus::kConverged);
+    EXPECT_NEAR(s.log_p, exact.log_p, 4 * s.relative_error) << "k " << k;  // 4 measured standard errors
+    EXPECT_LT(s.relative_error, 0.5) << "k " << k;
   }
 }
 
