@@ -1,0 +1,157 @@
+#include "curvature/inertia.h"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace saddlescope::curvature {
+
+namespace {
+
+void count(Inertia& inertia, double eigenvalue, double zero_tolerance) {
+  if (std::abs(eigenvalue) <= zero_tolerance)
+    ++inertia.zero;
+  else if (eigenvalue < 0)
+    ++inertia.negative;
+  else
+    ++inertia.positive;
+}
+
+// Symmetric interchange of indices p < q of the trailing matrix (rows/columns ≥ k) held in the lower
+// triangle of A. Entries left of column k belong to L, which we do not keep, so they are not moved.
+void symmetric_swap(Eigen::MatrixXd& A, Eigen::Index k, Eigen::Index p, Eigen::Index q) {
+  if (p == q) return;
+  const Eigen::Index n = A.rows();
+  std::swap(A(p, p), A(q, q));
+  for (Eigen::Index j = k; j < p; ++j) std::swap(A(p, j), A(q, j));
+  for (Eigen::Index i = q + 1; i < n; ++i) std::swap(A(i, p), A(i, q));
+  for (Eigen::Index m = p + 1; m < q; ++m) std::swap(A(m, p), A(q, m));
+}
+
+// |A(i, j)| of the symmetric matrix stored in the lower triangle.
+inline double lower_abs(const Eigen::MatrixXd& A, Eigen::Index i, Eigen::Index j) {
+  return i >= j ? std::abs(A(i, j)) : std::abs(A(j, i));
+}
+
+}  // namespace
+
+Inertia inertia_ldlt(const Eigen::MatrixXd& H, double zero_tolerance) {
+  if (H.rows() != H.cols())
+    throw std::invalid_argument("inertia_ldlt: H must be square, got " + std::to_string(H.rows()) + "x" +
+                                std::to_string(H.cols()));
+  Eigen::MatrixXd work = H;
+  return inertia_ldlt_in_place(work, zero_tolerance);
+}
+
+Inertia inertia_ldlt_in_place(Eigen::MatrixXd& A, double zero_tolerance) {
+  if (A.rows() != A.cols())
+    throw std::invalid_argument("inertia_ldlt: H must be square, got " + std::to_string(A.rows()) + "x" +
+                                std::to_string(A.cols()));
+  if (!(zero_tolerance >= 0))
+    throw std::invalid_argument("inertia_ldlt: 'zero_tolerance' must be >= 0, got " + std::to_string(zero_tolerance));
+  // Bunch–Kaufman's α = (1 + √17)/8 bounds element growth by 2.57 per step (Bunch & Kaufman 1977).
+  const double alpha = (1.0 + std::sqrt(17.0)) / 8.0;
+  const Eigen::Index n = A.rows();
+  Inertia inertia;
+  Eigen::Index k = 0;
+  while (k < n) {
+    const double absakk = std::abs(A(k, k));
+    Eigen::Index imax = k;
+    double colmax = 0.0;
+    for (Eigen::Index i = k + 1; i < n; ++i) {
+      const double v = std::abs(A(i, k));
+      if (v > colmax) {
+        colmax = v;
+        imax = i;
+      }
+    }
+    if (std::max(absakk, colmax) <= zero_tolerance) {
+      // The whole remaining column is (numerically) zero: one zero eigenvalue, nothing to eliminate.
+      ++inertia.zero;
+      ++k;
+      continue;
+    }
+    int block = 1;
+    Eigen::Index kp = k;
+    if (absakk < alpha * colmax) {
+      double rowmax = 0.0;  // largest off-diagonal |A(imax, j)|, j ≥ k, j ≠ imax
+      for (Eigen::Index j = k; j < n; ++j)
+        if (j != imax) rowmax = std::max(rowmax, lower_abs(A, imax, j));
+      if (absakk * rowmax >= alpha * colmax * colmax) {
+        kp = k;  // 1×1 pivot at k after all
+      } else if (std::abs(A(imax, imax)) >= alpha * rowmax) {
+        kp = imax;  // 1×1 pivot at imax
+      } else {
+        kp = imax;  // 2×2 pivot on (k, imax), brought to (k, k+1)
+        block = 2;
+      }
+    }
+    if (block == 1) {
+      symmetric_swap(A, k, k, kp);
+      const double d = A(k, k);
+      count(inertia, d, zero_tolerance);
+      if (d != 0.0) {
+        for (Eigen::Index j = k + 1; j < n; ++j) {
+          const double t = A(j, k) / d;
+          if (t != 0.0) A.col(j).segment(j, n - j).noalias() -= t * A.col(k).segment(j, n - j);
+        }
+      }
+      k += 1;
+    } else {
+      symmetric_swap(A, k, k + 1, kp);
+      const double a = A(k, k), b = A(k + 1, k), c = A(k + 1, k + 1);
+      const double mid = 0.5 * (a + c), radius = std::hypot(0.5 * (a - c), b);
+      count(inertia, mid - radius, zero_tolerance);
+      count(inertia, mid + radius, zero_tolerance);
+      const double det = a * c - b * b;  // < 0 by the pivot rule (|b| > |a|, |c| up to α factors)
+      for (Eigen::Index j = k + 2; j < n; ++j) {
+        const double w1 = (c * A(j, k) - b * A(j, k + 1)) / det;
+        const double w2 = (a * A(j, k + 1) - b * A(j, k)) / det;
+        A.col(j).segment(j, n - j).noalias() -= w1 * A.col(k).segment(j, n - j) + w2 * A.col(k + 1).segment(j, n - j);
+      }
+      k += 2;
+    }
+  }
+  return inertia;
+}
+
+Inertia inertia_tridiagonal(const double* diagonal, const double* offdiagonal_squared, Eigen::Index n) {
+  Inertia inertia;
+  constexpr double pivmin = std::numeric_limits<double>::min() / std::numeric_limits<double>::epsilon();
+  double d = 1.0;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    d = i == 0 ? diagonal[0] : diagonal[i] - offdiagonal_squared[i - 1] / d;
+    if (d == 0.0) d = pivmin;
+    if (d < 0)
+      ++inertia.negative;
+    else
+      ++inertia.positive;
+  }
+  return inertia;
+}
+
+bool is_positive_definite(const Eigen::MatrixXd& H, double shift) {
+  if (H.rows() != H.cols())
+    throw std::invalid_argument("is_positive_definite: H must be square, got " + std::to_string(H.rows()) + "x" +
+                                std::to_string(H.cols()));
+  Eigen::MatrixXd work = H;
+  return is_positive_definite_in_place(work, shift);
+}
+
+bool is_positive_definite_in_place(Eigen::MatrixXd& A, double shift) {
+  const Eigen::Index n = A.rows();
+  // Right-looking Cholesky on the lower triangle; stops at the first pivot that is not positive.
+  for (Eigen::Index k = 0; k < n; ++k) {
+    const double pivot = A(k, k) - shift;
+    if (!(pivot > 0.0)) return false;
+    const double l = std::sqrt(pivot);
+    A.col(k).segment(k + 1, n - k - 1) /= l;
+    for (Eigen::Index j = k + 1; j < n; ++j)
+      A.col(j).segment(j, n - j).noalias() -= A(j, k) * A.col(k).segment(j, n - j);
+  }
+  return true;
+}
+
+}  // namespace saddlescope::curvature

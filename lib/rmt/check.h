@@ -1,0 +1,98 @@
+#pragma once
+// The rmt-check computation: for each k, P(all eigenvalues > 0) by plain Monte Carlo (with the index
+// distribution) and/or subset simulation, the exact value where one is known, the ratio to 0.5^k, and
+// fits of ln P_k against k (the 0.5^k picture: slope ln ½) and against k² (Dean & Majumdar, PRL 97
+// 160201 (2006): ln P_k ≈ −θk², θ = ln 3/4 for the GOE).
+#include <hdf5.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "rmt/ensemble.h"
+#include "rmt/exact.h"
+#include "rmt/montecarlo.h"
+#include "rmt/splitting.h"
+
+namespace saddlescope::rmt {
+
+// kAuto: plain Monte Carlo with the sample budget, then subset simulation too when it saw fewer than
+// `min_hits` hits (the estimate reported is then the splitting one; both are kept).
+enum class Method { kAuto, kMonteCarlo, kSplitting };
+const std::vector<std::pair<Method, std::string>>& method_names();  // "auto", "mc", "splitting"
+std::string to_string(Method method);
+Method parse_method(const std::string& name);
+
+// Parses "5", "1:12" (inclusive), "1:30:5" (step) or "2,4,8"; every k ≥ 1. Throws std::invalid_argument.
+std::vector<int> parse_k_list(const std::string& text);
+
+struct CheckOptions {
+  EnsembleOptions ensemble;
+  std::vector<int> ks = {1, 2, 3, 4, 5};
+  Method method = Method::kAuto;
+  MonteCarloOptions monte_carlo;
+  SplittingOptions splitting;
+  std::int64_t min_hits = 100;  // auto: fewer plain hits than this ⇒ also subset simulation; ≥ 1
+  bool exact = true;            // compute exact values where known (goe at shift 0; diagonal; wishart)
+  bool IsValid(std::string* why) const;
+};
+
+struct KResult {
+  int k = 0;
+  Method method_used = Method::kMonteCarlo;  // which estimator `p` comes from
+  double p = 0, ci_low = 0, ci_high = 0, log_p = 0;
+  double relative_error = 0;                 // of p (MC: binomial √((1−p)/(n p)); splitting: measured)
+  double half_power = 0;                     // 0.5^k
+  bool has_monte_carlo = false;
+  MonteCarloResult monte_carlo;
+  double monte_carlo_seconds = 0;
+  bool has_splitting = false;
+  SplittingResult splitting;
+  double splitting_seconds = 0;
+  ExactValue exact;                          // available = false when unknown
+  // Theory for the index (number of negative eigenvalues), NaN where none applies: mean k/2 for
+  // symmetric laws at shift 0 (goe, diagonal); variance k/4 (diagonal, binomial) or the asymptotic
+  // ln k/π² (goe, Majumdar, Nadal, Scardicchio & Vivo, PRL 103 220603 (2009), β = 1; leading term only).
+  double index_mean_theory = 0, index_variance_theory = 0;
+};
+
+struct Fit {
+  bool available = false;  // needs ≥ 3 values of k with finite ln P and an error bar (quadratic)
+  int points = 0;
+  // ln P = a + b k + c k²: θ = −c, with its standard error from the weighted least squares.
+  double theta = 0, theta_se = 0, quadratic_b = 0, quadratic_a = 0;
+  // ln P = a + s k: s is ln ½ ≈ −0.693 under the independent-signs picture.
+  double linear_slope = 0, linear_slope_se = 0, linear_a = 0;
+  double theta_exact = 0;  // the same quadratic fit to the exact values of the same k, when all known
+  bool has_theta_exact = false;
+  double theta_theory = 0;  // ln 3/4 for goe; NaN otherwise
+};
+
+struct CheckResult {
+  std::string ensemble_description;
+  std::vector<KResult> results;
+  Fit fit;
+  double seconds = 0;
+};
+
+// (stage text, done, total) after each unit of work; may be empty.
+using CheckProgress = std::function<void(const std::string&, std::int64_t, std::int64_t)>;
+
+CheckResult run_check(const CheckOptions& options, std::uint64_t seed, const CheckProgress& progress = {});
+
+// The --json summary: {"ensemble", "results": [{k, samples, hits, p, ci_low, ci_high, method, half_power,
+// ratio_to_half_power, log_p, relative_error, monte_carlo{…}, splitting{…}, exact{…}, index{…}}], "theta",
+// "fit"{…}, "settings"{…}}.
+nlohmann::json to_json(const CheckResult& result, const CheckOptions& options, std::uint64_t seed);
+// Settings for provenance (ensemble, method, sample budgets, splitting parameters).
+nlohmann::json settings_json(const CheckOptions& options, std::uint64_t seed);
+// A Markdown table, one row per k, then the fit.
+std::string markdown_table(const CheckResult& result);
+// Groups /k_<k> (attributes k, samples, hits, p, ci_low, ci_high, method, half_power, log_p, exact_p,
+// exact_log_p; datasets index_histogram, splitting_run_estimates) and /fit (attributes).
+void write_check(hid_t file, const CheckResult& result);
+
+}  // namespace saddlescope::rmt

@@ -1,0 +1,138 @@
+#include "rmt/montecarlo.h"
+
+#include <boost/math/distributions/beta.hpp>
+#include <cmath>
+#include <stdexcept>
+
+#include "curvature/inertia.h"
+
+namespace saddlescope::rmt {
+
+const std::vector<std::pair<Sampler, std::string>>& sampler_names() {
+  static const std::vector<std::pair<Sampler, std::string>> names = {
+      {Sampler::kAuto, "auto"}, {Sampler::kDense, "dense"}, {Sampler::kTridiagonal, "tridiagonal"}};
+  return names;
+}
+
+std::string to_string(Sampler sampler) {
+  for (const auto& [s, name] : sampler_names())
+    if (s == sampler) return name;
+  return "unknown";
+}
+
+Sampler parse_sampler(const std::string& name) {
+  for (const auto& [s, n] : sampler_names())
+    if (n == name) return s;
+  throw std::invalid_argument("unknown sampler '" + name + "' (known: auto, dense, tridiagonal)");
+}
+
+bool MonteCarloOptions::IsValid(std::string* why) const {
+  auto fail = [&](const std::string& m) {
+    if (why) *why = m;
+    return false;
+  };
+  if (samples <= 0) return fail("'samples' must be > 0, got " + std::to_string(samples));
+  if (block_size <= 0) return fail("'block_size' must be > 0, got " + std::to_string(block_size));
+  if (!(confidence > 0 && confidence < 1)) return fail("'confidence' must be in (0, 1), got " + std::to_string(confidence));
+  return true;
+}
+
+std::pair<double, double> clopper_pearson(std::int64_t hits, std::int64_t n, double confidence) {
+  if (n <= 0 || hits < 0 || hits > n) throw std::invalid_argument("clopper_pearson: need 0 <= hits <= n, n > 0");
+  const double alpha = 1.0 - confidence;
+  const double x = static_cast<double>(hits), m = static_cast<double>(n);
+  const double low = hits == 0 ? 0.0 : boost::math::quantile(boost::math::beta_distribution<double>(x, m - x + 1), alpha / 2);
+  const double high =
+      hits == n ? 1.0 : boost::math::quantile(boost::math::beta_distribution<double>(x + 1, m - x), 1 - alpha / 2);
+  return {low, high};
+}
+
+std::uint64_t stream_id(std::initializer_list<std::uint64_t> parts) {
+  std::uint64_t h = 0x243f6a8885a308d3ULL;  // digits of π: an arbitrary non-zero start
+  for (std::uint64_t part : parts) {
+    std::uint64_t z = h + part + 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    h = z ^ (z >> 31);
+  }
+  return h;
+}
+
+namespace {
+
+struct BlockTally {
+  std::int64_t hits = 0;
+  std::vector<std::int64_t> histogram;
+};
+
+}  // namespace
+
+MonteCarloResult monte_carlo(const Ensemble& ensemble, const MonteCarloOptions& options, std::uint64_t seed,
+                             std::uint64_t stream_base, const Progress& progress) {
+  std::string why;
+  if (!options.IsValid(&why)) throw std::invalid_argument(why);
+  Sampler sampler = options.sampler;
+  if (sampler == Sampler::kAuto) sampler = ensemble.has_tridiagonal_model() ? Sampler::kTridiagonal : Sampler::kDense;
+  if (sampler == Sampler::kTridiagonal && !ensemble.has_tridiagonal_model())
+    throw std::invalid_argument("sampler 'tridiagonal' needs ensemble goe or goe-shift, got " +
+                                to_string(ensemble.options().kind));
+  const Eigen::Index k = ensemble.k();
+  const std::int64_t n = options.samples, bs = options.block_size;
+  const std::int64_t blocks = (n + bs - 1) / bs;
+  std::vector<BlockTally> tallies(static_cast<std::size_t>(blocks));
+  std::int64_t done = 0;
+  // Blocks are independent; dynamic scheduling only changes who computes a block, not its stream.
+#pragma omp parallel
+  {
+    Eigen::VectorXd z;
+    Eigen::MatrixXd H;
+    std::vector<double> diagonal, offdiagonal;
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      random::Rng rng(seed, stream_id({stream_base, static_cast<std::uint64_t>(b)}));
+      BlockTally& t = tallies[static_cast<std::size_t>(b)];
+      t.histogram.assign(static_cast<std::size_t>(k + 1), 0);
+      const std::int64_t count = std::min(bs, n - b * bs);
+      for (std::int64_t s = 0; s < count; ++s) {
+        curvature::Inertia in;
+        if (sampler == Sampler::kTridiagonal) {
+          in = ensemble.sample_tridiagonal_inertia(rng, diagonal, offdiagonal);
+        } else {
+          ensemble.draw_gaussian(rng, z);
+          ensemble.matrix(z, H);
+          in = curvature::inertia_ldlt_in_place(H, 0.0);
+        }
+        ++t.histogram[static_cast<std::size_t>(in.negative)];
+        if (in.negative == 0 && in.zero == 0) ++t.hits;
+      }
+      if (progress) {
+#pragma omp critical(rmt_progress)
+        {
+          done += count;
+          progress(done, n);
+        }
+      }
+    }
+  }
+  MonteCarloResult r;
+  r.samples = n;
+  r.sampler_used = sampler;
+  r.index_histogram.assign(static_cast<std::size_t>(k + 1), 0);
+  for (const BlockTally& t : tallies) {
+    r.hits += t.hits;
+    for (std::size_t j = 0; j < t.histogram.size(); ++j) r.index_histogram[j] += t.histogram[j];
+  }
+  r.p = static_cast<double>(r.hits) / static_cast<double>(n);
+  std::tie(r.ci_low, r.ci_high) = clopper_pearson(r.hits, n, options.confidence);
+  double mean = 0, second = 0;
+  for (std::size_t j = 0; j < r.index_histogram.size(); ++j) {
+    const double w = static_cast<double>(r.index_histogram[j]) / static_cast<double>(n);
+    mean += w * static_cast<double>(j);
+    second += w * static_cast<double>(j) * static_cast<double>(j);
+  }
+  r.index_mean = mean;
+  r.index_variance = second - mean * mean;
+  return r;
+}
+
+}  // namespace saddlescope::rmt

@@ -1,0 +1,55 @@
+#pragma once
+// Plain Monte Carlo for P(all k eigenvalues > 0) and the index distribution, with exact
+// Clopper–Pearson intervals. The work is split into blocks of `block_size` samples; block b draws from
+// random::Rng(seed, stream_id(stream_base, b)) and the blocks are reduced in block order, so the result
+// is the same bits for any number of OpenMP threads.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rmt/ensemble.h"
+
+namespace saddlescope::rmt {
+
+// How a sample's inertia is computed. kAuto: tridiagonal for goe/goe-shift, dense otherwise.
+enum class Sampler { kAuto, kDense, kTridiagonal };
+const std::vector<std::pair<Sampler, std::string>>& sampler_names();  // "auto", "dense", "tridiagonal"
+std::string to_string(Sampler sampler);
+Sampler parse_sampler(const std::string& name);
+
+struct MonteCarloOptions {
+  std::int64_t samples = 100000;  // > 0
+  std::int64_t block_size = 4096; // samples per random stream; part of the result's identity; > 0
+  Sampler sampler = Sampler::kAuto;
+  double confidence = 0.95;       // of the Clopper–Pearson interval, in (0, 1)
+  bool IsValid(std::string* why) const;
+};
+
+struct MonteCarloResult {
+  std::int64_t samples = 0;
+  std::int64_t hits = 0;          // samples with every eigenvalue > 0 (index 0, no zero eigenvalue)
+  double p = 0;                   // hits / samples
+  double ci_low = 0, ci_high = 1; // exact (Clopper–Pearson) interval at `confidence`
+  std::vector<std::int64_t> index_histogram;  // [k + 1]: samples with j negative eigenvalues
+  double index_mean = 0, index_variance = 0;  // of the number of negative eigenvalues (variance /n)
+  Sampler sampler_used = Sampler::kDense;
+};
+
+// Exact two-sided Clopper–Pearson interval for `hits` successes in `n` trials (Boost.Math beta
+// quantiles): [B(α/2; x, n−x+1), B(1−α/2; x+1, n−x)], with 0 / 1 at the ends.
+std::pair<double, double> clopper_pearson(std::int64_t hits, std::int64_t n, double confidence);
+
+// A 64-bit stream id mixing the parts (SplitMix64 finaliser per part): distinct tuples give distinct
+// streams except with probability ~2⁻⁶⁴ per pair.
+std::uint64_t stream_id(std::initializer_list<std::uint64_t> parts);
+
+// Called after each completed block with (samples done, samples total); may be empty.
+using Progress = std::function<void(std::int64_t, std::int64_t)>;
+
+// Throws std::invalid_argument for invalid options or a tridiagonal sampler on an ensemble without it.
+MonteCarloResult monte_carlo(const Ensemble& ensemble, const MonteCarloOptions& options, std::uint64_t seed,
+                             std::uint64_t stream_base, const Progress& progress = {});
+
+}  // namespace saddlescope::rmt

@@ -1,0 +1,98 @@
+// The rmt-check executable: exit codes, the --json contract and the HDF5 result file.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "io/hdf5.h"
+
+namespace {
+
+struct Outcome {
+  int code = -1;
+  std::string out;
+};
+
+Outcome run(const std::string& args) {
+  const std::string command = std::string(SADDLESCOPE_BIN_DIR) + "/rmt-check " + args + " 2>/dev/null";
+  Outcome o;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return o;
+  char buffer[4096];
+  std::size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) o.out.append(buffer, n);
+  const int status = pclose(pipe);
+  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
+}
+
+}  // namespace
+
+TEST(RmtCheckTool, JsonHasTheContractFields) {
+  const auto o = run("--ensemble goe --k 1:4 --samples 20000 --method auto --json --seed 3");
+  ASSERT_EQ(o.code, 0);
+  const auto j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(j["results"].size(), 4u);
+  for (const auto& r : j["results"]) {
+    for (const char* key : {"k", "samples", "p", "ci_low", "ci_high", "method", "half_power"})
+      EXPECT_TRUE(r.contains(key)) << key;
+    EXPECT_LE(r["ci_low"].get<double>(), r["p"].get<double>());
+    EXPECT_GE(r["ci_high"].get<double>(), r["p"].get<double>());
+  }
+  EXPECT_TRUE(j.contains("theta"));
+  EXPECT_EQ(j["results"][0]["k"], 1);
+  EXPECT_DOUBLE_EQ(j["results"][2]["half_power"].get<double>(), 0.125);
+}
+
+TEST(RmtCheckTool, AutoSwitchesToSplittingWhenHitsAreFew) {
+  // k = 7: P ≈ 1e-7, so 2000 plain samples see no hit and auto must use splitting.
+  const auto o = run("--ensemble goe --k 7 --samples 2000 --population 200 --repetitions 3 --json");
+  ASSERT_EQ(o.code, 0);
+  const auto j = nlohmann::json::parse(o.out);
+  EXPECT_EQ(j["results"][0]["method"], "splitting");
+  EXPECT_TRUE(j["results"][0].contains("monte_carlo"));
+  EXPECT_GT(j["results"][0]["p"].get<double>(), 0.0);
+}
+
+TEST(RmtCheckTool, WritesAResultFile) {
+  const auto path = std::filesystem::temp_directory_path() / "rmt_check_tool_test.h5";
+  std::filesystem::remove(path);
+  const auto o = run("--ensemble diagonal --k 1:3 --samples 5000 --out " + path.string());
+  ASSERT_EQ(o.code, 0);
+  namespace h5 = saddlescope::io::h5;
+  h5::silence_errors();
+  auto file = h5::open_file(path.string());
+  EXPECT_EQ(h5::read_string_attribute(file.get(), "format"), "saddlescope-result");
+  EXPECT_NE(h5::read_string_attribute(file.get(), "settings").find("\"diagonal\""), std::string::npos);
+  auto g = h5::open_group(file.get(), "k_3");
+  EXPECT_EQ(h5::read_int_attribute(g.get(), "samples"), 5000);
+  EXPECT_DOUBLE_EQ(h5::read_double_attribute(g.get(), "half_power"), 0.125);
+  EXPECT_DOUBLE_EQ(h5::read_double_attribute(g.get(), "exact_p"), 0.125);  // diagonal: 0.5^k exactly
+  const auto hist = h5::read_int_vector(g.get(), "index_histogram", 100);
+  ASSERT_EQ(hist.size(), 4u);
+  EXPECT_EQ(hist[0] + hist[1] + hist[2] + hist[3], 5000);
+  EXPECT_TRUE(h5::exists(file.get(), "fit"));
+  std::filesystem::remove(path);
+}
+
+TEST(RmtCheckTool, BadFlagsExitTwo) {
+  EXPECT_EQ(run("--k -3").code, 2);
+  EXPECT_EQ(run("--k 0:5").code, 2);
+  EXPECT_EQ(run("--ensemble gue").code, 2);
+  EXPECT_EQ(run("--samples 0").code, 2);
+  EXPECT_EQ(run("--samples -5").code, 2);
+  EXPECT_EQ(run("--method magic").code, 2);
+  EXPECT_EQ(run("--ensemble wishart --sampler tridiagonal").code, 2);
+  EXPECT_EQ(run("--help").code, 0);
+}
+
+TEST(RmtCheckTool, TableIsMarkdown) {
+  const auto o = run("--ensemble wishart --k 2:4 --samples 2000 --table");
+  ASSERT_EQ(o.code, 0);
+  EXPECT_NE(o.out.find("| k | method"), std::string::npos);
+  EXPECT_NE(o.out.find("| 4 | mc | 1 |"), std::string::npos);  // the PSD control: every sample positive
+}
