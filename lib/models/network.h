@@ -112,7 +112,7 @@ class Network final : public objective::Objective {
   double value(const Vector& x) const override;
   double gradient(const Vector& x, Vector& gradient) const override;
   void hessian_vector_product(const Vector& x, const Matrix& V, Matrix& HV) const override;
-  Index hessian_block_columns() const override { return 32; }
+  Index hessian_block_columns() const override;
 
   // G = Jᵀ H_ℓ J / N + λI (PSD when the loss is convex in the logits, which all three are); F = (1/N) Σ
   // g_i g_iᵀ with g_i the gradient of sample i's loss (the regulariser is not part of F).
