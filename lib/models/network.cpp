@@ -410,55 +410,52 @@ void Network::backward(const double* theta, const Matrix& inputs, double scale, 
   }
 }
 
-void Network::r_forward(const double* theta, const Matrix& inputs, const Matrix& V) const {
+void Network::r_forward(const double* theta, const Matrix& inputs, const double* V, Index m) const {
   Workspace& ws = *ws_;
   const auto& w = options_.widths;
   const std::size_t L = w.size() - 1;
-  const Index B = inputs.cols(), m = V.cols(), n = parameter_count_;
+  const Index B = inputs.cols(), n = parameter_count_;
   for (std::size_t l = 1; l <= L; ++l) {
     const Matrix& prev = l > 1 ? ws.H[l - 1] : inputs;
     if (l > 1)
-      ws.RZ[l].noalias() = SC_WT(theta, l).transpose() * ws.RH[l - 1];
+      ws.RZ[l].leftCols(m * B).noalias() = SC_WT(theta, l).transpose() * ws.RH[l - 1].leftCols(m * B);
     else
-      ws.RZ[l].setZero(w[l], m * B);
+      ws.RZ[l].leftCols(m * B).setZero();
     for (Index j = 0; j < m; ++j) {
-      const double* v = V.data() + j * n;
+      const double* v = V + j * n;
       auto block = ws.RZ[l].middleCols(j * B, B);
       block.noalias() += SC_WT(v, l).transpose() * prev;
       if (options_.bias) block.colwise() += ConstVectorMap(v + bias_offset_[l], w[l]);
     }
     if (l < L) {
-      ws.RH[l].resize(w[l], m * B);
       for (Index j = 0; j < m; ++j)
         ws.RH[l].middleCols(j * B, B) = ws.D1[l].cwiseProduct(ws.RZ[l].middleCols(j * B, B));
-      if (residual_at(l)) ws.RH[l] += ws.RH[l - 1];
+      if (residual_at(l)) ws.RH[l].leftCols(m * B) += ws.RH[l - 1].leftCols(m * B);
     }
   }
 }
 
-void Network::r_backward(const double* theta, const Matrix& inputs, const Matrix& V, bool second_order,
-                         Matrix& out) const {
+void Network::r_backward(const double* theta, const Matrix& inputs, const double* V, Index m, bool second_order,
+                         double* out) const {
   Workspace& ws = *ws_;
   const auto& w = options_.widths;
   const std::size_t L = w.size() - 1;
-  const Index B = inputs.cols(), m = V.cols(), n = parameter_count_;
-  out.resize(n, m);
+  const Index B = inputs.cols(), n = parameter_count_;
   for (std::size_t l = L; l >= 1; --l) {
     const Matrix& prev = l > 1 ? ws.H[l - 1] : inputs;
     for (Index j = 0; j < m; ++j) {
-      double* o = out.data() + j * n;
+      double* o = out + j * n;
       const auto Rdelta = ws.Rdelta[l].middleCols(j * B, B);
       SC_WT_OUT(o, l).noalias() = prev * Rdelta.transpose();
       if (second_order && l > 1) SC_WT_OUT(o, l).noalias() += ws.RH[l - 1].middleCols(j * B, B) * ws.delta[l].transpose();
       if (options_.bias) VectorMap(o + bias_offset_[l], w[l]).noalias() = Rdelta.rowwise().sum();
     }
     if (l > 1) {
-      ws.RG[l - 1].noalias() = SC_WT(theta, l) * ws.Rdelta[l];
+      ws.RG[l - 1].leftCols(m * B).noalias() = SC_WT(theta, l) * ws.Rdelta[l].leftCols(m * B);
       if (second_order)
         for (Index j = 0; j < m; ++j)
-          ws.RG[l - 1].middleCols(j * B, B).noalias() += SC_WT(V.data() + j * n, l) * ws.delta[l];
-      if (residual_at(l)) ws.RG[l - 1] += ws.RG[l];
-      ws.Rdelta[l - 1].resize(w[l - 1], m * B);
+          ws.RG[l - 1].middleCols(j * B, B).noalias() += SC_WT(V + j * n, l) * ws.delta[l];
+      if (residual_at(l)) ws.RG[l - 1].leftCols(m * B) += ws.RG[l].leftCols(m * B);
       for (Index j = 0; j < m; ++j) {
         auto Rd = ws.Rdelta[l - 1].middleCols(j * B, B);
         Rd = ws.RG[l - 1].middleCols(j * B, B).cwiseProduct(ws.D1[l - 1]);
@@ -491,9 +488,8 @@ void Network::product(Product which, const Vector& x, Batch batch, bool full, co
   if (V.rows() != parameter_count_)
     throw std::invalid_argument(description() + ": vector block has " + std::to_string(V.rows()) + " rows, expected " +
                                 std::to_string(parameter_count_));
-  const Index m = V.cols();
-  out.resize(parameter_count_, m);
-  if (m == 0) return;
+  out.resize(parameter_count_, V.cols());
+  if (V.cols() == 0) return;
   Workspace& ws = *ws_;
   const Matrix *inputs = nullptr, *targets = nullptr;
   gather(batch, full, inputs, targets);
@@ -503,51 +499,67 @@ void Network::product(Product which, const Vector& x, Batch batch, bool full, co
   const Index k = options_.widths.back();
   forward(x.data(), *inputs, *targets, which == Product::hessian ? 2 : 1);
   if (which == Product::hessian) backward(x.data(), *inputs, inv_B, nullptr);
-  r_forward(x.data(), *inputs, V);
-  const Matrix& RZ = ws.RZ[L];
-  Matrix& Rd = ws.Rdelta[L];
-  Rd.resize(k, m * B);
-  if (which == Product::fisher) {
-    // g_i·v = ∂ℓ_i/∂z · J_i v, so F v = (1/B) Σ_i J_iᵀ ∂ℓ_i/∂z (g_i·v): a backward pass of these rows.
-    for (Index j = 0; j < m; ++j)
-      for (Index i = 0; i < B; ++i)
-        Rd.col(j * B + i) = ws.dZ.col(i) * (inv_B * ws.dZ.col(i).dot(RZ.col(j * B + i)));
-  } else {
-    // Hessian of the loss in the logits, per sample, applied to R{z_L}.
-    switch (options_.loss) {
-      case Loss::mse: Rd = (2.0 / static_cast<double>(k) * inv_B) * RZ; break;
-      case Loss::cross_entropy:
-        for (Index j = 0; j < m; ++j)
-          for (Index i = 0; i < B; ++i) {
-            const auto p = ws.loss_aux.col(i);
-            const auto r = RZ.col(j * B + i);
-            Rd.col(j * B + i) = inv_B * (p.cwiseProduct(r) - p * p.dot(r));
-          }
-        break;
-      case Loss::logistic:
-        for (Index j = 0; j < m; ++j)
-          for (Index i = 0; i < B; ++i) {
-            const double s = ws.loss_aux(0, i);
-            Rd(0, j * B + i) = inv_B * s * (1.0 - s) * RZ(0, j * B + i);
-          }
-        break;
+  // The R-passes run over chunks of the block whose workspaces stay cache-sized (see
+  // r_chunk_columns); the forward and backward passes above are shared by every chunk.
+  // Workspaces are sized for a full chunk once; a shorter last chunk uses their left columns, so
+  // repeated calls of the same shape do not allocate.
+  const Index chunk = std::min(r_chunk_columns(B), V.cols());
+  for (std::size_t l = 1; l <= L; ++l)
+    for (Matrix* r : {&ws.RZ[l], &ws.RH[l], &ws.Rdelta[l], &ws.RG[l]})
+      if (r->rows() != options_.widths[l] || r->cols() < chunk * B) r->resize(options_.widths[l], chunk * B);
+  for (Index start = 0; start < V.cols(); start += chunk) {
+    const Index m = std::min(chunk, V.cols() - start);
+    const double* v = V.data() + start * parameter_count_;
+    r_forward(x.data(), *inputs, v, m);
+    const Matrix& RZ = ws.RZ[L];
+    Matrix& Rd = ws.Rdelta[L];
+    if (which == Product::fisher) {
+      // g_i·v = ∂ℓ_i/∂z · J_i v, so F v = (1/B) Σ_i J_iᵀ ∂ℓ_i/∂z (g_i·v): a backward pass of these rows.
+      for (Index j = 0; j < m; ++j)
+        for (Index i = 0; i < B; ++i)
+          Rd.col(j * B + i) = ws.dZ.col(i) * (inv_B * ws.dZ.col(i).dot(RZ.col(j * B + i)));
+    } else {
+      // Hessian of the loss in the logits, per sample, applied to R{z_L}.
+      switch (options_.loss) {
+        case Loss::mse: Rd.leftCols(m * B) = (2.0 / static_cast<double>(k) * inv_B) * RZ.leftCols(m * B); break;
+        case Loss::cross_entropy:
+          for (Index j = 0; j < m; ++j)
+            for (Index i = 0; i < B; ++i) {
+              const auto p = ws.loss_aux.col(i);
+              const auto r = RZ.col(j * B + i);
+              Rd.col(j * B + i) = inv_B * (p.cwiseProduct(r) - p * p.dot(r));
+            }
+          break;
+        case Loss::logistic:
+          for (Index j = 0; j < m; ++j)
+            for (Index i = 0; i < B; ++i) {
+              const double s = ws.loss_aux(0, i);
+              Rd(0, j * B + i) = inv_B * s * (1.0 - s) * RZ(0, j * B + i);
+            }
+          break;
+      }
     }
+    r_backward(x.data(), *inputs, v, m, which == Product::hessian, out.data() + start * parameter_count_);
   }
-  r_backward(x.data(), *inputs, V, which == Product::hessian, out);
   if (which != Product::fisher && options_.weight_decay != 0.0) out += options_.weight_decay * V;
 }
 
 #undef SC_WT
 #undef SC_WT_OUT
 
-// Wider blocks make the WᵀR{h} products wider GEMMs; the R-workspaces grow as m·N·Σd_l, so the
-// width is capped to keep them near 32 MiB.
-Index Network::hessian_block_columns() const {
+// R-workspace bytes per column of a block: RZ, RH, R{δ}, R{g}, each B·Σd_l doubles. Chunks keep them
+// under ~8 MiB (measured on the small benchmark model: per-vector cost triples once the R-matrices
+// outgrow the cache), at least one column and at most 64.
+Index Network::r_chunk_columns(Index batch) const {
   std::int64_t width_sum = 0;
   for (const auto w : options_.widths) width_sum += w;
-  const std::int64_t per_column = 4 * sample_count_ * width_sum * static_cast<std::int64_t>(sizeof(double));
-  return std::clamp<Index>((std::int64_t{32} << 20) / std::max<std::int64_t>(1, per_column), 8, 128);
+  const std::int64_t per_column = 4 * batch * width_sum * static_cast<std::int64_t>(sizeof(double));
+  return std::clamp<Index>((std::int64_t{8} << 20) / std::max<std::int64_t>(1, per_column), 1, 64);
 }
+
+// The dense Hessian's blocks share one forward and backward pass over all their columns; the product
+// chunks them internally, so a wide block costs no cache.
+Index Network::hessian_block_columns() const { return 128; }
 
 Matrix Network::outputs(const Vector& x) const {
   check_point(x);

@@ -146,9 +146,13 @@ class Network final : public objective::Objective {
   // Backpropagation of delta_L = scale·dZ: fills delta and G, writes the gradient into `grad`.
   void backward(const double* theta, const Matrix& inputs, double scale, double* grad) const;
   // R-forward pass: RZ, RH for the m columns of V.
-  void r_forward(const double* theta, const Matrix& inputs, const Matrix& V) const;
+  // V: m contiguous columns of n entries.
+  void r_forward(const double* theta, const Matrix& inputs, const double* V, Index m) const;
   // Backward pass of the R-quantities with Rdelta[L] set; `second_order` adds the Hessian-only terms.
-  void r_backward(const double* theta, const Matrix& inputs, const Matrix& V, bool second_order, Matrix& out) const;
+  // Writes m columns of n entries at `out`.
+  void r_backward(const double* theta, const Matrix& inputs, const double* V, Index m, bool second_order,
+                  double* out) const;
+  Index r_chunk_columns(Index batch) const;
   double evaluate(const Vector& x, Batch batch, bool full, Vector* gradient) const;
   void product(Product which, const Vector& x, Batch batch, bool full, const Matrix& V, Matrix& out) const;
   void check_point(const Vector& x) const;

@@ -337,3 +337,41 @@ TEST(Datasets, GeneratorsAreDeterministicAndShaped) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Blocks, ChunkedBlocksEqualTheirColumns) {
+  // Large batches make the product split a block into chunks (network.cpp, r_chunk_columns): with
+  // widths [3, 64, 3] a column's R-workspace is 4·N·70·8 bytes, so N = 3000 gives chunks of 1 and
+  // N = 1500 chunks of 2 (a ragged last chunk for 5 columns). Each column must be what it is alone
+  // (same arithmetic: 1e-12 relative).
+  // One Eigen thread: these GEMMs are big enough for Eigen to go parallel, which on a shared,
+  // oversubscribed machine costs far more than it gains.
+  const int threads = Eigen::nbThreads();
+  Eigen::setNbThreads(1);
+  for (const std::int64_t samples : {3000, 1500}) {
+    models::NetworkOptions o;
+    o.widths = {3, 64, 3};
+    o.activation = Activation::softplus;
+    o.loss = Loss::cross_entropy;
+    const models::Network net(o, small_data(Loss::cross_entropy, samples, 3, 3, 22));
+    const Vector x = random_vector(net.dim(), 13, 0.5);
+    const Matrix V = random_matrix(net.dim(), 5, 14);
+    for (int product = 0; product < 3; ++product) {
+      Matrix block, single;
+      auto apply = [&](const Matrix& in, Matrix& out) {
+        if (product == 0) net.hessian_vector_product(x, in, out);
+        if (product == 1) net.gauss_newton_vector_product(x, in, out);
+        if (product == 2) net.fisher_vector_product(x, in, out);
+      };
+      apply(V, block);
+      for (int j = 0; j < 5; ++j) {
+        apply(V.col(j), single);
+        EXPECT_LE((single.col(0) - block.col(j)).norm(), 1e-12 * single.norm()) << samples << " " << product << " " << j;
+      }
+    }
+  }
+  Eigen::setNbThreads(threads);
+}
+
+}  // namespace

@@ -114,6 +114,7 @@ def torch_figures(widths, batch, dense, budget):
 
 
 def end_to_end(bin_dir, budget):
+    """Run in a child with one OpenBLAS/OpenMP thread (see main)."""
     torch.set_num_threads(1)
     model, X, y = make_model([10, 32, 32, 3], 256, 1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,7 +133,16 @@ def main():
     parser.add_argument("--bin", default="build/bin", help="folder with bench-models and classify-critical")
     parser.add_argument("--out", default="bench_models.json", help="JSON file to write")
     parser.add_argument("--budget", type=float, default=1.0, help="seconds per measurement (at least 3 repeats)")
+    parser.add_argument("--end-to-end", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--torch-only", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.end_to_end:
+        print(json.dumps(end_to_end(args.bin, args.budget)))
+        return 0
+    if args.torch_only:
+        torch.set_num_threads(args.torch_only)
+        print(json.dumps({name: torch_figures(w, b, dense, args.budget) for name, w, b, dense in CONFIGS}))
+        return 0
     blas = [line.strip() for line in torch.__config__.show().splitlines() if "BLAS" in line]
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     result = {"context": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -142,8 +152,12 @@ def main():
     for threads in (1, 2):
         ours = json.loads(subprocess.run([os.path.join(args.bin, "bench-models"), "--threads", str(threads), "--budget",
                                           str(args.budget)], check=True, capture_output=True, text=True).stdout)
-        torch.set_num_threads(threads)
-        theirs = {name: torch_figures(w, b, dense, args.budget) for name, w, b, dense in CONFIGS}
+        # The torch side runs in a child process whose OpenBLAS and OpenMP pools have `threads` threads
+        # (OpenBLAS reads OPENBLAS_NUM_THREADS when it loads; torch.set_num_threads alone may not reach it).
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+        theirs = json.loads(subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-only", str(threads),
+                                            "--budget", str(args.budget)], check=True, capture_output=True, text=True,
+                                           env=env).stdout)
         rows = {}
         for name, _, _, dense in CONFIGS:
             o, t = ours["models"][name], theirs[name]
@@ -158,7 +172,10 @@ def main():
                 row["speedup_dense_hessian"] = t["dense_hessian_seconds"] / o["dense_hessian_seconds"]
             rows[name] = row
         result["threads"][str(threads)] = {"dgemm": ours["dgemm"], "models": rows}
-    result["end_to_end"] = end_to_end(args.bin, args.budget)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    result["end_to_end"] = json.loads(subprocess.run([sys.executable, os.path.abspath(__file__), "--end-to-end", "--bin",
+                                                      args.bin, "--budget", str(args.budget)], check=True,
+                                                     capture_output=True, text=True, env=env).stdout)
     one = result["threads"]["1"]["models"]
     result["targets"] = {
         "hvp_medium_1t_speedup>=1.5": [one["medium"]["speedup_hvp"], one["medium"]["speedup_hvp"] >= 1.5],
