@@ -65,8 +65,11 @@ def _activation_name(module, index):
     return name
 
 
-def model_spec(model, loss):
-    """The saddlescope spec (dict) and the flat parameter vector (float64 numpy) of `model`."""
+def model_spec(model, loss, weight_decay=0.0):
+    """The saddlescope spec (dict) and the flat parameter vector (float64 numpy) of `model`.
+
+    `weight_decay` λ adds (λ/2)‖θ‖² over every parameter to the objective (an explicit regulariser,
+    not an optimizer setting)."""
     if loss not in LOSSES:
         raise ValueError(f"loss '{loss}' is not supported (supported: {', '.join(LOSSES)})")
     if not isinstance(model, torch.nn.Sequential):
@@ -111,7 +114,9 @@ def model_spec(model, loss):
             params.append(lin.bias.detach().to(torch.float64).reshape(-1).cpu().numpy())
     theta = np.concatenate(params)
     spec = {"kind": "mlp", "widths": widths, "activation": activation, "loss": loss, "bias": bool(bias),
-            "residual": False, "weight_decay": 0.0}
+            "residual": False, "weight_decay": float(weight_decay)}
+    if not (weight_decay >= 0.0 and np.isfinite(weight_decay)):
+        raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay}")
     if activation == "leaky_relu":
         spec["leaky_relu_slope"] = slope
     spec["parameters"] = int(theta.size)
@@ -146,13 +151,13 @@ def _write_string(obj, name, value):
     obj.attrs.create(name, value, dtype=h5py.string_dtype(encoding="utf-8"))
 
 
-def export_checkpoint(model, X, y, loss, path, seeds=None, command_line=None):
+def export_checkpoint(model, X, y, loss, path, seeds=None, command_line=None, weight_decay=0.0):
     """Write `model` at its current parameters, with data (X, y) and `loss`, as a checkpoint at `path`.
 
     Raises UnsupportedModel (naming the module) or ValueError; nothing is written then.
     Returns the spec (dict) that was stored.
     """
-    spec, theta = model_spec(model, loss)
+    spec, theta = model_spec(model, loss, weight_decay)
     X_np, y_np = _data_arrays(X, y, loss)
     if X_np.shape[1] != spec["widths"][0]:
         raise ValueError(f"X has {X_np.shape[1]} columns but the model takes {spec['widths'][0]} inputs")
@@ -188,6 +193,7 @@ def main(argv=None):
     parser.add_argument("model", help="torch.save'd nn.Sequential (loaded with torch.load)")
     parser.add_argument("data", help="torch.save'd dict with tensors 'X' [N, d] and 'y'")
     parser.add_argument("--loss", required=True, choices=LOSSES)
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="lambda of the (lambda/2)|theta|^2 term")
     parser.add_argument("--out", required=True, help="checkpoint file to write (HDF5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--version", action="version", version=f"export_torch.py {VERSION}")
@@ -201,7 +207,7 @@ def main(argv=None):
         print(f"export_torch.py: error: {e}", file=sys.stderr)
         return 3
     try:
-        spec = export_checkpoint(model, data["X"], data["y"], args.loss, args.out)
+        spec = export_checkpoint(model, data["X"], data["y"], args.loss, args.out, weight_decay=args.weight_decay)
     except (UnsupportedModel, ValueError) as e:
         print(f"export_torch.py: error: {e}", file=sys.stderr)
         return 2
