@@ -32,8 +32,11 @@
 //
 // ## Cost and threading
 // Workspaces are mutable members sized on first use for a given batch size and block width, so
-// repeated calls of the same shape do not allocate. One instance must not be used from two threads at
-// once (objective.h); make one per thread.
+// repeated calls of the same shape do not allocate in our code (Eigen's GEMM itself takes its packing
+// buffers from the heap when they exceed EIGEN_STACK_ALLOCATION_LIMIT, 128 KiB). A block of m vectors
+// shares one forward and backward pass; its R-passes run in chunks of columns whose workspaces stay
+// near 8 MiB, since beyond the cache the per-vector cost rises. One instance must not be used from two
+// threads at once (objective.h); make one per thread.
 #include <cstdint>
 #include <memory>
 #include <string>
