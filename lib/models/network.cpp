@@ -235,7 +235,10 @@ struct Network::Workspace {
   Matrix inputs, targets;  // gathered mini-batch, [d_0, B] and [k_y, B]
   Matrix dZ;               // ∂ℓ_i/∂z_L per sample (no 1/B), [d_L, B]
   Matrix loss_aux;         // softmax probabilities (cross_entropy) or sigmoid (logistic), [d_L, B]
-  Vector sample_dot;       // Fisher: per (vector, sample) g_i·v
+  // Sparsity of the current chunk (r_forward): slice[l·m + j] ≠ 0 when vector j has a nonzero entry in
+  // layer l's parameters; live[l] ≠ 0 when R{z_l}, R{h_l} may be nonzero. Zero parts are skipped, which
+  // is what makes dense-Hessian columns (one-hot vectors) cheaper.
+  std::vector<char> slice, live;
   explicit Workspace(std::size_t layers)
       : Z(layers), H(layers), D1(layers), D2(layers), delta(layers), G(layers), RZ(layers), RH(layers),
         Rdelta(layers), RG(layers) {}
@@ -415,13 +418,26 @@ void Network::r_forward(const double* theta, const Matrix& inputs, const double*
   const auto& w = options_.widths;
   const std::size_t L = w.size() - 1;
   const Index B = inputs.cols(), n = parameter_count_;
+  ws.live.assign(L + 1, 0);
+  ws.slice.assign((L + 1) * static_cast<std::size_t>(m), 0);
   for (std::size_t l = 1; l <= L; ++l) {
+    const Index layer_size = w[l] * w[l - 1] + (options_.bias ? w[l] : 0);
+    bool any = false;
+    for (Index j = 0; j < m; ++j) {
+      const bool nonzero = (ConstVectorMap(V + j * n + weight_offset_[l], layer_size).array() != 0.0).any();
+      ws.slice[l * m + j] = nonzero;
+      any = any || nonzero;
+    }
+    const bool below = l > 1 && ws.live[l - 1];
+    ws.live[l] = below || any;
+    if (!ws.live[l]) continue;
     const Matrix& prev = l > 1 ? ws.H[l - 1] : inputs;
-    if (l > 1)
+    if (below)
       ws.RZ[l].leftCols(m * B).noalias() = SC_WT(theta, l).transpose() * ws.RH[l - 1].leftCols(m * B);
     else
       ws.RZ[l].leftCols(m * B).setZero();
     for (Index j = 0; j < m; ++j) {
+      if (!ws.slice[l * m + j]) continue;
       const double* v = V + j * n;
       auto block = ws.RZ[l].middleCols(j * B, B);
       block.noalias() += SC_WT(v, l).transpose() * prev;
@@ -430,7 +446,7 @@ void Network::r_forward(const double* theta, const Matrix& inputs, const double*
     if (l < L) {
       for (Index j = 0; j < m; ++j)
         ws.RH[l].middleCols(j * B, B) = ws.D1[l].cwiseProduct(ws.RZ[l].middleCols(j * B, B));
-      if (residual_at(l)) ws.RH[l].leftCols(m * B) += ws.RH[l - 1].leftCols(m * B);
+      if (residual_at(l) && below) ws.RH[l].leftCols(m * B) += ws.RH[l - 1].leftCols(m * B);
     }
   }
 }
@@ -447,19 +463,20 @@ void Network::r_backward(const double* theta, const Matrix& inputs, const double
       double* o = out + j * n;
       const auto Rdelta = ws.Rdelta[l].middleCols(j * B, B);
       SC_WT_OUT(o, l).noalias() = prev * Rdelta.transpose();
-      if (second_order && l > 1) SC_WT_OUT(o, l).noalias() += ws.RH[l - 1].middleCols(j * B, B) * ws.delta[l].transpose();
+      if (second_order && l > 1 && ws.live[l - 1])
+        SC_WT_OUT(o, l).noalias() += ws.RH[l - 1].middleCols(j * B, B) * ws.delta[l].transpose();
       if (options_.bias) VectorMap(o + bias_offset_[l], w[l]).noalias() = Rdelta.rowwise().sum();
     }
     if (l > 1) {
       ws.RG[l - 1].leftCols(m * B).noalias() = SC_WT(theta, l) * ws.Rdelta[l].leftCols(m * B);
       if (second_order)
         for (Index j = 0; j < m; ++j)
-          ws.RG[l - 1].middleCols(j * B, B).noalias() += SC_WT(V + j * n, l) * ws.delta[l];
+          if (ws.slice[l * m + j]) ws.RG[l - 1].middleCols(j * B, B).noalias() += SC_WT(V + j * n, l) * ws.delta[l];
       if (residual_at(l)) ws.RG[l - 1].leftCols(m * B) += ws.RG[l].leftCols(m * B);
       for (Index j = 0; j < m; ++j) {
         auto Rd = ws.Rdelta[l - 1].middleCols(j * B, B);
         Rd = ws.RG[l - 1].middleCols(j * B, B).cwiseProduct(ws.D1[l - 1]);
-        if (second_order)
+        if (second_order && ws.live[l - 1])
           Rd.array() += ws.G[l - 1].array() * ws.D2[l - 1].array() * ws.RZ[l - 1].middleCols(j * B, B).array();
       }
     }
@@ -511,6 +528,10 @@ void Network::product(Product which, const Vector& x, Batch batch, bool full, co
     const Index m = std::min(chunk, V.cols() - start);
     const double* v = V.data() + start * parameter_count_;
     r_forward(x.data(), *inputs, v, m);
+    if (!ws.live[L]) {  // every vector of the chunk is zero
+      out.middleCols(start, m).setZero();
+      continue;
+    }
     const Matrix& RZ = ws.RZ[L];
     Matrix& Rd = ws.Rdelta[L];
     if (which == Product::fisher) {
