@@ -375,3 +375,34 @@ TEST(Blocks, ChunkedBlocksEqualTheirColumns) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Blocks, LayerSparseVectorsUseTheSamePathsAsDenseOnes) {
+  // The product skips layers in which a vector is zero (network.cpp, r_forward). By linearity
+  // H·s = H·(s + r) − H·r with r dense, and the right side never skips anything, so it checks the
+  // sparse path against the full one (rounding: 1e-12 relative to ‖H·r‖).
+  const auto o = options_for(Activation::gelu, Loss::cross_entropy, true, 0.01);
+  const models::Network net(o, small_data(Loss::cross_entropy, 9, 3, 3, 23));
+  const Vector x = random_vector(net.dim(), 15, 0.7);
+  const auto blocks = net.parameter_blocks();
+  Matrix S = Matrix::Zero(net.dim(), 4);  // zero column, last layer only, a middle layer, one entry
+  S.block(blocks.back().offset, 1, blocks.back().size, 1).setConstant(0.3);
+  S.block(blocks[2].offset, 2, blocks[2].size, 1).setConstant(-0.2);
+  S(blocks[4].offset + 3, 3) = 1.0;
+  const Matrix R = random_matrix(net.dim(), 4, 16);
+  Matrix HS, HSR, HR;
+  for (int product = 0; product < 2; ++product) {
+    auto apply = [&](const Matrix& in, Matrix& out) {
+      if (product == 0) net.hessian_vector_product(x, in, out);
+      if (product == 1) net.gauss_newton_vector_product(x, in, out);
+    };
+    apply(S, HS);
+    apply(S + R, HSR);
+    apply(R, HR);
+    EXPECT_LE((HS - (HSR - HR)).norm(), 1e-12 * HR.norm()) << product;
+    EXPECT_EQ(HS.col(0).norm(), 0.0);
+  }
+}
+
+}  // namespace
