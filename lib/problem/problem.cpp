@@ -4,7 +4,11 @@
 #include <cmath>
 #include <stdexcept>
 
+#include <filesystem>
+
 #include "io/error.h"
+#include "models/datasets.h"
+#include "models/spec.h"
 #include "objective/test_functions.h"
 
 namespace saddlescope::problem {
@@ -19,18 +23,43 @@ std::unique_ptr<objective::Objective> make_objective(const nlohmann::json& spec,
     (void)data;
     return objective::make_test_function(spec["function"].get<std::string>());
   }
-  throw std::invalid_argument("unknown objective kind '" + kind + "' (known: function)");
+  if (models::is_network_kind(kind)) {
+    if (!data) throw std::invalid_argument("objective kind '" + kind + "' needs a data set");
+    return models::make_network(spec, *data);
+  }
+  throw std::invalid_argument("unknown objective kind '" + kind +
+                              "' (known: function, mlp, deep_linear, linear_regression, logistic_regression)");
 }
 
 Problem load_checkpoint_problem(const std::string& path) {
   io::Checkpoint checkpoint = io::read_checkpoint(path);
   Problem problem;
+  const std::string kind = checkpoint.spec.value("kind", std::string());
   try {
-    const io::DataArrays* data = checkpoint.data ? &*checkpoint.data : nullptr;
-    if (!checkpoint.data_file.empty())
-      throw std::invalid_argument("references data file '" + checkpoint.data_file +
-                                  "', but this objective kind takes no external data");
-    problem.objective = make_objective(checkpoint.spec, data);
+    if (models::is_network_kind(kind)) {
+      // The spec's sizes are validated (and bounded) and compared with /params before any data or
+      // workspace is allocated.
+      const models::NetworkOptions options = models::network_options_from_spec(checkpoint.spec);
+      if (options.parameter_count() != checkpoint.params.size())
+        throw io::FileError(path, "params has " + std::to_string(checkpoint.params.size()) +
+                                      " entries but the spec's sizes imply " + std::to_string(options.parameter_count()));
+      if (!checkpoint.spec.contains("parameters"))
+        throw std::invalid_argument("a network spec in a checkpoint must state 'parameters'");
+      if (!checkpoint.data && checkpoint.data_file.empty())
+        throw io::FileError(path, "objective kind '" + kind + "' needs /data (embedded X, y or a data_file reference)");
+      if (!checkpoint.data) {
+        std::filesystem::path file(checkpoint.data_file);
+        if (file.is_relative()) file = std::filesystem::path(path).parent_path() / file;
+        checkpoint.data = models::read_data_file(file.string(), checkpoint.data_group);
+      }
+      problem.objective = std::make_unique<models::Network>(options, std::move(*checkpoint.data));
+    } else {
+      const io::DataArrays* data = checkpoint.data ? &*checkpoint.data : nullptr;
+      if (!checkpoint.data_file.empty())
+        throw std::invalid_argument("references data file '" + checkpoint.data_file +
+                                    "', but this objective kind takes no external data");
+      problem.objective = make_objective(checkpoint.spec, data);
+    }
   } catch (const std::invalid_argument& e) {
     throw io::FileError(path, std::string("/objective/spec: ") + e.what());
   }

@@ -4,7 +4,11 @@
 //
 // JSON spec kinds:
 //   {"kind": "function", "function": "<test-function spec string>"}   objective/test_functions.h
-// Further kinds (networks, regressions) are registered by the modules that own them.
+//   {"kind": "mlp" | "deep_linear" | "linear_regression" | "logistic_regression", ...}
+//                                                                       models/spec.h (need data)
+// A checkpoint's network spec is checked against the length of /params before anything else is
+// allocated; a data reference (/data attributes data_file, data_group) is resolved relative to the
+// checkpoint's folder and read with models::read_data_file.
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>

@@ -1,0 +1,663 @@
+#include "models/network.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <sstream>
+#include <stdexcept>
+
+#include "random/random.h"
+
+namespace saddlescope::models {
+namespace {
+
+template <class E>
+std::string name_of(const std::vector<std::pair<E, std::string>>& table, E value) {
+  for (const auto& [e, name] : table)
+    if (e == value) return name;
+  return "?";
+}
+
+template <class E>
+E parse_name(const std::vector<std::pair<E, std::string>>& table, const std::string& name, const char* what) {
+  std::string known;
+  for (const auto& [e, n] : table) {
+    if (n == name) return e;
+    known += (known.empty() ? "" : ", ") + n;
+  }
+  throw std::invalid_argument(std::string("unknown ") + what + " '" + name + "' (known: " + known + ")");
+}
+
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+
+double sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x)); }
+double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
+
+using Array = Eigen::ArrayXXd;
+using MatrixMap = Eigen::Map<Matrix>;
+using ConstMatrixMap = Eigen::Map<const Matrix>;
+
+// H = σ(Z); D1 = σ'(Z) when wanted; D2 = σ''(Z) when wanted. The switch is outside the loops.
+void apply_activation(Activation a, double slope, const Matrix& Z, Matrix& H, Matrix* D1, Matrix* D2) {
+  const auto z = Z.array();
+  H.resize(Z.rows(), Z.cols());
+  if (D1) D1->resize(Z.rows(), Z.cols());
+  if (D2) D2->resize(Z.rows(), Z.cols());
+  switch (a) {
+    case Activation::identity:
+      H = Z;
+      if (D1) D1->setOnes();
+      if (D2) D2->setZero();
+      return;
+    case Activation::tanh:
+      // tanh(z) = 1 − 2/(e^{2z} + 1): Eigen vectorises exp for double but not tanh. Absolute error
+      // stays within a few ulps of 1 (overflow of e^{2z} gives exactly ±1).
+      H.array() = 1.0 - 2.0 / ((2.0 * z).exp() + 1.0);
+      if (D1) D1->array() = 1.0 - H.array().square();
+      if (D2) D2->array() = -2.0 * H.array() * (1.0 - H.array().square());
+      return;
+    case Activation::sigmoid:
+      H.array() = 1.0 / (1.0 + (-z).exp());  // vectorised; e^{−z} = ∞ gives exactly 0
+      if (D1) D1->array() = H.array() * (1.0 - H.array());
+      if (D2) D2->array() = H.array() * (1.0 - H.array()) * (1.0 - 2.0 * H.array());
+      return;
+    case Activation::relu:
+      H.array() = z.max(0.0);
+      if (D1) D1->array() = (z > 0.0).cast<double>();
+      if (D2) D2->setZero();
+      return;
+    case Activation::leaky_relu:
+      H.array() = (z > 0.0).select(z, slope * z);
+      if (D1) D1->array() = (z > 0.0).select(Array::Ones(Z.rows(), Z.cols()), slope);
+      if (D2) D2->setZero();
+      return;
+    case Activation::softplus:
+      H.array() = z.unaryExpr([](double v) { return softplus(v); });
+      if (D1) D1->array() = z.unaryExpr([](double v) { return sigmoid(v); });
+      if (D2) D2->array() = D1->array() * (1.0 - D1->array());
+      return;
+    case Activation::gelu:
+      // Φ(x) = ½ erfc(−x/√2); gelu = xΦ, gelu' = Φ + xφ, gelu'' = φ(2 − x²).
+      if (D1) {
+        for (Index i = 0; i < Z.size(); ++i) {
+          const double x = Z.data()[i];
+          const double Phi = 0.5 * std::erfc(-x * kInvSqrt2);
+          const double phi = kInvSqrt2Pi * std::exp(-0.5 * x * x);
+          H.data()[i] = x * Phi;
+          D1->data()[i] = Phi + x * phi;
+          if (D2) D2->data()[i] = phi * (2.0 - x * x);
+        }
+      } else {
+        H.array() = z.unaryExpr([](double v) { return v * 0.5 * std::erfc(-v * kInvSqrt2); });
+      }
+      return;
+  }
+}
+
+}  // namespace
+
+const std::vector<std::pair<Activation, std::string>>& activation_names() {
+  static const std::vector<std::pair<Activation, std::string>> table = {
+      {Activation::identity, "identity"}, {Activation::tanh, "tanh"},         {Activation::sigmoid, "sigmoid"},
+      {Activation::relu, "relu"},         {Activation::leaky_relu, "leaky_relu"}, {Activation::softplus, "softplus"},
+      {Activation::gelu, "gelu"}};
+  return table;
+}
+const std::vector<std::pair<Loss, std::string>>& loss_names() {
+  static const std::vector<std::pair<Loss, std::string>> table = {
+      {Loss::mse, "mse"}, {Loss::cross_entropy, "cross_entropy"}, {Loss::logistic, "logistic"}};
+  return table;
+}
+const std::vector<std::pair<Init, std::string>>& init_names() {
+  static const std::vector<std::pair<Init, std::string>> table = {
+      {Init::xavier, "xavier"}, {Init::he, "he"}, {Init::normal, "normal"}, {Init::zeros, "zeros"}};
+  return table;
+}
+std::string to_string(Activation a) { return name_of(activation_names(), a); }
+std::string to_string(Loss l) { return name_of(loss_names(), l); }
+Activation parse_activation(const std::string& name) { return parse_name(activation_names(), name, "activation"); }
+Loss parse_loss(const std::string& name) { return parse_name(loss_names(), name, "loss"); }
+Init parse_init(const std::string& name) { return parse_name(init_names(), name, "initialisation"); }
+
+double activate(Activation a, double x, double slope) {
+  switch (a) {
+    case Activation::identity: return x;
+    case Activation::tanh: return std::tanh(x);
+    case Activation::sigmoid: return sigmoid(x);
+    case Activation::relu: return x > 0 ? x : 0.0;
+    case Activation::leaky_relu: return x > 0 ? x : slope * x;
+    case Activation::softplus: return softplus(x);
+    case Activation::gelu: return x * 0.5 * std::erfc(-x * kInvSqrt2);
+  }
+  return 0.0;
+}
+double activate_d1(Activation a, double x, double slope) {
+  switch (a) {
+    case Activation::identity: return 1.0;
+    case Activation::tanh: return 1.0 - std::tanh(x) * std::tanh(x);
+    case Activation::sigmoid: return sigmoid(x) * (1.0 - sigmoid(x));
+    case Activation::relu: return x > 0 ? 1.0 : 0.0;
+    case Activation::leaky_relu: return x > 0 ? 1.0 : slope;
+    case Activation::softplus: return sigmoid(x);
+    case Activation::gelu: return 0.5 * std::erfc(-x * kInvSqrt2) + x * kInvSqrt2Pi * std::exp(-0.5 * x * x);
+  }
+  return 0.0;
+}
+double activate_d2(Activation a, double x, double) {
+  switch (a) {
+    case Activation::identity: case Activation::relu: case Activation::leaky_relu: return 0.0;
+    case Activation::tanh: return -2.0 * std::tanh(x) * (1.0 - std::tanh(x) * std::tanh(x));
+    case Activation::sigmoid: return sigmoid(x) * (1.0 - sigmoid(x)) * (1.0 - 2.0 * sigmoid(x));
+    case Activation::softplus: return sigmoid(x) * (1.0 - sigmoid(x));
+    case Activation::gelu: return kInvSqrt2Pi * std::exp(-0.5 * x * x) * (2.0 - x * x);
+  }
+  return 0.0;
+}
+
+bool NetworkOptions::IsValid(std::string* why) const {
+  auto fail = [&](const std::string& message) {
+    if (why) *why = message;
+    return false;
+  };
+  if (widths.size() < 2)
+    return fail("'widths' must list at least an input and an output width, got " + std::to_string(widths.size()) +
+                " entries");
+  for (std::size_t i = 0; i < widths.size(); ++i)
+    if (widths[i] < 1 || static_cast<std::uint64_t>(widths[i]) > kMaxParameters)
+      return fail("'widths[" + std::to_string(i) + "]' = " + std::to_string(widths[i]) + " must be in [1, " +
+                  std::to_string(kMaxParameters) + "]");
+  // Each term is ≤ 2^28·(2^28+1) < 2^57, so the running sum is checked before it can overflow.
+  std::uint64_t count = 0;
+  for (std::size_t l = 1; l < widths.size(); ++l) {
+    const auto in = static_cast<std::uint64_t>(widths[l - 1]), out = static_cast<std::uint64_t>(widths[l]);
+    count += out * in + (bias ? out : 0);
+    if (count > kMaxParameters)
+      return fail("'widths' claim more than " + std::to_string(kMaxParameters) + " parameters (the largest accepted)");
+  }
+  if (!(weight_decay >= 0.0) || !std::isfinite(weight_decay))
+    return fail("'weight_decay' = " + std::to_string(weight_decay) + " must be finite and >= 0");
+  if (!std::isfinite(leaky_slope))
+    return fail("'leaky_relu_slope' must be finite");
+  if (loss == Loss::logistic && widths.back() != 1)
+    return fail("loss 'logistic' needs an output width of 1, got " + std::to_string(widths.back()));
+  if (loss == Loss::cross_entropy && widths.back() < 2)
+    return fail("loss 'cross_entropy' needs an output width of at least 2, got " + std::to_string(widths.back()));
+  return true;
+}
+
+std::int64_t NetworkOptions::parameter_count() const {
+  std::int64_t count = 0;
+  for (std::size_t l = 1; l < widths.size(); ++l) count += widths[l] * widths[l - 1] + (bias ? widths[l] : 0);
+  return count;
+}
+
+Vector initial_parameters(const NetworkOptions& options, Init init, std::uint64_t seed, double sigma) {
+  std::string why;
+  if (!options.IsValid(&why)) throw std::invalid_argument(why);
+  if (init == Init::normal && !(sigma > 0 && std::isfinite(sigma)))
+    throw std::invalid_argument("initialisation 'normal' needs sigma > 0, got " + std::to_string(sigma));
+  Vector theta = Vector::Zero(options.parameter_count());
+  Index offset = 0;
+  for (std::size_t l = 1; l < options.widths.size(); ++l) {
+    const Index in = options.widths[l - 1], out = options.widths[l];
+    const Index count = in * out + (options.bias ? out : 0);
+    random::Rng rng(seed, l);
+    for (Index i = 0; i < count; ++i) {
+      const bool is_weight = i < in * out;
+      double& p = theta[offset + i];
+      switch (init) {
+        case Init::xavier: {
+          const double a = std::sqrt(6.0 / static_cast<double>(in + out));
+          if (is_weight) p = a * (2.0 * rng.uniform() - 1.0);
+          break;
+        }
+        case Init::he:
+          if (is_weight) p = std::sqrt(2.0 / static_cast<double>(in)) * rng.normal();
+          break;
+        case Init::normal: p = sigma * rng.normal(); break;
+        case Init::zeros: break;
+      }
+    }
+    offset += count;
+  }
+  return theta;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Workspaces. Index l runs over layers 1..L (entry 0 unused unless said). Shapes, with B the batch
+// size and m the block width:
+//   Z[l], H[l], D1[l], D2[l], delta[l], G[l]   [d_l, B]
+//   RZ[l], RH[l], Rdelta[l], RG[l]             [d_l, m·B]  (column block j belongs to vector j)
+struct Network::Workspace {
+  std::vector<Matrix> Z, H, D1, D2, delta, G, RZ, RH, Rdelta, RG;
+  Matrix inputs, targets;  // gathered mini-batch, [d_0, B] and [k_y, B]
+  Matrix dZ;               // ∂ℓ_i/∂z_L per sample (no 1/B), [d_L, B]
+  Matrix loss_aux;         // softmax probabilities (cross_entropy) or sigmoid (logistic), [d_L, B]
+  // Sparsity of the current chunk (r_forward): slice[l·m + j] ≠ 0 when vector j has a nonzero entry in
+  // layer l's parameters; live[l] ≠ 0 when R{z_l}, R{h_l} may be nonzero. Zero parts are skipped, which
+  // is what makes dense-Hessian columns (one-hot vectors) cheaper.
+  std::vector<char> slice, live;
+  explicit Workspace(std::size_t layers)
+      : Z(layers), H(layers), D1(layers), D2(layers), delta(layers), G(layers), RZ(layers), RH(layers),
+        Rdelta(layers), RG(layers) {}
+};
+
+Network::Network(NetworkOptions options, io::DataArrays data) : options_(std::move(options)), data_(std::move(data)) {
+  std::string why;
+  if (!options_.IsValid(&why)) throw std::invalid_argument(why);
+  const auto& w = options_.widths;
+  const Index N = data_.X.rows();
+  if (N < 1) throw std::invalid_argument("the data set has no samples");
+  if (data_.y.rows() != N)
+    throw std::invalid_argument("X has " + std::to_string(N) + " rows but y has " + std::to_string(data_.y.rows()));
+  if (data_.X.cols() != w.front())
+    throw std::invalid_argument("X has " + std::to_string(data_.X.cols()) + " columns but the input width is " +
+                                std::to_string(w.front()));
+  if (!data_.X.allFinite() || !data_.y.allFinite()) throw std::invalid_argument("the data set contains NaN or Inf");
+  switch (options_.loss) {
+    case Loss::mse:
+      if (data_.y.cols() != w.back())
+        throw std::invalid_argument("loss 'mse' needs y with " + std::to_string(w.back()) + " columns (the output width), got " +
+                                    std::to_string(data_.y.cols()));
+      break;
+    case Loss::cross_entropy:
+      if (data_.y.cols() != 1)
+        throw std::invalid_argument("loss 'cross_entropy' needs y as one column of class indices, got " +
+                                    std::to_string(data_.y.cols()) + " columns");
+      for (Index i = 0; i < N; ++i) {
+        const double c = data_.y(i, 0);
+        if (c != std::floor(c) || c < 0 || c >= static_cast<double>(w.back()))
+          throw std::invalid_argument("loss 'cross_entropy': y[" + std::to_string(i) + "] = " + std::to_string(c) +
+                                      " is not a class index in [0, " + std::to_string(w.back()) + ")");
+      }
+      break;
+    case Loss::logistic:
+      if (data_.y.cols() != 1)
+        throw std::invalid_argument("loss 'logistic' needs y as one column, got " + std::to_string(data_.y.cols()) + " columns");
+      for (Index i = 0; i < N; ++i)
+        if (data_.y(i, 0) < 0 || data_.y(i, 0) > 1)
+          throw std::invalid_argument("loss 'logistic': y[" + std::to_string(i) + "] = " + std::to_string(data_.y(i, 0)) +
+                                      " is not in [0, 1]");
+      break;
+  }
+  inputs_ = data_.X.transpose();
+  targets_ = data_.y.transpose();
+  sample_count_ = N;
+  parameter_count_ = options_.parameter_count();
+  const std::size_t L = w.size() - 1;
+  weight_offset_.assign(L + 1, 0);
+  bias_offset_.assign(L + 1, 0);
+  Index offset = 0;
+  for (std::size_t l = 1; l <= L; ++l) {
+    weight_offset_[l] = offset;
+    offset += w[l] * w[l - 1];
+    bias_offset_[l] = offset;
+    if (options_.bias) offset += w[l];
+  }
+  ws_ = std::make_unique<Workspace>(L + 1);
+}
+
+Network::~Network() = default;
+
+void Network::check_point(const Vector& x) const {
+  if (x.size() != parameter_count_)
+    throw std::invalid_argument(description() + ": point has " + std::to_string(x.size()) + " entries, expected " +
+                                std::to_string(parameter_count_));
+}
+
+void Network::check_batch(Batch batch) const {
+  if (batch.empty()) throw std::invalid_argument("mini-batch is empty");
+  for (const std::int64_t i : batch)
+    if (i < 0 || i >= sample_count_)
+      throw std::invalid_argument("mini-batch index " + std::to_string(i) + " is outside [0, " +
+                                  std::to_string(sample_count_) + ")");
+}
+
+namespace {
+using ConstVectorMap = Eigen::Map<const Vector>;
+using VectorMap = Eigen::Map<Vector>;
+}  // namespace
+
+// W_lᵀ viewed as a column-major [d_{l-1}, d_l] matrix over a parameter vector: the same bytes as the
+// row-major [d_l, d_{l-1}] storage of W_l.
+#define SC_WT(theta, l) ConstMatrixMap((theta) + weight_offset_[l], w[(l) - 1], w[l])
+#define SC_WT_OUT(theta, l) MatrixMap((theta) + weight_offset_[l], w[(l) - 1], w[l])
+
+void Network::gather(Batch batch, bool full, const Matrix*& inputs, const Matrix*& targets) const {
+  if (full) {
+    inputs = &inputs_;
+    targets = &targets_;
+    return;
+  }
+  Workspace& ws = *ws_;
+  const Index B = static_cast<Index>(batch.size());
+  ws.inputs.resize(inputs_.rows(), B);
+  ws.targets.resize(targets_.rows(), B);
+  for (Index i = 0; i < B; ++i) {
+    ws.inputs.col(i) = inputs_.col(batch[i]);
+    ws.targets.col(i) = targets_.col(batch[i]);
+  }
+  inputs = &ws.inputs;
+  targets = &ws.targets;
+}
+
+double Network::forward(const double* theta, const Matrix& inputs, const Matrix& targets, int level) const {
+  Workspace& ws = *ws_;
+  const auto& w = options_.widths;
+  const std::size_t L = w.size() - 1;
+  const Index B = inputs.cols();
+  const Matrix* prev = &inputs;
+  for (std::size_t l = 1; l <= L; ++l) {
+    ws.Z[l].noalias() = SC_WT(theta, l).transpose() * (*prev);
+    if (options_.bias) ws.Z[l].colwise() += ConstVectorMap(theta + bias_offset_[l], w[l]);
+    if (l < L) {
+      apply_activation(options_.activation, options_.leaky_slope, ws.Z[l], ws.H[l], level >= 1 ? &ws.D1[l] : nullptr,
+                       level >= 2 ? &ws.D2[l] : nullptr);
+      if (residual_at(l)) ws.H[l] += *prev;
+      prev = &ws.H[l];
+    }
+  }
+  const Matrix& z = ws.Z[L];
+  const Index k = w[L];
+  ws.dZ.resize(k, B);
+  ws.loss_aux.resize(k, B);
+  double sum = 0.0;
+  switch (options_.loss) {
+    case Loss::mse:
+      ws.dZ = z - targets;
+      sum = ws.dZ.squaredNorm() / static_cast<double>(k);
+      ws.dZ *= 2.0 / static_cast<double>(k);
+      break;
+    case Loss::cross_entropy:
+      for (Index i = 0; i < B; ++i) {
+        const double zmax = z.col(i).maxCoeff();
+        ws.loss_aux.col(i).array() = (z.col(i).array() - zmax).exp();
+        const double s = ws.loss_aux.col(i).sum();
+        const auto c = static_cast<Index>(targets(0, i));
+        sum += zmax + std::log(s) - z(c, i);
+        ws.loss_aux.col(i) /= s;
+        ws.dZ.col(i) = ws.loss_aux.col(i);
+        ws.dZ(c, i) -= 1.0;
+      }
+      break;
+    case Loss::logistic:
+      for (Index i = 0; i < B; ++i) {
+        const double zi = z(0, i), y = targets(0, i);
+        sum += softplus(zi) - y * zi;
+        ws.loss_aux(0, i) = sigmoid(zi);
+        ws.dZ(0, i) = ws.loss_aux(0, i) - y;
+      }
+      break;
+  }
+  return sum;
+}
+
+void Network::backward(const double* theta, const Matrix& inputs, double scale, double* grad) const {
+  Workspace& ws = *ws_;
+  const auto& w = options_.widths;
+  const std::size_t L = w.size() - 1;
+  ws.delta[L] = scale * ws.dZ;
+  for (std::size_t l = L; l >= 1; --l) {
+    const Matrix& prev = l > 1 ? ws.H[l - 1] : inputs;
+    if (grad) {
+      SC_WT_OUT(grad, l).noalias() = prev * ws.delta[l].transpose();
+      if (options_.bias) VectorMap(grad + bias_offset_[l], w[l]).noalias() = ws.delta[l].rowwise().sum();
+    }
+    if (l > 1) {
+      ws.G[l - 1].noalias() = SC_WT(theta, l) * ws.delta[l];
+      if (residual_at(l)) ws.G[l - 1] += ws.G[l];
+      ws.delta[l - 1] = ws.G[l - 1].cwiseProduct(ws.D1[l - 1]);
+    }
+  }
+}
+
+void Network::r_forward(const double* theta, const Matrix& inputs, const double* V, Index m) const {
+  Workspace& ws = *ws_;
+  const auto& w = options_.widths;
+  const std::size_t L = w.size() - 1;
+  const Index B = inputs.cols(), n = parameter_count_;
+  ws.live.assign(L + 1, 0);
+  ws.slice.assign((L + 1) * static_cast<std::size_t>(m), 0);
+  for (std::size_t l = 1; l <= L; ++l) {
+    const Index layer_size = w[l] * w[l - 1] + (options_.bias ? w[l] : 0);
+    bool any = false;
+    for (Index j = 0; j < m; ++j) {
+      const bool nonzero = (ConstVectorMap(V + j * n + weight_offset_[l], layer_size).array() != 0.0).any();
+      ws.slice[l * m + j] = nonzero;
+      any = any || nonzero;
+    }
+    const bool below = l > 1 && ws.live[l - 1];
+    ws.live[l] = below || any;
+    if (!ws.live[l]) continue;
+    const Matrix& prev = l > 1 ? ws.H[l - 1] : inputs;
+    if (below)
+      ws.RZ[l].leftCols(m * B).noalias() = SC_WT(theta, l).transpose() * ws.RH[l - 1].leftCols(m * B);
+    else
+      ws.RZ[l].leftCols(m * B).setZero();
+    for (Index j = 0; j < m; ++j) {
+      if (!ws.slice[l * m + j]) continue;
+      const double* v = V + j * n;
+      auto block = ws.RZ[l].middleCols(j * B, B);
+      block.noalias() += SC_WT(v, l).transpose() * prev;
+      if (options_.bias) block.colwise() += ConstVectorMap(v + bias_offset_[l], w[l]);
+    }
+    if (l < L) {
+      for (Index j = 0; j < m; ++j)
+        ws.RH[l].middleCols(j * B, B) = ws.D1[l].cwiseProduct(ws.RZ[l].middleCols(j * B, B));
+      if (residual_at(l) && below) ws.RH[l].leftCols(m * B) += ws.RH[l - 1].leftCols(m * B);
+    }
+  }
+}
+
+void Network::r_backward(const double* theta, const Matrix& inputs, const double* V, Index m, bool second_order,
+                         double* out) const {
+  Workspace& ws = *ws_;
+  const auto& w = options_.widths;
+  const std::size_t L = w.size() - 1;
+  const Index B = inputs.cols(), n = parameter_count_;
+  for (std::size_t l = L; l >= 1; --l) {
+    const Matrix& prev = l > 1 ? ws.H[l - 1] : inputs;
+    for (Index j = 0; j < m; ++j) {
+      double* o = out + j * n;
+      const auto Rdelta = ws.Rdelta[l].middleCols(j * B, B);
+      SC_WT_OUT(o, l).noalias() = prev * Rdelta.transpose();
+      if (second_order && l > 1 && ws.live[l - 1])
+        SC_WT_OUT(o, l).noalias() += ws.RH[l - 1].middleCols(j * B, B) * ws.delta[l].transpose();
+      if (options_.bias) VectorMap(o + bias_offset_[l], w[l]).noalias() = Rdelta.rowwise().sum();
+    }
+    if (l > 1) {
+      ws.RG[l - 1].leftCols(m * B).noalias() = SC_WT(theta, l) * ws.Rdelta[l].leftCols(m * B);
+      if (second_order)
+        for (Index j = 0; j < m; ++j)
+          if (ws.slice[l * m + j]) ws.RG[l - 1].middleCols(j * B, B).noalias() += SC_WT(V + j * n, l) * ws.delta[l];
+      if (residual_at(l)) ws.RG[l - 1].leftCols(m * B) += ws.RG[l].leftCols(m * B);
+      for (Index j = 0; j < m; ++j) {
+        auto Rd = ws.Rdelta[l - 1].middleCols(j * B, B);
+        Rd = ws.RG[l - 1].middleCols(j * B, B).cwiseProduct(ws.D1[l - 1]);
+        if (second_order && ws.live[l - 1])
+          Rd.array() += ws.G[l - 1].array() * ws.D2[l - 1].array() * ws.RZ[l - 1].middleCols(j * B, B).array();
+      }
+    }
+  }
+}
+
+double Network::evaluate(const Vector& x, Batch batch, bool full, Vector* gradient) const {
+  check_point(x);
+  const Matrix *inputs = nullptr, *targets = nullptr;
+  gather(batch, full, inputs, targets);
+  const double B = static_cast<double>(inputs->cols());
+  const double sum = forward(x.data(), *inputs, *targets, gradient ? 1 : 0);
+  const double lambda = options_.weight_decay;
+  double value = sum / B;
+  if (lambda != 0.0) value += 0.5 * lambda * x.squaredNorm();
+  if (gradient) {
+    gradient->resize(parameter_count_);
+    backward(x.data(), *inputs, 1.0 / B, gradient->data());
+    if (lambda != 0.0) *gradient += lambda * x;
+  }
+  return value;
+}
+
+void Network::product(Product which, const Vector& x, Batch batch, bool full, const Matrix& V, Matrix& out) const {
+  check_point(x);
+  if (V.rows() != parameter_count_)
+    throw std::invalid_argument(description() + ": vector block has " + std::to_string(V.rows()) + " rows, expected " +
+                                std::to_string(parameter_count_));
+  out.resize(parameter_count_, V.cols());
+  if (V.cols() == 0) return;
+  Workspace& ws = *ws_;
+  const Matrix *inputs = nullptr, *targets = nullptr;
+  gather(batch, full, inputs, targets);
+  const Index B = inputs->cols();
+  const double inv_B = 1.0 / static_cast<double>(B);
+  const std::size_t L = options_.widths.size() - 1;
+  const Index k = options_.widths.back();
+  forward(x.data(), *inputs, *targets, which == Product::hessian ? 2 : 1);
+  if (which == Product::hessian) backward(x.data(), *inputs, inv_B, nullptr);
+  // The R-passes run over chunks of the block whose workspaces stay cache-sized (see
+  // r_chunk_columns); the forward and backward passes above are shared by every chunk.
+  // Workspaces are sized for a full chunk once; a shorter last chunk uses their left columns, so
+  // repeated calls of the same shape do not allocate.
+  const Index chunk = std::min(r_chunk_columns(B), V.cols());
+  for (std::size_t l = 1; l <= L; ++l)
+    for (Matrix* r : {&ws.RZ[l], &ws.RH[l], &ws.Rdelta[l], &ws.RG[l]})
+      if (r->rows() != options_.widths[l] || r->cols() < chunk * B) r->resize(options_.widths[l], chunk * B);
+  for (Index start = 0; start < V.cols(); start += chunk) {
+    const Index m = std::min(chunk, V.cols() - start);
+    const double* v = V.data() + start * parameter_count_;
+    r_forward(x.data(), *inputs, v, m);
+    if (!ws.live[L]) {  // every vector of the chunk is zero
+      out.middleCols(start, m).setZero();
+      continue;
+    }
+    const Matrix& RZ = ws.RZ[L];
+    Matrix& Rd = ws.Rdelta[L];
+    if (which == Product::fisher) {
+      // g_i·v = ∂ℓ_i/∂z · J_i v, so F v = (1/B) Σ_i J_iᵀ ∂ℓ_i/∂z (g_i·v): a backward pass of these rows.
+      for (Index j = 0; j < m; ++j)
+        for (Index i = 0; i < B; ++i)
+          Rd.col(j * B + i) = ws.dZ.col(i) * (inv_B * ws.dZ.col(i).dot(RZ.col(j * B + i)));
+    } else {
+      // Hessian of the loss in the logits, per sample, applied to R{z_L}.
+      switch (options_.loss) {
+        case Loss::mse: Rd.leftCols(m * B) = (2.0 / static_cast<double>(k) * inv_B) * RZ.leftCols(m * B); break;
+        case Loss::cross_entropy:
+          for (Index j = 0; j < m; ++j)
+            for (Index i = 0; i < B; ++i) {
+              const auto p = ws.loss_aux.col(i);
+              const auto r = RZ.col(j * B + i);
+              Rd.col(j * B + i) = inv_B * (p.cwiseProduct(r) - p * p.dot(r));
+            }
+          break;
+        case Loss::logistic:
+          for (Index j = 0; j < m; ++j)
+            for (Index i = 0; i < B; ++i) {
+              const double s = ws.loss_aux(0, i);
+              Rd(0, j * B + i) = inv_B * s * (1.0 - s) * RZ(0, j * B + i);
+            }
+          break;
+      }
+    }
+    r_backward(x.data(), *inputs, v, m, which == Product::hessian, out.data() + start * parameter_count_);
+  }
+  if (which != Product::fisher && options_.weight_decay != 0.0) out += options_.weight_decay * V;
+}
+
+#undef SC_WT
+#undef SC_WT_OUT
+
+// R-workspace bytes per column of a block: RZ, RH, R{δ}, R{g}, each B·Σd_l doubles. Chunks keep them
+// under ~8 MiB (measured on the small benchmark model: per-vector cost triples once the R-matrices
+// outgrow the cache), at least one column and at most 64.
+Index Network::r_chunk_columns(Index batch) const {
+  std::int64_t width_sum = 0;
+  for (const auto w : options_.widths) width_sum += w;
+  const std::int64_t per_column = 4 * batch * width_sum * static_cast<std::int64_t>(sizeof(double));
+  return std::clamp<Index>((std::int64_t{8} << 20) / std::max<std::int64_t>(1, per_column), 1, 64);
+}
+
+// The dense Hessian's blocks share one forward and backward pass over all their columns; the product
+// chunks them internally, so a wide block costs no cache.
+Index Network::hessian_block_columns() const { return 128; }
+
+Matrix Network::outputs(const Vector& x) const {
+  check_point(x);
+  forward(x.data(), inputs_, targets_, 0);
+  return ws_->Z[options_.widths.size() - 1].transpose();
+}
+
+double Network::value(const Vector& x) const { return evaluate(x, {}, true, nullptr); }
+double Network::gradient(const Vector& x, Vector& g) const { return evaluate(x, {}, true, &g); }
+void Network::hessian_vector_product(const Vector& x, const Matrix& V, Matrix& HV) const {
+  product(Product::hessian, x, {}, true, V, HV);
+}
+void Network::gauss_newton_vector_product(const Vector& x, const Matrix& V, Matrix& GV) const {
+  product(Product::gauss_newton, x, {}, true, V, GV);
+}
+void Network::fisher_vector_product(const Vector& x, const Matrix& V, Matrix& FV) const {
+  product(Product::fisher, x, {}, true, V, FV);
+}
+double Network::batch_value(const Vector& x, Batch batch) const {
+  check_batch(batch);
+  return evaluate(x, batch, false, nullptr);
+}
+double Network::batch_gradient(const Vector& x, Batch batch, Vector& g) const {
+  check_batch(batch);
+  return evaluate(x, batch, false, &g);
+}
+void Network::batch_hessian_vector_product(const Vector& x, Batch batch, const Matrix& V, Matrix& HV) const {
+  check_batch(batch);
+  product(Product::hessian, x, batch, false, V, HV);
+}
+
+std::vector<objective::Objective::Block> Network::parameter_blocks() const {
+  std::vector<Block> blocks;
+  const auto& w = options_.widths;
+  for (std::size_t l = 1; l < w.size(); ++l) {
+    blocks.push_back({"layer" + std::to_string(l) + ".weight", weight_offset_[l], w[l] * w[l - 1]});
+    if (options_.bias) blocks.push_back({"layer" + std::to_string(l) + ".bias", bias_offset_[l], w[l]});
+  }
+  return blocks;
+}
+
+nlohmann::json Network::spec() const {
+  const auto& o = options_;
+  nlohmann::json s = {{"kind", o.kind}};
+  if (o.kind == "linear_regression") {
+    s["inputs"] = o.widths.front();
+    s["outputs"] = o.widths.back();
+    s["bias"] = o.bias;
+  } else if (o.kind == "logistic_regression") {
+    s["inputs"] = o.widths.front();
+    s["classes"] = o.loss == Loss::logistic ? 2 : o.widths.back();
+    s["bias"] = o.bias;
+  } else if (o.kind == "deep_linear") {
+    s["widths"] = o.widths;
+  } else {
+    s["widths"] = o.widths;
+    s["activation"] = to_string(o.activation);
+    s["loss"] = to_string(o.loss);
+    s["bias"] = o.bias;
+    s["residual"] = o.residual;
+    if (o.activation == Activation::leaky_relu) s["leaky_relu_slope"] = o.leaky_slope;
+  }
+  s["weight_decay"] = o.weight_decay;
+  s["parameters"] = parameter_count_;
+  return s;
+}
+
+std::string Network::description() const {
+  const auto& o = options_;
+  std::ostringstream out;
+  out << o.kind << "[";
+  for (std::size_t i = 0; i < o.widths.size(); ++i) out << (i ? "," : "") << o.widths[i];
+  out << "]";
+  if (o.kind == "mlp") out << " " << to_string(o.activation) << (o.residual ? " residual" : "");
+  if (o.kind == "mlp" || o.kind == "logistic_regression") out << " " << to_string(o.loss);
+  if (o.weight_decay != 0.0) out << " wd=" << o.weight_decay;
+  return out.str();
+}
+
+}  // namespace saddlescope::models
