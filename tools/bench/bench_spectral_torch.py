@@ -7,7 +7,7 @@ formula is the same in both (objective/formulas.h). Usage:
 
     /usr/bin/python3 tools/bench/bench_spectral_torch.py --bin build/bin --n 100000 [--tol 1e-8]
 
-Emits one JSON object on stdout. The point is x_i = sin(0.7 i + 0.3) (i = 0..n-1), written to a
+Emits one JSON object on stdout. The point is numpy.random.default_rng(1).uniform(-1, 1, n), written to a
 temporary float64 file that bench-spectral reads.
 """
 import argparse
@@ -37,7 +37,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     n = a.n
-    x0 = np.sin(0.7 * np.arange(n) + 0.3)
+    x0 = np.random.default_rng(1).uniform(-1.0, 1.0, n)
     with tempfile.NamedTemporaryFile(suffix=".bin", delete=False) as fh:
         x0.astype("<f8").tofile(fh)
         path = fh.name
@@ -68,7 +68,7 @@ def main():
     out = {
         "context": {"machine": platform.node(), "python": platform.python_version(), "torch": torch.__version__,
                     "scipy": scipy.__version__, "threads": a.threads},
-        "problem": f"rosenbrock:n={n} at x_i = sin(0.7 i + 0.3)",
+        "problem": f"rosenbrock:n={n} at numpy default_rng(1).uniform(-1, 1, n)",
         "tol": a.tol,
         "torch_eigsh": peer,
         "torch_eigsh_seconds": peer_seconds,
