@@ -56,7 +56,7 @@ void setup(CLI::App& app, Options& o) {
   app.add_option("--ncv", s.lanczos.ncv, "Lanczos subspace size (0 = automatic: max(40, 2k_total + 2b))")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option("--block-size", s.lanczos.block_size, "Lanczos block size (0 = automatic: k, at most 16)")
+  app.add_option("--block-size", s.lanczos.block_size, "Lanczos block size (0 = automatic: 1); set it >= the multiplicity of repeated extreme eigenvalues")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--max-iterations", s.lanczos.max_iterations, "Lanczos restart cycles")->check(CLI::PositiveNumber)->capture_default_str();

@@ -96,7 +96,7 @@ bool EigenpairOptions::IsValid(std::string* why) const {
   if (!(tol > 0.0 && tol < 1.0)) return fail("'tol' must satisfy 0 < tol < 1, got " + number(tol));
   if (max_iterations < 1) return fail("'max_iterations' must be >= 1, got " + std::to_string(max_iterations));
   if (block_size < 0) return fail("'block_size' must be 0 (automatic) or >= 1, got " + std::to_string(block_size));
-  const Index b = block_size > 0 ? block_size : std::min<Index>(k, 16);
+  const Index b = block_size > 0 ? block_size : 1;
   if (ncv > 0 && ncv < total_wanted(*this) + b)
     return fail("'ncv' must be >= k_total + block size = " + std::to_string(total_wanted(*this) + b) + ", got " +
                 std::to_string(ncv));
@@ -118,7 +118,7 @@ EigenpairResult extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOp
                                 std::to_string(o.k) + ", which = " + std::string(to_string(o.which)) +
                                 ") but the operator has dimension " + std::to_string(n));
   const std::int64_t products_before = A.product_count();
-  const Index b = std::min(o.block_size > 0 ? o.block_size : std::min<Index>(o.k, 16), n);
+  const Index b = std::min<Index>(o.block_size > 0 ? o.block_size : 1, n);
   const Index m = o.ncv > 0 ? o.ncv : std::max<Index>(40, 2 * k_total + 2 * b);
 
   EigenpairResult r;

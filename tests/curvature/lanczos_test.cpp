@@ -103,6 +103,7 @@ TEST(Lanczos, ManyZeroEigenvaluesAllCopiesFound) {
   EigenpairOptions o;
   o.k = 8;
   o.which = Which::smallest;
+  o.block_size = 8;  // a block at least as wide as the multiplicity wanted
   const EigenpairResult r = sc::curvature::extreme_eigenpairs(MatrixOperator(A), o);
   check_against(r, all, Which::smallest, 8, o.tol);
   // The null space found is really null: ‖A V‖ small for all 8 columns at once.
@@ -118,6 +119,7 @@ TEST(Lanczos, StartBlockInsideAnInvariantSubspaceRegression) {
   EigenpairOptions o;
   o.k = 3;
   o.which = Which::both_ends;
+  o.block_size = 3;  // 0 has multiplicity 49: three copies wanted
   const EigenpairResult r = sc::curvature::extreme_eigenpairs(MatrixOperator(A), o);
   ASSERT_TRUE(r.converged) << r.message;
   for (Eigen::Index j = 0; j < 5; ++j) EXPECT_NEAR(r.eigenvalues(j), 0.0, 1e-8 * top);
@@ -139,6 +141,7 @@ TEST(Lanczos, ClusteredTopEigenvalues) {
   o.k = 3;
   o.which = Which::largest;
   o.tol = 1e-10;
+  o.block_size = 3;
   const EigenpairResult r = sc::curvature::extreme_eigenpairs(MatrixOperator(A), o);
   check_against(r, lambda, Which::largest, 3, o.tol);
 }
@@ -197,7 +200,7 @@ TEST(Lanczos, DeterministicAndCounted) {
   EXPECT_EQ((a.eigenvectors - b.eigenvectors).cwiseAbs().maxCoeff(), 0.0);
   // Block size changes the path but not the answer (within the residual bounds).
   EigenpairOptions o1 = o;
-  o1.block_size = 1;
+  o1.block_size = 2;
   const EigenpairResult c = sc::curvature::extreme_eigenpairs(op, o1);
   for (Eigen::Index j = 0; j < a.eigenvalues.size(); ++j)
     EXPECT_NEAR(a.eigenvalues(j), c.eigenvalues(j), a.residuals(j) + c.residuals(j) + 1e-12 * a.norm_estimate);
@@ -237,7 +240,7 @@ TEST(Lanczos, InvalidOptionsNameTheField) {
   EXPECT_NE(why.find("'tol'"), std::string::npos);
   o = EigenpairOptions{};
   o.k = 5;
-  o.ncv = 6;
+  o.ncv = 5;  // < k_total + b = 6
   EXPECT_FALSE(o.IsValid(&why));
   EXPECT_NE(why.find("'ncv'"), std::string::npos);
   o = EigenpairOptions{};
