@@ -233,7 +233,7 @@ Classification classify(const objective::Objective& f, const objective::Vector& 
   const curvature::ObjectiveOperator H(f, x, curvature::Curvature::hessian);
 
   if (dense) {
-    const curvature::DenseSpectrum spectrum = curvature::dense_spectrum(H.dense(), true);
+    const curvature::DenseSpectrum spectrum = curvature::dense_spectrum_lowest_vector(H.dense());
     decide(g.norm(), spectrum.eigenvalues, options, out);
     out.has_index_fraction = n > 0;
     out.index_fraction = n > 0 ? static_cast<double>(out.index) / static_cast<double>(n) : 0.0;
