@@ -94,18 +94,13 @@ int run(const Options& o, int argc, char** argv) {
   if (c.method == "lanczos") summary["tolerances"]["lanczos_tol"] = o.classify.lanczos.tol;
 
   if (!o.out.empty()) {
-    sc::io::AtomicH5File file(o.out);
-    try {
-      const auto provenance = sc::cli::provenance("classify-critical", argc, argv, {{"seed", o.common.seed}});
-      sc::io::write_result_header(file.get(), provenance, "classify-critical", problem.input_path, summary);
-      sc::io::h5::write_attribute(file.get(), "objective_spec", problem.objective->spec().dump());
-      sc::io::h5::write_vector(file.get(), "point", problem.point);
-      sc::io::h5::Handle group = sc::io::h5::create_group(file.get(), "classification");
-      sc::critical::write_classification(group.get(), c);
-    } catch (const sc::io::h5::Hdf5Error& e) {
-      throw sc::io::FileError(o.out, std::string("cannot be written: ") + e.what());
-    }
-    file.commit();
+    sc::cli::write_result_file(o.out, "classify-critical", argc, argv, o.common.seed, problem.input_path, summary,
+                               [&](hid_t file) {
+                                 sc::io::h5::write_attribute(file, "objective_spec", problem.objective->spec().dump());
+                                 sc::io::h5::write_vector(file, "point", problem.point);
+                                 sc::io::h5::Handle group = sc::io::h5::create_group(file, "classification");
+                                 sc::critical::write_classification(group.get(), c);
+                               });
   }
 
   if (o.common.json) {

@@ -144,17 +144,12 @@ int run(Options& o, int argc, char** argv) {
   summary["tol"] = s.lanczos.tol;
 
   if (!o.out.empty()) {
-    sc::io::AtomicH5File file(o.out);
-    try {
-      const auto provenance = sc::cli::provenance("hessian-spectrum", argc, argv, {{"seed", o.common.seed}});
-      sc::io::write_result_header(file.get(), provenance, "hessian-spectrum", problem.input_path, summary);
-      sc::io::h5::write_attribute(file.get(), "objective_spec", problem.objective->spec().dump());
-      sc::io::h5::write_vector(file.get(), "point", problem.point);
-      sc::curvature::write_spectrum(file.get(), report);
-    } catch (const sc::io::h5::Hdf5Error& e) {
-      throw sc::io::FileError(o.out, std::string("cannot be written: ") + e.what());
-    }
-    file.commit();
+    sc::cli::write_result_file(o.out, "hessian-spectrum", argc, argv, o.common.seed, problem.input_path, summary,
+                               [&](hid_t file) {
+                                 sc::io::h5::write_attribute(file, "objective_spec", problem.objective->spec().dump());
+                                 sc::io::h5::write_vector(file, "point", problem.point);
+                                 sc::curvature::write_spectrum(file, report);
+                               });
   }
 
   if (o.common.json) {

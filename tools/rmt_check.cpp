@@ -98,16 +98,11 @@ int run(Options& o, int argc, char** argv) {
   const nlohmann::json summary = sc::rmt::to_json(result, o.check, o.common.seed);
 
   if (!o.out.empty()) {
-    sc::io::AtomicH5File file(o.out);
-    try {
-      const auto provenance = sc::cli::provenance("rmt-check", argc, argv, {{"seed", o.common.seed}});
-      sc::io::write_result_header(file.get(), provenance, "rmt-check", "", summary);
-      sc::io::h5::write_attribute(file.get(), "settings", sc::rmt::settings_json(o.check, o.common.seed).dump());
-      sc::rmt::write_check(file.get(), result);
-    } catch (const sc::io::h5::Hdf5Error& e) {
-      throw sc::io::FileError(o.out, std::string("cannot be written: ") + e.what());
-    }
-    file.commit();
+    sc::cli::write_result_file(o.out, "rmt-check", argc, argv, o.common.seed, "", summary,
+                               [&](hid_t file) {
+                                 sc::io::h5::write_attribute(file, "settings", sc::rmt::settings_json(o.check, o.common.seed).dump());
+                                 sc::rmt::write_check(file, result);
+                               });
   }
 
   if (o.common.json) {

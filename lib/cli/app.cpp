@@ -9,7 +9,10 @@
 #include <new>
 
 #include "io/build_info.h"
+#include "io/atomic_file.h"
 #include "io/error.h"
+#include "io/hdf5.h"
+#include "io/result.h"
 
 namespace saddlescope::cli {
 
@@ -70,6 +73,19 @@ io::Provenance provenance(const std::string& tool, int argc, char** argv, const 
   io::Provenance p = io::Provenance::capture(tool, argc, argv);
   p.seeds = seeds;
   return p;
+}
+
+void write_result_file(const std::string& out, const std::string& tool, int argc, char** argv, std::uint64_t seed,
+                       const std::string& input_path, const nlohmann::json& summary,
+                       const std::function<void(hid_t)>& body) {
+  io::AtomicH5File file(out);
+  try {
+    io::write_result_header(file.get(), provenance(tool, argc, argv, {{"seed", seed}}), tool, input_path, summary);
+    body(file.get());
+  } catch (const io::h5::Hdf5Error& e) {
+    throw io::FileError(out, std::string("cannot be written: ") + e.what());
+  }
+  file.commit();
 }
 
 std::string format_number(double value, int digits) {

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include <hdf5.h>
+
 #include "io/provenance.h"
 
 namespace saddlescope::cli {
@@ -37,6 +39,13 @@ void print_json(const nlohmann::json& object);
 
 // The provenance of the running tool, with seeds filled in.
 io::Provenance provenance(const std::string& tool, int argc, char** argv, const nlohmann::json& seeds);
+
+// Writes `out` atomically as a result file of `tool`: the provenance (argv, seed), the header of
+// io::write_result_header (the input file and its SHA-256 when `input_path` is not empty, the
+// summary), then whatever `body` adds. Any HDF5 failure becomes io::FileError naming `out`.
+void write_result_file(const std::string& out, const std::string& tool, int argc, char** argv, std::uint64_t seed,
+                       const std::string& input_path, const nlohmann::json& summary,
+                       const std::function<void(hid_t)>& body);
 
 // Number formatting for the human summaries: %.*g with `digits` significant digits; "inf"/"nan" as is.
 std::string format_number(double value, int digits = 6);
