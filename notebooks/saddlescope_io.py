@@ -257,13 +257,18 @@ def run(name: str, *args: Any, json_output: bool = True, timeout: float = 300) -
     return json.loads(proc.stdout) if json_output else proc.stdout
 
 
-def save_figure(fig: Any, name: str, folder: str | os.PathLike | None = None) -> list[str]:
-    """Save a matplotlib figure as PNG and PDF under notebooks/figures (or `folder`)."""
+def save_figure(fig: Any, name: str, folder: str | os.PathLike | None = None, dpi: int = 110) -> list[str]:
+    """Save a matplotlib figure as PNG and PDF under $SADDLESCOPE_FIGURES (default notebooks/figures, or
+    `folder`). The PNG is reduced to a 256-colour palette so that committed pictures stay small."""
+    import io as _io
+    from PIL import Image
     out = Path(folder) if folder is not None else Path(os.environ.get("SADDLESCOPE_FIGURES", REPO / "notebooks" / "figures"))
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext, kw in (("png", {"dpi": 110}), ("pdf", {})):
-        p = out / f"{name}.{ext}"
-        fig.savefig(p, bbox_inches="tight", metadata=None if ext == "png" else {"CreationDate": None}, **kw)
-        paths.append(str(p))
-    return paths
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    buf.seek(0)
+    png = out / f"{name}.png"
+    Image.open(buf).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(png, optimize=True)
+    pdf = out / f"{name}.pdf"
+    fig.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None})
+    return [str(png), str(pdf)]
