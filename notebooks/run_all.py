@@ -1,14 +1,15 @@
 #!/usr/bin/python3
 """Execute saddlescope's notebooks headless with nbclient (Debian's /usr/bin/python3).
 
-    /usr/bin/python3 notebooks/run_all.py [--build BUILD] [--out DIR] [--timeout S] [NOTEBOOK ...]
+    /usr/bin/python3 notebooks/run_all.py [--build BUILD] [--out DIR] [--figures DIR] [--timeout S] [NOTEBOOK ...]
 
 Runs every notebooks/NN_*.ipynb (or the ones named) in a fresh kernel, in a scratch working folder,
 and writes the executed copies to --out (default: <build>/notebooks), never into the source tree.
 Exit 1 naming the notebook and the cell if any cell fails. The kernel is this interpreter
 (a kernelspec named python3 is written to a temporary JUPYTER_PATH so no user or system kernelspec
 can redirect it). SADDLESCOPE_BUILD is passed to the kernel so the notebooks find the tools.
-Figures go to notebooks/figures unless SADDLESCOPE_FIGURES names another folder.
+Figures go to --figures (default: OUT/figures); `--figures notebooks/figures` regenerates the committed
+pictures.
 """
 
 import argparse
@@ -31,6 +32,9 @@ def main() -> int:
     ap.add_argument("notebooks", nargs="*", help="notebooks to run (default: all NN_*.ipynb)")
     ap.add_argument("--build", default=os.environ.get("SADDLESCOPE_BUILD", str(HERE.parent / "build")))
     ap.add_argument("--out", default=None, help="folder for the executed copies (default: BUILD/notebooks)")
+    ap.add_argument("--figures", default=os.environ.get("SADDLESCOPE_FIGURES"),
+                    help="folder for the PNG/PDF figures (default: OUT/figures; notebooks/figures "
+                         "regenerates the committed pictures)")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per cell")
     args = ap.parse_args()
 
@@ -50,6 +54,7 @@ def main() -> int:
             "display_name": "Python 3 (saddlescope notebooks)", "language": "python"}))
         os.environ["JUPYTER_PATH"] = jupyter_dir + os.pathsep + os.environ.get("JUPYTER_PATH", "")
         os.environ["SADDLESCOPE_BUILD"] = str(build)
+        os.environ["SADDLESCOPE_FIGURES"] = str(Path(args.figures).resolve() if args.figures else out / "figures")
         os.environ["MPLBACKEND"] = "Agg"
         os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
         os.environ["PYTHONPATH"] = str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")
