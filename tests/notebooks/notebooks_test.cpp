@@ -84,6 +84,15 @@ INSTANTIATE_TEST_SUITE_P(All, Notebook, ::testing::ValuesIn(notebooks()),
                            return "nb" + n;
                          });
 
+// The reader module against files the real tools write: cross-checks between a run log, its checkpoint
+// and the --json object, closed-form GD iterates, and the refusals (wrong kind, tool, version).
+TEST(Notebooks, ReaderModule) {
+  if (!python_ready()) GTEST_SKIP() << "/usr/bin/python3 cannot import the notebook packages";
+  const std::string command = "/usr/bin/python3 '" + (kSource / "notebooks" / "test_saddlescope_io.py").string() +
+                              "' '" + kBuild.string() + "' 2>&1";
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+}
+
 TEST(Notebooks, AllEightArePresent) { EXPECT_EQ(notebooks().size(), 8u); }
 
 }  // namespace
