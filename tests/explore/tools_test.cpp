@@ -122,6 +122,24 @@ TEST(FindCriticalTool, IndexRisesWithLossOnIris) {
   EXPECT_LT((*lowest)["index"].get<int>(), (*highest)["index"].get<int>());
 }
 
+TEST(FindCriticalTool, PointsOmittedAboveXMaxDim) {
+  const auto j = run_json(kFind + " --problem himmelblau --starts 10 --seed 1 --x-max-dim 1");
+  ASSERT_FALSE(j["points"].empty());
+  for (const auto& p : j["points"]) {
+    EXPECT_FALSE(p.contains("x"));
+    EXPECT_TRUE(p.contains("value"));
+  }
+}
+
+TEST(LossSliceTool, SameBitsForAnyThreadCount) {
+  const std::string args = " --problem rosenbrock:n=3 --at 0.1,0.2,0.3 --dims 2 --grid 4,4 --curvature --seed 4";
+  const auto a = run_json(kSlice + args + " --threads 1");
+  const auto b = run_json(kSlice + args + " --threads 3");
+  EXPECT_EQ(a["loss"].dump(), b["loss"].dump());
+  EXPECT_EQ(a["lambda_min"].dump(), b["lambda_min"].dump());
+  EXPECT_EQ(a["lambda_max"].dump(), b["lambda_max"].dump());
+}
+
 TEST(LossSliceTool, ValuesEqualDirectEvaluation) {
   TempDir dir;
   const std::string out = dir.file("slice.h5");
