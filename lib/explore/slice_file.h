@@ -1,0 +1,42 @@
+#pragma once
+// The loss-slice result file (format "saddlescope-result", analysis "loss-slice"), resumable.
+//
+//   root attributes   provenance, analysis, input_file, input_sha256, summary (io/result.h);
+//                     `settings` (JSON: everything that decides the grid values: objective spec, inputs'
+//                     checksums, directions, grid, ranges, normalisation, seed, curvature); `status`
+//                     ("complete" or "incomplete"); `points_done` (int64)
+//   /origin [n]       the centre c (θ_A for interpolation);  /end [n] θ_B (interpolation only)
+//   /directions/d1 [n], /directions/d2 [n] (2-D), /directions/eigenvalues (eigenvector directions)
+//   /grid/alpha [n1], /grid/beta [n2] (2-D)
+//   /loss             float64 [n1] or [n1, n2] (NaN where not yet computed)
+//   /done             int64, same shape: 1 where the value is computed
+//   /lambda_min, /lambda_max   float64, same shape (with curvature)
+// The file is written in place (not through a temporary) so that an interrupted run keeps every flushed
+// chunk; --resume reopens it, refuses it unless its `settings` equal the new run's, and fills the points
+// whose done flag is 0.
+#include <hdf5.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "explore/slice.h"
+#include "io/hdf5.h"
+#include "io/provenance.h"
+
+namespace saddlescope::explore {
+
+// Creates (or overwrites) `path` with every dataset sized and the values of `values` (usually NaN, done 0).
+io::h5::Handle create_slice_file(const std::string& path, const io::Provenance& provenance,
+                                 const std::string& input_path, const nlohmann::json& settings,
+                                 const SlicePlan& plan, const SliceOptions& options, const SliceValues& values);
+
+// Opens an existing slice file read-write for resuming. Throws io::FileError (exit 3) when it is not a
+// loss-slice result file or its datasets have unexpected shapes, and std::invalid_argument (exit 2) when its
+// settings differ from `settings` (naming the first field that differs). Fills `plan` and `values` from it.
+io::h5::Handle open_slice_file(const std::string& path, const nlohmann::json& settings, objective::Index n,
+                               const SliceOptions& options, SlicePlan& plan, SliceValues& values);
+
+// Overwrites /loss, /done (and λ datasets), sets `status`, `points_done` and `summary`, and flushes.
+void write_slice_values(hid_t file, const SliceValues& values, const nlohmann::json& summary);
+
+}  // namespace saddlescope::explore

@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""Checks of notebooks/saddlescope_io.py against files the real tools write (run by
+tests/notebooks/notebooks_test.cpp; usage: test_saddlescope_io.py BUILD_DIR). Exit 0 when all pass."""
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import os
+if len(sys.argv) > 1:
+    os.environ["SADDLESCOPE_BUILD"] = sys.argv[1]
+import saddlescope_io as sio
+
+
+def expect_raises(exc, fn, *args, contains=""):
+    try:
+        fn(*args)
+    except exc as e:
+        assert contains in str(e), f"{exc.__name__} message {str(e)!r} lacks {contains!r}"
+        return
+    raise AssertionError(f"{fn.__name__}{args} did not raise {exc.__name__}")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        # A run log with trajectory and curvature, and its final checkpoint.
+        out = sio.run("run-optimizer", "--problem", "saddle", "--x0", "1,0.01", "--optimizer", "gd", "--lr", 0.1,
+                      "--steps", 30, "--trajectory-every", 1, "--curvature-every", 10,
+                      "--log", d / "run.h5", "--out", d / "end.h5")
+        log = sio.read_run_log(d / "run.h5")
+        ck = sio.read_checkpoint(d / "end.h5")
+        assert log.status == "finished" and len(log.steps) == 30 == out["steps_taken"]
+        assert list(log.steps["step"]) == list(range(30))
+        # Cross-check between files: the checkpoint's point is the trajectory's last row and the JSON's.
+        assert np.array_equal(ck.params, log.trajectory[-1]) and np.allclose(ck.params, out["final_point"], rtol=0, atol=0)
+        # GD on x^2 - y^2: x_{t+1} = (1 - 2 lr) x_t exactly, so the logged trajectory follows it (rounding only).
+        t = np.arange(len(log.trajectory))
+        assert np.allclose(log.trajectory[:, 0], 0.8 ** t, rtol=1e-13, atol=0)
+        # The Hessian of x^2 - y^2 is diag(2, -2): the curvature probes say so.
+        assert np.allclose(log.curvature["lambda_min"], -2, atol=1e-10) and np.allclose(log.curvature["lambda_max"], 2, atol=1e-10)
+        assert log.config["optimizer"] == "gd" and log.provenance["format"] == "saddlescope-run"
+        assert "run-optimizer" in log.provenance["command_line"] and log.provenance["seeds"] == {"seed": 0}
+
+        # A result file, and the same numbers in its --json object.
+        j = sio.run("classify-critical", "--problem", "saddle", "--at", "0,0", "--out", d / "c.h5")
+        r = sio.read_result(d / "c.h5", analysis="classify-critical")
+        assert r.summary["verdict"] == j["verdict"] == "strict_saddle"
+        assert np.array_equal(np.sort(r["classification/eigenvalues"]), [-2.0, 2.0])
+        assert sio.provenance(d / "c.h5")["created_by"].startswith("classify-critical")
+
+        # Refusals: wrong kind, wrong tool, unknown version, not a saddlescope file.
+        expect_raises(sio.FormatError, sio.read_result, d / "run.h5", contains="expected 'saddlescope-result'")
+        expect_raises(sio.FormatError, sio.read_run_log, d / "end.h5", contains="expected 'saddlescope-run'")
+        expect_raises(sio.FormatError, lambda p: sio.read_result(p, analysis="rmt-check"), d / "c.h5", contains="rmt-check")
+        shutil.copy(d / "c.h5", d / "v99.h5")
+        with h5py.File(d / "v99.h5", "r+") as f:
+            f.attrs["format_version"] = 99
+        expect_raises(sio.FormatError, sio.read_result, d / "v99.h5", contains="format_version 99")
+        with h5py.File(d / "plain.h5", "w") as f:
+            f["x"] = np.zeros(3)
+        expect_raises(sio.FormatError, sio.read_checkpoint, d / "plain.h5", contains="no root attribute 'format'")
+
+        # A tool's failure surfaces with its stderr line.
+        expect_raises(sio.ToolError, sio.run, "classify-critical", "--problem", "no_such_function", "--at", "0",
+                      contains="no_such_function")
+        expect_raises(FileNotFoundError, sio.tool, "no-such-tool-here")
+    print("test_saddlescope_io: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
