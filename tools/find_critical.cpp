@@ -137,13 +137,10 @@ int run(Options& o, int argc, char** argv) {
   summary["points"] = points;
 
   if (!o.out.empty()) {
-    sc::io::AtomicH5File file(o.out);
-    try {
-      const auto provenance = sc::cli::provenance("find-critical", argc, argv, {{"seed", o.common.seed}});
-      nlohmann::json header = summary;
-      header.erase("points");  // the datasets below hold them
-      sc::io::write_result_header(file.get(), provenance, "find-critical", input_path, header);
-      sc::io::h5::write_attribute(file.get(), "objective_spec", described->spec().dump());
+    nlohmann::json header = summary;
+    header.erase("points");  // the datasets below hold them
+    sc::cli::write_result_file(o.out, "find-critical", argc, argv, o.common.seed, input_path, header, [&](hid_t file) {
+      sc::io::h5::write_attribute(file, "objective_spec", described->spec().dump());
       const auto m = static_cast<Eigen::Index>(r.points.size());
       Eigen::MatrixXd X(m, n);
       Eigen::VectorXd value(m), lmin(m), lmax(m), gnorm(m);
@@ -162,7 +159,7 @@ int run(Options& o, int argc, char** argv) {
         first[k] = p.first_start;
         verdict[k] = std::string(sc::critical::to_string(p.classification.verdict));
       }
-      sc::io::h5::Handle g = sc::io::h5::create_group(file.get(), "points");
+      sc::io::h5::Handle g = sc::io::h5::create_group(file, "points");
       sc::io::h5::write_matrix(g.get(), "x", X);
       sc::io::h5::write_vector(g.get(), "value", value);
       sc::io::h5::write_int_vector(g.get(), "index", index);
@@ -183,16 +180,13 @@ int run(Options& o, int argc, char** argv) {
         start_value(s) = r.starts[s].value;
         start_grad(s) = r.starts[s].grad_norm;
       }
-      sc::io::h5::Handle s = sc::io::h5::create_group(file.get(), "starts");
+      sc::io::h5::Handle s = sc::io::h5::create_group(file, "starts");
       sc::io::h5::write_strings(s.get(), "status", status);
       sc::io::h5::write_int_vector(s.get(), "iterations", iterations);
       sc::io::h5::write_int_vector(s.get(), "point", point);
       sc::io::h5::write_vector(s.get(), "final_value", start_value);
       sc::io::h5::write_vector(s.get(), "final_grad_norm", start_grad);
-    } catch (const sc::io::h5::Hdf5Error& e) {
-      throw sc::io::FileError(o.out, std::string("cannot be written: ") + e.what());
-    }
-    file.commit();
+    });
   }
 
   if (o.common.json) {

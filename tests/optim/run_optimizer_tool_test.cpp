@@ -280,7 +280,9 @@ TEST(RunOptimizerTool, ReaderFollowsTheLogWhileItIsWritten) {
   h5::Handle f = h5::open_file(log, false, /*swmr_read=*/true);
   hsize_t previous = 0;
   int grew = 0;
-  for (int poll = 0; poll < 8; ++poll) {
+  // At least 8 polls, and on until the log was seen growing 3 times (a loaded machine can stall the
+  // writer for a while; 400 polls = 24 s bound the wait).
+  for (int poll = 0; poll < 400 && (poll < 8 || grew < 3); ++poll) {
     std::this_thread::sleep_for(std::chrono::milliseconds(60));
     const auto lengths = sc::io::run_log_step_lengths(f.get());
     // The reader's contract (io/run_log.h): /steps/step is extended last, so its length T counts
