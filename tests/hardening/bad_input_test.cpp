@@ -365,4 +365,36 @@ TEST(BadFlags, MakeCheckpoint) {
   EXPECT_FALSE(std::filesystem::exists(out)) << "a refused run left an output file";
 }
 
+// Regression tests, one per bug found by this corpus (docs/hardening.md, "Bugs found").
+TEST_F(BadInputCorpus, RegressionNewlineInAQuotedSpecKeepsTheErrorOnOneLine) {
+  // Before: the message quoted "himmel\nblau\x1b[31m" raw and spanned three lines.
+  const std::string path = file("json_newline.h5");
+  expect_refusal("classify-critical", quote(path), {path, "himmel\\x0ablau\\x0d\\x1b[31m"});
+}
+
+TEST_F(BadInputCorpus, RegressionNonStringKindIsAFileErrorNotAJsonTypeError) {
+  // Before: {"kind": 3} escaped as nlohmann's type_error, exit code 1, file not named.
+  const std::string path = file("json_kind_number.h5");
+  expect_refusal("run-optimizer", "--checkpoint " + quote(path), {path, "kind"});
+}
+
+TEST_F(BadInputCorpus, RegressionMissingDataReferenceNamesTheCheckpoint) {
+  // Before: only the referenced data file was named, not the checkpoint the user gave.
+  const std::string path = file("data_missing.h5");
+  expect_refusal("hessian-spectrum", quote(path), {path, "no_such_data.h5"});
+}
+
+TEST(BadFlags, RegressionLearningRateZeroIsRefused) {
+  // Before: --lr 0 ran to completion (exit 0) without moving.
+  expect_refusal("run-optimizer", "--problem himmelblau --optimizer sgd --lr 0", {"'lr' = 0", "> 0"});
+}
+
+TEST(BadFlags, RegressionModelSpecErrorsNameTheFlag) {
+  // Before: "'widths' claim more than ..." without saying it came from --model.
+  TempDir dir;
+  expect_refusal("make-checkpoint",
+                 "--model '{\"kind\":\"mlp\",\"widths\":[2,-3,2]}' --data spirals:n=10 --out " + dir.file("o.h5"),
+                 {"--model", "widths[1]"});
+}
+
 }  // namespace
