@@ -31,6 +31,13 @@ if(SADDLESCOPE_NATIVE)
   target_compile_options(saddlescope_build_flags INTERFACE -march=native
                          $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)
 endif()
+if(SADDLESCOPE_BUILD_FUZZERS)
+  # Instrument everything of ours for libFuzzer's coverage feedback, with ASan + UBSan; the fuzz
+  # executables add -fsanitize=fuzzer at link time (tests/fuzz/CMakeLists.txt).
+  target_compile_options(saddlescope_build_flags INTERFACE -fsanitize=fuzzer-no-link,address,undefined
+                         -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_link_options(saddlescope_build_flags INTERFACE -fsanitize=address,undefined)
+endif()
 if(SADDLESCOPE_SANITIZE)
   target_compile_options(saddlescope_build_flags INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   target_link_options(saddlescope_build_flags INTERFACE -fsanitize=address,undefined)

@@ -43,7 +43,21 @@ int main(int argc, char** argv) {
       const nlohmann::json model_spec = nlohmann::json::parse(model, nullptr, false);
       if (model_spec.is_discarded()) throw std::invalid_argument("--model: not valid JSON");
       if (data.empty()) throw std::invalid_argument("--model needs --data");
-      sc::models::NetworkOptions options = sc::models::network_options_from_spec(model_spec);
+      // Spec errors name the flag they came from (one line naming the problem and the flag).
+      const sc::models::NetworkOptions options = [&] {
+        try {
+          return sc::models::network_options_from_spec(model_spec);
+        } catch (const std::invalid_argument& e) {
+          throw std::invalid_argument(std::string("--model: ") + e.what());
+        }
+      }();
+      const sc::models::Init init_kind = [&] {
+        try {
+          return sc::models::parse_init(init);
+        } catch (const std::invalid_argument& e) {
+          throw std::invalid_argument(std::string("--init: ") + e.what());
+        }
+      }();
       sc::io::DataArrays arrays;
       if (sc::models::is_synthetic_data_spec(data)) {
         arrays = sc::models::synthetic_data(data);
@@ -63,7 +77,7 @@ int main(int argc, char** argv) {
         }
       }
       const sc::models::Network network(options, std::move(arrays));  // validates the data against the spec
-      checkpoint.params = sc::models::initial_parameters(options, sc::models::parse_init(init), common.seed, init_sigma);
+      checkpoint.params = sc::models::initial_parameters(options, init_kind, common.seed, init_sigma);
       checkpoint.spec = network.spec();
       description = network.description();
       seeds["init"] = common.seed;

@@ -1,6 +1,8 @@
 #include "cli/app.h"
 
+#include <hdf5.h>
 #include <omp.h>
+#include <signal.h>
 
 #include <Eigen/Core>
 #include <cmath>
@@ -32,9 +34,29 @@ void apply_threads(int threads) {
 int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& run) {
   const std::string tool = app.get_name();
   app.set_version_flag("--version", tool + " (saddlescope) " + io::library_version() + ", commit " + io::git_commit());
+  // A file-size limit (ulimit -f) would otherwise kill the tool with SIGXFSZ and a core dump in the
+  // middle of a write; ignored, the write fails with EFBIG and ends as one error line like a full disk.
+  ::signal(SIGXFSZ, SIG_IGN);
+  // HDF5 1.10's exit handler (H5_term_library) segfaults in H5F__close_cb on a file whose close failed
+  // (a full disk while the metadata cache was written), turning a clean error into a crash after the
+  // message. Every file of ours is closed by its RAII handle before run_tool returns, so the handler
+  // has nothing to do: switch it off (must come before the first HDF5 call; harmless if too late).
+  H5dont_atexit();
   auto fail = [&](int code, const std::string& message) {
     std::fflush(stdout);
-    std::cerr << tool << ": error: " << message << std::endl;
+    // One line whatever the message quotes (a spec or path from a hostile file may hold newlines or
+    // terminal escapes): control characters are shown as \xNN.
+    std::string line;
+    for (unsigned char c : message) {
+      if (c < 0x20 || c == 0x7f) {
+        char buffer[8];
+        std::snprintf(buffer, sizeof buffer, "\\x%02x", c);
+        line += buffer;
+      } else {
+        line += static_cast<char>(c);
+      }
+    }
+    std::cerr << tool << ": error: " << line << std::endl;
     return code;
   };
   try {

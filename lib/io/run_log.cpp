@@ -1,5 +1,10 @@
 #include "io/run_log.h"
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
 #include <cstring>
 #include <stdexcept>
 
@@ -136,8 +141,11 @@ RunLog::RunLog(std::string path, const Provenance& provenance, const nlohmann::j
     : path_(std::move(path)), options_(options) {
   std::string why;
   if (!options.IsValid(&why)) throw std::invalid_argument(why);
+  // Built under a temporary name and renamed once in SWMR mode: a process killed while the layout is
+  // written leaves a "*.tmp-<pid>" file, never a log that does not open (test_hardening, Faults).
+  const std::string temporary = path_ + ".tmp-" + std::to_string(::getpid());
   try {
-    file_ = h5::create_file(path_, /*swmr_compatible=*/true);
+    file_ = h5::create_file(temporary, /*swmr_compatible=*/true);
     const hid_t f = file_.get();
     write_provenance(f, kRunLogFormat, kRunLogFormatVersion, provenance);
     h5::write_attribute(f, "status", std::string("running"));
@@ -200,8 +208,17 @@ RunLog::RunLog(std::string path, const Provenance& provenance, const nlohmann::j
     }
     h5::check(H5Fflush(f, H5F_SCOPE_GLOBAL), "flushing");
     h5::check(H5Fstart_swmr_write(f), "starting SWMR writing");
+    std::error_code ec;
+    std::filesystem::rename(temporary, path_, ec);
+    if (ec) throw h5::Hdf5Error("renaming " + temporary + ": " + ec.message());
   } catch (const h5::Hdf5Error& e) {
+    file_.reset();
+    std::remove(temporary.c_str());
     throw FileError(path_, std::string("cannot write the run log: ") + e.what());
+  } catch (...) {
+    file_.reset();
+    std::remove(temporary.c_str());
+    throw;
   }
   last_flush_ = std::chrono::steady_clock::now();
 }

@@ -419,7 +419,8 @@ bool OptimizerConfig::IsValid(std::string* why) const {
     if (why != nullptr) *why = "optimizer " + to_string(kind) + ": '" + field + "' = " + fmt(value) + " " + rule;
     return false;
   };
-  if (!(lr >= 0.0) || !std::isfinite(lr)) return fail("lr", lr, "must be finite and >= 0");
+  // Stricter than torch (which accepts lr = 0): a run that cannot move is a typo, not a request.
+  if (!(lr > 0.0) || !std::isfinite(lr)) return fail("lr", lr, "must be finite and > 0");
   if (!(momentum >= 0.0) || !std::isfinite(momentum)) return fail("momentum", momentum, "must be finite and >= 0");
   if (!(weight_decay >= 0.0)) return fail("weight_decay", weight_decay, "must be >= 0");
   if (!(eps >= 0.0)) return fail("eps", eps, "must be >= 0");

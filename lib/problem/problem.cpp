@@ -34,7 +34,10 @@ std::unique_ptr<objective::Objective> make_objective(const nlohmann::json& spec,
 Problem load_checkpoint_problem(const std::string& path) {
   io::Checkpoint checkpoint = io::read_checkpoint(path);
   Problem problem;
-  const std::string kind = checkpoint.spec.value("kind", std::string());
+  // json::value throws type_error for a non-string "kind"; make_objective refuses it with a message below.
+  const auto kind_it = checkpoint.spec.find("kind");
+  const std::string kind =
+      kind_it != checkpoint.spec.end() && kind_it->is_string() ? kind_it->get<std::string>() : std::string();
   try {
     if (models::is_network_kind(kind)) {
       // The spec's sizes are validated (and bounded) and compared with /params before any data or
@@ -50,7 +53,11 @@ Problem load_checkpoint_problem(const std::string& path) {
       if (!checkpoint.data) {
         std::filesystem::path file(checkpoint.data_file);
         if (file.is_relative()) file = std::filesystem::path(path).parent_path() / file;
-        checkpoint.data = models::read_data_file(file.string(), checkpoint.data_group);
+        try {
+          checkpoint.data = models::read_data_file(file.string(), checkpoint.data_group);
+        } catch (const io::FileError& e) {  // name the checkpoint too: it is the file the user gave
+          throw io::FileError(path, std::string("/data reference: ") + e.what());
+        }
       }
       problem.objective = std::make_unique<models::Network>(options, std::move(*checkpoint.data));
     } else {

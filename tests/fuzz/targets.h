@@ -1,0 +1,99 @@
+#pragma once
+// The bodies of the fuzz targets (issue #8), shared by the libFuzzer entry points (tests/fuzz/*.cc,
+// built with -DSADDLESCOPE_BUILD_FUZZERS=ON) and by the regression test in the normal suite
+// (tests/hardening/fuzz_corpus_test.cpp), which replays every committed corpus file.
+//
+// Each body feeds the bytes to one parser. The documented failures are the only allowed outcome
+// besides success: io::FileError for checkpoints, std::invalid_argument for specs. Anything else —
+// another exception type, a crash, a sanitizer report, a leak — is a bug; other exceptions abort,
+// so libFuzzer records the input.
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <typeinfo>
+
+#include "io/checkpoint.h"
+#include "io/error.h"
+#include "objective/test_functions.h"
+#include "problem/problem.h"
+
+namespace saddlescope::fuzz {
+
+[[noreturn]] inline void unexpected(const char* target, const std::exception& e) {
+  std::fprintf(stderr, "%s: undocumented exception %s: %s\n", target, typeid(e).name(), e.what());
+  std::abort();
+}
+
+// Evaluates a built objective once at a small point, so the parsed sizes are exercised too.
+inline void touch(objective::Objective& f) {
+  if (f.dim() <= 0 || f.dim() > 4096) return;
+  const objective::Vector x = objective::Vector::Constant(f.dim(), 0.25);
+  (void)f.value(x);
+}
+
+// Bytes -> temporary file -> read_checkpoint and load_checkpoint_problem.
+inline int checkpoint_target(const std::uint8_t* data, std::size_t size) {
+  static const std::string path = (std::filesystem::temp_directory_path() /
+                                   ("saddlescope_fuzz_ckpt_" + std::to_string(::getpid()) + ".h5")).string();
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  }
+  try {
+    (void)io::read_checkpoint(path);
+  } catch (const io::FileError&) {
+  } catch (const std::exception& e) {
+    unexpected("read_checkpoint", e);
+  }
+  try {
+    problem::Problem p = problem::load_checkpoint_problem(path);
+    touch(*p.objective);
+  } catch (const io::FileError&) {
+  } catch (const std::exception& e) {
+    unexpected("load_checkpoint_problem", e);
+  }
+  return 0;
+}
+
+// Arbitrary text -> JSON -> problem::make_objective, with a small data set for network kinds.
+inline int model_spec_target(const std::uint8_t* data, std::size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  const nlohmann::json spec = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (spec.is_discarded()) return 0;  // not JSON: the JSON library's business, not ours
+  io::DataArrays arrays;
+  arrays.X = Eigen::MatrixXd::Constant(6, 4, 0.5);
+  arrays.X(1, 2) = -1.0;
+  arrays.y = Eigen::MatrixXd::Zero(6, 1);
+  arrays.y(3, 0) = 1.0;
+  try {
+    auto f = problem::make_objective(spec, &arrays);
+    touch(*f);
+  } catch (const std::invalid_argument&) {
+  } catch (const std::exception& e) {
+    unexpected("make_objective", e);
+  }
+  return 0;
+}
+
+// Arbitrary string -> objective::make_test_function.
+inline int problem_spec_target(const std::uint8_t* data, std::size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  try {
+    auto f = objective::make_test_function(text);
+    touch(*f);
+  } catch (const std::invalid_argument&) {
+  } catch (const std::exception& e) {
+    unexpected("make_test_function", e);
+  }
+  return 0;
+}
+
+}  // namespace saddlescope::fuzz
