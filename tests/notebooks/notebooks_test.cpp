@@ -48,6 +48,8 @@ std::string slurp(const fs::path& p) {
 class Notebook : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Notebook, ExecutesWithoutErrorsAndWritesItsFigures) {
+  // In CI the set-up installs these packages, so a missing one is a failure there, not a skip.
+  if (!python_ready() && std::getenv("CI") != nullptr) FAIL() << "CI: /usr/bin/python3 lacks the notebook packages";
   if (!python_ready()) GTEST_SKIP() << "/usr/bin/python3 cannot import nbclient/nbformat/ipykernel/matplotlib/h5py/pandas";
   const std::string name = GetParam();
   const fs::path source = kSource / "notebooks" / name;
@@ -87,6 +89,7 @@ INSTANTIATE_TEST_SUITE_P(All, Notebook, ::testing::ValuesIn(notebooks()),
 // The reader module against files the real tools write: cross-checks between a run log, its checkpoint
 // and the --json object, closed-form GD iterates, and the refusals (wrong kind, tool, version).
 TEST(Notebooks, ReaderModule) {
+  if (!python_ready() && std::getenv("CI") != nullptr) FAIL() << "CI: /usr/bin/python3 lacks the notebook packages";
   if (!python_ready()) GTEST_SKIP() << "/usr/bin/python3 cannot import the notebook packages";
   const std::string command = "/usr/bin/python3 '" + (kSource / "notebooks" / "test_saddlescope_io.py").string() +
                               "' '" + kBuild.string() + "' 2>&1";
