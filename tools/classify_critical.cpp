@@ -15,9 +15,7 @@ namespace sc = saddlescope;
 namespace {
 
 struct Options {
-  std::string checkpoint;
-  std::string problem;
-  std::string at;
+  sc::cli::ProblemOptions source;
   std::string method = "auto";
   std::string out;
   long show = 5;
@@ -26,13 +24,7 @@ struct Options {
 };
 
 void setup(CLI::App& app, Options& o) {
-  app.add_option("checkpoint", o.checkpoint, "Checkpoint file (HDF5) holding the objective and the point");
-  auto* problem = app.add_option("--problem", o.problem,
-                                 "Test function spec instead of a checkpoint, e.g. himmelblau or rosenbrock:n=4");
-  auto* at = app.add_option("--at", o.at, "Point for --problem: comma-separated coordinates, e.g. 0,0");
-  problem->needs(at);
-  at->needs(problem);
-  problem->excludes(app.get_option("checkpoint"));
+  sc::cli::add_problem_options(app, o.source, "himmelblau or rosenbrock:n=4");
   app.add_option("--grad-tol", o.classify.grad_tol, "Critical when |grad f| <= this (absolute)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -73,11 +65,8 @@ void setup(CLI::App& app, Options& o) {
 }
 
 int run(const Options& o, int argc, char** argv) {
-  if (o.checkpoint.empty() && o.problem.empty())
-    throw std::invalid_argument("give a checkpoint file, or --problem SPEC --at x1,x2,...");
   sc::cli::apply_threads(o.common.threads);
-  const sc::problem::Problem problem = o.checkpoint.empty() ? sc::problem::make_spec_problem(o.problem, o.at)
-                                                            : sc::problem::load_checkpoint_problem(o.checkpoint);
+  const sc::problem::Problem problem = sc::cli::load_problem(o.source);
   sc::critical::ClassifyOptions classify = o.classify;
   classify.method = *sc::curvature::method_from_string(o.method);
   classify.lanczos.k = o.show;

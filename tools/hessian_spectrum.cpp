@@ -19,9 +19,7 @@ namespace sc = saddlescope;
 namespace {
 
 struct Options {
-  std::string checkpoint;
-  std::string problem;
-  std::string at;
+  sc::cli::ProblemOptions source;
   std::string method = "auto";
   std::string curvature = "hessian";
   std::string trace_method = "hutchinson";
@@ -33,12 +31,7 @@ struct Options {
 
 void setup(CLI::App& app, Options& o) {
   auto& s = o.spectrum;
-  app.add_option("checkpoint", o.checkpoint, "Checkpoint file (HDF5) holding the objective and the point");
-  auto* problem = app.add_option("--problem", o.problem, "Test function spec instead of a checkpoint, e.g. rosenbrock:n=100000");
-  auto* at = app.add_option("--at", o.at, "Point for --problem: comma-separated coordinates, or 'start' for the function's default start");
-  problem->needs(at);
-  at->needs(problem);
-  problem->excludes(app.get_option("checkpoint"));
+  sc::cli::add_problem_options(app, o.source, "rosenbrock:n=100000");
   app.add_option("--method", o.method, "auto (dense when n <= --dense-threshold), dense, or lanczos")
       ->check(CLI::IsMember({"auto", "dense", "lanczos"}))
       ->capture_default_str();
@@ -111,19 +104,8 @@ std::string list(const Eigen::VectorXd& v) {
 }
 
 int run(Options& o, int argc, char** argv) {
-  if (o.checkpoint.empty() && o.problem.empty())
-    throw std::invalid_argument("give a checkpoint file, or --problem SPEC --at x1,x2,...|start");
   sc::cli::apply_threads(o.common.threads);
-  sc::problem::Problem problem;
-  if (!o.checkpoint.empty()) {
-    problem = sc::problem::load_checkpoint_problem(o.checkpoint);
-  } else if (o.at == "start") {
-    problem.objective = sc::problem::make_objective({{"kind", "function"}, {"function", o.problem}}, nullptr);
-    problem.point = dynamic_cast<const sc::objective::TestFunction&>(*problem.objective).default_start();
-    problem.source = "problem " + o.problem + " at its default start";
-  } else {
-    problem = sc::problem::make_spec_problem(o.problem, o.at);
-  }
+  const sc::problem::Problem problem = sc::cli::load_problem(o.source);
   auto& s = o.spectrum;
   s.method = *sc::curvature::method_from_string(o.method);
   s.trace_method = *sc::curvature::trace_method_from_string(o.trace_method);

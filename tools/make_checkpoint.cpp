@@ -83,14 +83,7 @@ int main(int argc, char** argv) {
       seeds["init"] = common.seed;
     } else {
       if (spec.empty()) throw std::invalid_argument("give --problem SPEC or --model JSON --data SOURCE");
-      const sc::problem::Problem problem =
-          at.empty() ? [&] {
-            sc::problem::Problem p;
-            p.objective = sc::problem::make_objective({{"kind", "function"}, {"function", spec}}, nullptr);
-            p.point = dynamic_cast<const sc::objective::TestFunction&>(*p.objective).default_start();
-            return p;
-          }()
-                     : sc::problem::make_spec_problem(spec, at);
+      const sc::problem::Problem problem = sc::problem::make_spec_problem(spec, at.empty() ? "start" : at);
       checkpoint.params = problem.point;
       checkpoint.spec = problem.objective->spec();
       description = problem.objective->description();

@@ -26,6 +26,22 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
       ->capture_default_str();
 }
 
+void add_problem_options(CLI::App& app, ProblemOptions& o, const std::string& problem_example) {
+  auto* checkpoint = app.add_option("checkpoint", o.checkpoint, "Checkpoint file (HDF5) holding the objective and the point");
+  auto* problem = app.add_option("--problem", o.problem, "Test function spec instead of a checkpoint, e.g. " + problem_example);
+  auto* at = app.add_option("--at", o.at,
+                            "Point for --problem: comma-separated coordinates, or 'start' for the function's default start");
+  problem->needs(at);
+  at->needs(problem);
+  problem->excludes(checkpoint);
+}
+
+problem::Problem load_problem(const ProblemOptions& o) {
+  if (o.checkpoint.empty() && o.problem.empty())
+    throw std::invalid_argument("give a checkpoint file, or --problem SPEC --at x1,x2,...|start");
+  return o.checkpoint.empty() ? problem::make_spec_problem(o.problem, o.at) : problem::load_checkpoint_problem(o.checkpoint);
+}
+
 void apply_threads(int threads) {
   Eigen::setNbThreads(threads);
   omp_set_num_threads(threads);

@@ -13,6 +13,7 @@
 #include <hdf5.h>
 
 #include "io/provenance.h"
+#include "problem/problem.h"
 
 namespace saddlescope::cli {
 
@@ -26,6 +27,18 @@ struct CommonOptions {
 
 // Adds --json, --seed and --threads to `app`.
 void add_common_options(CLI::App& app, CommonOptions& options);
+
+// Where a tool's objective and point come from: a checkpoint (positional), or --problem SPEC with
+// --at x1,x2,...|start. add_problem_options wires the three options and their rules;
+// load_problem builds the Problem (io::FileError for a bad checkpoint, std::invalid_argument for bad
+// flags or when neither source is given).
+struct ProblemOptions {
+  std::string checkpoint;
+  std::string problem;
+  std::string at;
+};
+void add_problem_options(CLI::App& app, ProblemOptions& options, const std::string& problem_example);
+problem::Problem load_problem(const ProblemOptions& options);
 
 // Applies --threads (Eigen and OpenMP).
 void apply_threads(int threads);

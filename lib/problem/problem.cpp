@@ -105,6 +105,13 @@ objective::Vector parse_point(const std::string& text, objective::Index expected
 
 Problem make_spec_problem(const std::string& spec, const std::string& at) {
   Problem problem;
+  if (at == "start") {
+    auto function = objective::make_test_function(spec);
+    problem.point = function->default_start();
+    problem.objective = std::move(function);
+    problem.source = "problem " + spec + " at its default start";
+    return problem;
+  }
   problem.objective = make_objective({{"kind", "function"}, {"function", spec}}, nullptr);
   problem.point = parse_point(at, problem.objective->dim(), "--at");
   problem.source = "problem " + spec;

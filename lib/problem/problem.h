@@ -35,7 +35,8 @@ struct Problem {
 // (exit code 3) naming the file.
 Problem load_checkpoint_problem(const std::string& path);
 
-// From `--problem SPEC --at x1,x2,...`. Throws std::invalid_argument (exit code 2) naming the flag.
+// From `--problem SPEC --at x1,x2,...`; `at` = "start" takes the test function's documented default
+// start. Throws std::invalid_argument (exit code 2) naming the flag.
 Problem make_spec_problem(const std::string& spec, const std::string& at);
 
 // Parses "x1,x2,..." into a vector of exactly `expected` finite numbers.

@@ -36,19 +36,7 @@ using sc::testing::tool_path;
 namespace {
 
 pid_t spawn_tool(const std::string& tool, std::vector<std::string> args) {
-  const std::string path = tool_path(tool);
-  args.insert(args.begin(), path);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  EXPECT_EQ(posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
+  return sc::testing::spawn_discarding_output(tool_path(tool), std::move(args));
 }
 
 // The log's contract after any death (io/run_log.h): it opens in SWMR-read mode, every /steps column

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/process.h"
 #include "io/checkpoint.h"
 #include "io/hdf5.h"
 #include "io/run_log.h"
@@ -52,22 +53,7 @@ Result run(const std::string& args) {
 }
 
 // Starts the tool in the background (output discarded); returns its pid.
-pid_t spawn(const std::vector<std::string>& args) {
-  std::vector<std::string> argv_s = {kTool};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, kTool.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  EXPECT_EQ(rc, 0);
-  return pid;
-}
+pid_t spawn(const std::vector<std::string>& args) { return saddlescope::testing::spawn_discarding_output(kTool, args); }
 
 int wait_exit(pid_t pid, int* signal_number = nullptr) {
   int status = 0;

@@ -1,6 +1,9 @@
 #pragma once
 // Runs a tool as a child process through /bin/sh and captures its exit code, stdout and stderr, so
 // tool tests exercise the real executable (STYLE.md, habit 9).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace saddlescope::testing {
 
@@ -43,6 +47,24 @@ inline ProcessResult run_command(const std::string& command) {
   std::filesystem::remove(out_path);
   std::filesystem::remove(err_path);
   return r;
+}
+
+// Starts `path` with `args` in the background, stdout and stderr discarded; returns its pid (-1 and
+// a test failure when it cannot be started). For tests that signal a running tool.
+inline pid_t spawn_discarding_output(const std::string& path, std::vector<std::string> args) {
+  args.insert(args.begin(), path);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  EXPECT_EQ(rc, 0) << "cannot start " << path;
+  return pid;
 }
 
 // Counts '\n'-terminated lines (a message without a final newline counts as one line).
