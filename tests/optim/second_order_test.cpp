@@ -38,8 +38,10 @@ Vector one_step(const sc::objective::Objective& f, const Vector& x, const sc::op
   return y;
 }
 
+// Stream 1: the quadratic test functions draw their eigenvectors from stream 0 of their seed, so a
+// stream-0 point of the same seed would be an eigenvector (a one-dimensional Krylov space).
 Vector random_point(sc::optim::Index n, std::uint64_t seed) {
-  sc::random::Rng rng(seed, 0);
+  sc::random::Rng rng(seed, 1);
   Vector x(n);
   for (sc::optim::Index i = 0; i < n; ++i) x(i) = rng.normal();
   return x;
