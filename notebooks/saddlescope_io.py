@@ -5,6 +5,9 @@ One call per file kind (run with Debian's /usr/bin/python3: h5py, numpy, pandas)
     read_checkpoint(path)  -> Checkpoint   (format saddlescope-checkpoint)
     read_run_log(path)     -> RunLog       (format saddlescope-run; opened with swmr=True so a growing
                                             or killed log opens)
+    open_run_log(path)     -> h5py.File    (the run log itself, opened the same way, tables refreshed;
+                                            a plain h5py.File(path, "r") refuses a killed run's log:
+                                            docs/optim.md, "Reading")
     read_result(path)      -> Result       (format saddlescope-result: classify-critical,
                                             hessian-spectrum, rmt-check, find-critical, ...)
     provenance(path)       -> dict         (root attributes: command_line, git_commit, created_by,
@@ -163,13 +166,28 @@ class RunLog:
     provenance: dict[str, Any]
 
 
-def read_run_log(path: str | os.PathLike) -> RunLog:
-    """A run log, also one still being written or left by a killed run (opened with swmr=True)."""
-    with h5py.File(path, "r", swmr=True) as f:
+def open_run_log(path: str | os.PathLike) -> h5py.File:
+    """The run log as an h5py.File in SWMR-read mode, format checked, tables refreshed.
+
+    SWMR read is what opens a log whose writer was killed: HDF5 1.10 refuses a plain read-only open
+    of a SWMR file whose "open for write" superblock flags are still set (docs/optim.md, "Reading").
+    It opens finished logs too. Call f["_tables/steps"].refresh() to see rows flushed since.
+    """
+    f = h5py.File(path, "r", swmr=True)
+    try:
         _check_format(f, path, "saddlescope-run")
         for table in ("steps", "trajectory", "curvature"):
             if f"_tables/{table}" in f:
                 f[f"_tables/{table}"].refresh()
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def read_run_log(path: str | os.PathLike) -> RunLog:
+    """A run log, also one still being written or left by a killed run (opened with swmr=True)."""
+    with open_run_log(path) as f:
         steps = f["steps"]
         df = pd.DataFrame({k: steps[k][()] for k in steps if steps[k].ndim == 1})
         if "step" in df:

@@ -95,6 +95,8 @@ const std::vector<std::pair<std::string, std::string>> kHyperFlags = {
     {"damping", "damping added to H or |H| (newton, saddle_free_newton)"},
     {"subspace", "saddle_free_newton: dense or krylov"},
     {"krylov-dim", "saddle_free_newton krylov subspace dimension"},
+    {"krylov-inner-steps", "saddle_free_newton krylov: steps per subspace (Dauphin et al. 2014, Alg. 1)"},
+    {"krylov-damping-grid", "saddle_free_newton krylov: damping values searched per step (1: fixed damping)"},
     {"max-iter", "lbfgs inner iterations per step"},
     {"max-eval", "lbfgs evaluations per step"},
     {"tolerance-grad", "lbfgs first-order tolerance"},
@@ -129,7 +131,8 @@ nlohmann::json hyper_json(const Options& o) {
         std::size_t used = 0;
         const double v = std::stod(text, &used);
         if (used != text.size()) throw std::invalid_argument("");
-        const bool integer = key == "krylov_dim" || key == "max_iter" || key == "max_eval" || key == "history_size";
+        const bool integer = key == "krylov_dim" || key == "krylov_inner_steps" || key == "krylov_damping_grid" ||
+                             key == "max_iter" || key == "max_eval" || key == "history_size";
         if (integer) {
           if (v != std::floor(v)) throw std::invalid_argument("");
           j[key] = static_cast<std::int64_t>(v);

@@ -440,6 +440,12 @@ bool OptimizerConfig::IsValid(std::string* why) const {
   if (!(damping >= 0.0)) return fail("damping", damping, "must be >= 0");
   if (kind == OptimizerKind::saddle_free_newton && subspace == SubspaceMethod::krylov && krylov_dim < 1)
     return fail("krylov_dim", static_cast<double>(krylov_dim), "must be >= 1");
+  if (kind == OptimizerKind::saddle_free_newton && subspace == SubspaceMethod::krylov) {
+    if (krylov_inner_steps < 1 || krylov_inner_steps > 1000)
+      return fail("krylov_inner_steps", static_cast<double>(krylov_inner_steps), "must be in [1, 1000]");
+    if (krylov_damping_grid < 1 || krylov_damping_grid > 30)
+      return fail("krylov_damping_grid", static_cast<double>(krylov_damping_grid), "must be in [1, 30]");
+  }
   if (kind == OptimizerKind::lbfgs) {
     if (max_iter < 1) return fail("max_iter", static_cast<double>(max_iter), "must be >= 1");
     if (max_eval < 0) return fail("max_eval", static_cast<double>(max_eval), "must be >= 0 (0: max_iter*5/4)");
@@ -484,7 +490,8 @@ nlohmann::json OptimizerConfig::to_json() const {
       break;
     case OptimizerKind::saddle_free_newton:
       j.update({{"damping", damping}, {"subspace", subspace == SubspaceMethod::dense ? "dense" : "krylov"},
-                {"krylov_dim", krylov_dim}});
+                {"krylov_dim", krylov_dim}, {"krylov_inner_steps", krylov_inner_steps},
+                {"krylov_damping_grid", krylov_damping_grid}});
       break;
     case OptimizerKind::lbfgs:
       j.update({{"max_iter", max_iter}, {"max_eval", max_eval == 0 ? max_iter * 5 / 4 : max_eval},
@@ -530,6 +537,8 @@ OptimizerConfig OptimizerConfig::from_json(const nlohmann::json& j) {
         else if (s == "krylov") c.subspace = SubspaceMethod::krylov;
         else throw std::invalid_argument("dense or krylov expected");
       } else if (key == "krylov_dim") c.krylov_dim = value.get<std::int64_t>();
+      else if (key == "krylov_inner_steps") c.krylov_inner_steps = value.get<std::int64_t>();
+      else if (key == "krylov_damping_grid") c.krylov_damping_grid = value.get<std::int64_t>();
       else if (key == "max_iter") c.max_iter = value.get<std::int64_t>();
       else if (key == "max_eval") c.max_eval = value.get<std::int64_t>();
       else if (key == "tolerance_grad") c.tolerance_grad = value.get<double>();

@@ -65,6 +65,10 @@ struct OptimizerConfig {
   double damping = 1e-4;
   SubspaceMethod subspace = SubspaceMethod::dense;  // saddle_free_newton
   Index krylov_dim = 20;        // saddle_free_newton krylov: Lanczos steps (subspace dimension)
+  // saddle_free_newton krylov (Dauphin et al. 2014, Alg. 1; second_order.cpp): inner steps m per
+  // Krylov subspace, and the number G of damping values searched (1: fixed λ = damping, no search).
+  std::int64_t krylov_inner_steps = 1;
+  std::int64_t krylov_damping_grid = 8;
   // lbfgs (torch names and defaults): max_iter inner iterations per step, max_eval (default
   // max_iter·5/4), tolerance_grad, tolerance_change, history_size, line_search_fn "strong_wolfe" or "".
   std::int64_t max_iter = 20;

@@ -6,6 +6,7 @@
 #include <deque>
 #include <limits>
 #include <stdexcept>
+#include <vector>
 
 #include "curvature/dense.h"
 
@@ -45,9 +46,22 @@ class Newton final : public Optimizer {
   void load_buffers(const std::map<std::string, Vector>&) override {}
 };
 
-// Saddle-free Newton (Dauphin et al. 2014, arXiv:1406.2572, Eq. 9 and Sec. 6): Δ = −lr·(|H| + δI)⁻¹g
-// with |H| = Σ|λᵢ|vᵢvᵢᵀ. Dense: the full eigen-decomposition. Krylov: |H| restricted to the
-// k-dimensional Krylov subspace K_k(H, g) built by Lanczos, where Qᵀg = ‖g‖e₁; the step lies in span(Q).
+// Saddle-free Newton (Dauphin et al. 2014, arXiv:1406.2572): Δ = −lr·(|H| + δI)⁻¹g with
+// |H| = Σ|λᵢ|vᵢvᵢᵀ (their Eq. 9).
+//
+// Dense: the full eigen-decomposition of H, fixed damping δ = `damping`.
+//
+// Krylov: the paper's Algorithm 1 ("approximate saddle-free Newton"), one outer iteration per step:
+//   V ← k Lanczos vectors of H at x (started at g, so g ∈ span V: the step is exact on K_k(H, g));
+//   Ĥ ← VᵀHV (formed from the k products HV, symmetrised), Ĥ = U Λ Uᵀ, |Ĥ| = U|Λ|Uᵀ;
+//   m = `krylov_inner_steps` times, with V and |Ĥ| kept fixed:
+//     ĝ ← Vᵀ∇f(x) (the step's gradient first, then the gradient at the new point),
+//     λ ← argmin over a grid of f(x − lr·V(|Ĥ| + λI)⁻¹ĝ)  (the paper's line search on λ),
+//     x ← x − lr·V(|Ĥ| + λI)⁻¹ĝ.
+// The grid (`krylov_damping_grid` = G values) is λ = δ and λ = δ + σ·10⁻ʲ, j = 0..G−2, with σ = max|Λ|:
+// from the undamped saddle-free step (λ = δ) to a gradient-like step of length ≈ ‖ĝ‖/σ. A step that
+// lowers f at no grid point is not taken (note "no decrease"). G = 1 is the plain step with λ = δ and
+// no function evaluations: with k ≥ n (or k ≥ dim K(H, g)) it equals the dense step.
 class SaddleFreeNewton final : public Optimizer {
  public:
   explicit SaddleFreeNewton(OptimizerConfig c) : Optimizer(std::move(c)) {}
@@ -63,16 +77,7 @@ class SaddleFreeNewton final : public Optimizer {
       x -= in.lr * (s.eigenvectors * scaled);
       r.hvp_count = f.has_analytic_hessian() ? 0 : x.size();
     } else {
-      const double gnorm = g.norm();
-      if (gnorm > 0.0) {
-        Matrix Q, T;
-        lanczos_basis(f, x, g, std::min<Index>(config_.krylov_dim, x.size()), Q, T, r.hvp_count);
-        Eigen::SelfAdjointEigenSolver<Matrix> eig(T);
-        const Matrix& U = eig.eigenvectors();
-        const Vector coefficients = gnorm * U.row(0).transpose();  // Uᵀ(Qᵀg) with Qᵀg = ‖g‖e₁
-        const Vector scaled = coefficients.array() / (eig.eigenvalues().array().abs() + config_.damping);
-        x -= in.lr * (Q * (U * scaled));
-      }
+      krylov_step(f, x, g, in.lr, r);
     }
     ++steps_;
     return r;
@@ -81,6 +86,55 @@ class SaddleFreeNewton final : public Optimizer {
  protected:
   void save_buffers(std::map<std::string, Vector>&) const override {}
   void load_buffers(const std::map<std::string, Vector>&) override {}
+
+ private:
+  void krylov_step(const objective::Objective& f, Vector& x, const Vector& g0, double lr, StepReport& r) const {
+    if (!(g0.norm() > 0.0)) return;  // a critical point (or a zero mini-batch gradient): Krylov space empty
+    Matrix V, T, HV;
+    lanczos_basis(f, x, g0, std::min<Index>(config_.krylov_dim, x.size()), V, T, r.hvp_count, &HV);
+    const Matrix projected = V.transpose() * HV;
+    Eigen::SelfAdjointEigenSolver<Matrix> eig(0.5 * (projected + projected.transpose()));
+    const Matrix& U = eig.eigenvectors();
+    const Vector magnitude = eig.eigenvalues().cwiseAbs();
+    std::vector<double> grid{config_.damping};
+    const double sigma = magnitude.maxCoeff();
+    for (std::int64_t j = 0; j + 1 < config_.krylov_damping_grid; ++j)
+      grid.push_back(config_.damping + sigma * std::pow(10.0, -static_cast<double>(j)));
+    const bool search = grid.size() > 1;
+
+    Vector g = g0, trial, best;
+    double fx = 0.0;
+    if (search) {
+      fx = f.value(x);
+      ++r.function_evaluations;
+    }
+    for (std::int64_t inner = 0; inner < config_.krylov_inner_steps; ++inner) {
+      if (inner > 0) {
+        fx = f.gradient(x, g);
+        ++r.function_evaluations;
+        if (!std::isfinite(fx) || !g.allFinite()) break;
+      }
+      const Vector coefficients = U.transpose() * (V.transpose() * g);  // Uᵀĝ
+      double best_value = std::numeric_limits<double>::infinity();
+      for (const double lambda : grid) {
+        const Vector alpha = U * (coefficients.array() / (magnitude.array() + lambda)).matrix();
+        trial = x - lr * (V * alpha);
+        if (!search) {
+          best = trial;
+          break;
+        }
+        const double value = f.value(trial);
+        ++r.function_evaluations;
+        if (value < best_value) best_value = value, best = trial;
+      }
+      if (search && !(best_value < fx)) {
+        r.note = "saddle_free_newton: no decrease on the damping grid (step not taken)";
+        break;
+      }
+      x = best;
+      r.loss_after = search ? best_value : std::numeric_limits<double>::quiet_NaN();
+    }
+  }
 };
 
 // ---- L-BFGS (torch/optim/lbfgs.py, torch 1.13) ----------------------------------------------------
@@ -380,10 +434,11 @@ class Lbfgs final : public Optimizer {
 }  // namespace
 
 void lanczos_basis(const objective::Objective& f, const Vector& x, const Vector& start, Index k, Matrix& Q, Matrix& T,
-                   std::int64_t& hvp_count) {
+                   std::int64_t& hvp_count, Matrix* HQ) {
   const Index n = x.size();
   k = std::max<Index>(1, std::min(k, n));
   Q.setZero(n, k);
+  if (HQ != nullptr) HQ->setZero(n, k);
   Vector alpha = Vector::Zero(k), beta = Vector::Zero(k);
   Q.col(0) = start.normalized();
   Matrix v(n, 1), hv;
@@ -392,6 +447,7 @@ void lanczos_basis(const objective::Objective& f, const Vector& x, const Vector&
     v.col(0) = Q.col(j);
     f.hessian_vector_product(x, v, hv);
     ++hvp_count;
+    if (HQ != nullptr) HQ->col(j) = hv.col(0);
     Vector w = hv.col(0);
     alpha(j) = Q.col(j).dot(w);
     // Full reorthogonalisation, twice ("twice is enough", Parlett), against all previous vectors.
@@ -405,6 +461,7 @@ void lanczos_basis(const objective::Objective& f, const Vector& x, const Vector&
     Q.col(j + 1) = w / b;
   }
   Q.conservativeResize(n, m);
+  if (HQ != nullptr) HQ->conservativeResize(n, m);
   T.setZero(m, m);
   for (Index j = 0; j < m; ++j) {
     T(j, j) = alpha(j);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -214,6 +215,82 @@ TEST(RunOptimizerTool, EveryOptimizerRunsOnATestFunction) {
             0);
 }
 
+// A network checkpoint from make-checkpoint (MLP [4, 8, 3], tanh, cross-entropy, on a seeded
+// 3-class Gaussian mixture of 120 samples) trained with mini-batches: the log has one
+// layer_grad_norm column per parameter block (layer1.weight, layer1.bias, layer2.weight,
+// layer2.bias), a finite mini-batch loss every step, and the loss goes down.
+std::string make_network_checkpoint() {
+  const std::string path = scratch("mlp.h5").string();
+  const std::string command = std::string(SADDLESCOPE_BIN_DIR) +
+                              "/make-checkpoint --model '{\"kind\":\"mlp\",\"widths\":[4,8,3],\"activation\":\"tanh\","
+                              "\"loss\":\"cross_entropy\"}' --data mixture:n=120,classes=3,dim=4,separation=3,seed=1 "
+                              "--seed 1 --out " +
+                              path + " > /dev/null";
+  EXPECT_EQ(WEXITSTATUS(std::system(command.c_str())), 0) << command;
+  return path;
+}
+
+TEST(RunOptimizerTool, MiniBatchTrainingOfANetworkLogsLayersAndBatchLoss) {
+  const std::string net = make_network_checkpoint();
+  const std::string log = scratch("mlp_log.h5").string();
+  const Result r = run("--checkpoint " + net + " --optimizer sgd --lr 0.1 --momentum 0.9 --batch-size 16 --steps 150 " +
+                       "--seed 3 --log " + log + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  h5::Handle f = h5::open_file(log);
+  EXPECT_EQ(check_columns(f.get()), 150u);
+  h5::Handle steps = h5::open_group(f.get(), "steps");
+  const auto layers = h5::read_matrix(steps.get(), "layer_grad_norm", 1000);
+  ASSERT_EQ(layers.cols(), 4);
+  h5::Handle layer_dataset = h5::open_dataset(steps.get(), "layer_grad_norm");
+  const auto names = nlohmann::json::parse(h5::read_string_attribute(layer_dataset.get(), "columns"));
+  EXPECT_EQ(names, nlohmann::json({"layer1.weight", "layer1.bias", "layer2.weight", "layer2.bias"}));
+  const auto loss = h5::read_vector(steps.get(), "loss", 1000);
+  const auto batch_loss = h5::read_vector(steps.get(), "batch_loss", 1000);
+  const auto grad_norm = h5::read_vector(steps.get(), "grad_norm", 1000);
+  ASSERT_TRUE(batch_loss.allFinite());  // NaN would mean "full batch"
+  for (Eigen::Index t = 0; t < layers.rows(); ++t) {
+    // The blocks partition the parameters: the per-layer norms make up the (mini-batch) gradient
+    // norm exactly, up to the rounding of two sums of squares (~1e-15 relative).
+    EXPECT_NEAR(layers.row(t).norm(), grad_norm(t), 1e-12 * grad_norm(t)) << "step " << t;
+  }
+  // Three separated classes: the full-batch loss falls from ≈ ln 3 well below half of it, and the
+  // mini-batch losses of the last 20 steps are below those of the first 20 on average.
+  EXPECT_LT(loss(149), 0.5 * loss(0));
+  EXPECT_LT(batch_loss.tail(20).mean(), batch_loss.head(20).mean());
+  // The batch loss is another estimate of the same loss: not a copy of the full-batch column.
+  EXPECT_GT((batch_loss - loss).cwiseAbs().maxCoeff(), 0.0);
+  // A batch larger than the data set is a usage error naming the flag.
+  EXPECT_EQ(run("--checkpoint " + net + " --optimizer sgd --batch-size 1000 --steps 2").exit_code, 2);
+}
+
+// Every optimizer on the same small network (n = 4·8 + 8 + 8·3 + 3 = 67 parameters), full batch,
+// at its torch default learning rate (gd/sgd: 0.1): each lowers the loss, except damped Newton, which
+// is attracted to any critical point (it need not descend on this nonconvex loss) and must only finish.
+// Saddle-free Newton runs in a Krylov subspace (Dauphin et al. 2014, Alg. 1, with its damping search)
+// and dense with fixed damping 0.1: at the default 1e-4 the dense step divides by |λ| + 1e-4 along
+// the network's near-flat directions and the loss rose from 0.83 to 193 in 15 steps (docs/optim.md).
+TEST(RunOptimizerTool, EveryOptimizerRunsOnANetwork) {
+  const std::string net = make_network_checkpoint();
+  const std::vector<std::string> runs = {"gd --lr 0.1", "sgd --lr 0.1", "adagrad", "rmsprop", "adadelta", "adam",
+                                         "adamw", "newton", "saddle_free_newton --subspace dense --damping 0.1",
+                                         "saddle_free_newton --subspace krylov --krylov-dim 10", "lbfgs"};
+  for (const std::string& optimizer : runs) {
+    const Result r = run("--checkpoint " + net + " --optimizer " + optimizer + " --steps 15 --json");
+    ASSERT_EQ(r.exit_code, 0) << optimizer << ": " << r.out;
+    const auto j = nlohmann::json::parse(r.out);
+    const double initial = j["initial_loss"].get<double>(), final = j["final_loss"].get<double>();
+    EXPECT_TRUE(std::isfinite(final)) << optimizer;
+    if (optimizer != "newton") {
+      EXPECT_LT(final, initial) << optimizer;
+    }
+    if (optimizer.rfind("saddle_free_newton", 0) == 0) {
+      // Second order: Hessian-vector products were used, and the loss fell by more than half.
+      EXPECT_GT(j["hvp_count"].get<std::int64_t>(), 0) << optimizer;
+      EXPECT_LT(final, 0.5 * initial) << optimizer;
+    }
+  }
+}
+
 // SIGKILL at an arbitrary moment: the file opens (also with h5py), every /steps column has the same
 // length, and /steps/step is 0..T−1, so every step up to the last flush is present. A killed SWMR
 // writer leaves HDF5's "open for writing" superblock flag set, so readers open the file in SWMR-read
@@ -234,10 +311,41 @@ TEST(RunOptimizerTool, SigkillLeavesAReadableLogWithEveryFlushedStep) {
   const hsize_t T = check_columns(f.get());
   EXPECT_GE(T, 5000u);
   if (have_h5py()) {
-    const std::string py = "/usr/bin/python3 -c \"import h5py,sys; f=h5py.File('" + log +
-                           "','r',swmr=True); n={len(f['steps'][k]) for k in f['steps']}; sys.exit(0 if len(n)==1 and n.pop()==" +
-                           std::to_string(T) + " else 1)\"";
-    EXPECT_EQ(std::system(py.c_str()), 0) << "h5py could not open the killed run's log";
+    // The documented ways to open a killed run's log from Python (docs/optim.md, "Reading"):
+    // h5py in SWMR-read mode and the notebooks' reader; and the documented failure of a plain
+    // h5py.File(path, "r"): HDF5 1.10 refuses a superblock-v3 file whose "open for write" flags are
+    // set (H5F_open, H5Fint.c), file locking or not (HDF5_USE_FILE_LOCKING=FALSE changes nothing).
+    // If a future HDF5 opens it, this test fails and the documentation is to be updated.
+    const fs::path script = scratch("read_killed.py");
+    std::ofstream(script) << "import os, sys, h5py\n"
+                             "sys.path.insert(0, os.path.join(sys.argv[2], 'notebooks'))\n"
+                             "import saddlescope_io\n"
+                             "path, T = sys.argv[1], int(sys.argv[3])\n"
+                             "with h5py.File(path, 'r', swmr=True) as f:\n"
+                             "    n = {len(f['steps'][k]) for k in f['steps']}\n"
+                             "    assert n == {T}, ('h5py swmr=True', n, T)\n"
+                             "log = saddlescope_io.read_run_log(path)\n"
+                             "assert len(log.steps) == T and log.status == 'running', ('read_run_log', len(log.steps))\n"
+                             "assert list(log.steps['step']) == list(range(T))\n"
+                             "with saddlescope_io.open_run_log(path) as f:\n"
+                             "    assert len(f['steps/loss']) == T\n"
+                             "os.environ['HDF5_USE_FILE_LOCKING'] = 'FALSE'\n"
+                             "try:\n"
+                             "    h5py.File(path, 'r')\n"
+                             "    sys.exit('plain h5py.File(path, \"r\") opened the killed log: update docs/optim.md')\n"
+                             "except OSError as e:\n"
+                             "    assert 'already open for write' in str(e), str(e)\n";
+    const std::string py = "/usr/bin/python3 " + script.string() + " " + log + " " + SADDLESCOPE_SOURCE_DIR + " " +
+                           std::to_string(T);
+    EXPECT_EQ(std::system(py.c_str()), 0) << "reading the killed run's log from Python failed: " << py;
+  }
+  // `h5clear -s` (Debian's hdf5-tools, installed by tools/dev.sh) clears the flags: then every reader,
+  // without SWMR, opens the log, and nothing flushed is lost.
+  if (std::system("command -v h5clear > /dev/null 2>&1") == 0) {
+    f.reset();
+    ASSERT_EQ(std::system(("h5clear -s " + log).c_str()), 0);
+    h5::Handle plain = h5::open_file(log);
+    EXPECT_EQ(check_columns(plain.get()), T);
   }
 }
 
