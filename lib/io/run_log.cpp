@@ -148,7 +148,7 @@ RunLog::RunLog(std::string path, const Provenance& provenance, const nlohmann::j
     file_ = h5::create_file(temporary, /*swmr_compatible=*/true);
     const hid_t f = file_.get();
     write_provenance(f, kRunLogFormat, kRunLogFormatVersion, provenance);
-    h5::write_attribute(f, "status", std::string("running"));
+    h5::write_fixed_string_attribute(f, "status", "running", kStatusBytes);
     write_config(f, config);
     const hsize_t chunk = options.chunk_rows;
     // /steps, /trajectory and /curvature are views of one float64 table each (under /_tables), so
@@ -310,7 +310,7 @@ void RunLog::flush() {
 void RunLog::set_status(const std::string& status) {
   check_open();
   try {
-    h5::write_attribute(file_.get(), "status", status);
+    h5::write_fixed_string_attribute(file_.get(), "status", status, kStatusBytes);
   } catch (const h5::Hdf5Error& e) {
     throw FileError(path_, std::string("cannot write the run log status: ") + e.what());
   }

@@ -4,7 +4,9 @@
 //
 // Layout (format "saddlescope-run", format_version 1):
 //   root attributes     provenance (io/provenance.h); `status` = running | finished | diverged |
-//                       interrupted | failed (UTF-8 string, rewritten in place)
+//                       interrupted | failed (fixed-length 16-byte UTF-8 string, NUL-padded, rewritten
+//                       in place; h5py reads it as bytes. Logs of earlier builds hold a variable-length
+//                       string there; readers take both)
 //   /config             attributes: one per key of the config JSON object (strings as strings, integers
 //                       as int64, reals as float64, objects and arrays as JSON strings) and `json`, the
 //                       whole object as a JSON string
@@ -46,6 +48,8 @@ namespace saddlescope::io {
 inline constexpr const char* kRunLogFormat = "saddlescope-run";
 inline constexpr std::int64_t kRunLogFormatVersion = 1;
 inline constexpr std::size_t kEventKindBytes = 32;
+// Root attribute `status`: fixed length, so rewriting it after a full disk needs no new heap object.
+inline constexpr std::size_t kStatusBytes = 16;
 inline constexpr std::size_t kEventDetailBytes = 256;
 
 struct RunLogLayout {
@@ -87,7 +91,7 @@ class RunLog {
   void maybe_flush();
   // Writes every pending row and flushes the file to disk.
   void flush();
-  // Rewrites the root attribute `status` and flushes.
+  // Rewrites the root attribute `status` in place (at most kStatusBytes bytes) and flushes.
   void set_status(const std::string& status);
   // Flushes and closes (the destructor does this too, swallowing errors).
   void close();
