@@ -78,6 +78,7 @@ void probe_strings(hid_t dataset, hid_t type, hid_t space, hssize_t n) {
     if (size == 0 || size > kMaxStringBytes / static_cast<std::size_t>(n)) return;
     Handle memtype(h5::check(H5Tcopy(H5T_C_S1), "string type"), H5Tclose);
     H5Tset_size(memtype.get(), size);
+    H5Tset_cset(memtype.get(), H5Tget_cset(type));
     std::string buffer(size * static_cast<std::size_t>(n), '\0');
     H5Dread(dataset, memtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data());
   }

@@ -266,6 +266,8 @@ std::string read_string_attribute(hid_t object, const std::string& name) {
   if (size == 0 || size > (std::size_t{1} << 24)) throw Hdf5Error("attribute '" + name + "' has an absurd size");
   Handle memtype(check(H5Tcopy(H5T_C_S1), "copying the string type"), H5Tclose);
   check(H5Tset_size(memtype.get(), size), "sizing the string type");
+  // HDF5 converts no fixed-length string between character sets: read in the file's own (ASCII or UTF-8).
+  check(H5Tset_cset(memtype.get(), H5Tget_cset(type.get())), "setting the character set");
   std::string buffer(size, '\0');
   check(H5Aread(attr.get(), memtype.get(), buffer.data()), "reading attribute '" + name + "'");
   buffer.resize(std::strlen(buffer.c_str()));

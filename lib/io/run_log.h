@@ -93,7 +93,8 @@ class RunLog {
   void flush();
   // Rewrites the root attribute `status` in place (at most kStatusBytes bytes) and flushes.
   void set_status(const std::string& status);
-  // Flushes and closes (the destructor does this too, swallowing errors).
+  // Flushes and closes (the destructor does this too, swallowing errors). After a failed flush: only
+  // releases the file, see broken_.
   void close();
 
   const std::string& path() const { return path_; }
@@ -112,6 +113,12 @@ class RunLog {
   std::vector<hsize_t> step_matrix_widths_;
   std::vector<double> step_row_;
   std::chrono::steady_clock::time_point last_flush_;
+  // Set when a flush failed (disk full, file-size limit). HDF5 has then allocated space past the end
+  // of the file for rows it could not write; another full flush or H5Fclose would record that end
+  // address (the file no longer opens: "truncated file") and extents over unwritten rows. From then
+  // on only the root group's own metadata is flushed (the `status` rewritten in place), and close()
+  // abandons the file's identifiers instead of closing them.
+  bool broken_ = false;
 };
 
 // For readers (notebooks use h5py; tests and tools use these): the lengths of every dataset in
