@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "io/checkpoint.h"
 #include "io/error.h"
 #include "io/hdf5.h"
 
@@ -85,6 +86,10 @@ void probe_strings(hid_t dataset, hid_t type, hid_t space, hssize_t n) {
 }
 
 void probe_numbers(hid_t dataset, hid_t space) {
+  // Larger datasets are refused by every reader from their shape alone (before reading), and a lazily
+  // allocated 2^40-element dataspace would take the probe hours of fill values.
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  if (n < 0 || static_cast<std::uint64_t>(n) > kMaxElementsPerDataset) return;
   const int rank = H5Sget_simple_extent_ndims(space);
   if (rank < 0 || rank > 32) return;
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
