@@ -2,6 +2,9 @@
 # The README's two commands:
 #   bash tools/dev.sh example   install missing Debian packages, build, classify the bundled example
 #   bash tools/dev.sh test      install missing Debian packages, build, run the whole test suite
+# and CI's two further stages (.ci/run; docs/hardening.md):
+#   bash tools/dev.sh sanitize  the whole suite under ASan + UBSan (preset asan, build-asan/)
+#   bash tools/dev.sh fuzz      each libFuzzer target for SADDLESCOPE_FUZZ_SECONDS (default 60) s (build-fuzz/)
 # Both are idempotent: packages already installed are not touched, and an up-to-date build is a no-op.
 # SADDLESCOPE_BUILD names the build folder (default: build).
 set -euo pipefail
@@ -16,6 +19,8 @@ BUILD_PACKAGES=(cmake make g++ pkg-config git libeigen3-dev libspectra-dev libbo
 # OpenBLAS so that numpy and torch do not run on the reference BLAS.
 TEST_PACKAGES=(python3 python3-numpy python3-scipy python3-h5py python3-torch python3-matplotlib python3-pandas
                python3-nbclient python3-nbformat python3-ipykernel python3-sklearn libopenblas0-pthread)
+# libFuzzer and clang's sanitizer runtimes.
+FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 
 install_missing() {
   local missing=() p
@@ -48,8 +53,21 @@ case "${1:-}" in
     build
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$JOBS"
     ;;
+  sanitize)
+    install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    bash tools/ci_sanitize.sh "$JOBS"
+    ;;
+  fuzz)
+    install_missing "${BUILD_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
+    seconds=${SADDLESCOPE_FUZZ_SECONDS:-60}
+    for target in checkpoint model_spec problem_spec; do
+      start=$(date +%s)
+      bash tools/fuzz.sh "$target" "$seconds" >&2
+      echo "dev.sh fuzz: $target clean, $(( $(date +%s) - start )) s (build + ${seconds} s of fuzzing)" >&2
+    done
+    ;;
   *)
-    echo "usage: bash tools/dev.sh example|test" >&2
+    echo "usage: bash tools/dev.sh example|test|sanitize|fuzz" >&2
     exit 2
     ;;
 esac

@@ -17,5 +17,8 @@ cmake --build --preset fuzz --target "fuzz_$target" -j "$(nproc)"
 mkdir -p "build-fuzz/corpus/$target" "build-fuzz/artifacts/$target"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# The checkpoint target reads through the HDF5 guard (lib/io/guard.h), whose watchdog must end a hang
+# in libhdf5 well before libFuzzer's own -timeout=10 calls the input a hang of the target.
+export SADDLESCOPE_HDF5_GUARD_TIMEOUT="${SADDLESCOPE_HDF5_GUARD_TIMEOUT:-3}"
 exec "build-fuzz/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
   -artifact_prefix="build-fuzz/artifacts/$target/" "$@" "build-fuzz/corpus/$target" "tests/fuzz/corpus/$target"

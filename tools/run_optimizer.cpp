@@ -239,8 +239,9 @@ int run(Options& o, int argc, char** argv) {
     optimizer->load_state(*source->optimizer_state);
   o.trainer.steps = o.steps;
   o.trainer.seed = o.common.seed;
-  o.trainer.schedule.main = sc::optim::ScheduleConfig::parse(o.schedule);
-  if (!o.warmup.empty()) o.trainer.schedule.warmup = sc::optim::ScheduleConfig::parse(o.warmup);
+  o.trainer.schedule.main = sc::cli::parse_flag("--schedule", [&] { return sc::optim::ScheduleConfig::parse(o.schedule); });
+  if (!o.warmup.empty())
+    o.trainer.schedule.warmup = sc::cli::parse_flag("--warmup", [&] { return sc::optim::ScheduleConfig::parse(o.warmup); });
   o.trainer.schedule.milestone = o.milestone;
   o.trainer.escape.kind = sc::optim::escape_from_string(o.escape);
   if (!o.grad_noise.empty()) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 
 #include <hdf5.h>
@@ -39,6 +40,19 @@ struct ProblemOptions {
 };
 void add_problem_options(CLI::App& app, ProblemOptions& options, const std::string& problem_example);
 problem::Problem load_problem(const ProblemOptions& options);
+
+// Runs `parse` (which parses the value of `flag`) and rethrows its std::invalid_argument prefixed with
+// "<flag>: ", so every refused value names its flag: "--schedule: unknown schedule 'x' (known: ...)".
+template <class Parse>
+auto parse_flag(const std::string& flag, Parse&& parse) -> decltype(parse()) {
+  try {
+    return parse();
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    if (what.rfind(flag, 0) == 0) throw;  // already names the flag
+    throw std::invalid_argument(flag + ": " + what);
+  }
+}
 
 // Applies --threads (Eigen and OpenMP).
 void apply_threads(int threads);

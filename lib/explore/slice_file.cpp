@@ -5,6 +5,7 @@
 
 #include "io/checkpoint.h"
 #include "io/error.h"
+#include "io/guard.h"
 #include "io/result.h"
 
 namespace saddlescope::explore {
@@ -99,6 +100,7 @@ Handle create_slice_file(const std::string& path, const io::Provenance& provenan
 Handle open_slice_file(const std::string& path, const nlohmann::json& settings, Index n, const SliceOptions& options,
                        SlicePlan& plan, SliceValues& values) {
   if (!io::h5::is_hdf5_file(path)) throw io::FileError(path, "--resume: not an HDF5 file");
+  io::check_hdf5_file_survives_reading(path);  // a corrupt file must not crash or hang libhdf5 (io/guard.h)
   Handle file;
   nlohmann::json stored;
   try {

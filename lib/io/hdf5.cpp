@@ -207,6 +207,32 @@ void write_attribute(hid_t object, const std::string& name, const std::string& v
   check(H5Awrite(attr.get(), type.get(), &text), "writing attribute '" + name + "'");
 }
 
+void write_fixed_string_attribute(hid_t object, const std::string& name, const std::string& value, std::size_t bytes) {
+  if (value.size() > bytes)
+    throw std::invalid_argument("attribute '" + name + "': '" + value + "' is longer than " + std::to_string(bytes) +
+                                " bytes");
+  Handle type(check(H5Tcopy(H5T_C_S1), "copying the string type"), H5Tclose);
+  check(H5Tset_size(type.get(), bytes), "sizing the string type");
+  check(H5Tset_cset(type.get(), H5T_CSET_UTF8), "setting UTF-8 on the string type");
+  check(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "setting the string padding");
+  std::string padded = value;
+  padded.resize(bytes, '\0');
+  if (has_attribute(object, name)) {
+    Handle attr = open_attribute(object, name);
+    Handle stored(check(H5Aget_type(attr.get()), "reading the type of attribute '" + name + "'"), H5Tclose);
+    if (check(H5Tequal(stored.get(), type.get()), "comparing string types") > 0) {
+      check(H5Awrite(attr.get(), type.get(), padded.data()), "writing attribute '" + name + "'");  // in place
+      return;
+    }
+  }
+  replace_attribute(object, name);
+  Handle space = make_space({});
+  Handle attr(check(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                    "creating attribute '" + name + "'"),
+              H5Aclose);
+  check(H5Awrite(attr.get(), type.get(), padded.data()), "writing attribute '" + name + "'");
+}
+
 void write_attribute(hid_t object, const std::string& name, std::int64_t value) {
   write_numeric_attribute(object, name, H5T_NATIVE_INT64, &value, 1, true);
 }
@@ -240,6 +266,8 @@ std::string read_string_attribute(hid_t object, const std::string& name) {
   if (size == 0 || size > (std::size_t{1} << 24)) throw Hdf5Error("attribute '" + name + "' has an absurd size");
   Handle memtype(check(H5Tcopy(H5T_C_S1), "copying the string type"), H5Tclose);
   check(H5Tset_size(memtype.get(), size), "sizing the string type");
+  // HDF5 converts no fixed-length string between character sets: read in the file's own (ASCII or UTF-8).
+  check(H5Tset_cset(memtype.get(), H5Tget_cset(type.get())), "setting the character set");
   std::string buffer(size, '\0');
   check(H5Aread(attr.get(), memtype.get(), buffer.data()), "reading attribute '" + name + "'");
   buffer.resize(std::strlen(buffer.c_str()));

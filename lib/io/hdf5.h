@@ -68,6 +68,11 @@ void write_attribute(hid_t object, const std::string& name, const std::string& v
 void write_attribute(hid_t object, const std::string& name, std::int64_t value);
 void write_attribute(hid_t object, const std::string& name, double value);
 void write_attribute(hid_t object, const std::string& name, const std::vector<double>& values);
+// A fixed-length UTF-8 string of `bytes` bytes (NUL-padded; `value` must fit). Rewriting an existing
+// attribute of that type writes the new value in place: no delete, no new heap object, so a rewrite
+// on a full disk cannot leave the attribute unreadable (the run log's `status`).
+void write_fixed_string_attribute(hid_t object, const std::string& name, const std::string& value, std::size_t bytes);
+// Reads variable-length and fixed-length strings (trimmed at the first NUL).
 std::string read_string_attribute(hid_t object, const std::string& name);
 std::int64_t read_int_attribute(hid_t object, const std::string& name);
 double read_double_attribute(hid_t object, const std::string& name);

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "io/error.h"
+#include "io/guard.h"
 
 namespace saddlescope::io {
 
@@ -12,6 +13,8 @@ OpenedFile open_saddlescope_file(const std::string& path, const std::string& for
   if (!std::filesystem::exists(path, ec)) throw FileError(path, "no such file");
   if (std::filesystem::is_directory(path, ec)) throw FileError(path, "is a directory, not an HDF5 file");
   if (!h5::is_hdf5_file(path)) throw FileError(path, "not an HDF5 file");
+  // A corrupt file can crash or hang libhdf5 itself: a child process reads it first (io/guard.h).
+  check_hdf5_file_survives_reading(path, swmr_read);
   OpenedFile opened;
   try {
     opened.handle = h5::open_file(path, false, swmr_read);

@@ -148,7 +148,7 @@ RunLog::RunLog(std::string path, const Provenance& provenance, const nlohmann::j
     file_ = h5::create_file(temporary, /*swmr_compatible=*/true);
     const hid_t f = file_.get();
     write_provenance(f, kRunLogFormat, kRunLogFormatVersion, provenance);
-    h5::write_attribute(f, "status", std::string("running"));
+    h5::write_fixed_string_attribute(f, "status", "running", kStatusBytes);
     write_config(f, config);
     const hsize_t chunk = options.chunk_rows;
     // /steps, /trajectory and /curvature are views of one float64 table each (under /_tables), so
@@ -301,6 +301,7 @@ void RunLog::flush() {
     }
     h5::check(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flushing");
   } catch (const h5::Hdf5Error& e) {
+    broken_ = true;
     throw FileError(path_, std::string("cannot write the run log: ") + e.what());
   }
   pending_steps_ = 0;
@@ -310,7 +311,14 @@ void RunLog::flush() {
 void RunLog::set_status(const std::string& status) {
   check_open();
   try {
-    h5::write_attribute(file_.get(), "status", status);
+    h5::write_fixed_string_attribute(file_.get(), "status", status, kStatusBytes);
+    if (broken_) {
+      // The rewrite is in place, inside the file: flushing the root group's metadata alone writes it
+      // without recording the space allocated for the rows that failed (see broken_).
+      h5::Handle root = h5::open_group(file_.get(), "/");
+      h5::check(H5Oflush(root.get()), "flushing the status");
+      return;
+    }
   } catch (const h5::Hdf5Error& e) {
     throw FileError(path_, std::string("cannot write the run log status: ") + e.what());
   }
@@ -319,6 +327,15 @@ void RunLog::set_status(const std::string& status) {
 
 void RunLog::close() {
   if (!file_.valid()) return;
+  if (broken_) {
+    // Abandon, do not close: H5Dclose/H5Fclose would flush the metadata of the rows that failed. The
+    // identifiers stay open until the process ends (the tools end right after such an error).
+    for (auto* group : {&steps_, &trajectory_, &curvature_, &events_})
+      for (auto& column : *group) (void)column->dataset.release();
+    steps_.clear(), trajectory_.clear(), curvature_.clear(), events_.clear();
+    (void)file_.release();
+    return;
+  }
   flush();
   const hid_t id = file_.release();
   steps_.clear(), trajectory_.clear(), curvature_.clear(), events_.clear();

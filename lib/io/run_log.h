@@ -4,7 +4,9 @@
 //
 // Layout (format "saddlescope-run", format_version 1):
 //   root attributes     provenance (io/provenance.h); `status` = running | finished | diverged |
-//                       interrupted | failed (UTF-8 string, rewritten in place)
+//                       interrupted | failed (fixed-length 16-byte UTF-8 string, NUL-padded, rewritten
+//                       in place; h5py reads it as bytes. Logs of earlier builds hold a variable-length
+//                       string there; readers take both)
 //   /config             attributes: one per key of the config JSON object (strings as strings, integers
 //                       as int64, reals as float64, objects and arrays as JSON strings) and `json`, the
 //                       whole object as a JSON string
@@ -46,6 +48,8 @@ namespace saddlescope::io {
 inline constexpr const char* kRunLogFormat = "saddlescope-run";
 inline constexpr std::int64_t kRunLogFormatVersion = 1;
 inline constexpr std::size_t kEventKindBytes = 32;
+// Root attribute `status`: fixed length, so rewriting it after a full disk needs no new heap object.
+inline constexpr std::size_t kStatusBytes = 16;
 inline constexpr std::size_t kEventDetailBytes = 256;
 
 struct RunLogLayout {
@@ -87,9 +91,10 @@ class RunLog {
   void maybe_flush();
   // Writes every pending row and flushes the file to disk.
   void flush();
-  // Rewrites the root attribute `status` and flushes.
+  // Rewrites the root attribute `status` in place (at most kStatusBytes bytes) and flushes.
   void set_status(const std::string& status);
-  // Flushes and closes (the destructor does this too, swallowing errors).
+  // Flushes and closes (the destructor does this too, swallowing errors). After a failed flush: only
+  // releases the file, see broken_.
   void close();
 
   const std::string& path() const { return path_; }
@@ -108,6 +113,12 @@ class RunLog {
   std::vector<hsize_t> step_matrix_widths_;
   std::vector<double> step_row_;
   std::chrono::steady_clock::time_point last_flush_;
+  // Set when a flush failed (disk full, file-size limit). HDF5 has then allocated space past the end
+  // of the file for rows it could not write; another full flush or H5Fclose would record that end
+  // address (the file no longer opens: "truncated file") and extents over unwritten rows. From then
+  // on only the root group's own metadata is flushed (the `status` rewritten in place), and close()
+  // abandons the file's identifiers instead of closing them.
+  bool broken_ = false;
 };
 
 // For readers (notebooks use h5py; tests and tools use these): the lengths of every dataset in

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -164,6 +165,19 @@ TEST(Faults, DiskFullWhileLoggingEndsWithAnErrorAndAReadableLog) {
   EXPECT_NE(r.err.find(log), std::string::npos) << r.err;
   ASSERT_TRUE(fs::exists(log));
   EXPECT_NO_THROW(check_log(log));
+  // The root `status` says the run failed and reads back, in our reader and in h5py. Before: rewriting
+  // the variable-length string needed a new global-heap object past the limit, and the attribute was
+  // left pointing at it (h5py: "len not positive after adjustment for EOA"); it is now a fixed-length
+  // string rewritten in place (io/run_log.h).
+  {
+    h5::Handle f = h5::open_file(log, false, /*swmr_read=*/true);
+    EXPECT_EQ(h5::read_string_attribute(f.get(), "status"), "failed");
+  }
+  if (std::system("/usr/bin/python3 -c 'import h5py' >/dev/null 2>&1") == 0) {
+    const std::string py = "/usr/bin/python3 -c \"import h5py,sys\nf=h5py.File(sys.argv[1],'r',swmr=True)\n"
+                           "sys.exit(0 if f.attrs['status']==b'failed' else 1)\" '" + log + "'";
+    EXPECT_EQ(std::system(py.c_str()), 0) << "h5py does not read status 'failed'";
+  }
 }
 
 }  // namespace
