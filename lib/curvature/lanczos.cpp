@@ -149,6 +149,7 @@ EigenpairResult extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOp
     V.leftCols(b) = Q;
   }
   Index size = b, cur = 0, cur_size = b;  // basis size; the block whose product comes next
+  Index kept_count = 0;                    // Ritz vectors kept by the last restart (columns 0..kept_count)
   double scale = 0.0;                     // largest column norm of any product: the drop threshold's unit
   Eigen::SelfAdjointEigenSolver<MatrixXd> eig;
 
@@ -157,7 +158,9 @@ EigenpairResult extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOp
     for (;;) {
       A.apply(V.middleCols(cur, cur_size), W);
       for (Index j = 0; j < W.cols(); ++j) scale = std::max(scale, W.col(j).norm());
-      project_out(V.leftCols(size), W, C);
+      // Three-term part first (the previous and current blocks; after a restart, every kept vector,
+      // which the arrowhead couples), then one full sweep, a second only when needed.
+      project_out_local_first(V.leftCols(size), cur >= kept_count + b ? cur - b : 0, W, C);
       T.block(0, cur, size, cur_size) = C;
       T.block(cur, 0, cur_size, size) = C.transpose();
       orthonormalize_block(V.leftCols(size), W, Q, R, rng, scale);
@@ -226,6 +229,7 @@ EigenpairResult extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOp
     cur = s;
     cur_size = b;
     size = s + b;
+    kept_count = s;
   }
   finish(A, r);
   r.hvp_count = A.product_count() - products_before;
