@@ -46,6 +46,8 @@ void setup(CLI::App& app, Options& o) {
   app.add_option("--tol", s.lanczos.tol, "Lanczos: converged when |Hv - lambda v| <= tol*|H|_est")
       ->check(CLI::Range(1e-15, 0.5))
       ->capture_default_str();
+  app.add_flag("--tol-relative-to-value", s.lanczos.tol_relative_to_value,
+               "Lanczos: ARPACK's test |Hv - lambda v| <= tol*max(eps^(2/3), |lambda|) instead (for comparisons with eigsh)");
   app.add_option("--ncv", s.lanczos.ncv, "Lanczos subspace size (0 = automatic: max(40, 2k_total + 2b))")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "curvature/dense.h"
+#include "curvature/inertia.h"
 
 namespace saddlescope::critical {
 namespace {
@@ -52,18 +53,67 @@ bool ClassifyOptions::IsValid(std::string* why) const {
   return true;
 }
 
+namespace {
+
+// τ = eig_rtol·max|λ| + eig_atol over a spectrum.
+double zero_tolerance(const Eigen::VectorXd& eigenvalues, const ClassifyOptions& options) {
+  const double max_abs = eigenvalues.size() > 0 ? eigenvalues.cwiseAbs().maxCoeff() : 0.0;
+  return options.eig_rtol * max_abs + options.eig_atol;
+}
+
+// The verdict and everything else from the eigenvalues, with the inertia already set in `out`.
+void decide_with_inertia(double grad_norm, const Eigen::VectorXd& eigenvalues, const ClassifyOptions& options,
+                         Classification& out);
+
+}  // namespace
+
 void decide(double grad_norm, const Eigen::VectorXd& eigenvalues, const ClassifyOptions& options,
             Classification& out) {
+  out.zero_tolerance = zero_tolerance(eigenvalues, options);
+  const auto inertia = curvature::inertia_from_eigenvalues(eigenvalues, out.zero_tolerance);
+  out.index = out.eigenvalue_index = inertia.negative;
+  out.nullity = out.eigenvalue_nullity = inertia.zero;
+  out.positive = out.eigenvalue_positive = inertia.positive;
+  out.inertia_method = "eigenvalues";
+  out.inertia_disagreement = false;
+  decide_with_inertia(grad_norm, eigenvalues, options, out);
+}
+
+void decide(double grad_norm, const Eigen::MatrixXd& H, const Eigen::VectorXd& eigenvalues,
+            const ClassifyOptions& options, Classification& out) {
+  if (H.rows() != eigenvalues.size() || H.cols() != eigenvalues.size())
+    throw std::invalid_argument("decide: the Hessian is " + std::to_string(H.rows()) + "x" + std::to_string(H.cols()) +
+                                " but there are " + std::to_string(eigenvalues.size()) + " eigenvalues");
+  out.zero_tolerance = zero_tolerance(eigenvalues, options);
+  const auto by_eigenvalues = curvature::inertia_from_eigenvalues(eigenvalues, out.zero_tolerance);
+  const auto by_ldlt = curvature::inertia_ldlt_band(H, out.zero_tolerance);
+  out.eigenvalue_index = by_eigenvalues.negative;
+  out.eigenvalue_nullity = by_eigenvalues.zero;
+  out.eigenvalue_positive = by_eigenvalues.positive;
+  out.index = by_ldlt.negative;
+  out.nullity = by_ldlt.zero;
+  out.positive = by_ldlt.positive;
+  out.inertia_method = "ldlt";
+  out.inertia_disagreement = by_eigenvalues.negative != by_ldlt.negative || by_eigenvalues.zero != by_ldlt.zero ||
+                             by_eigenvalues.positive != by_ldlt.positive;
+  decide_with_inertia(grad_norm, eigenvalues, options, out);
+  if (out.inertia_disagreement)
+    out.decided_by += "; note: LDL^T inertia (" + std::to_string(by_ldlt.negative) + " negative, " +
+                      std::to_string(by_ldlt.zero) + " zero, " + std::to_string(by_ldlt.positive) +
+                      " positive, used) differs from the eigenvalue count (" + std::to_string(by_eigenvalues.negative) +
+                      ", " + std::to_string(by_eigenvalues.zero) + ", " + std::to_string(by_eigenvalues.positive) +
+                      "): an eigenvalue lies within rounding of +-tau";
+}
+
+namespace {
+
+void decide_with_inertia(double grad_norm, const Eigen::VectorXd& eigenvalues, const ClassifyOptions& options,
+                         Classification& out) {
   out.grad_norm = grad_norm;
   out.eigenvalues = eigenvalues.array() + 0.0;  // + 0.0 turns −0 into +0 for printing
   const Eigen::Index n = eigenvalues.size();
   out.n = n;
   const double max_abs = n > 0 ? eigenvalues.cwiseAbs().maxCoeff() : 0.0;
-  out.zero_tolerance = options.eig_rtol * max_abs + options.eig_atol;
-  const auto inertia = curvature::inertia_from_eigenvalues(eigenvalues, out.zero_tolerance);
-  out.index = inertia.negative;
-  out.nullity = inertia.zero;
-  out.positive = inertia.positive;
   out.lambda_min = n > 0 ? eigenvalues(0) : 0.0;
   out.lambda_max = n > 0 ? eigenvalues(n - 1) : 0.0;
   const double min_abs = n > 0 ? eigenvalues.cwiseAbs().minCoeff() : 0.0;
@@ -102,6 +152,8 @@ void decide(double grad_norm, const Eigen::VectorXd& eigenvalues, const Classify
   }
 }
 
+}  // namespace
+
 void decide_from_extremes(double grad_norm, Eigen::Index n, const Eigen::VectorXd& bottom,
                           const Eigen::VectorXd& bottom_residuals, const Eigen::VectorXd& top,
                           const Eigen::VectorXd& top_residuals, bool converged, const ClassifyOptions& options,
@@ -127,9 +179,10 @@ void decide_from_extremes(double grad_norm, Eigen::Index n, const Eigen::VectorX
   const double tau = options.eig_rtol * max_abs + options.eig_atol;
   out.zero_tolerance = tau;
   const auto inertia = curvature::inertia_from_eigenvalues(out.eigenvalues, tau);
-  out.index = inertia.negative;
-  out.nullity = inertia.zero;
-  out.positive = inertia.positive;
+  out.index = out.eigenvalue_index = inertia.negative;
+  out.nullity = out.eigenvalue_nullity = inertia.zero;
+  out.positive = out.eigenvalue_positive = inertia.positive;
+  out.inertia_method = "ritz";
   const double min_abs = std::min(std::abs(t_min), std::abs(t_max));
   if (t_min > tau || t_max < -tau)  // definite: min|λ| is at an end
     out.condition_number = max_abs / min_abs;
@@ -233,8 +286,9 @@ Classification classify(const objective::Objective& f, const objective::Vector& 
   const curvature::ObjectiveOperator H(f, x, curvature::Curvature::hessian);
 
   if (dense) {
-    const curvature::DenseSpectrum spectrum = curvature::dense_spectrum_lowest_vector(H.dense());
-    decide(g.norm(), spectrum.eigenvalues, options, out);
+    const Eigen::MatrixXd M = H.dense();
+    const curvature::DenseSpectrum spectrum = curvature::dense_spectrum_lowest_vector(M);
+    decide(g.norm(), M, spectrum.eigenvalues, options, out);
     out.has_index_fraction = n > 0;
     out.index_fraction = n > 0 ? static_cast<double>(out.index) / static_cast<double>(n) : 0.0;
     out.hvp_count = H.product_count();

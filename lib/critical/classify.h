@@ -75,6 +75,13 @@ struct Classification {
   Eigen::Index index = 0;       // eigenvalues < −τ
   Eigen::Index nullity = 0;     // |λ| ≤ τ
   Eigen::Index positive = 0;    // eigenvalues > τ
+  // How the counts were made: "ldlt" (dense path: Bunch–Kaufman on H ± τI), "eigenvalues" (decide() from a
+  // spectrum alone) or "ritz" (Lanczos path). On the dense path `inertia_disagreement` is true when the
+  // eigenvalue count differs from the LDLᵀ one (see decide(grad, H, ...)); the eigenvalue counts are then
+  // in `eigenvalue_index`, `eigenvalue_nullity`, `eigenvalue_positive`.
+  std::string inertia_method = "eigenvalues";
+  bool inertia_disagreement = false;
+  Eigen::Index eigenvalue_index = 0, eigenvalue_nullity = 0, eigenvalue_positive = 0;
   double lambda_min = 0.0;
   double lambda_max = 0.0;
   // Lanczos path: residual norms of the extreme Ritz pairs. The Rayleigh quotient bounds from inside,
@@ -113,6 +120,15 @@ Classification classify(const objective::Objective& f, const objective::Vector& 
 // path above and by matrix-free paths that know only the extreme eigenvalues.
 void decide(double grad_norm, const Eigen::VectorXd& eigenvalues, const ClassifyOptions& options,
             Classification& out);
+
+// The dense path's decision: the eigenvalues give the spectrum, λ_min/λ_max, τ and the condition
+// numbers; the inertia (index, nullity, positive) comes from two Bunch–Kaufman LDLᵀ factorisations of
+// the Hessian `H` shifted by ±τ (curvature::inertia_ldlt_band), the same counts as "eigenvalues < −τ,
+// within [−τ, τ], > τ" by Sylvester's law. The two can differ only when an eigenvalue lies within rounding
+// (≈ n·ε·‖H‖ times the pivot growth) of ±τ; then the LDLᵀ counts are used, `inertia_disagreement` is set
+// and `decided_by` says so with both counts (the verdict is at the edge of the tolerance either way).
+void decide(double grad_norm, const Eigen::MatrixXd& H, const Eigen::VectorXd& eigenvalues,
+            const ClassifyOptions& options, Classification& out);
 
 // The decision from the extremes only: `bottom`/`top` ascending Ritz values with residuals, `converged`
 // whether Lanczos met its tolerance. Rules (τ = eig_rtol·max(|θ_min|, |θ_max|) + eig_atol):

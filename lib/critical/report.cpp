@@ -37,6 +37,9 @@ nlohmann::json to_json(const Classification& c, Eigen::Index show, Eigen::Index 
   j["nullity"] = c.nullity;
   j["positive"] = c.positive;
   j["zero_tolerance"] = c.zero_tolerance;
+  j["inertia_method"] = c.inertia_method;
+  if (c.inertia_disagreement)
+    j["inertia_by_eigenvalues"] = {c.eigenvalue_index, c.eigenvalue_nullity, c.eigenvalue_positive};
   j["lambda_min"] = c.lambda_min;
   j["lambda_max"] = c.lambda_max;
   j["eigenvalues_smallest"] = head(c.eigenvalues, show);
@@ -156,6 +159,7 @@ void write_classification(hid_t group, const Classification& c) {
   h5::write_attribute(group, "index", static_cast<std::int64_t>(c.index));
   h5::write_attribute(group, "nullity", static_cast<std::int64_t>(c.nullity));
   h5::write_attribute(group, "zero_tolerance", c.zero_tolerance);
+  h5::write_attribute(group, "inertia_method", c.inertia_method);
   h5::write_attribute(group, "lambda_min", c.lambda_min);
   h5::write_attribute(group, "lambda_max", c.lambda_max);
   h5::write_attribute(group, "condition_number", c.condition_number);

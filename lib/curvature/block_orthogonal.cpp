@@ -1,5 +1,6 @@
 #include "curvature/block_orthogonal.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace saddlescope::curvature {
@@ -12,6 +13,25 @@ void project_out(const Eigen::Ref<const Eigen::MatrixXd>& B, Eigen::MatrixXd& W,
     W.noalias() -= B * D;
     C += D;
   }
+}
+
+void project_out_local_first(const Eigen::Ref<const Eigen::MatrixXd>& B, Eigen::Index local_begin, Eigen::MatrixXd& W,
+                             Eigen::MatrixXd& C) {
+  const Eigen::Index m = B.cols();
+  C.setZero(m, W.cols());
+  if (m == 0) return;
+  local_begin = std::clamp<Eigen::Index>(local_begin, 0, m);
+  auto sweep = [&](Eigen::Index begin) {
+    const auto part = B.rightCols(m - begin);
+    const Eigen::MatrixXd D = part.transpose() * W;
+    W.noalias() -= part * D;
+    C.bottomRows(m - begin) += D;
+  };
+  if (local_begin > 0) sweep(local_begin);
+  const double before = W.norm();
+  sweep(0);
+  constexpr double kDgks = 0.7071067811865476;  // 1/√2
+  if (!(W.norm() >= kDgks * before)) sweep(0);
 }
 
 void orthonormalize_block(const Eigen::Ref<const Eigen::MatrixXd>& B, const Eigen::MatrixXd& W, Eigen::MatrixXd& Q,
@@ -31,9 +51,14 @@ void orthonormalize_block(const Eigen::Ref<const Eigen::MatrixXd>& B, const Eige
         q -= Q.leftCols(c) * d;
         R.col(c).head(c) += d;
       }
-      // Keep orthogonality to B to working precision as well (the caller projected once already;
-      // the coefficients of this second sweep are rounding-level and are not recorded).
-      if (B.cols() > 0) q -= B * (B.transpose() * q);
+      // Keep orthogonality to B to working precision as well (the coefficients of this sweep are
+      // rounding-level and are not recorded). The caller projected W twice (project_out), which leaves
+      // |Bᵀq| ≲ ε·|w|, |w| ≤ scale the product's norm: relative to |q| that is ε·scale/|q|. For the first
+      // column, when |q| ≥ 1e-2·scale (no near-breakdown), that is already ≤ 100ε and two more sweeps
+      // over the n×|B| basis (memory-bound, half the reorthogonalisation time) buy nothing; closer to
+      // breakdown, or after the within-block sweeps of later columns, they are kept.
+      const bool first_column_well_conditioned = c == 0 && q.norm() >= 1e-2 * scale;
+      if (B.cols() > 0 && !first_column_well_conditioned) q -= B * (B.transpose() * q);
     }
     const double norm = q.norm();
     if (norm > kDrop * scale && norm > 0.0) {

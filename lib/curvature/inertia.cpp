@@ -1,5 +1,6 @@
 #include "curvature/inertia.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -43,6 +44,25 @@ Inertia inertia_ldlt(const Eigen::MatrixXd& H, double zero_tolerance) {
                                 std::to_string(H.cols()));
   Eigen::MatrixXd work = H;
   return inertia_ldlt_in_place(work, zero_tolerance);
+}
+
+Inertia inertia_ldlt_band(const Eigen::MatrixXd& H, double tau) {
+  if (!(tau >= 0) || !std::isfinite(tau))
+    throw std::invalid_argument("inertia_ldlt_band: 'tau' must be finite and >= 0, got " + std::to_string(tau));
+  const Eigen::Index n = H.rows();
+  Eigen::MatrixXd work = H;
+  work.diagonal().array() += tau;
+  const Inertia below = inertia_ldlt_in_place(work, 0.0);  // also checks squareness
+  work = H;
+  work.diagonal().array() -= tau;
+  const Inertia above = inertia_ldlt_in_place(work, 0.0);
+  Inertia out;
+  out.negative = below.negative;
+  out.positive = above.positive;
+  // In exact arithmetic the two sets are disjoint. Rounding larger than τ itself (τ below the
+  // backward error) could count one eigenvalue in both; then nothing is left for the band.
+  out.zero = std::max<Eigen::Index>(0, n - out.negative - out.positive);
+  return out;
 }
 
 Inertia inertia_ldlt_in_place(Eigen::MatrixXd& A, double zero_tolerance) {

@@ -30,6 +30,20 @@ Inertia inertia_ldlt(const Eigen::MatrixXd& H, double zero_tolerance = 0.0);
 // that reuse one workspace and must not allocate.
 Inertia inertia_ldlt_in_place(Eigen::MatrixXd& work, double zero_tolerance = 0.0);
 
+// Counts of eigenvalues below −τ, within [−τ, τ] and above τ (the counts inertia_from_eigenvalues(λ, τ)
+// makes from eigenvalues) from two factorisations, by Sylvester's law applied to shifted matrices:
+//     #{λ < −τ} = ν₋(H + τI),   #{λ > τ} = ν₊(H − τI),   zero = n − both,
+// each ν from inertia_ldlt with pivot tolerance 0 (a pivot exactly 0 means an eigenvalue exactly at ±τ,
+// which the band counts as zero, as the eigenvalue rule does). τ > 0 keeps both shifted matrices
+// nonsingular unless an eigenvalue sits at ±τ, so no pivot threshold is needed for rank-deficient H.
+//
+// Agreement with the eigenvalue count: both are backward stable, the computed eigenvalues exact for some
+// H + E₁ and the factorisation for some H ± τI + E₂, with ‖E₁‖ ≲ n·ε·‖H‖ and ‖E₂‖ ≲ c·n·ε·g·‖H‖
+// (g ≤ 2.57ⁿ⁻¹ in theory, ≲ 10 in practice: Bunch–Kaufman's growth factor). The two counts can
+// therefore differ only when some eigenvalue lies within that distance of −τ or τ; otherwise they are
+// equal. Throws std::invalid_argument when H is not square or τ is not finite and ≥ 0.
+Inertia inertia_ldlt_band(const Eigen::MatrixXd& H, double tau);
+
 // Inertia of the symmetric tridiagonal matrix with diagonal `diagonal` (length n) and squared
 // off-diagonal `offdiagonal_squared` (length n − 1): the LDLᵀ pivots d₁ = a₁, dᵢ = aᵢ − b²ᵢ₋₁/dᵢ₋₁ (the Sturm
 // count). Meant for matrices drawn from continuous laws, where an exact zero pivot has probability 0; if

@@ -3,6 +3,7 @@
 #include <Eigen/Eigenvalues>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -18,6 +19,8 @@ using Eigen::MatrixXd;
 using Eigen::VectorXd;
 
 constexpr std::uint64_t kStartStream = 0x1a4c205;
+// ε^{2/3} for doubles, ARPACK's floor in its convergence test (dsconv).
+const double kEps23 = std::pow(std::numeric_limits<double>::epsilon(), 2.0 / 3.0);
 
 std::string number(double value) {
   std::ostringstream s;
@@ -146,6 +149,7 @@ EigenpairResult extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOp
     V.leftCols(b) = Q;
   }
   Index size = b, cur = 0, cur_size = b;  // basis size; the block whose product comes next
+  Index kept_count = 0;                    // Ritz vectors kept by the last restart (columns 0..kept_count)
   double scale = 0.0;                     // largest column norm of any product: the drop threshold's unit
   Eigen::SelfAdjointEigenSolver<MatrixXd> eig;
 
@@ -154,7 +158,9 @@ EigenpairResult extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOp
     for (;;) {
       A.apply(V.middleCols(cur, cur_size), W);
       for (Index j = 0; j < W.cols(); ++j) scale = std::max(scale, W.col(j).norm());
-      project_out(V.leftCols(size), W, C);
+      // Three-term part first (the previous and current blocks; after a restart, every kept vector,
+      // which the arrowhead couples), then one full sweep, a second only when needed.
+      project_out_local_first(V.leftCols(size), cur >= kept_count + b ? cur - b : 0, W, C);
       T.block(0, cur, size, cur_size) = C;
       T.block(cur, 0, cur_size, size) = C.transpose();
       orthonormalize_block(V.leftCols(size), W, Q, R, rng, scale);
@@ -176,8 +182,10 @@ EigenpairResult extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOp
     const double threshold = o.tol * r.norm_estimate;
     const std::vector<Index> wanted = pick(o.which, size, k_total);
     Index converged = 0;
-    for (Index i : wanted)
-      if (coupling.col(i).norm() <= threshold) ++converged;
+    for (Index i : wanted) {
+      const double limit = o.tol_relative_to_value ? o.tol * std::max(kEps23, std::abs(theta(i))) : threshold;
+      if (coupling.col(i).norm() <= limit) ++converged;
+    }
     r.iterations = cycle;
     if (o.progress) o.progress(cycle, converged, A.product_count() - products_before);
 
@@ -191,10 +199,12 @@ EigenpairResult extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOp
       }
       r.eigenvectors.noalias() = V.leftCols(size) * Yw;
       for (Index j = 0; j < k_total; ++j) r.eigenvectors.col(j).normalize();
-      r.message = r.converged ? "converged: " + std::to_string(k_total) + " pairs with residual <= tol*|A|_est = " +
-                                    number(threshold) + " after " + std::to_string(cycle) + " restart cycles"
+      const std::string rule =
+          o.tol_relative_to_value ? "tol*max(eps^(2/3), |theta|) (ARPACK's test)" : "tol*|A|_est = " + number(threshold);
+      r.message = r.converged ? "converged: " + std::to_string(k_total) + " pairs with residual <= " + rule + " after " +
+                                    std::to_string(cycle) + " restart cycles"
                               : "not converged: " + std::to_string(converged) + " of " + std::to_string(k_total) +
-                                    " pairs within tol*|A|_est = " + number(threshold) + " after max_iterations = " +
+                                    " pairs within " + rule + " after max_iterations = " +
                                     std::to_string(o.max_iterations) + " restart cycles";
       break;
     }
@@ -219,6 +229,7 @@ EigenpairResult extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOp
     cur = s;
     cur_size = b;
     size = s + b;
+    kept_count = s;
   }
   finish(A, r);
   r.hvp_count = A.product_count() - products_before;

@@ -5,6 +5,7 @@
 #include <numbers>
 #include <stdexcept>
 
+#include "curvature/inertia.h"
 #include "curvature/trace.h"
 #include "io/hdf5.h"
 
@@ -52,9 +53,18 @@ void dense_path(const SymmetricOperator& A, const SpectrumOptions& o, SpectrumRe
   r.diagonal_stderr = VectorXd::Zero(n);
   r.has_index = true;
   const double max_abs = n > 0 ? eig.eigenvalues().cwiseAbs().maxCoeff() : 0.0;
-  Index negative = 0;
+  // Index by LDLᵀ (Sylvester: #{λ < −τ} = ν₋(M + τI), τ = zero_rtol·max|λ|), the eigenvalue count beside it;
+  // they differ only when an eigenvalue lies within rounding of −τ, and the message says so.
+  const double tau = o.density.zero_rtol * max_abs;
+  Index by_eigenvalues = 0;
   for (double l : eig.eigenvalues())
-    if (l < -o.density.zero_rtol * max_abs) ++negative;
+    if (l < -tau) ++by_eigenvalues;
+  MatrixXd shifted = M;
+  shifted.diagonal().array() += tau;
+  const Index negative = n > 0 ? inertia_ldlt_in_place(shifted, 0.0).negative : 0;
+  if (negative != by_eigenvalues)
+    r.message += "; note: LDL^T index " + std::to_string(negative) + " (used) differs from the eigenvalue count " +
+                 std::to_string(by_eigenvalues) + ": an eigenvalue lies within rounding of -tau";
   r.index_fraction = n > 0 ? static_cast<double>(negative) / static_cast<double>(n) : 0.0;
   // The exact spectrum as a density: nodes = eigenvalues, weights 1/n, broadened like SLQ's.
   if (o.density.probes > 0 && n > 0) {
