@@ -91,8 +91,8 @@ int run(Options& o, int argc, char** argv) {
     sc::problem::Problem p = sc::problem::load_checkpoint_problem(o.checkpoint);
     find.use_box = false;
     find.center = p.point;
-    const std::string path = o.checkpoint;
-    factory = [path] { return sc::problem::load_checkpoint_problem(path).objective; };
+    // Workers build their objectives from a copy in memory: no file is read once threads run.
+    factory = sc::problem::checkpoint_objective_factory(o.checkpoint);
     described = std::move(p.objective);
     source = p.source;
     input_path = p.input_path;

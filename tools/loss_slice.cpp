@@ -167,8 +167,8 @@ int run(const Options& o, int argc, char** argv) {
       other = q.point;
       settings["to_sha256"] = sc::io::sha256_file(o.to);
     }
-    const std::string path = o.checkpoint;
-    factory = [path] { return sc::problem::load_checkpoint_problem(path).objective; };
+    // Workers build their objectives from a copy in memory: no file is read once threads run.
+    factory = sc::problem::checkpoint_objective_factory(o.checkpoint);
     f = std::move(p.objective);
     source = p.source;
     input_path = p.input_path;

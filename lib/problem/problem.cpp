@@ -31,53 +31,90 @@ std::unique_ptr<objective::Objective> make_objective(const nlohmann::json& spec,
                               "' (known: function, mlp, deep_linear, linear_regression, logistic_regression)");
 }
 
-Problem load_checkpoint_problem(const std::string& path) {
+namespace {
+
+// The file half of loading a checkpoint: reads and validates it and, for a network that references a
+// data file, reads that file too. Every failure is io::FileError naming the checkpoint.
+io::Checkpoint read_checkpoint_with_data(const std::string& path) {
   io::Checkpoint checkpoint = io::read_checkpoint(path);
-  Problem problem;
+  const auto kind_it = checkpoint.spec.find("kind");
+  const bool network = kind_it != checkpoint.spec.end() && kind_it->is_string() &&
+                       models::is_network_kind(kind_it->get<std::string>());
+  if (network && !checkpoint.data && !checkpoint.data_file.empty()) {
+    // The spec's sizes are validated (and bounded) against /params before the data set is read.
+    try {
+      const models::NetworkOptions options = models::network_options_from_spec(checkpoint.spec);
+      if (options.parameter_count() != checkpoint.params.size())
+        throw io::FileError(path, "params has " + std::to_string(checkpoint.params.size()) +
+                                      " entries but the spec's sizes imply " + std::to_string(options.parameter_count()));
+    } catch (const std::invalid_argument& e) {
+      throw io::FileError(path, std::string("/objective/spec: ") + e.what());
+    }
+    std::filesystem::path file(checkpoint.data_file);
+    if (file.is_relative()) file = std::filesystem::path(path).parent_path() / file;
+    try {
+      checkpoint.data = models::read_data_file(file.string(), checkpoint.data_group);
+    } catch (const io::FileError& e) {  // name the checkpoint too: it is the file the user gave
+      throw io::FileError(path, std::string("/data reference: ") + e.what());
+    }
+  }
+  return checkpoint;
+}
+
+// The in-memory half: the objective a checkpoint read by read_checkpoint_with_data describes, checked
+// against its /params. Touches no file, so any thread may call it.
+std::unique_ptr<objective::Objective> build_checkpoint_objective(const io::Checkpoint& checkpoint,
+                                                                 const std::string& path) {
   // json::value throws type_error for a non-string "kind"; make_objective refuses it with a message below.
   const auto kind_it = checkpoint.spec.find("kind");
   const std::string kind =
       kind_it != checkpoint.spec.end() && kind_it->is_string() ? kind_it->get<std::string>() : std::string();
+  std::unique_ptr<objective::Objective> objective;
   try {
     if (models::is_network_kind(kind)) {
-      // The spec's sizes are validated (and bounded) and compared with /params before any data or
-      // workspace is allocated.
+      // The spec's sizes are validated (and bounded) and compared with /params before any workspace
+      // is allocated.
       const models::NetworkOptions options = models::network_options_from_spec(checkpoint.spec);
       if (options.parameter_count() != checkpoint.params.size())
         throw io::FileError(path, "params has " + std::to_string(checkpoint.params.size()) +
                                       " entries but the spec's sizes imply " + std::to_string(options.parameter_count()));
       if (!checkpoint.spec.contains("parameters"))
         throw std::invalid_argument("a network spec in a checkpoint must state 'parameters'");
-      if (!checkpoint.data && checkpoint.data_file.empty())
+      if (!checkpoint.data)
         throw io::FileError(path, "objective kind '" + kind + "' needs /data (embedded X, y or a data_file reference)");
-      if (!checkpoint.data) {
-        std::filesystem::path file(checkpoint.data_file);
-        if (file.is_relative()) file = std::filesystem::path(path).parent_path() / file;
-        try {
-          checkpoint.data = models::read_data_file(file.string(), checkpoint.data_group);
-        } catch (const io::FileError& e) {  // name the checkpoint too: it is the file the user gave
-          throw io::FileError(path, std::string("/data reference: ") + e.what());
-        }
-      }
-      problem.objective = std::make_unique<models::Network>(options, std::move(*checkpoint.data));
+      objective = std::make_unique<models::Network>(options, *checkpoint.data);
     } else {
       const io::DataArrays* data = checkpoint.data ? &*checkpoint.data : nullptr;
       if (!checkpoint.data_file.empty())
         throw std::invalid_argument("references data file '" + checkpoint.data_file +
                                     "', but this objective kind takes no external data");
-      problem.objective = make_objective(checkpoint.spec, data);
+      objective = make_objective(checkpoint.spec, data);
     }
   } catch (const std::invalid_argument& e) {
     throw io::FileError(path, std::string("/objective/spec: ") + e.what());
   }
-  if (problem.objective->dim() != checkpoint.params.size())
+  if (objective->dim() != checkpoint.params.size())
     throw io::FileError(path, "params has " + std::to_string(checkpoint.params.size()) + " entries but the objective '" +
-                                  problem.objective->description() + "' has " +
-                                  std::to_string(problem.objective->dim()) + " parameters");
+                                  objective->description() + "' has " + std::to_string(objective->dim()) +
+                                  " parameters");
+  return objective;
+}
+
+}  // namespace
+
+Problem load_checkpoint_problem(const std::string& path) {
+  io::Checkpoint checkpoint = read_checkpoint_with_data(path);
+  Problem problem;
+  problem.objective = build_checkpoint_objective(checkpoint, path);
   problem.point = std::move(checkpoint.params);
   problem.source = "checkpoint " + path;
   problem.input_path = path;
   return problem;
+}
+
+std::function<std::unique_ptr<objective::Objective>()> checkpoint_objective_factory(const std::string& path) {
+  auto checkpoint = std::make_shared<const io::Checkpoint>(read_checkpoint_with_data(path));
+  return [checkpoint, path] { return build_checkpoint_objective(*checkpoint, path); };
 }
 
 objective::Vector parse_point(const std::string& text, objective::Index expected, const std::string& flag) {

@@ -9,6 +9,7 @@
 // A checkpoint's network spec is checked against the length of /params before anything else is
 // allocated; a data reference (/data attributes data_file, data_group) is resolved relative to the
 // checkpoint's folder and read with models::read_data_file.
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -34,6 +35,13 @@ struct Problem {
 // checks that the parameter vector has the objective's dimension. Every failure is io::FileError
 // (exit code 3) naming the file.
 Problem load_checkpoint_problem(const std::string& path);
+
+// For tools that build one objective per worker thread (find-critical, loss-slice): reads the checkpoint
+// (and its data file) once, on the calling thread, and returns a factory that builds an independent
+// objective from the copy in memory. The factory touches no file, so workers may call it at the same
+// time: libhdf5 (Debian's serial build) is not thread-safe, and io's guard forks a child per file read,
+// which must not happen while other threads run.
+std::function<std::unique_ptr<objective::Objective>()> checkpoint_objective_factory(const std::string& path);
 
 // From `--problem SPEC --at x1,x2,...`; `at` = "start" takes the test function's documented default
 // start. Throws std::invalid_argument (exit code 2) naming the flag.
