@@ -33,6 +33,16 @@ std::unique_ptr<objective::Objective> make_objective(const nlohmann::json& spec,
 
 namespace {
 
+// A network spec's sizes, validated (and bounded) and compared with /params before anything is
+// allocated from them. Throws std::invalid_argument for a bad spec, io::FileError for a size mismatch.
+models::NetworkOptions checked_network_options(const io::Checkpoint& checkpoint, const std::string& path) {
+  models::NetworkOptions options = models::network_options_from_spec(checkpoint.spec);
+  if (options.parameter_count() != checkpoint.params.size())
+    throw io::FileError(path, "params has " + std::to_string(checkpoint.params.size()) +
+                                  " entries but the spec's sizes imply " + std::to_string(options.parameter_count()));
+  return options;
+}
+
 // The file half of loading a checkpoint: reads and validates it and, for a network that references a
 // data file, reads that file too. Every failure is io::FileError naming the checkpoint.
 io::Checkpoint read_checkpoint_with_data(const std::string& path) {
@@ -41,12 +51,8 @@ io::Checkpoint read_checkpoint_with_data(const std::string& path) {
   const bool network = kind_it != checkpoint.spec.end() && kind_it->is_string() &&
                        models::is_network_kind(kind_it->get<std::string>());
   if (network && !checkpoint.data && !checkpoint.data_file.empty()) {
-    // The spec's sizes are validated (and bounded) against /params before the data set is read.
-    try {
-      const models::NetworkOptions options = models::network_options_from_spec(checkpoint.spec);
-      if (options.parameter_count() != checkpoint.params.size())
-        throw io::FileError(path, "params has " + std::to_string(checkpoint.params.size()) +
-                                      " entries but the spec's sizes imply " + std::to_string(options.parameter_count()));
+    try {  // the sizes are checked before the data set is read
+      (void)checked_network_options(checkpoint, path);
     } catch (const std::invalid_argument& e) {
       throw io::FileError(path, std::string("/objective/spec: ") + e.what());
     }
@@ -72,12 +78,7 @@ std::unique_ptr<objective::Objective> build_checkpoint_objective(const io::Check
   std::unique_ptr<objective::Objective> objective;
   try {
     if (models::is_network_kind(kind)) {
-      // The spec's sizes are validated (and bounded) and compared with /params before any workspace
-      // is allocated.
-      const models::NetworkOptions options = models::network_options_from_spec(checkpoint.spec);
-      if (options.parameter_count() != checkpoint.params.size())
-        throw io::FileError(path, "params has " + std::to_string(checkpoint.params.size()) +
-                                      " entries but the spec's sizes imply " + std::to_string(options.parameter_count()));
+      const models::NetworkOptions options = checked_network_options(checkpoint, path);
       if (!checkpoint.spec.contains("parameters"))
         throw std::invalid_argument("a network spec in a checkpoint must state 'parameters'");
       if (!checkpoint.data)
