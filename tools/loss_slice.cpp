@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "parallel/parallel.h"
 #include "explore/slice.h"
 #include "explore/slice_file.h"
 #include "io/error.h"
@@ -193,6 +194,8 @@ int run(const Options& o, int argc, char** argv) {
   sc::explore::SliceValues values;
   sc::io::h5::Handle file;
   const bool resuming = o.resume && std::filesystem::exists(o.out);
+  if (resuming && sc::parallel::size() > 1)
+    throw std::invalid_argument("--resume reads the slice file on rank 0 only; resume with one process");
   if (resuming) {
     plan.interpolate = interpolate;
     file = sc::explore::open_slice_file(o.out, settings, f->dim(), s, plan, values);
@@ -200,7 +203,7 @@ int run(const Options& o, int argc, char** argv) {
   } else {
     plan = sc::explore::make_slice_plan(*f, center, interpolate ? &other : nullptr, s);
     values.resize(plan.size(), s.curvature);
-    if (!o.out.empty()) {
+    if (!o.out.empty() && sc::cli::writes_files()) {
       const auto provenance = sc::cli::provenance("loss-slice", argc, argv, {{"seed", o.common.seed}});
       file = sc::explore::create_slice_file(o.out, provenance, input_path, settings, plan, s, values);
     }

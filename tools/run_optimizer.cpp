@@ -212,8 +212,10 @@ int run(Options& o, int argc, char** argv) {
   sc::problem::Problem problem;
   std::optional<sc::io::Checkpoint> source;
   if (!o.checkpoint.empty()) {
-    problem = sc::problem::load_checkpoint_problem(o.checkpoint);
-    source = sc::io::read_checkpoint(o.checkpoint);
+    problem = sc::problem::load_checkpoint_problem(o.checkpoint, sc::cli::data_shard());
+    // Rank 0 writes checkpoints, which carry the whole data set; the other ranks need only the
+    // optimizer state, so they read just their shard.
+    source = sc::io::read_checkpoint(o.checkpoint, sc::cli::writes_files() ? sc::io::RowShard{} : sc::cli::data_shard());
   } else if (!o.problem.empty() && o.problem.front() == '{') {
     const auto spec = nlohmann::json::parse(o.problem, nullptr, false);
     if (spec.is_discarded()) throw std::invalid_argument("--problem: not valid JSON");
@@ -278,7 +280,7 @@ int run(Options& o, int argc, char** argv) {
 
   std::vector<sc::optim::Recorder*> recorders;
   std::optional<sc::optim::RunLogRecorder> log;
-  if (!o.log.empty()) {
+  if (!o.log.empty() && sc::cli::writes_files()) {
     sc::optim::RunLogRecorderOptions lo;
     lo.log.flush_every_steps = o.flush_every;
     lo.log.flush_every_seconds = o.flush_seconds;
@@ -286,7 +288,7 @@ int run(Options& o, int argc, char** argv) {
     recorders.push_back(&*log);
   }
   std::optional<sc::optim::CheckpointRecorder> checkpoints;
-  if (!o.out.empty()) {
+  if (!o.out.empty() && sc::cli::writes_files()) {
     checkpoints.emplace(o.out, provenance, source ? &*source : nullptr);
     recorders.push_back(&*checkpoints);
   }

@@ -32,7 +32,8 @@ void add_common_options(CLI::App& app, CommonOptions& options);
 // Where a tool's objective and point come from: a checkpoint (positional), or --problem SPEC with
 // --at x1,x2,...|start. add_problem_options wires the three options and their rules;
 // load_problem builds the Problem (io::FileError for a bad checkpoint, std::invalid_argument for bad
-// flags or when neither source is given).
+// flags or when neither source is given); under MPI a checkpoint's objective over data is
+// data-parallel, each rank reading its shard (problem::load_checkpoint_problem).
 struct ProblemOptions {
   std::string checkpoint;
   std::string problem;
@@ -59,6 +60,9 @@ void apply_threads(int threads);
 
 // Parses argv with `app` (after adding --version), then calls `run`. Every exception is turned
 // into its exit code and one line on stderr. `run` returns the exit code of a completed run.
+// Under an MPI launcher it also starts MPI (parallel::initialize) and finalizes it on return; ranks
+// other than 0 print nothing on stdout, and an exception on any rank prints one line naming that rank
+// and ends the job with the exit code (parallel::abort_job).
 int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& run);
 
 // Prints a JSON object on stdout (indented, one trailing newline).
@@ -67,7 +71,12 @@ void print_json(const nlohmann::json& object);
 // The provenance of the running tool, with seeds filled in.
 io::Provenance provenance(const std::string& tool, int argc, char** argv, const nlohmann::json& seeds);
 
-// Writes `out` atomically as a result file of `tool`: the provenance (argv, seed), the header of
+// Whether this process writes files: rank 0 under MPI, always otherwise.
+bool writes_files();
+// This rank's part of a data set in a data-parallel run (the whole data set with one process).
+io::RowShard data_shard();
+
+// Writes `out` atomically as a result file of `tool` (on rank 0 only, after every rank arrived): the provenance (argv, seed), the header of
 // io::write_result_header (the input file and its SHA-256 when `input_path` is not empty, the
 // summary), then whatever `body` adds. Any HDF5 failure becomes io::FileError naming `out`.
 void write_result_file(const std::string& out, const std::string& tool, int argc, char** argv, std::uint64_t seed,

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "parallel/parallel.h"
 #include "random/random.h"
 
 namespace saddlescope::explore {
@@ -138,6 +139,32 @@ void parallel_for(const ObjectiveFactory& factory, int threads, std::int64_t cou
   if (error) std::rethrow_exception(error);
 }
 
+// Every start's outcome on every rank (a no-op with one rank). Record: status, iterations, value,
+// grad_norm, the two counts, then the final iterate.
+void share_start_outcomes(std::vector<StartOutcome>& starts, std::vector<Vector>& finals,
+                          std::vector<std::int64_t>& gradient_counts, std::vector<std::int64_t>& hessian_counts) {
+  if (parallel::work_ranks() == 1) return;
+  std::vector<std::vector<double>> records(starts.size());
+  for (std::size_t s = 0; s < starts.size(); ++s) {
+    if (!parallel::owns_item(static_cast<std::int64_t>(s))) continue;
+    const StartOutcome& start = starts[s];
+    records[s] = {static_cast<double>(start.status), static_cast<double>(start.iterations), start.value,
+                  start.grad_norm, static_cast<double>(gradient_counts[s]), static_cast<double>(hessian_counts[s])};
+    records[s].insert(records[s].end(), finals[s].data(), finals[s].data() + finals[s].size());
+  }
+  parallel::share_items(records);
+  for (std::size_t s = 0; s < starts.size(); ++s) {
+    const std::vector<double>& r = records[s];
+    starts[s].status = static_cast<StartStatus>(static_cast<int>(r[0]));
+    starts[s].iterations = static_cast<std::int64_t>(r[1]);
+    starts[s].value = r[2];
+    starts[s].grad_norm = r[3];
+    gradient_counts[s] = static_cast<std::int64_t>(r[4]);
+    hessian_counts[s] = static_cast<std::int64_t>(r[5]);
+    finals[s] = Eigen::Map<const Vector>(r.data() + 6, static_cast<Index>(r.size() - 6));
+  }
+}
+
 }  // namespace
 
 FindSummary find_critical_points(const ObjectiveFactory& factory, const FindOptions& o) {
@@ -156,7 +183,11 @@ FindSummary find_critical_points(const ObjectiveFactory& factory, const FindOpti
   summary.starts.resize(static_cast<std::size_t>(o.starts));
   std::vector<Vector> finals(static_cast<std::size_t>(o.starts));
   std::vector<std::int64_t> gradient_counts(o.starts, 0), hessian_counts(o.starts, 0);
+  // Starts are work items: under MPI each rank solves the starts it owns (parallel::owns_item), and
+  // share_items hands every rank every start's outcome, so the merge below sees the same inputs for any
+  // number of ranks. Points are then classified on every rank (few, and cheap next to the starts).
   parallel_for(factory, o.threads, o.starts, [&](const objective::Objective& f, std::int64_t s) {
+    if (!parallel::owns_item(s)) return;
     random::Rng rng(o.seed, kStartStream + static_cast<std::uint64_t>(s));
     Vector x(n);
     for (Index i = 0; i < n; ++i)
@@ -164,6 +195,8 @@ FindSummary find_critical_points(const ObjectiveFactory& factory, const FindOpti
     summary.starts[s] = solve_from(f, x, o, &gradient_counts[s], &hessian_counts[s]);
     finals[s] = std::move(x);
   });
+
+  share_start_outcomes(summary.starts, finals, gradient_counts, hessian_counts);
 
   // Merge duplicates in start order (deterministic whatever the threads did).
   for (std::int64_t s = 0; s < o.starts; ++s) {

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "io/provenance.h"
+#include "io/shard.h"
 
 namespace saddlescope::io {
 
@@ -43,7 +44,8 @@ struct OptimizerState {
 struct Checkpoint {
   Eigen::VectorXd params;
   nlohmann::json spec = nlohmann::json::object();  // objective spec (problem/problem.h)
-  std::optional<DataArrays> data;                  // embedded data set
+  std::optional<DataArrays> data;                  // embedded data set (only the rows of `shard` when read by part)
+  std::int64_t data_rows = 0;                      // samples N of the whole data set (0 when none was read)
   std::string data_file;                           // or a reference to a data set in another file
   std::string data_group;
   std::optional<OptimizerState> optimizer_state;
@@ -56,7 +58,15 @@ struct Checkpoint {
 void write_checkpoint(const std::string& path, const Checkpoint& checkpoint, const Provenance& provenance);
 
 // Reads and validates (format, version, shapes, finiteness of params and data, sizes before any
-// allocation). Throws FileError with one line naming the file and the problem.
-Checkpoint read_checkpoint(const std::string& path);
+// allocation). Throws FileError with one line naming the file and the problem. With a `shard` of
+// P > 1 parts, only that part's rows of an embedded /data are read (io/shard.h); the finiteness check
+// covers those rows, and fewer samples than parts is refused.
+Checkpoint read_checkpoint(const std::string& path, const RowShard& shard = {});
+
+// Reads X and y of a data group (rows of `shard` only, by hyperslab): equal row counts, at least as
+// many samples as parts, finite values. `where` names the group in messages ("/data"); `rows`
+// receives N. Throws FileError naming `path`, or h5::Hdf5Error from the HDF5 layer.
+DataArrays read_data_arrays(hid_t group, const std::string& path, const std::string& where, const RowShard& shard,
+                            std::int64_t* rows);
 
 }  // namespace saddlescope::io

@@ -50,7 +50,10 @@ io::DataArrays synthetic_data(const std::string& spec);
 bool is_synthetic_data_spec(const std::string& spec);
 
 // Reads /<group>/X and /<group>/y of a data file, checking format, version, shapes (sizes before
-// allocation), matching row counts and finiteness. Throws io::FileError naming the file.
-io::DataArrays read_data_file(const std::string& path, const std::string& group);
+// allocation), matching row counts and finiteness. Throws io::FileError naming the file. With a
+// `shard` of P > 1 parts only that part's rows are read (io/shard.h); `rows` receives N, the samples
+// of the whole data set.
+io::DataArrays read_data_file(const std::string& path, const std::string& group, const io::RowShard& shard = {},
+                              std::int64_t* rows = nullptr);
 
 }  // namespace saddlescope::models

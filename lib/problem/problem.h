@@ -33,8 +33,10 @@ struct Problem {
 
 // From a checkpoint: reads and validates it, resolves a referenced data file, builds the objective and
 // checks that the parameter vector has the objective's dimension. Every failure is io::FileError
-// (exit code 3) naming the file.
-Problem load_checkpoint_problem(const std::string& path);
+// (exit code 3) naming the file. With a `shard` of P > 1 parts (data-parallel MPI runs: part = rank,
+// parts = ranks), an objective over data is built from that part's rows only and wrapped in
+// parallel::DataParallelObjective, which sums over the ranks; objectives without data are unchanged.
+Problem load_checkpoint_problem(const std::string& path, const io::RowShard& shard = {});
 
 // For tools that build one objective per worker thread (find-critical, loss-slice): reads the checkpoint
 // (and its data file) once, on the calling thread, and returns a factory that builds an independent
