@@ -91,7 +91,7 @@ SlqResult stochastic_lanczos_quadrature(const SymmetricOperator& A, const SlqOpt
   const Index n = A.rows();
   if (n < 1) throw std::invalid_argument("stochastic_lanczos_quadrature: the operator has dimension 0");
   const Index steps = std::min(o.steps, n);  // a Krylov space has at most n dimensions
-  const std::int64_t before = A.product_count();
+  const std::int64_t before = A.product_count(), passes_before = A.pass_count();
   Index group = o.probe_block;
   if (group == 0) {
     const double per_probe = 8.0 * static_cast<double>(steps + 2) * static_cast<double>(n);
@@ -176,6 +176,11 @@ SlqResult stochastic_lanczos_quadrature(const SymmetricOperator& A, const SlqOpt
     if (o.progress) o.progress(start + p, A.product_count() - before);
   }
   share_probes(r);
+  if (parallel::work_ranks() > 1) {  // count the other ranks' products too: the job's total
+    const std::int64_t mine = A.product_count() - before, passes = A.pass_count() - passes_before;
+    A.add_remote_counts(static_cast<std::int64_t>(parallel::work_sum(static_cast<double>(mine))) - mine,
+                        static_cast<std::int64_t>(parallel::work_sum(static_cast<double>(passes))) - passes);
+  }
 
   // Moments, trace and index from the raw quadrature.
   double low = std::numeric_limits<double>::infinity(), high = -low, max_abs = 0.0;
@@ -229,7 +234,7 @@ SlqResult stochastic_lanczos_quadrature(const SymmetricOperator& A, const SlqOpt
       const double c = r.nodes(i, j), w = r.weights(i, j) * norm;
       r.density += (w * (-0.5 * ((r.grid.array() - c) / sg).square()).exp()).matrix();
     }
-  r.hvp_count = static_cast<Index>(parallel::work_sum(static_cast<double>(A.product_count() - before)));
+  r.hvp_count = A.product_count() - before;
   r.message = std::to_string(o.probes) + " probes x " + std::to_string(steps) + " Lanczos steps (" +
               std::to_string(r.hvp_count) + " products, " + std::to_string(group) + " probes per block)";
   return r;

@@ -118,15 +118,20 @@ namespace {
 
 // Runs body(worker_objective, item) for item in [0, count) on `threads` threads; items are claimed from an
 // atomic counter, but every item's result depends only on the item, so the order does not matter.
+// With `dealt_out`, only the items this MPI rank owns are computed (parallel::owns_item).
 template <class Body>
-void parallel_for(const ObjectiveFactory& factory, int threads, std::int64_t count, Body body) {
+void parallel_for(const ObjectiveFactory& factory, int threads, std::int64_t count, bool dealt_out, Body body) {
   std::atomic<std::int64_t> next{0};
   std::exception_ptr error;
   std::atomic<bool> failed{false};
   auto worker = [&](int) {
     try {
       const std::unique_ptr<objective::Objective> f = factory();
-      for (std::int64_t i = next++; i < count && !failed; i = next++) body(*f, i);
+      for (std::int64_t i = next++; i < count && !failed; i = next++) {
+        if (dealt_out && !parallel::owns_item(i)) continue;
+        const parallel::ItemScope item;  // nothing inside an item is dealt out over ranks again
+        body(*f, i);
+      }
     } catch (...) {
       if (!failed.exchange(true)) error = std::current_exception();
     }
@@ -186,8 +191,7 @@ FindSummary find_critical_points(const ObjectiveFactory& factory, const FindOpti
   // Starts are work items: under MPI each rank solves the starts it owns (parallel::owns_item), and
   // share_items hands every rank every start's outcome, so the merge below sees the same inputs for any
   // number of ranks. Points are then classified on every rank (few, and cheap next to the starts).
-  parallel_for(factory, o.threads, o.starts, [&](const objective::Objective& f, std::int64_t s) {
-    if (!parallel::owns_item(s)) return;
+  parallel_for(factory, o.threads, o.starts, true, [&](const objective::Objective& f, std::int64_t s) {
     random::Rng rng(o.seed, kStartStream + static_cast<std::uint64_t>(s));
     Vector x(n);
     for (Index i = 0; i < n; ++i)
@@ -229,7 +233,7 @@ FindSummary find_critical_points(const ObjectiveFactory& factory, const FindOpti
     ++summary.points[start.point].start_count;
   }
 
-  parallel_for(factory, o.threads, static_cast<std::int64_t>(summary.points.size()),
+  parallel_for(factory, o.threads, static_cast<std::int64_t>(summary.points.size()), false,
                [&](const objective::Objective& f, std::int64_t k) {
                  CriticalPoint& point = summary.points[k];
                  point.classification = critical::classify(f, point.x, o.classify);

@@ -261,6 +261,7 @@ Index evaluate_slice(const ObjectiveFactory& factory, const SlicePlan& plan, con
         for (std::size_t p = next++; p < end && !failed; p = next++) {
           const Index k = pending[p];
           if (!parallel::owns_item(k)) continue;
+          const parallel::ItemScope item;  // nothing inside a point is dealt out over ranks again
           const Vector x = plan.point(k);
           values.loss(k) = f.value(x);
           if (o.curvature) {

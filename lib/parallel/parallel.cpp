@@ -21,6 +21,9 @@ int g_rank = 0;
 int g_size = 1;
 bool g_started = false;  // this library called MPI_Init
 std::atomic<int> g_collective_scopes{0};
+thread_local int t_item_depth = 0;  // ItemScopes alive on this thread
+
+bool items_shared() { return g_collective_scopes.load() == 0 && t_item_depth == 0; }
 
 }  // namespace
 
@@ -112,8 +115,8 @@ void sum_in_place(std::span<double> values) {
 #endif
 }
 
-int work_ranks() { return g_collective_scopes.load() > 0 ? 1 : g_size; }
-int work_rank() { return g_collective_scopes.load() > 0 ? 0 : g_rank; }
+int work_ranks() { return items_shared() ? g_size : 1; }
+int work_rank() { return items_shared() ? g_rank : 0; }
 bool owns_item(std::int64_t item) { return item % work_ranks() == work_rank(); }
 
 double work_sum(double value) {
@@ -163,6 +166,9 @@ void share_items(std::vector<std::vector<double>>& records) {
 
 CollectiveScope::CollectiveScope() { ++g_collective_scopes; }
 CollectiveScope::~CollectiveScope() { --g_collective_scopes; }
+
+ItemScope::ItemScope() { ++t_item_depth; }
+ItemScope::~ItemScope() { --t_item_depth; }
 
 std::string rank_label() {
   return g_size > 1 ? "rank " + std::to_string(g_rank) + " of " + std::to_string(g_size) : std::string();

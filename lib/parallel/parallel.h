@@ -57,8 +57,8 @@ void barrier();
 void sum_in_place(std::span<double> values);
 
 // --- Work items -----------------------------------------------------------------------------------
-// Ranks that share out work items (size(), or 1 while a data-parallel objective exists) and this
-// process's place among them.
+// Ranks that share out work items (size(); 1 while a data-parallel objective exists or inside an
+// ItemScope on this thread) and this process's place among them.
 int work_ranks();
 int work_rank();
 // True when this rank computes work item `item` (item mod work_ranks() == work_rank()).
@@ -80,6 +80,17 @@ class CollectiveScope {
   ~CollectiveScope();
   CollectiveScope(const CollectiveScope&) = delete;
   CollectiveScope& operator=(const CollectiveScope&) = delete;
+};
+
+// Marks the calling thread as computing one work item while it exists: sweeps nested inside the item
+// (the SLQ of a classification at one grid point or start) run whole on this thread, not dealt out
+// again, since the other ranks are busy with their own items and could not join the collectives.
+class ItemScope {
+ public:
+  ItemScope();
+  ~ItemScope();
+  ItemScope(const ItemScope&) = delete;
+  ItemScope& operator=(const ItemScope&) = delete;
 };
 
 // "rank r of P" for messages; empty with one rank.
