@@ -132,6 +132,14 @@ TEST_F(MpiTools, LossSliceIsBitwiseIdenticalOnAnyNumberOfRanks) {
   expect_bitwise("loss-slice", "--problem rosenbrock:n=6 --at start --dims 2 --grid 9,7 --curvature --chunk 7 --seed 2 --threads 2");
 }
 
+// Regression: an SLQ inside the classification at one grid point (a sweep nested in a work item, on a
+// worker thread) must run whole on that rank; dealt out again, it would wait in collectives the other
+// ranks, busy with their own points, never join.
+TEST_F(MpiTools, NestedSweepInsideAWorkItemIsNotDealtOutAgain) {
+  SKIP_WITHOUT_MPI();
+  expect_bitwise("loss-slice", "--problem rosenbrock:n=6 --at start --grid 9 --curvature --method lanczos --chunk 4 --threads 2");
+}
+
 TEST_F(MpiTools, HessianSpectrumSlqProbesAreBitwiseIdenticalOnAnyNumberOfRanks) {
   SKIP_WITHOUT_MPI();
   expect_bitwise("hessian-spectrum",
