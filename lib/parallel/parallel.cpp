@@ -19,7 +19,9 @@ namespace {
 
 int g_rank = 0;
 int g_size = 1;
+#ifdef SADDLESCOPE_HAVE_MPI
 bool g_started = false;  // this library called MPI_Init
+#endif
 std::atomic<int> g_collective_scopes{0};
 thread_local int t_item_depth = 0;  // ItemScopes alive on this thread
 
