@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
       }();
       const sc::models::Init init_kind = [&] {
         try {
-          return sc::models::parse_init(init);
+          return sc::models::kInitNames.parse(init);
         } catch (const std::invalid_argument& e) {
           throw std::invalid_argument(std::string("--init: ") + e.what());
         }

@@ -14,6 +14,7 @@
 #include "optim/recorders.h"
 #include "optim/trainer.h"
 #include "problem/problem.h"
+#include "text/format.h"
 
 namespace sc = saddlescope;
 
@@ -243,7 +244,7 @@ int run(Options& o, int argc, char** argv) {
   if (!o.warmup.empty())
     o.trainer.schedule.warmup = sc::cli::parse_flag("--warmup", [&] { return sc::optim::ScheduleConfig::parse(o.warmup); });
   o.trainer.schedule.milestone = o.milestone;
-  o.trainer.escape.kind = sc::optim::escape_from_string(o.escape);
+  o.trainer.escape.kind = sc::optim::kEscapeNames.parse(o.escape);
   if (!o.grad_noise.empty()) {
     const auto comma = o.grad_noise.find(',');
     try {
@@ -332,11 +333,11 @@ int run(Options& o, int argc, char** argv) {
               << ") from " << problem.source << "\n";
     line("status", sc::optim::to_string(summary.status) + " (" + summary.message + ")");
     line("steps", std::to_string(summary.steps_taken));
-    line("loss", sc::cli::format_number(summary.initial_loss) + " -> " + sc::cli::format_number(summary.final_loss));
-    line("final |grad|", sc::cli::format_number(summary.final_grad_norm));
+    line("loss", sc::text::format_number(summary.initial_loss) + " -> " + sc::text::format_number(summary.final_loss));
+    line("final |grad|", sc::text::format_number(summary.final_grad_norm));
     if (x.size() <= 6 && x.allFinite()) {
       std::string p;
-      for (Eigen::Index i = 0; i < x.size(); ++i) p += (i ? ", " : "") + sc::cli::format_number(x(i), 10);
+      for (Eigen::Index i = 0; i < x.size(); ++i) p += (i ? ", " : "") + sc::text::format_number(x(i), 10);
       line("final point", "(" + p + ")");
     }
     if (summary.perturbations) line("perturbations", std::to_string(summary.perturbations));

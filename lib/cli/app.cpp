@@ -126,12 +126,4 @@ void write_result_file(const std::string& out, const std::string& tool, int argc
   file.commit();
 }
 
-std::string format_number(double value, int digits) {
-  if (std::isnan(value)) return "nan";
-  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.*g", digits, value);
-  return buffer;
-}
-
 }  // namespace saddlescope::cli

@@ -74,7 +74,4 @@ void write_result_file(const std::string& out, const std::string& tool, int argc
                        const std::string& input_path, const nlohmann::json& summary,
                        const std::function<void(hid_t)>& body);
 
-// Number formatting for the human summaries: %.*g with `digits` significant digits; "inf"/"nan" as is.
-std::string format_number(double value, int digits = 6);
-
 }  // namespace saddlescope::cli

@@ -2,46 +2,21 @@
 
 #include <atomic>
 #include <cmath>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
 #include "curvature/lanczos.h"
 #include "random/random.h"
+#include "text/format.h"
 
 namespace saddlescope::explore {
 
 using objective::Index;
 using objective::Vector;
 
-std::string_view to_string(SliceDirections d) {
-  for (const auto& [v, name] : kSliceDirectionNames)
-    if (v == d) return name;
-  return "unknown";
-}
-std::optional<SliceDirections> slice_directions_from_string(std::string_view name) {
-  for (const auto& [v, n] : kSliceDirectionNames)
-    if (n == name) return v;
-  return std::nullopt;
-}
-std::string_view to_string(Normalization d) {
-  for (const auto& [v, name] : kNormalizationNames)
-    if (v == d) return name;
-  return "unknown";
-}
-std::optional<Normalization> normalization_from_string(std::string_view name) {
-  for (const auto& [v, n] : kNormalizationNames)
-    if (n == name) return v;
-  return std::nullopt;
-}
-
 bool SliceOptions::IsValid(std::string* why) const {
   auto fail = [&](const std::string& field, double value, const std::string& rule) {
-    if (why != nullptr) {
-      std::ostringstream s;
-      s << "'" << field << "' = " << value << " must " << rule;
-      *why = s.str();
-    }
+    if (why != nullptr) *why = "'" + field + "' = " + text::format_number(value) + " must " + rule;
     return false;
   };
   if (dims != 1 && dims != 2) return fail("dims", dims, "be 1 or 2");

@@ -186,7 +186,7 @@ io::DataArrays synthetic_data(const std::string& spec) {
       if (dash == std::string::npos) break;
       start = dash + 1;
     }
-    d = teacher_student(n, widths, parse_activation(take("activation", "tanh")), number("noise", "0.1"), useed);
+    d = teacher_student(n, widths, kActivationNames.parse(take("activation", "tanh")), number("noise", "0.1"), useed);
   } else if (name == "mixture") {
     d = gaussian_mixture(n, integer("classes", "3"), integer("dim", "2"), number("separation", "3"), useed);
   } else if (name == "spirals") {
