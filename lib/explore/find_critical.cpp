@@ -5,12 +5,13 @@
 #include <atomic>
 #include <cmath>
 #include <numeric>
-#include <sstream>
 #include <stdexcept>
+#include <mutex>
 #include <thread>
 
 #include "parallel/parallel.h"
 #include "random/random.h"
+#include "text/format.h"
 
 namespace saddlescope::explore {
 
@@ -18,19 +19,9 @@ using objective::Index;
 using objective::Matrix;
 using objective::Vector;
 
-std::string_view to_string(StartStatus status) {
-  for (const auto& [s, name] : kStartStatusNames)
-    if (s == status) return name;
-  return "unknown";
-}
-
 bool FindOptions::IsValid(std::string* why) const {
   auto fail = [&](const std::string& field, double value, const std::string& rule) {
-    if (why != nullptr) {
-      std::ostringstream s;
-      s << "'" << field << "' = " << value << " must " << rule;
-      *why = s.str();
-    }
+    if (why != nullptr) *why = "'" + field + "' = " + text::format_number(value) + " must " + rule;
     return false;
   };
   if (starts < 1) return fail("starts", static_cast<double>(starts), "be >= 1");
@@ -118,19 +109,29 @@ namespace {
 
 // Runs body(worker_objective, item) for item in [0, count) on `threads` threads; items are claimed from an
 // atomic counter, but every item's result depends only on the item, so the order does not matter.
-// With `dealt_out`, only the items this MPI rank owns are computed (parallel::owns_item).
+// After each item, progress(stage, items done, count) — serialised — when `progress` is set. With
+// `dealt_out`, only the items this MPI rank owns are computed (parallel::owns_item).
 template <class Body>
-void parallel_for(const ObjectiveFactory& factory, int threads, std::int64_t count, bool dealt_out, Body body) {
+void parallel_for(const ObjectiveFactory& factory, int threads, std::int64_t count, bool dealt_out, Body body,
+                  const FindOptions::Progress& progress, std::string_view stage) {
   std::atomic<std::int64_t> next{0};
   std::exception_ptr error;
   std::atomic<bool> failed{false};
+  std::mutex progress_mutex;
+  std::int64_t done = 0;
   auto worker = [&](int) {
     try {
       const std::unique_ptr<objective::Objective> f = factory();
       for (std::int64_t i = next++; i < count && !failed; i = next++) {
         if (dealt_out && !parallel::owns_item(i)) continue;
-        const parallel::ItemScope item;  // nothing inside an item is dealt out over ranks again
-        body(*f, i);
+        {
+          const parallel::ItemScope item;  // nothing inside an item is dealt out over ranks again
+          body(*f, i);
+        }
+        if (progress) {
+          const std::lock_guard<std::mutex> lock(progress_mutex);
+          progress(stage, ++done, count);
+        }
       }
     } catch (...) {
       if (!failed.exchange(true)) error = std::current_exception();
@@ -198,7 +199,7 @@ FindSummary find_critical_points(const ObjectiveFactory& factory, const FindOpti
       x(i) = o.use_box ? o.box_lo + (o.box_hi - o.box_lo) * rng.uniform() : o.center(i) + o.radius * rng.normal();
     summary.starts[s] = solve_from(f, x, o, &gradient_counts[s], &hessian_counts[s]);
     finals[s] = std::move(x);
-  });
+  }, o.progress, "starts");
 
   share_start_outcomes(summary.starts, finals, gradient_counts, hessian_counts);
 
@@ -237,7 +238,7 @@ FindSummary find_critical_points(const ObjectiveFactory& factory, const FindOpti
                [&](const objective::Objective& f, std::int64_t k) {
                  CriticalPoint& point = summary.points[k];
                  point.classification = critical::classify(f, point.x, o.classify);
-               });
+               }, o.progress, "classify");
   return summary;
 }
 

@@ -126,4 +126,22 @@ DataArrays read_data_arrays(hid_t group, const std::string& path, const std::str
   return arrays;
 }
 
+DataArrays read_data_file(const std::string& path, const std::string& group, const RowShard& shard,
+                          std::int64_t* rows) {
+  OpenedFile opened = open_saddlescope_file(path, kDataFormat, kDataFormatVersion);
+  DataArrays d;
+  std::int64_t total = 0;
+  try {
+    if (group.empty() || !h5::exists(opened.handle.get(), group))
+      throw FileError(path, "has no data set '" + group + "'");
+    h5::Handle g = h5::open_group(opened.handle.get(), group);
+    d = read_data_arrays(g.get(), path, "/" + group, shard, &total);
+  } catch (const h5::Hdf5Error& e) {
+    throw FileError(path, "/" + group + ": " + e.what());
+  }
+  if (total == 0) throw FileError(path, "/" + group + " has no samples");
+  if (rows) *rows = total;
+  return d;
+}
+
 }  // namespace saddlescope::io

@@ -69,4 +69,15 @@ Checkpoint read_checkpoint(const std::string& path, const RowShard& shard = {});
 DataArrays read_data_arrays(hid_t group, const std::string& path, const std::string& where, const RowShard& shard,
                             std::int64_t* rows);
 
+// Data files (format "saddlescope-data"): groups holding X [N, d] and y [N, k] (tools/convert_sklearn_data.py
+// writes them; a checkpoint may reference one).
+inline constexpr const char* kDataFormat = "saddlescope-data";
+inline constexpr std::int64_t kDataFormatVersion = 1;
+// Reads /<group>/X and /<group>/y of a data file, checking format, version, shapes (sizes before
+// allocation), matching row counts and finiteness. Throws FileError naming the file. With a `shard`
+// of P > 1 parts only that part's rows are read (io/shard.h); `rows` receives N, the samples of the
+// whole data set.
+DataArrays read_data_file(const std::string& path, const std::string& group, const RowShard& shard = {},
+                          std::int64_t* rows = nullptr);
+
 }  // namespace saddlescope::io

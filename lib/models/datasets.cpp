@@ -7,8 +7,6 @@
 #include <stdexcept>
 
 #include "io/error.h"
-#include "io/hdf5.h"
-#include "io/reader.h"
 #include "random/random.h"
 
 namespace saddlescope::models {
@@ -186,7 +184,7 @@ io::DataArrays synthetic_data(const std::string& spec) {
       if (dash == std::string::npos) break;
       start = dash + 1;
     }
-    d = teacher_student(n, widths, parse_activation(take("activation", "tanh")), number("noise", "0.1"), useed);
+    d = teacher_student(n, widths, kActivationNames.parse(take("activation", "tanh")), number("noise", "0.1"), useed);
   } else if (name == "mixture") {
     d = gaussian_mixture(n, integer("classes", "3"), integer("dim", "2"), number("separation", "3"), useed);
   } else if (name == "spirals") {
@@ -198,24 +196,6 @@ io::DataArrays synthetic_data(const std::string& spec) {
   }
   for (const auto& [key, value] : kv)
     if (!used.count(key)) throw std::invalid_argument("data spec '" + name + "' has no key '" + key + "'");
-  return d;
-}
-
-io::DataArrays read_data_file(const std::string& path, const std::string& group, const io::RowShard& shard,
-                              std::int64_t* rows) {
-  io::OpenedFile opened = io::open_saddlescope_file(path, kDataFormat, kDataFormatVersion);
-  io::DataArrays d;
-  std::int64_t total = 0;
-  try {
-    if (group.empty() || !io::h5::exists(opened.handle.get(), group))
-      throw io::FileError(path, "has no data set '" + group + "'");
-    io::h5::Handle g = io::h5::open_group(opened.handle.get(), group);
-    d = io::read_data_arrays(g.get(), path, "/" + group, shard, &total);
-  } catch (const io::h5::Hdf5Error& e) {
-    throw io::FileError(path, "/" + group + ": " + e.what());
-  }
-  if (total == 0) throw io::FileError(path, "/" + group + " has no samples");
-  if (rows) *rows = total;
   return d;
 }
 
