@@ -34,6 +34,12 @@ void require_finite(const Eigen::MatrixXd& values, const std::string& path, cons
   if (!values.allFinite()) throw FileError(path, what + " contains NaN or Inf");
 }
 
+// Reads X and y of a data group (rows of `shard` only, by hyperslab): equal row counts, at least as
+// many samples as parts, finite values. `where` names the group in messages ("/data"); `rows`
+// receives N. Throws FileError naming `path`, or h5::Hdf5Error from the HDF5 layer.
+DataArrays read_data_arrays(hid_t group, const std::string& path, const std::string& where, const RowShard& shard,
+                            std::int64_t* rows);
+
 }  // namespace
 
 void write_checkpoint(const std::string& path, const Checkpoint& c, const Provenance& provenance) {
@@ -96,6 +102,8 @@ Checkpoint read_checkpoint(const std::string& path, const RowShard& shard) {
   return c;
 }
 
+namespace {
+
 DataArrays read_data_arrays(hid_t group, const std::string& path, const std::string& where, const RowShard& shard,
                             std::int64_t* rows) {
   DataArrays arrays;
@@ -126,6 +134,8 @@ DataArrays read_data_arrays(hid_t group, const std::string& path, const std::str
   if (rows) *rows = total;
   return arrays;
 }
+
+}  // namespace
 
 DataArrays read_data_file(const std::string& path, const std::string& group, const RowShard& shard,
                           std::int64_t* rows) {

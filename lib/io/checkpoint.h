@@ -63,12 +63,6 @@ void write_checkpoint(const std::string& path, const Checkpoint& checkpoint, con
 // covers those rows, and fewer samples than parts is refused.
 Checkpoint read_checkpoint(const std::string& path, const RowShard& shard = {});
 
-// Reads X and y of a data group (rows of `shard` only, by hyperslab): equal row counts, at least as
-// many samples as parts, finite values. `where` names the group in messages ("/data"); `rows`
-// receives N. Throws FileError naming `path`, or h5::Hdf5Error from the HDF5 layer.
-DataArrays read_data_arrays(hid_t group, const std::string& path, const std::string& where, const RowShard& shard,
-                            std::int64_t* rows);
-
 // Data files (format "saddlescope-data"): groups holding X [N, d] and y [N, k] (tools/convert_sklearn_data.py
 // writes them; a checkpoint may reference one).
 inline constexpr const char* kDataFormat = "saddlescope-data";
