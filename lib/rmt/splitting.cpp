@@ -256,8 +256,10 @@ SplittingResult subset_simulation(const Ensemble& ensemble, const SplittingOptio
   r.relative_error = std::sqrt(var / R) / mean;
   const double t = boost::math::quantile(boost::math::students_t_distribution<double>(R - 1),
                                          0.5 + options.confidence / 2);
-  r.ci_low = r.p * std::exp(-t * r.relative_error);
-  r.ci_high = r.p * std::exp(t * r.relative_error);
+  r.log_ci_low = r.log_p - t * r.relative_error;
+  r.log_ci_high = r.log_p + t * r.relative_error;
+  r.ci_low = std::exp(r.log_ci_low);
+  r.ci_high = std::exp(r.log_ci_high);
   r.mean_acceptance = proposed > 0 ? static_cast<double>(accepted) / static_cast<double>(proposed) : 0.0;
   return r;
 }

@@ -56,6 +56,7 @@ struct SplittingResult {
   double p = 0;                       // mean of the run estimates
   double relative_error = 0;          // standard error of the mean / p
   double ci_low = 0, ci_high = 0;     // p·exp(∓t·relative_error)
+  double log_ci_low = 0, log_ci_high = 0;  // their logs (finite where they underflow)
   double log_p = 0;                   // ln p (finite even where p underflows to 0)
   std::vector<double> run_estimates;      // one per repetition (0 where it underflows)
   std::vector<double> run_log_estimates;  // ln of each run's estimate
