@@ -354,8 +354,21 @@ nlohmann::json settings_json(const CheckOptions& o, std::uint64_t seed) {
             {"repetitions", o.splitting.repetitions},
             {"initial_step", o.splitting.initial_step},
             {"max_levels", o.splitting.max_levels},
-            {"confidence", o.splitting.confidence}}}};
+            {"confidence", o.splitting.confidence}}},
+          {"integration",
+           {{"nodes", o.integration.nodes},
+            {"sweeps", o.integration.sweeps},
+            {"burn_in", o.integration.burn_in},
+            {"endpoint_samples", o.integration.endpoint_samples},
+            {"upper_margin", o.integration.upper_margin},
+            {"repetitions", o.integration.repetitions},
+            {"confidence", o.integration.confidence}}}};
 }
+
+namespace {
+// JSON has no inf or nan: those become null.
+nlohmann::json finite_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(); }
+}  // namespace
 
 nlohmann::json to_json(const CheckResult& result, const CheckOptions& options, std::uint64_t seed) {
   nlohmann::json rows = nlohmann::json::array();
@@ -366,6 +379,8 @@ nlohmann::json to_json(const CheckResult& result, const CheckOptions& options, s
                           {"ci_low", r.ci_low},
                           {"ci_high", r.ci_high},
                           {"log_p", r.log_p},
+                          {"log_ci_low", finite_or_null(r.log_ci_low)},
+                          {"log_ci_high", finite_or_null(r.log_ci_high)},
                           {"log10_p", r.log_p / std::log(10.0)},
                           {"relative_error", r.relative_error},
                           {"half_power", r.half_power},
@@ -386,7 +401,8 @@ nlohmann::json to_json(const CheckResult& result, const CheckOptions& options, s
                       {"mean", m.index_mean},
                       {"variance", m.index_variance},
                       {"mean_theory", r.index_mean_theory},
-                      {"variance_theory", r.index_variance_theory}};
+                      {"variance_theory", r.index_variance_theory},
+                      {"theory", r.index_theory}};
     }
     if (r.has_splitting) {
       const SplittingResult& s = r.splitting;
@@ -401,7 +417,37 @@ nlohmann::json to_json(const CheckResult& result, const CheckOptions& options, s
                           {"mean_acceptance", s.mean_acceptance},
                           {"moves", s.moves_used == SplittingMoves::kMatrixPcn ? "pcn" : "eigenvalues"},
                           {"matrix_evaluations", s.matrix_evaluations},
+                          {"level_probabilities", s.run_level_probabilities},
+                          {"level_acceptance", s.run_level_acceptance},
                           {"seconds", r.splitting_seconds}};
+    }
+    if (r.has_integration) {
+      const IntegrationResult& g = r.integration;
+      nlohmann::json nodes = nlohmann::json::array();
+      for (const IntegrationNode& n : g.nodes)
+        nodes.push_back({{"shift", n.shift},
+                         {"weight", n.weight},
+                         {"mean_trace", n.mean_trace},
+                         {"trace_variance", n.trace_variance},
+                         {"tau_int", n.tau_int},
+                         {"tau_int_max", n.tau_int_max},
+                         {"acceptance", {{"single", n.acceptance[0]}, {"translation", n.acceptance[1]}, {"dilation", n.acceptance[2]}}}});
+      row["integration"] = {{"p", g.p},
+                            {"log_p", g.log_p},
+                            {"log_ci_low", g.log_ci_low},
+                            {"log_ci_high", g.log_ci_high},
+                            {"relative_error", g.relative_error},
+                            {"predicted_standard_error", g.predicted_standard_error},
+                            {"status", to_string(g.status)},
+                            {"repetitions", g.repetitions},
+                            {"t_quantile", g.t_quantile},
+                            {"lower_shift", g.lower_shift},
+                            {"upper_shift", g.upper_shift},
+                            {"endpoint_log_p", g.endpoint_log_p},
+                            {"run_log_estimates", g.run_log_estimates},
+                            {"total_sweeps", g.total_sweeps},
+                            {"nodes", nodes},
+                            {"seconds", r.integration_seconds}};
     }
     if (r.exact.available) row["exact"] = {{"p", r.exact.p}, {"log_p", r.exact.log_p}};
     rows.push_back(row);
@@ -453,7 +499,7 @@ std::string markdown_table(const CheckResult& result) {
   t << "|---:|:---|---:|:---|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const KResult& r : result.results) {
     t << "| " << r.k << " | " << to_string(r.method_used) << " | " << p_text(r.p, r.log_p) << " | ["
-      << p_text(r.ci_low, std::log(r.ci_low)) << ", " << p_text(r.ci_high, std::log(r.ci_high)) << "] | "
+      << p_text(r.ci_low, r.log_ci_low) << ", " << p_text(r.ci_high, r.log_ci_high) << "] | "
       << g(r.relative_error, 2) << " | ";
     if (r.has_monte_carlo)
       t << r.monte_carlo.hits << " / " << r.monte_carlo.samples;
@@ -479,9 +525,16 @@ std::string markdown_table(const CheckResult& result) {
   } else {
     t << "No fit: fewer than 3 values of k with a finite estimate and an error bar.\n";
   }
-  t << "Index theory in parentheses: mean k/2 by symmetry; variance k/4 (diagonal) or the asymptotic ln k/π² (GOE).\n";
+  t << "Index theory in parentheses: GOE exact finite-k mean and variance from the Pfaffian generating function "
+       "(k ≤ 100; beyond, the leading ln k/π²); diagonal binomial.\n";
   return t.str();
 }
+
+namespace {
+Eigen::VectorXd as_eigen(const std::vector<double>& v) {
+  return Eigen::Map<const Eigen::VectorXd>(v.data(), static_cast<Eigen::Index>(v.size()));
+}
+}  // namespace
 
 void write_check(hid_t file, const CheckResult& result) {
   namespace h5 = io::h5;
@@ -493,7 +546,12 @@ void write_check(hid_t file, const CheckResult& result) {
     h5::write_attribute(g.get(), "log_p", r.log_p);
     h5::write_attribute(g.get(), "ci_low", r.ci_low);
     h5::write_attribute(g.get(), "ci_high", r.ci_high);
+    h5::write_attribute(g.get(), "log_ci_low", r.log_ci_low);
+    h5::write_attribute(g.get(), "log_ci_high", r.log_ci_high);
     h5::write_attribute(g.get(), "relative_error", r.relative_error);
+    h5::write_attribute(g.get(), "index_mean_theory", r.index_mean_theory);
+    h5::write_attribute(g.get(), "index_variance_theory", r.index_variance_theory);
+    h5::write_attribute(g.get(), "index_theory", r.index_theory);
     h5::write_attribute(g.get(), "half_power", r.half_power);
     h5::write_attribute(g.get(), "samples", static_cast<std::int64_t>(r.has_monte_carlo ? r.monte_carlo.samples : 0));
     h5::write_attribute(g.get(), "hits", static_cast<std::int64_t>(r.has_monte_carlo ? r.monte_carlo.hits : 0));
@@ -512,6 +570,53 @@ void write_check(hid_t file, const CheckResult& result) {
       h5::write_vector(g.get(), "splitting_run_log_estimates",
                        Eigen::Map<const Eigen::VectorXd>(r.splitting.run_log_estimates.data(),
                                                          static_cast<Eigen::Index>(r.splitting.run_log_estimates.size())));
+      // Per repetition and level, flattened in repetition order; splitting_run_levels says where each run ends.
+      std::vector<double> probabilities, acceptance;
+      std::vector<std::int64_t> levels;
+      for (std::size_t i = 0; i < r.splitting.run_level_probabilities.size(); ++i) {
+        probabilities.insert(probabilities.end(), r.splitting.run_level_probabilities[i].begin(),
+                             r.splitting.run_level_probabilities[i].end());
+        acceptance.insert(acceptance.end(), r.splitting.run_level_acceptance[i].begin(), r.splitting.run_level_acceptance[i].end());
+        levels.push_back(static_cast<std::int64_t>(r.splitting.run_level_probabilities[i].size()));
+      }
+      h5::write_attribute(g.get(), "splitting_mean_acceptance", r.splitting.mean_acceptance);
+      h5::write_int_vector(g.get(), "splitting_run_level_counts", levels);
+      h5::write_vector(g.get(), "splitting_level_probabilities", as_eigen(probabilities));
+      h5::write_vector(g.get(), "splitting_level_acceptance", as_eigen(acceptance));
+    }
+    if (r.has_integration) {
+      const IntegrationResult& in = r.integration;
+      h5::write_attribute(g.get(), "integration_log_p", in.log_p);
+      h5::write_attribute(g.get(), "integration_relative_error", in.relative_error);
+      h5::write_attribute(g.get(), "integration_predicted_standard_error", in.predicted_standard_error);
+      h5::write_attribute(g.get(), "integration_status", to_string(in.status));
+      h5::write_attribute(g.get(), "integration_repetitions", static_cast<std::int64_t>(in.repetitions));
+      h5::write_attribute(g.get(), "integration_lower_shift", in.lower_shift);
+      h5::write_attribute(g.get(), "integration_upper_shift", in.upper_shift);
+      h5::write_attribute(g.get(), "integration_endpoint_log_p", in.endpoint_log_p);
+      h5::write_attribute(g.get(), "integration_total_sweeps", static_cast<std::int64_t>(in.total_sweeps));
+      h5::write_vector(g.get(), "integration_run_log_estimates", as_eigen(in.run_log_estimates));
+      std::vector<double> shift, weight, trace, variance, tau, tau_max, acc_single, acc_translation, acc_dilation;
+      for (const IntegrationNode& n : in.nodes) {
+        shift.push_back(n.shift);
+        weight.push_back(n.weight);
+        trace.push_back(n.mean_trace);
+        variance.push_back(n.trace_variance);
+        tau.push_back(n.tau_int);
+        tau_max.push_back(n.tau_int_max);
+        acc_single.push_back(n.acceptance[0]);
+        acc_translation.push_back(n.acceptance[1]);
+        acc_dilation.push_back(n.acceptance[2]);
+      }
+      h5::write_vector(g.get(), "integration_node_shift", as_eigen(shift));
+      h5::write_vector(g.get(), "integration_node_weight", as_eigen(weight));
+      h5::write_vector(g.get(), "integration_node_mean_trace", as_eigen(trace));
+      h5::write_vector(g.get(), "integration_node_trace_variance", as_eigen(variance));
+      h5::write_vector(g.get(), "integration_node_tau_int", as_eigen(tau));
+      h5::write_vector(g.get(), "integration_node_tau_int_max", as_eigen(tau_max));
+      h5::write_vector(g.get(), "integration_node_acceptance_single", as_eigen(acc_single));
+      h5::write_vector(g.get(), "integration_node_acceptance_translation", as_eigen(acc_translation));
+      h5::write_vector(g.get(), "integration_node_acceptance_dilation", as_eigen(acc_dilation));
     }
     if (r.exact.available) {
       h5::write_attribute(g.get(), "exact_p", r.exact.p);
