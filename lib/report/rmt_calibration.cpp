@@ -4,18 +4,15 @@
 #include <sstream>
 
 #include "io/hdf5.h"
+#include "report/common.h"
 
 namespace saddlescope::report {
 
 namespace {
 
-Eigen::VectorXd as_eigen(const std::vector<double>& v) {
-  return Eigen::Map<const Eigen::VectorXd>(v.data(), static_cast<Eigen::Index>(v.size()));
-}
-
 std::string fixed(double v, int decimals) {
   char b[64];
-  std::snprintf(b, sizeof b, "%.*f", decimals, v);
+  std::snprintf(b, sizeof b, "%.*f", decimals, v);  // fixed decimals: text::format_number is %g-style
   return b;
 }
 

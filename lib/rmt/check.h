@@ -2,13 +2,10 @@
 // The rmt-check computation: for each k, P(all eigenvalues > 0) by plain Monte Carlo (with the index
 // distribution) and/or subset simulation, the exact value where one is known, the ratio to 0.5^k, and
 // fits of ln P_k against k (the 0.5^k picture: slope ln ½) and against k² (Dean & Majumdar, PRL 97
-// 160201 (2006): ln P_k ≈ −θk², θ = ln 3/4 for the GOE).
-#include <hdf5.h>
-
+// 160201 (2006): ln P_k ≈ −θk², θ = ln 3/4 for the GOE). Its renderings are report/rmt_check.h.
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -17,6 +14,7 @@
 #include "rmt/integration.h"
 #include "rmt/montecarlo.h"
 #include "rmt/splitting.h"
+#include "text/names.h"
 
 namespace saddlescope::rmt {
 
@@ -24,12 +22,11 @@ namespace saddlescope::rmt {
 // rare-event estimate too — thermodynamic integration in the shift for goe/goe-shift (rmt/integration.h),
 // subset simulation for the other ensembles (the estimate reported is then the rare-event one; both are kept).
 enum class Method { kAuto, kMonteCarlo, kSplitting, kIntegration };
-const std::vector<std::pair<Method, std::string>>& method_names();  // "auto", "mc", "splitting", "integration"
-std::string to_string(Method method);
-Method parse_method(const std::string& name);
+inline constexpr auto kMethodNames = text::make_name_table<Method>(
+    "method", {{Method::kAuto, "auto"}, {Method::kMonteCarlo, "mc"}, {Method::kSplitting, "splitting"},
+               {Method::kIntegration, "integration"}});
+inline std::string to_string(Method method) { return std::string(kMethodNames.name(method)); }
 
-// Parses "5", "1:12" (inclusive), "1:30:5" (step) or "2,4,8"; every k ≥ 1. Throws std::invalid_argument.
-std::vector<int> parse_k_list(const std::string& text);
 
 struct CheckOptions {
   EnsembleOptions ensemble;
@@ -98,17 +95,5 @@ CheckResult run_check(const CheckOptions& options, std::uint64_t seed, const Che
 // The exact P(all eigenvalues > 0) where one is known: goe/goe-shift at any shift with |μ/s| ≤
 // kMaxExactShift (rmt/exact.h), diagonal Φ(μ/s)^k, wishart 1 (m ≥ k, μ ≥ 0) or 0 (m < k, μ ≤ 0).
 ExactValue exact_value(const EnsembleOptions& ensemble, int k);
-
-// The --json summary: {"ensemble", "results": [{k, samples, hits, p, ci_low, ci_high, method, half_power,
-// ratio_to_half_power, log_p, relative_error, monte_carlo{…}, splitting{…}, exact{…}, index{…}}], "theta",
-// "fit"{…}, "settings"{…}}.
-nlohmann::json to_json(const CheckResult& result, const CheckOptions& options, std::uint64_t seed);
-// Settings for provenance (ensemble, method, sample budgets, splitting parameters).
-nlohmann::json settings_json(const CheckOptions& options, std::uint64_t seed);
-// A Markdown table, one row per k, then the fit.
-std::string markdown_table(const CheckResult& result);
-// Groups /k_<k> (attributes k, samples, hits, p, ci_low, ci_high, method, half_power, log_p, exact_p,
-// exact_log_p; datasets index_histogram, splitting_run_estimates) and /fit (attributes).
-void write_check(hid_t file, const CheckResult& result);
 
 }  // namespace saddlescope::rmt

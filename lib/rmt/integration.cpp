@@ -9,18 +9,6 @@
 
 namespace saddlescope::rmt {
 
-std::string to_string(IntegrationStatus status) {
-  switch (status) {
-    case IntegrationStatus::kConverged:
-      return "converged";
-    case IntegrationStatus::kEndpointEmpty:
-      return "endpoint-empty";
-    case IntegrationStatus::kUnreliableAutocorrelation:
-      return "unreliable-autocorrelation";
-  }
-  return "unknown";
-}
-
 bool IntegrationOptions::IsValid(std::string* why) const {
   auto fail = [&](const std::string& m) {
     if (why) *why = m;

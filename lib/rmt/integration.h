@@ -43,6 +43,7 @@
 #include "rmt/coulomb_gas.h"
 #include "rmt/ensemble.h"
 #include "rmt/montecarlo.h"
+#include "text/names.h"
 
 namespace saddlescope::rmt {
 
@@ -60,8 +61,11 @@ struct IntegrationOptions {
 // kEndpointEmpty: no plain draw at T was a hit (a continuity correction keeps ln P̂(T) finite);
 // kUnreliableAutocorrelation: some chain's τ_int window did not close below n/4 (its error is a lower bound).
 enum class IntegrationStatus { kConverged, kEndpointEmpty, kUnreliableAutocorrelation };
-// "converged", "endpoint-empty", "unreliable-autocorrelation".
-std::string to_string(IntegrationStatus status);
+inline constexpr auto kIntegrationStatusNames = text::make_name_table<IntegrationStatus>(
+    "integration status", {{IntegrationStatus::kConverged, "converged"},
+                           {IntegrationStatus::kEndpointEmpty, "endpoint-empty"},
+                           {IntegrationStatus::kUnreliableAutocorrelation, "unreliable-autocorrelation"}});
+inline std::string to_string(IntegrationStatus status) { return std::string(kIntegrationStatusNames.name(status)); }
 
 struct IntegrationNode {
   double shift = 0;          // t_i (base units)
