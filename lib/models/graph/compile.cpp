@@ -245,6 +245,12 @@ class Lowering {
     return map;
   }
 
+  static std::vector<std::int32_t> identity_map(std::int64_t count) {
+    std::vector<std::int32_t> map(static_cast<std::size_t>(count));
+    std::iota(map.begin(), map.end(), 0);
+    return map;
+  }
+
   // --- step builders -------------------------------------------------------------------------------
   Step& add_step(const Node& n, StepKind kind, std::vector<int> inputs, int out) {
     Step s;
@@ -317,10 +323,7 @@ class Lowering {
     const int id = computed(n, name, out, value(x).active);
     Step& s = add_step(n, StepKind::reduce_mean, {x}, id);
     s.map_a = broadcast_map(kept, in);
-    if (s.map_a.empty()) {
-      s.map_a.resize(static_cast<std::size_t>(value(x).numel));
-      std::iota(s.map_a.begin(), s.map_a.end(), 0);
-    }
+    if (s.map_a.empty()) s.map_a = identity_map(value(x).numel);
     s.scalar = 1.0 / static_cast<double>(count);
     return id;
   }
@@ -366,7 +369,7 @@ class Lowering {
   bool evaluate_static(const Node& n) {
     static const char* kOps[] = {"Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice",
                                  "Add", "Sub", "Mul", "Div", "Reshape", "Identity", "ConstantOfShape", "Equal",
-                                 "Where", "Range", "Neg", "Flatten", "Sqrt"};
+                                 "Where", "Range", "Neg", "Flatten", "Sqrt", "Expand"};
     bool known = false;
     for (const char* op : kOps) known = known || n.op_type == op;
     if (!known) return false;
@@ -523,6 +526,10 @@ class Lowering {
     if (op == "Gather") {
       gather_geometry(n, xs, shape, map);
       return gather_static(x, shape, map);
+    }
+    if (op == "Expand") {
+      shape = broadcast_shape(n, xs, static_ints(n, input(n, 1)));
+      return gather_static(x, shape, broadcast_map(xs, shape));
     }
     if (op == "Slice") {
       slice_geometry(n, xs, shape, map);
@@ -733,6 +740,14 @@ class Lowering {
           idx[d] = 0;
         }
       }
+      gather(n, v, shape, std::move(map), out);
+      return;
+    }
+    if (op == "Expand") {
+      const int v = x(0);
+      const Shape shape = broadcast_shape(n, value(v).shape, static_ints(n, input(n, 1)));
+      auto map = broadcast_map(value(v).shape, shape);
+      if (map.empty()) map = identity_map(value(v).numel);
       gather(n, v, shape, std::move(map), out);
       return;
     }
