@@ -997,30 +997,28 @@ class Lowering {
     }
     const int bn_index = static_cast<int>(batch_norms_->size());
     batch_norms_->push_back(info);
-    const std::size_t rank = xs.size();
-    int normalized;
-    if (c_->mode == BatchNormMode::train) {
-      normalized = computed(n, out + "/normalized", xs, value(xv).active);
-      Step& s = add_step(n, StepKind::normalize, {xv}, normalized);
-      const std::int64_t S = element_count(Shape(xs.begin() + 2, xs.end()));
-      s.norm.groups = C;
-      s.norm.outer = xs[0];
-      s.norm.outer_stride = C * S;
-      s.norm.inner = S;
-      s.norm.group_block = C;
-      s.norm.group_outer_stride = 0;
-      s.norm.epsilon = eps;
-      s.norm.batch_norm = bn_index;
-      s.workspace = c_->workspaces++;
-      if (xs[0] * S < 2) fail(n, "train-mode batch norm needs more than one value per channel (input " + shape_string(xs) + ")");
-    } else {
-      const int m = channel_view(n, mean, rank, out + "/mean");
-      const int v = channel_view(n, var, rank, out + "/var");
-      const int sd = unary(n, UnaryOp::sqrt, binary(n, BinaryOp::add, v, scalar_constant(eps, out + "/eps"), out + "/var_eps"), 0.0, out + "/sd");
-      normalized = binary(n, BinaryOp::div, binary(n, BinaryOp::sub, xv, m, out + "/centred"), sd, out + "/normalized");
+    // One step: y = γ·(x − mean)·r + β per channel, with the batch's statistics (train) or the running
+    // ones (eval); the affine part is folded in so the step keeps one activation, not three.
+    const bool train = c_->mode == BatchNormMode::train;
+    std::vector<int> ins = {xv, scale, bias};
+    if (!train) {
+      ins.push_back(mean);
+      ins.push_back(var);
     }
-    const int scaled = binary(n, BinaryOp::mul, normalized, channel_view(n, scale, rank, out + "/scale"), out + "/scaled");
-    binary(n, BinaryOp::add, scaled, channel_view(n, bias, rank, out + "/bias"), out);
+    const int id = computed(n, out, xs, value(xv).active || value(scale).active || value(bias).active);
+    Step& s = add_step(n, StepKind::normalize, ins, id);
+    const std::int64_t S = element_count(Shape(xs.begin() + 2, xs.end()));
+    s.norm.groups = C;
+    s.norm.outer = xs[0];
+    s.norm.outer_stride = C * S;
+    s.norm.inner = S;
+    s.norm.group_block = C;
+    s.norm.group_outer_stride = 0;
+    s.norm.epsilon = eps;
+    s.norm.batch_norm = train ? bn_index : -1;
+    s.workspace = c_->workspaces++;
+    if (train && xs[0] * S < 2)
+      fail(n, "train-mode batch norm needs more than one value per channel (input " + shape_string(xs) + ")");
   }
 
   void lower_pool(const Node& n, const std::string& out) {

@@ -255,18 +255,10 @@ void unary_forward(const Step& s, I n, const double* x, double* y, double* d1, d
   const double c = s.scalar;
   switch (s.unary) {
     case UnaryOp::relu:
-      for (I i = 0; i < n; ++i) {
-        y[i] = x[i] > 0 ? x[i] : 0.0;
-        d1[i] = x[i] > 0 ? 1.0 : 0.0;  // relu'(0) = 0 (torch)
-        d2[i] = 0.0;
-      }
+      for (I i = 0; i < n; ++i) y[i] = x[i] > 0 ? x[i] : 0.0;
       break;
     case UnaryOp::leaky_relu:
-      for (I i = 0; i < n; ++i) {
-        y[i] = x[i] > 0 ? x[i] : c * x[i];
-        d1[i] = x[i] > 0 ? 1.0 : c;  // leaky'(0) = slope (torch)
-        d2[i] = 0.0;
-      }
+      for (I i = 0; i < n; ++i) y[i] = x[i] > 0 ? x[i] : c * x[i];
       break;
     case UnaryOp::tanh:
       for (I i = 0; i < n; ++i) {
@@ -331,11 +323,7 @@ void unary_forward(const Step& s, I n, const double* x, double* y, double* d1, d
       }
       break;
     case UnaryOp::neg:
-      for (I i = 0; i < n; ++i) {
-        y[i] = -x[i];
-        d1[i] = -1.0;
-        d2[i] = 0.0;
-      }
+      for (I i = 0; i < n; ++i) y[i] = -x[i];
       break;
     case UnaryOp::reciprocal:
       for (I i = 0; i < n; ++i) {
@@ -344,6 +332,17 @@ void unary_forward(const Step& s, I n, const double* x, double* y, double* d1, d
         d2[i] = 2.0 * y[i] * y[i] * y[i];
       }
       break;
+  }
+}
+
+// Piecewise-linear ops keep no derivative arrays: their first derivative is read off the input (torch's
+// conventions relu'(0) = 0, leaky_relu'(0) = slope) and their second derivative is 0.
+bool piecewise_linear(UnaryOp op) { return op == UnaryOp::relu || op == UnaryOp::leaky_relu || op == UnaryOp::neg; }
+inline double piecewise_slope(UnaryOp op, double c, double x) {
+  switch (op) {
+    case UnaryOp::relu: return x > 0 ? 1.0 : 0.0;
+    case UnaryOp::leaky_relu: return x > 0 ? 1.0 : c;
+    default: return -1.0;  // neg
   }
 }
 
@@ -374,6 +373,186 @@ void for_rows(const Step& s, F f) {
     for (I i = 0; i < s.inner_stride; ++i) f(o * s.axis_length * s.inner_stride + i, s.inner_stride);
 }
 
+
+// --- normalisation -----------------------------------------------------------------------------------
+// y = γ_q·x̂ + β_q with x̂ = (x − mean_q)·r_q over the elements of group q; γ, β per group when the step
+// is affine (inputs 1, 2), else 1 and 0. Statistics: the running mean and variance (inputs 3, 4; r =
+// 1/√(var + ε), x̂ affine in x) or the group's own mean and biased variance (x̂ depends on the whole
+// group: ∂x̂/∂x = r(I − 1/M − x̂x̂ᵀ/M)). Scratch: mean, Σ(x − mean)², r per group.
+struct Normalize {
+  const Step& s;
+  const Access& a;
+  const NormalizeGeometry& g;
+  bool affine, running;
+  double inv;
+  Normalize(const Step& step, const Access& access)
+      : s(step), a(access), g(step.norm), affine(step.inputs.size() >= 3), running(step.inputs.size() == 5),
+        inv(1.0 / static_cast<double>(step.norm.count())) {}
+  double gamma(I q) const { return affine ? a.val(s.inputs[1])[q] : 1.0; }
+  bool active(int k) const { return static_cast<int>(s.inputs.size()) > k && a.active(s.inputs[k]); }
+  // Tangent of γ_q / β_q in lane j (0 when constant).
+  double lane_param(int k, I j, I q) const { return active(k) ? a.tan(s.inputs[k])[j * g.groups + q] : 0.0; }
+};
+
+void normalize_forward(const Step& s, const Access& a, const double* x, double* y) {
+  const Normalize nz(s, a);
+  const NormalizeGeometry& g = s.norm;
+  double* stats = a.scratch(s);
+  for (I q = 0; q < g.groups; ++q) {
+    double mean = 0.0, ss = 0.0, r;
+    if (nz.running) {
+      mean = a.val(s.inputs[3])[q];
+      r = 1.0 / std::sqrt(a.val(s.inputs[4])[q] + g.epsilon);
+    } else {
+      for_group(g, q, [&](I e) { mean += x[e]; });
+      mean *= nz.inv;
+      for_group(g, q, [&](I e) { ss += (x[e] - mean) * (x[e] - mean); });
+      r = 1.0 / std::sqrt(ss * nz.inv + g.epsilon);
+    }
+    stats[q] = mean;
+    stats[g.groups + q] = ss;  // Σ (x − mean)²: train_step_buffers divides by count − 1 as torch does
+    stats[2 * g.groups + q] = r;
+    const double gm = nz.gamma(q), bt = nz.affine ? a.val(s.inputs[2])[q] : 0.0;
+    if (nz.affine) for_group(g, q, [&](I e) { y[e] = (x[e] - mean) * r * gm + bt; });
+    else for_group(g, q, [&](I e) { y[e] = (x[e] - mean) * r; });
+  }
+}
+
+void normalize_backward(const Step& s, const Access& a, const double* x, const double* gy) {
+  const Normalize nz(s, a);
+  const NormalizeGeometry& g = s.norm;
+  const double* stats = a.scratch(s);
+  double* gx = nz.active(0) ? a.adj(s.inputs[0]) : nullptr;
+  double* gg = nz.active(1) ? a.adj(s.inputs[1]) : nullptr;
+  double* gb = nz.active(2) ? a.adj(s.inputs[2]) : nullptr;
+  for (I q = 0; q < g.groups; ++q) {
+    const double mean = stats[q], r = stats[2 * g.groups + q], gm = nz.gamma(q);
+    double g1 = 0.0, g2 = 0.0;
+    for_group(g, q, [&](I e) {
+      g1 += gy[e];
+      g2 += (x[e] - mean) * r * gy[e];
+    });
+    if (gg) gg[q] += g2;
+    if (gb) gb[q] += g1;
+    if (!gx) continue;
+    if (nz.running) {
+      for_group(g, q, [&](I e) { gx[e] += gm * r * gy[e]; });
+    } else {
+      g1 *= nz.inv;
+      g2 *= nz.inv;
+      for_group(g, q, [&](I e) { gx[e] += gm * r * (gy[e] - g1 - (x[e] - mean) * r * g2); });
+    }
+  }
+}
+
+// x̂'s tangent in lane j of group q into `out` (indexed like x): r·ẋ (running statistics) or
+// r(ẋ − mean ẋ − x̂·mean(x̂ ẋ)); returns mean(x̂ ẋ) (0 for running statistics).
+double normalized_tangent(const Normalize& nz, I q, const double* x, const double* tx, double mean, double r, double* out) {
+  const NormalizeGeometry& g = nz.g;
+  if (nz.running) {
+    for_group(g, q, [&](I e) { out[e] = r * tx[e]; });
+    return 0.0;
+  }
+  double m1 = 0.0, m2 = 0.0;
+  for_group(g, q, [&](I e) {
+    m1 += tx[e];
+    m2 += (x[e] - mean) * r * tx[e];
+  });
+  m1 *= nz.inv;
+  m2 *= nz.inv;
+  for_group(g, q, [&](I e) { out[e] = r * (tx[e] - m1 - (x[e] - mean) * r * m2); });
+  return m2;
+}
+
+void normalize_tangent(const Step& s, const Access& a, const double* x, I m) {
+  const Normalize nz(s, a);
+  const NormalizeGeometry& g = s.norm;
+  const double* stats = a.scratch(s);
+  const I n = a.numel(s.output);
+  double* ty = a.tan(s.output);
+  const bool xa = nz.active(0);
+  for (I j = 0; j < m; ++j) {
+    double* o = ty + j * n;
+    for (I q = 0; q < g.groups; ++q) {
+      const double mean = stats[q], r = stats[2 * g.groups + q], gm = nz.gamma(q);
+      const double dg = nz.lane_param(1, j, q), db = nz.lane_param(2, j, q);
+      if (xa) {
+        normalized_tangent(nz, q, x, a.tan(s.inputs[0]) + j * n, mean, r, o);
+        for_group(g, q, [&](I e) { o[e] = gm * o[e] + dg * (x[e] - mean) * r + db; });
+      } else {
+        for_group(g, q, [&](I e) { o[e] = dg * (x[e] - mean) * r + db; });
+      }
+    }
+  }
+}
+
+void normalize_r_backward(const Step& s, const Access& a, const double* x, I m, bool second_order, std::vector<double>& work) {
+  const Normalize nz(s, a);
+  const NormalizeGeometry& g = s.norm;
+  const double* stats = a.scratch(s);
+  const I n = a.numel(s.output);
+  const double* R = a.radj(s.output);
+  const double* gy = second_order ? a.adj(s.output) : nullptr;
+  const bool xa = nz.active(0), ga = nz.active(1), ba = nz.active(2);
+  if (xa && second_order && static_cast<I>(work.size()) < n) work.resize(static_cast<std::size_t>(n));
+  double* xh_dot = work.data();
+  for (I q = 0; q < g.groups; ++q) {
+    const double mean = stats[q], r = stats[2 * g.groups + q], gm = nz.gamma(q);
+    auto xh = [&](I e) { return (x[e] - mean) * r; };
+    double G1 = 0.0, G2 = 0.0;
+    if (second_order) {
+      for_group(g, q, [&](I e) {
+        G1 += gy[e];
+        G2 += xh(e) * gy[e];
+      });
+      G1 *= nz.inv;
+      G2 *= nz.inv;
+    }
+    for (I j = 0; j < m; ++j) {
+      const double* Rj = R + j * n;
+      double r1 = 0.0, r2 = 0.0;
+      for_group(g, q, [&](I e) {
+        r1 += Rj[e];
+        r2 += xh(e) * Rj[e];
+      });
+      double dgamma = r2;  // R{∂f/∂γ_q}
+      const double dbeta = r1;
+      double* o = xa ? a.radj(s.inputs[0]) + j * n : nullptr;
+      const double tg = second_order ? nz.lane_param(1, j, q) : 0.0;
+      r1 *= nz.inv;
+      r2 *= nz.inv;
+      if (nz.running) {
+        if (o) for_group(g, q, [&](I e) { o[e] += gm * r * Rj[e] + (second_order ? tg * r * gy[e] : 0.0); });
+        if (second_order && xa) {
+          const double* tx = a.tan(s.inputs[0]) + j * n;
+          for_group(g, q, [&](I e) { dgamma += gy[e] * r * tx[e]; });
+        }
+      } else {
+        if (o && !second_order) for_group(g, q, [&](I e) { o[e] += gm * r * (Rj[e] - r1 - xh(e) * r2); });
+        if (second_order) {
+          // d(∂f/∂x) along the tangent: γ̇ r(g − ḡ − x̂·mean(x̂g)) + γ[ṙ(g − ḡ − x̂·mean(x̂g))
+          //   − r(x̂̇·mean(x̂g) + x̂·mean(x̂̇g))], ṙ = −r²·mean(x̂ẋ); and d(∂f/∂γ) = Σ g x̂̇.
+          double b1 = 0.0, G3 = 0.0;
+          if (xa) {
+            b1 = normalized_tangent(nz, q, x, a.tan(s.inputs[0]) + j * n, mean, r, xh_dot);
+            for_group(g, q, [&](I e) { G3 += xh_dot[e] * gy[e]; });
+            dgamma += G3;
+            G3 *= nz.inv;
+          }
+          const double rdot = -r * r * b1;
+          if (o)
+            for_group(g, q, [&](I e) {
+              const double centred = gy[e] - G1 - xh(e) * G2;
+              o[e] += gm * r * (Rj[e] - r1 - xh(e) * r2) + tg * r * centred +
+                      gm * (rdot * centred - r * (xh_dot[e] * G2 + xh(e) * G3));
+            });
+        }
+      }
+      if (ga) a.radj(s.inputs[1])[j * g.groups + q] += dgamma;
+      if (ba) a.radj(s.inputs[2])[j * g.groups + q] += dbeta;
+    }
+  }
+}
 }  // namespace
 
 void size_buffers(const Compiled& c, std::int64_t lanes, Buffers& b) {
@@ -400,7 +579,7 @@ void size_buffers(const Compiled& c, std::int64_t lanes, Buffers& b) {
   for (const Step& s : c.steps) {
     const auto out = static_cast<std::size_t>(c.values[s.output].numel);
     switch (s.kind) {
-      case StepKind::unary: b.scratch[s.workspace].resize(2 * out); break;
+      case StepKind::unary: b.scratch[s.workspace].resize(piecewise_linear(s.unary) ? 0 : 2 * out); break;
       case StepKind::normalize: b.scratch[s.workspace].resize(3 * static_cast<std::size_t>(s.norm.groups)); break;
       case StepKind::max_pool: b.scratch[s.workspace].resize(out); break;
       case StepKind::conv:
@@ -454,8 +633,8 @@ void forward_pass(const Compiled& c, const double* theta, Buffers& b) {
         break;
       }
       case StepKind::unary: {
-        double* d = a.scratch(s);
-        unary_forward(s, n, x, y, d, d + n);
+        double* d = piecewise_linear(s.unary) ? nullptr : a.scratch(s);
+        unary_forward(s, n, x, y, d, d ? d + n : nullptr);
         break;
       }
       case StepKind::matmul: matmul_forward(s, x, a.val(s.inputs[1]), y, false); break;
@@ -466,24 +645,7 @@ void forward_pass(const Compiled& c, const double* theta, Buffers& b) {
         for (I i = 0; i < B; ++i) conv_apply(g, W, columns(g, x + i * g.in_numel(), b.col), y + i * g.out_numel(), false);
         break;
       }
-      case StepKind::normalize: {
-        const NormalizeGeometry& g = s.norm;
-        double* stats = a.scratch(s);  // mean, Σ (x − mean)², 1/√(var + ε) per group
-        const double inv = 1.0 / static_cast<double>(g.count());
-        for (I q = 0; q < g.groups; ++q) {
-          double sum = 0.0;
-          for_group(g, q, [&](I e) { sum += x[e]; });
-          const double mean = sum * inv;
-          double ss = 0.0;
-          for_group(g, q, [&](I e) { ss += (x[e] - mean) * (x[e] - mean); });
-          const double var = ss * inv, r = 1.0 / std::sqrt(var + g.epsilon);
-          stats[q] = mean;
-          stats[g.groups + q] = ss;  // Σ (x − mean)²: train_step_buffers divides by count − 1 as torch does
-          stats[2 * g.groups + q] = r;
-          for_group(g, q, [&](I e) { y[e] = (x[e] - mean) * r; });
-        }
-        break;
-      }
+      case StepKind::normalize: normalize_forward(s, a, x, y); break;
       case StepKind::softmax:
       case StepKind::log_softmax:
         for_rows(s, [&](I base, I stride) {
@@ -558,6 +720,10 @@ void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
         break;
       }
       case StepKind::unary: {
+        if (piecewise_linear(s.unary)) {
+          for (I i = 0; i < n; ++i) gx[i] += piecewise_slope(s.unary, s.scalar, x[i]) * g[i];
+          break;
+        }
         const double* d1 = a.scratch(s);
         for (I i = 0; i < n; ++i) gx[i] += d1[i] * g[i];
         break;
@@ -578,23 +744,7 @@ void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
         }
         break;
       }
-      case StepKind::normalize: {
-        const NormalizeGeometry& ng = s.norm;
-        const double* stats = a.scratch(s);
-        const double inv = 1.0 / static_cast<double>(ng.count());
-        for (I q = 0; q < ng.groups; ++q) {
-          double g1 = 0.0, g2 = 0.0;
-          for_group(ng, q, [&](I e) {
-            g1 += g[e];
-            g2 += y[e] * g[e];
-          });
-          g1 *= inv;
-          g2 *= inv;
-          const double r = stats[2 * ng.groups + q];
-          for_group(ng, q, [&](I e) { gx[e] += r * (g[e] - g1 - y[e] * g2); });
-        }
-        break;
-      }
+      case StepKind::normalize: normalize_backward(s, a, x, g); break;
       case StepKind::softmax:
         for_rows(s, [&](I base, I stride) {
           double dot = 0.0;
@@ -688,6 +838,11 @@ void tangent_pass(const Compiled& c, const double* theta, const double* V, std::
         break;
       }
       case StepKind::unary: {
+        if (piecewise_linear(s.unary)) {
+          for (I j = 0; j < m; ++j)
+            for (I i = 0; i < n; ++i) ty[j * n + i] = piecewise_slope(s.unary, s.scalar, x[i]) * tx[j * n + i];
+          break;
+        }
         const double* d1 = a.scratch(s);
         for (I j = 0; j < m; ++j)
           for (I i = 0; i < n; ++i) ty[j * n + i] = d1[i] * tx[j * n + i];
@@ -735,27 +890,7 @@ void tangent_pass(const Compiled& c, const double* theta, const double* V, std::
         }
         break;
       }
-      case StepKind::normalize: {
-        const NormalizeGeometry& g = s.norm;
-        const double* stats = a.scratch(s);
-        const double inv = 1.0 / static_cast<double>(g.count());
-        for (I j = 0; j < m; ++j) {
-          const double* t = tx + j * n;
-          double* o = ty + j * n;
-          for (I q = 0; q < g.groups; ++q) {
-            double m1 = 0.0, m2 = 0.0;
-            for_group(g, q, [&](I e) {
-              m1 += t[e];
-              m2 += y[e] * t[e];
-            });
-            m1 *= inv;
-            m2 *= inv;
-            const double r = stats[2 * g.groups + q];
-            for_group(g, q, [&](I e) { o[e] = r * (t[e] - m1 - y[e] * m2); });
-          }
-        }
-        break;
-      }
+      case StepKind::normalize: normalize_tangent(s, a, x, m); break;
       case StepKind::softmax:
         for (I j = 0; j < m; ++j) {
           const double* t = tx + j * n;
@@ -868,6 +1003,11 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
         break;
       }
       case StepKind::unary: {
+        if (piecewise_linear(s.unary)) {
+          for (I j = 0; j < m; ++j)
+            for (I i = 0; i < n; ++i) rx[j * n + i] += piecewise_slope(s.unary, s.scalar, x[i]) * r[j * n + i];
+          break;
+        }
         const double* d1 = a.scratch(s);
         const double* d2 = d1 + n;
         for (I j = 0; j < m; ++j) {
@@ -928,53 +1068,7 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
         }
         break;
       }
-      case StepKind::normalize: {
-        const NormalizeGeometry& ng = s.norm;
-        const double* stats = a.scratch(s);
-        const double inv = 1.0 / static_cast<double>(ng.count());
-        for (I q = 0; q < ng.groups; ++q) {
-          const double rq = stats[2 * ng.groups + q];
-          double g1 = 0.0, g2 = 0.0;
-          if (second_order) {
-            for_group(ng, q, [&](I e) {
-              g1 += g[e];
-              g2 += y[e] * g[e];
-            });
-            g1 *= inv;
-            g2 *= inv;
-          }
-          for (I j = 0; j < m; ++j) {
-            const double* rj = r + j * n;
-            double* o = rx + j * n;
-            double r1 = 0.0, r2 = 0.0;
-            for_group(ng, q, [&](I e) {
-              r1 += rj[e];
-              r2 += y[e] * rj[e];
-            });
-            r1 *= inv;
-            r2 *= inv;
-            if (!second_order) {
-              for_group(ng, q, [&](I e) { o[e] += rq * (rj[e] - r1 - y[e] * r2); });
-              continue;
-            }
-            // d(gx) along ẋ: ṙ(g − ḡ − y·mean(y g)) − r(ẏ·mean(y g) + y·mean(ẏ g)), ṙ = −r²·mean(y ẋ)
-            const double* t = tx + j * n;
-            const double* tyj = ty + j * n;
-            double b1 = 0.0, g3 = 0.0;
-            for_group(ng, q, [&](I e) {
-              b1 += y[e] * t[e];
-              g3 += tyj[e] * g[e];
-            });
-            b1 *= inv;
-            g3 *= inv;
-            const double rdot = -rq * rq * b1;
-            for_group(ng, q, [&](I e) {
-              o[e] += rq * (rj[e] - r1 - y[e] * r2) + rdot * (g[e] - g1 - y[e] * g2) - rq * (tyj[e] * g2 + y[e] * g3);
-            });
-          }
-        }
-        break;
-      }
+      case StepKind::normalize: normalize_r_backward(s, a, x, m, second_order, b.col2); break;
       case StepKind::softmax:
         for (I j = 0; j < m; ++j) {
           const double* rj = r + j * n;
