@@ -88,6 +88,14 @@ void matmul_backward_b(const Step& s, const double* gC, const double* A, double*
 bool stacks_lanes(const Step& s) { return s.batches.size() == 1 && !s.trans_a && s.batches[0][0] == 0 && s.batches[0][2] == 0; }
 
 // --- convolution -----------------------------------------------------------------------------------
+// Output columns ow whose input column ow·stride + w0 lies inside [0, width): [lo, hi).
+inline void valid_columns(const ConvGeometry& g, I w0, I& lo, I& hi) {
+  lo = w0 >= 0 ? 0 : (-w0 + g.stride_w - 1) / g.stride_w;
+  hi = g.width - w0 <= 0 ? 0 : (g.width - w0 + g.stride_w - 1) / g.stride_w;
+  hi = std::min(hi, g.out_w);
+  lo = std::min(lo, hi);
+}
+
 // col [C_in·kh·kw, out_h·out_w] of one sample x [C_in, H, W]; rows (c, i, j), columns (oh, ow).
 void im2col(const ConvGeometry& g, const double* x, double* col) {
   const I cols = g.col_cols();
@@ -96,6 +104,9 @@ void im2col(const ConvGeometry& g, const double* x, double* col) {
       for (I j = 0; j < g.kernel_w; ++j) {
         double* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * cols;
         const double* plane = x + c * g.height * g.width;
+        const I w0 = j * g.dilation_w - g.pad_left;
+        I lo, hi;
+        valid_columns(g, w0, lo, hi);
         for (I oh = 0; oh < g.out_h; ++oh) {
           const I h = oh * g.stride_h - g.pad_top + i * g.dilation_h;
           double* r = row + oh * g.out_w;
@@ -103,16 +114,12 @@ void im2col(const ConvGeometry& g, const double* x, double* col) {
             std::fill(r, r + g.out_w, 0.0);
             continue;
           }
-          const double* line = plane + h * g.width;
-          const I w0 = j * g.dilation_w - g.pad_left;
-          if (g.stride_w == 1 && w0 >= 0 && w0 + g.out_w <= g.width) {
-            std::memcpy(r, line + w0, sizeof(double) * static_cast<std::size_t>(g.out_w));
-            continue;
-          }
-          for (I ow = 0; ow < g.out_w; ++ow) {
-            const I w = ow * g.stride_w + w0;
-            r[ow] = (w >= 0 && w < g.width) ? line[w] : 0.0;
-          }
+          const double* line = plane + h * g.width;  // input column of ow: ow·stride + w0
+          std::fill(r, r + lo, 0.0);
+          if (g.stride_w == 1) std::memcpy(r + lo, line + lo + w0, sizeof(double) * static_cast<std::size_t>(hi - lo));
+          else
+            for (I ow = lo; ow < hi; ++ow) r[ow] = line[ow * g.stride_w + w0];
+          std::fill(r + hi, r + g.out_w, 0.0);
         }
       }
 }
@@ -124,16 +131,18 @@ void col2im(const ConvGeometry& g, const double* col, double* x) {
       for (I j = 0; j < g.kernel_w; ++j) {
         const double* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * cols;
         double* plane = x + c * g.height * g.width;
+        const I w0 = j * g.dilation_w - g.pad_left;
+        I lo, hi;
+        valid_columns(g, w0, lo, hi);
         for (I oh = 0; oh < g.out_h; ++oh) {
           const I h = oh * g.stride_h - g.pad_top + i * g.dilation_h;
           if (h < 0 || h >= g.height) continue;
           double* line = plane + h * g.width;
           const double* r = row + oh * g.out_w;
-          const I w0 = j * g.dilation_w - g.pad_left;
-          for (I ow = 0; ow < g.out_w; ++ow) {
-            const I w = ow * g.stride_w + w0;
-            if (w >= 0 && w < g.width) line[w] += r[ow];
-          }
+          if (g.stride_w == 1)
+            for (I ow = lo; ow < hi; ++ow) line[ow + w0] += r[ow];
+          else
+            for (I ow = lo; ow < hi; ++ow) line[ow * g.stride_w + w0] += r[ow];
         }
       }
 }
