@@ -609,8 +609,8 @@ void forward_pass(const Compiled& c, const double* theta, Buffers& b) {
     const double* x = a.val(s.inputs[0]);
     switch (s.kind) {
       case StepKind::copy: std::memcpy(y, x, sizeof(double) * static_cast<std::size_t>(n)); break;
-      case StepKind::gather:
-        for (I i = 0; i < n; ++i) y[i] = x[s.map_a[i]];
+      case StepKind::gather:  // a negative source is padding: the constant s.scalar
+        for (I i = 0; i < n; ++i) y[i] = s.map_a[i] >= 0 ? x[s.map_a[i]] : s.scalar;
         break;
       case StepKind::reduce_mean: {
         std::fill(y, y + n, 0.0);
@@ -693,7 +693,8 @@ void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
     switch (s.kind) {
       case StepKind::copy: add_to(gx, g, n); break;
       case StepKind::gather:
-        for (I i = 0; i < n; ++i) gx[s.map_a[i]] += g[i];
+        for (I i = 0; i < n; ++i)
+          if (s.map_a[i] >= 0) gx[s.map_a[i]] += g[i];
         break;
       case StepKind::reduce_mean: {
         const I m = a.numel(xi);
@@ -802,7 +803,7 @@ void tangent_pass(const Compiled& c, const double* theta, const double* V, std::
       case StepKind::copy: std::memcpy(ty, tx, sizeof(double) * static_cast<std::size_t>(n * m)); break;
       case StepKind::gather:
         for (I j = 0; j < m; ++j)
-          for (I i = 0; i < n; ++i) ty[j * n + i] = tx[j * nx + s.map_a[i]];
+          for (I i = 0; i < n; ++i) ty[j * n + i] = s.map_a[i] >= 0 ? tx[j * nx + s.map_a[i]] : 0.0;
         break;
       case StepKind::reduce_mean:
         std::fill(ty, ty + n * m, 0.0);
@@ -956,7 +957,8 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
       case StepKind::copy: add_to(rx, r, n * m); break;
       case StepKind::gather:
         for (I j = 0; j < m; ++j)
-          for (I i = 0; i < n; ++i) rx[j * nx + s.map_a[i]] += r[j * n + i];
+          for (I i = 0; i < n; ++i)
+            if (s.map_a[i] >= 0) rx[j * nx + s.map_a[i]] += r[j * n + i];
         break;
       case StepKind::reduce_mean:
         for (I j = 0; j < m; ++j)
