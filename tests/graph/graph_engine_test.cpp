@@ -181,6 +181,43 @@ TEST(GraphEngine, MiniBatchMatchesFullBatchAndCacheInvalidates) {
   EXPECT_LE((g1 - g2).lpNorm<Eigen::Infinity>(), 1e-14 * g2.lpNorm<Eigen::Infinity>());
 }
 
+// Independent samples are evaluated in chunks when their activations exceed the workspace budget:
+// the sums over chunks must equal the one-pass results (same terms, other summation order: 1e-13).
+TEST(GraphEngine, ChunkedEvaluationEqualsOnePass) {
+  Builder b({2, 6, 6}, 7);
+  GraphIR ir = residual_cnn(b);
+  const io::DataArrays data = class_data(150, 72, 3, 8);
+  GraphOptions one, chunked;
+  one.workspace_budget_bytes = std::int64_t{1} << 34;
+  chunked.workspace_budget_bytes = std::int64_t{1} << 20;
+  one.weight_decay = chunked.weight_decay = 0.01;
+  GraphObjective f(ir, one, data), g(ir, chunked, data);
+  ASSERT_EQ(f.samples_per_pass(), 150);
+  ASSERT_LT(g.samples_per_pass(), 150) << "the test needs a budget that forces chunks";
+  const Vector x = b.parameters();
+  auto close = [](const Matrix& a, const Matrix& e) { return (a - e).lpNorm<Eigen::Infinity>() <= 1e-13 * e.lpNorm<Eigen::Infinity>(); };
+  Vector gf, gg;
+  EXPECT_NEAR(f.gradient(x, gf), g.gradient(x, gg), 1e-13 * std::abs(f.value(x)));
+  EXPECT_TRUE(close(gg, gf));
+  const Matrix V = random_matrix(x.size(), 3, 4);
+  Matrix A, B;
+  f.hessian_vector_product(x, V, A);
+  g.hessian_vector_product(x, V, B);
+  EXPECT_TRUE(close(B, A));
+  f.gauss_newton_vector_product(x, V, A);
+  g.gauss_newton_vector_product(x, V, B);
+  EXPECT_TRUE(close(B, A));
+  f.fisher_vector_product(x, V, A);
+  g.fisher_vector_product(x, V, B);
+  EXPECT_TRUE(close(B, A));
+  EXPECT_TRUE(close(g.outputs(x), f.outputs(x)));
+  std::vector<std::int64_t> batch(140);
+  for (std::int64_t i = 0; i < 140; ++i) batch[i] = (i * 7) % 150;
+  f.batch_hessian_vector_product(x, batch, V, A);
+  g.batch_hessian_vector_product(x, batch, V, B);
+  EXPECT_TRUE(close(B, A));
+}
+
 // BN train-mode running statistics as torch updates them: running ← (1 − μ)·running + μ·stat, with the
 // batch mean and the unbiased variance of the normalised input (μ = 1 − ONNX momentum). Checked on a
 // graph whose batch norm reads the data directly, so the statistics are those of X's columns.
