@@ -204,6 +204,11 @@ const Compiled& prepare_point(GraphObjective::Plan& p, GraphObjective::State& st
 }
 }  // namespace
 
+void GraphObjective::check_point(const Vector& x) const {
+  if (x.size() != plan_->n)
+    throw std::invalid_argument(description() + ": point has " + std::to_string(x.size()) + " entries, expected " + std::to_string(plan_->n));
+}
+
 namespace {
 // The passes a batch is evaluated in: the whole batch, or consecutive chunks of `chunk` samples.
 struct Passes {
@@ -220,8 +225,7 @@ struct Passes {
 }  // namespace
 
 double GraphObjective::evaluate(const Vector& x, Batch batch, bool full, Vector* gradient) const {
-  if (x.size() != plan_->n)
-    throw std::invalid_argument(description() + ": point has " + std::to_string(x.size()) + " entries, expected " + std::to_string(plan_->n));
+  check_point(x);
   if (!full) check_batch(batch, sample_count());
   State& st = *state_;
   const std::int64_t total = full ? sample_count() : static_cast<std::int64_t>(batch.size());
@@ -255,8 +259,7 @@ double GraphObjective::evaluate(const Vector& x, Batch batch, bool full, Vector*
 
 void GraphObjective::product(Product which, const Vector& x, Batch batch, bool full, const Matrix& V, Matrix& out) const {
   const Index n = plan_->n;
-  if (x.size() != n)
-    throw std::invalid_argument(description() + ": point has " + std::to_string(x.size()) + " entries, expected " + std::to_string(n));
+  check_point(x);
   if (V.rows() != n)
     throw std::invalid_argument(description() + ": vector block has " + std::to_string(V.rows()) + " rows, expected " + std::to_string(n));
   if (!full) check_batch(batch, sample_count());
@@ -358,8 +361,7 @@ Matrix GraphObjective::outputs(const Vector& x) const { return batch_outputs_imp
 Matrix GraphObjective::batch_outputs(const Vector& x, Batch batch) const { return batch_outputs_impl(x, batch, false); }
 
 Matrix GraphObjective::batch_outputs_impl(const Vector& x, Batch batch, bool full) const {
-  if (x.size() != plan_->n)
-    throw std::invalid_argument(description() + ": point has " + std::to_string(x.size()) + " entries, expected " + std::to_string(plan_->n));
+  check_point(x);
   if (!full) check_batch(batch, sample_count());
   State& st = *state_;
   const std::int64_t total = full ? sample_count() : static_cast<std::int64_t>(batch.size());
@@ -381,8 +383,7 @@ Matrix GraphObjective::batch_outputs_impl(const Vector& x, Batch batch, bool ful
 }
 
 std::vector<NamedTensor> GraphObjective::train_step_buffers(const Vector& x, Batch batch) const {
-  if (x.size() != plan_->n)
-    throw std::invalid_argument(description() + ": point has " + std::to_string(x.size()) + " entries, expected " + std::to_string(plan_->n));
+  check_point(x);
   check_batch(batch, sample_count());
   State& st = *state_;
   const Compiled& c = prepare_point(*plan_, st, options_, x, batch, false, BatchNormMode::train, 1, sample_count(),

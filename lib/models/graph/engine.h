@@ -147,6 +147,7 @@ class GraphObjective final : public objective::Objective {
 
  private:
   enum class Product { hessian, gauss_newton, fisher };
+  void check_point(const Vector& x) const;
   double evaluate(const Vector& x, Batch batch, bool full, Vector* gradient) const;
   void product(Product which, const Vector& x, Batch batch, bool full, const Matrix& V, Matrix& out) const;
   // One pass of a product over a batch evaluated whole; adds into `out` with the loss seeded by `scale`.
