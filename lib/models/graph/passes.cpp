@@ -633,6 +633,15 @@ void forward_pass(const Compiled& c, const double* theta, Buffers& b) {
       case StepKind::binary: {
         const double* u = x;
         const double* v = a.val(s.inputs[1]);
+        if (s.map_a.empty() && s.map_b.empty()) {  // same shapes: loops the compiler vectorises
+          switch (s.binary) {
+            case BinaryOp::add: for (I i = 0; i < n; ++i) y[i] = u[i] + v[i]; break;
+            case BinaryOp::sub: for (I i = 0; i < n; ++i) y[i] = u[i] - v[i]; break;
+            case BinaryOp::mul: for (I i = 0; i < n; ++i) y[i] = u[i] * v[i]; break;
+            case BinaryOp::div: for (I i = 0; i < n; ++i) y[i] = u[i] / v[i]; break;
+          }
+          break;
+        }
         switch (s.binary) {
           case BinaryOp::add: for (I i = 0; i < n; ++i) y[i] = u[at(s.map_a, i)] + v[at(s.map_b, i)]; break;
           case BinaryOp::sub: for (I i = 0; i < n; ++i) y[i] = u[at(s.map_a, i)] - v[at(s.map_b, i)]; break;
@@ -720,6 +729,12 @@ void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
         const double* v = a.val(yi);
         double* gu = gx;
         double* gv = a.active(yi) ? a.adj(yi) : nullptr;
+        if (s.binary == BinaryOp::add || s.binary == BinaryOp::sub) {  // constant partials ±1
+          const double sign = s.binary == BinaryOp::add ? 1.0 : -1.0;
+          if (gu) for (I i = 0; i < n; ++i) gu[at(s.map_a, i)] += g[i];
+          if (gv) for (I i = 0; i < n; ++i) gv[at(s.map_b, i)] += sign * g[i];
+          break;
+        }
         for (I i = 0; i < n; ++i) {
           const I ia = at(s.map_a, i), ib = at(s.map_b, i);
           double da, db;
@@ -833,6 +848,16 @@ void tangent_pass(const Compiled& c, const double* theta, const double* V, std::
         const I nu = nx, nv = a.numel(yi);
         const double* tu = tx;
         const double* tv = va ? a.tan(yi) : nullptr;
+        if (s.binary == BinaryOp::add || s.binary == BinaryOp::sub) {
+          const double sign = s.binary == BinaryOp::add ? 1.0 : -1.0;
+          for (I j = 0; j < m; ++j) {
+            double* t = ty + j * n;
+            if (tu) for (I i = 0; i < n; ++i) t[i] = tu[j * nu + at(s.map_a, i)];
+            else std::fill(t, t + n, 0.0);
+            if (tv) for (I i = 0; i < n; ++i) t[i] += sign * tv[j * nv + at(s.map_b, i)];
+          }
+          break;
+        }
         for (I j = 0; j < m; ++j) {
           double* t = ty + j * n;
           for (I i = 0; i < n; ++i) {
@@ -989,6 +1014,15 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
         const double* tu = tx;
         const double* tv = va ? a.tan(yi) : nullptr;
         const bool second = second_order && (s.binary == BinaryOp::mul || s.binary == BinaryOp::div);
+        if (s.binary == BinaryOp::add || s.binary == BinaryOp::sub) {  // linear: no second-order term
+          const double sign = s.binary == BinaryOp::add ? 1.0 : -1.0;
+          for (I j = 0; j < m; ++j) {
+            const double* rj = r + j * n;
+            if (ru) for (I i = 0; i < n; ++i) ru[j * nu + at(s.map_a, i)] += rj[i];
+            if (rv) for (I i = 0; i < n; ++i) rv[j * nv + at(s.map_b, i)] += sign * rj[i];
+          }
+          break;
+        }
         for (I j = 0; j < m; ++j)
           for (I i = 0; i < n; ++i) {
             const I ia = at(s.map_a, i), ib = at(s.map_b, i);
