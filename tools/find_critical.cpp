@@ -4,6 +4,7 @@
 #include <map>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "explore/find_critical.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
@@ -65,6 +66,7 @@ std::pair<double, double> parse_box(const std::string& text) {
 }
 
 int run(Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({{"checkpoint", o.checkpoint}}, {{"--out", o.out}});
   if (o.checkpoint.empty() && o.problem.empty()) throw std::invalid_argument("give a checkpoint file or --problem SPEC");
   // Parallelism is over starts (--threads workers); Eigen stays single-threaded inside each.
   sc::cli::apply_threads(1);

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "curvature/spectrum.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
@@ -106,6 +107,7 @@ std::string list(const Eigen::VectorXd& v) {
 }
 
 int run(Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({{"checkpoint", o.source.checkpoint}}, {{"--out", o.out}});
   sc::cli::apply_threads(o.common.threads);
   const sc::problem::Problem problem = sc::cli::load_problem(o.source);
   auto& s = o.spectrum;

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "explore/slice.h"
 #include "explore/slice_file.h"
 #include "io/error.h"
@@ -96,6 +97,7 @@ nlohmann::json grid_json(const sc::objective::Vector& values, sc::objective::Ind
 }
 
 int run(const Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({{"checkpoint", o.checkpoint}, {"--to", o.to}}, {{"--out", o.out}});
   if (o.checkpoint.empty() && o.problem.empty())
     throw std::invalid_argument("give a checkpoint file, or --problem SPEC --at x1,x2,...");
   if (o.resume && o.out.empty()) throw std::invalid_argument("--resume needs --out FILE");

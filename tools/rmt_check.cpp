@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/hdf5.h"
@@ -62,6 +63,7 @@ void setup(CLI::App& app, Options& o) {
 }
 
 int run(Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({}, {{"--out", o.out}});
   // A refused value names its flag ("--method: unknown method 'x' (known: ...)").
   o.check.ensemble.kind = sc::cli::parse_flag("--ensemble", [&] { return sc::rmt::parse_ensemble(o.ensemble); });
   o.check.ks = sc::cli::parse_flag("--k", [&] { return sc::rmt::parse_k_list(o.k); });

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "io/checkpoint.h"
 #include "io/error.h"
 #include "objective/test_functions.h"
@@ -205,6 +206,7 @@ void setup(CLI::App& app, Options& o) {
 }
 
 int run(Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({{"--checkpoint", o.checkpoint}}, {{"--log", o.log}, {"--out", o.out}});
   if (o.problem.empty() && o.checkpoint.empty()) throw std::invalid_argument("give --problem SPEC or --checkpoint FILE");
   sc::cli::apply_threads(o.common.threads);
 
