@@ -77,8 +77,8 @@ SlqResult stochastic_lanczos_quadrature(const SymmetricOperator& A, const SlqOpt
   if (static_cast<double>(group) * per_probe > o.memory_budget_bytes)
     throw std::invalid_argument("'memory_budget_bytes' = " + number(o.memory_budget_bytes) + " is less than " +
                                 std::to_string(group) + " probe(s) of " + std::to_string(steps) +
-                                " Lanczos steps need at n = " + std::to_string(n) + ": " +
-                                number(static_cast<double>(group) * per_probe) +
+                                " Lanczos steps at n = " + std::to_string(n) + " need: " +
+                                std::to_string(static_cast<long long>(static_cast<double>(group) * per_probe)) +
                                 " bytes ((steps + 2) * n * 8 per probe); raise it or lower 'steps'");
 
   SlqResult r;
