@@ -352,6 +352,10 @@ void RunLog::maybe_flush() {
 
 void RunLog::flush() {
   check_open();
+  // Rows on disk before this flush, per column: what a failed flush rolls back to.
+  std::vector<std::pair<Column*, hsize_t>> before;
+  for (auto* group : {&steps_, &trajectory_, &curvature_, &events_})
+    for (auto& column : *group) before.emplace_back(column.get(), column->rows_on_disk);
   try {
     // Events' `step` (index 0) last, so len(/events/step) counts complete events.
     for (auto* group : {&steps_, &trajectory_, &curvature_, &events_}) {
@@ -361,6 +365,17 @@ void RunLog::flush() {
     h5::check(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flushing");
   } catch (const h5::Hdf5Error& e) {
     broken_ = true;
+    // A SWMR writer's H5Dset_extent reaches the disk at once (the object header is flushed for
+    // readers), but the rows written after it may not have (the disk filled while the chunks were
+    // flushed): the failed flush's rows would read as zeros, in some tables and not others (issue
+    // #17, item 4). Shrink every table back to the rows of the last complete flush; the shrink only
+    // rewrites object headers in place, so it needs no new space on the full disk.
+    for (auto& [column, rows] : before) {
+      const hsize_t dims[2] = {rows, column->width};
+      if (H5Dset_extent(column->dataset.get(), dims) < 0 || H5Oflush(column->dataset.get()) < 0)
+        H5Eclear2(H5E_DEFAULT);
+      column->rows_on_disk = rows;
+    }
     throw FileError(path_, std::string("cannot write the run log: ") + e.what());
   }
   pending_steps_ = 0;
