@@ -98,6 +98,9 @@ nlohmann::json grid_json(const sc::objective::Vector& values, sc::objective::Ind
 
 int run(const Options& o, int argc, char** argv) {
   sc::cli::check_file_flags({{"checkpoint", o.checkpoint}, {"--to", o.to}}, {{"--out", o.out}});
+  if (!o.resume && !o.out.empty() && sc::explore::holds_an_incomplete_slice(o.out))
+    throw std::invalid_argument("--out '" + o.out + "' holds an incomplete loss slice: add --resume to continue it, "
+                                "or remove the file to start over");
   if (o.checkpoint.empty() && o.problem.empty())
     throw std::invalid_argument("give a checkpoint file, or --problem SPEC --at x1,x2,...");
   if (o.resume && o.out.empty()) throw std::invalid_argument("--resume needs --out FILE");

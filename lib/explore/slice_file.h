@@ -25,12 +25,19 @@
 
 namespace saddlescope::explore {
 
-// Creates (or overwrites) `path` with every dataset sized and the values of `values` (usually NaN, done 0).
+// Creates (or replaces) `path` with every dataset sized and the values of `values` (usually NaN, done 0).
+// Built under a temporary name and renamed into place (io/writer_lock.h): an existing file is never
+// truncated, and one another process is writing is not replaced (io::FileError "is being written by
+// another process"). The returned handle keeps HDF5's exclusive flock, the mark of a live writer.
 io::h5::Handle create_slice_file(const std::string& path, const io::Provenance& provenance,
                                  const std::string& input_path, const nlohmann::json& settings,
                                  const SlicePlan& plan, const SliceOptions& options, const SliceValues& values);
 
-// Opens an existing slice file read-write for resuming. Throws io::FileError (exit 3) when it is not a
+// True when `path` is a readable loss-slice result file whose status is "incomplete": work that --resume
+// could continue, which a fresh run must not replace (issue #17, item 2). False for anything else.
+bool holds_an_incomplete_slice(const std::string& path);
+
+// Opens an existing slice file read-write for resuming (refused while another process writes it). Throws io::FileError (exit 3) when it is not a
 // loss-slice result file or its datasets have unexpected shapes, and std::invalid_argument (exit 2) when its
 // settings differ from `settings` (naming the first field that differs). Fills `plan` and `values` from it.
 io::h5::Handle open_slice_file(const std::string& path, const nlohmann::json& settings, objective::Index n,

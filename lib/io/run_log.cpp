@@ -1,10 +1,6 @@
 #include "io/run_log.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#include <cerrno>
 
 #include <cstdio>
 #include <filesystem>
@@ -106,56 +102,6 @@ void create_view(hid_t group, const std::string& name, hid_t type, const std::st
   h5::Handle d(h5::check(H5Dcreate2(group, name.c_str(), type, vspace.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                          "creating view " + name),
                H5Dclose);
-}
-
-// Takes the writer's lock on `fd` (see run_log.h): whole file, write lock when `exclusive`.
-bool lock_file(int fd, bool exclusive) {
-  struct flock lock {};
-  lock.l_type = exclusive ? F_WRLCK : F_RDLCK;
-  lock.l_whence = SEEK_SET;
-  lock.l_start = 0;
-  lock.l_len = 0;
-  return ::fcntl(fd, F_OFD_SETLK, &lock) == 0;
-}
-
-// Puts `temporary` (locked by us) at `path` unless another process's live log is there.
-void install_log(const std::string& temporary, const std::string& path) {
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    if (::renameat2(AT_FDCWD, temporary.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) return;
-    if (errno != EEXIST && errno != EINVAL && errno != ENOSYS)  // EINVAL/ENOSYS: no RENAME_NOREPLACE here
-      throw h5::Hdf5Error("renaming " + temporary + ": " + std::strerror(errno));
-    // A log is there: ours to replace only when no writer holds it, and only while we hold it.
-    bool exclusive = true;
-    int fd = ::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0 && errno == EACCES) {
-      exclusive = false;
-      fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    }
-    if (fd < 0) {
-      if (errno == ENOENT) continue;  // gone meanwhile: try the plain rename again
-      throw h5::Hdf5Error("opening the existing " + path + ": " + std::strerror(errno));
-    }
-    if (!lock_file(fd, exclusive)) {
-      const int error = errno;
-      ::close(fd);
-      if (error == EAGAIN || error == EACCES)
-        throw FileError(path, "is being written by another process (its run log is locked); give another --log "
-                              "path, or wait for that run to end");
-      throw h5::Hdf5Error("locking the existing " + path + ": " + std::strerror(error));
-    }
-    struct stat held {}, named {};
-    const bool same = ::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 && held.st_dev == named.st_dev &&
-                      held.st_ino == named.st_ino;
-    if (same) {
-      const int renamed = ::rename(temporary.c_str(), path.c_str());
-      const int error = errno;
-      ::close(fd);
-      if (renamed != 0) throw h5::Hdf5Error("renaming " + temporary + ": " + std::strerror(error));
-      return;
-    }
-    ::close(fd);  // replaced while we locked it: look again
-  }
-  throw h5::Hdf5Error("renaming " + temporary + ": " + path + " keeps changing under another writer");
 }
 
 void write_config(hid_t file, const nlohmann::json& config) {
@@ -262,21 +208,24 @@ RunLog::RunLog(std::string path, const Provenance& provenance, const nlohmann::j
     }
     h5::check(H5Fflush(f, H5F_SCOPE_GLOBAL), "flushing");
     h5::check(H5Fstart_swmr_write(f), "starting SWMR writing");
-    lock_fd_ = ::open(temporary.c_str(), O_RDWR | O_CLOEXEC);
-    if (lock_fd_ < 0 || !lock_file(lock_fd_, true))
-      throw h5::Hdf5Error("locking " + temporary + ": " + std::strerror(errno));
-    install_log(temporary, path_);
+    lock_ = WriterLock::acquire(temporary);  // before the log has its name: one writer (io/writer_lock.h)
+    install_without_replacing_a_live_writer(temporary, path_);
   } catch (const h5::Hdf5Error& e) {
     file_.reset();
     std::remove(temporary.c_str());
-    if (lock_fd_ >= 0) ::close(lock_fd_);
-    lock_fd_ = -1;
+    lock_.release();
     throw FileError(path_, std::string("cannot write the run log: ") + e.what());
+  } catch (const FileError& e) {
+    file_.reset();
+    std::remove(temporary.c_str());
+    lock_.release();
+    // Named after the log, not its temporary, whichever file the error was about.
+    const std::string what = e.what(), prefix = e.path() + ": ";
+    throw FileError(path_, what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what);
   } catch (...) {
     file_.reset();
     std::remove(temporary.c_str());
-    if (lock_fd_ >= 0) ::close(lock_fd_);
-    lock_fd_ = -1;
+    lock_.release();
     throw;
   }
   last_flush_ = std::chrono::steady_clock::now();
@@ -414,8 +363,7 @@ void RunLog::close() {
   const hid_t id = file_.release();
   steps_.clear(), trajectory_.clear(), curvature_.clear(), events_.clear();
   const bool closed = H5Fclose(id) >= 0;
-  if (lock_fd_ >= 0) ::close(lock_fd_);
-  lock_fd_ = -1;
+  lock_.release();
   if (!closed) throw FileError(path_, "cannot close the run log");
 }
 

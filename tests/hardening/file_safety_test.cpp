@@ -337,4 +337,69 @@ TEST(FileSafety, RegressionSecondWriterOfALiveRunLogIsRefused) {
   EXPECT_EQ(run_command(tool_path("run-optimizer") + " --problem himmelblau --steps 3 --log " + quote(log)).exit_code, 0);
 }
 
+// Item 2. Before: a fresh loss-slice opened --out with H5Fcreate(TRUNC), which truncated the file a
+// running loss-slice was writing before HDF5's lock refused the second writer: the first run's file was
+// left at 0 bytes. And a fresh run replaced an incomplete slice that --resume could have continued.
+TEST(FileSafety, RegressionLossSliceNeverTruncatesALiveOrResumableOutput) {
+  TempDir dir;
+  const std::string out = dir.file("slice.h5");
+  const pid_t first = sc::testing::spawn_discarding_output(
+      tool_path("loss-slice"), {"--problem", "rosenbrock:n=2000", "--at", "start", "--dims", "2", "--grid", "400,400",
+                                "--chunk", "100", "--out", out});
+  ASSERT_GT(first, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(out) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(fs::exists(out)) << "the first run's file did not appear within 60 s";
+  const auto size = fs::file_size(out);
+  const auto r = expect_refusal("loss-slice", "--problem himmelblau --at 3,2 --grid 3 --out " + quote(out),
+                                {out, "another process"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_GE(fs::file_size(out), size) << "the live file was truncated";
+  expect_refusal("loss-slice", "--problem rosenbrock:n=2000 --at start --dims 2 --grid 400,400 --chunk 100 --resume --out " +
+                                   quote(out),
+                 {out, "another process"});
+  ::kill(first, SIGKILL);  // leaves an incomplete, resumable slice (every flushed chunk)
+  int status = 0;
+  ::waitpid(first, &status, 0);
+  const std::string sha = sc::io::sha256_file(out);
+  const auto fresh = expect_refusal("loss-slice", "--problem rosenbrock:n=2000 --at start --dims 2 --grid 400,400 --out " + quote(out),
+                                    {out, "--resume"});
+  EXPECT_EQ(fresh.exit_code, 2) << fresh.err;
+  EXPECT_EQ(sc::io::sha256_file(out), sha) << "the resumable slice changed";
+}
+
+// Item 13. Before: the disk filled while a fresh loss-slice created its file in place; what was left
+// had no /loss and --resume refused it (exit 3). Now the file is built under a temporary name: the
+// failed run leaves nothing, and the same command with --resume runs to the end. A limit just above
+// the created file (measured, so layout changes do not move it) fails a later flush instead; the file
+// keeps its flushed points and --resume completes it, with the values of an uninterrupted run
+// (same seed, same bits).
+TEST(FileSafety, RegressionLossSliceInterruptedByAFullDiskIsResumable) {
+  TempDir dir;
+  const std::string args = " --problem rosenbrock:n=20 --at start --dims 2 --grid 300,300 --chunk 1000";
+  const std::string reference = dir.file("reference.h5");
+  ASSERT_EQ(run_command(tool_path("loss-slice") + args + " --out " + quote(reference)).exit_code, 0);
+  const std::string probe = dir.file("probe.h5");
+  ASSERT_EQ(run_command(tool_path("loss-slice") + args + " --max-points 1 --out " + quote(probe)).exit_code, 0);
+  const auto created = fs::file_size(probe);  // the layout, all grids allocated, one flush
+  for (const auto& [name, blocks] : {std::pair{std::string("creation"), created / 2 / 512},
+                                     std::pair{std::string("later"), (created + 2048) / 512}}) {
+    SCOPED_TRACE("disk full during " + name);
+    const std::string out = dir.file(name + ".h5");
+    const auto cut = run_command("ulimit -f " + std::to_string(blocks) + "; exec " + tool_path("loss-slice") + args +
+                                 " --out " + quote(out));
+    EXPECT_NE(cut.exit_code, 0) << "the limit did not cut the run";
+    EXPECT_LT(cut.exit_code, 128) << cut.err;
+    EXPECT_EQ(sc::testing::line_count(cut.err), 1) << cut.err;
+    for (const auto& entry : fs::directory_iterator(dir.file("")))
+      EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << "left behind: " << entry.path();
+    const auto resumed = run_command(tool_path("loss-slice") + args + " --resume --out " + quote(out));
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+    h5::Handle a = h5::open_file(out), b = h5::open_file(reference);
+    EXPECT_EQ(h5::read_matrix(a.get(), "loss", 1 << 20), h5::read_matrix(b.get(), "loss", 1 << 20));
+    EXPECT_EQ(h5::read_string_attribute(a.get(), "status"), "complete");
+  }
+}
+
 }  // namespace
