@@ -201,7 +201,9 @@ void setup(CLI::App& app, Options& o) {
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--out", o.out, "Final checkpoint (HDF5; classify-critical reads it)");
   sc::cli::add_common_options(app, o.common);
-  app.set_config("--config", "", "JSON (or TOML) file with the same options, keys as the long flag names");
+  app.set_config("--config", "", "JSON (or TOML) file with the same options, keys as the long flag names")
+      ->check(sc::cli::regular_input_file())
+      ->trigger_on_parse();
   app.config_formatter(std::make_shared<JsonOrTomlConfig>());
 }
 

@@ -30,4 +30,15 @@ void check_file_flags(const std::vector<FileFlag>& inputs, const std::vector<Fil
   }
 }
 
+CLI::Validator regular_input_file() {
+  return CLI::Validator(
+      [](std::string& path) -> std::string {
+        std::string what;
+        if (io::path_kind(path, &what) == io::PathKind::other)
+          return "'" + path + "' is " + what + ", not a regular file (refused: reading it could block for ever)";
+        return "";
+      },
+      "FILE", "regular_input_file");
+}
+
 }  // namespace saddlescope::cli

@@ -11,6 +11,7 @@
 //    atomic rename replace the device node; a FIFO would block), naming what it is.
 // Inputs that are not regular files are refused by the readers (io::require_regular_input, exit 3).
 // Flags left empty (not given) are skipped.
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
 
@@ -22,5 +23,11 @@ struct FileFlag {
 };
 
 void check_file_flags(const std::vector<FileFlag>& inputs, const std::vector<FileFlag>& outputs);
+
+// A CLI11 check for a flag whose file CLI11 itself reads while parsing (--config): refuses a FIFO,
+// device or socket (io::path_kind) before CLI11 opens it, which would block for ever on a FIFO. Give
+// the option ->trigger_on_parse() too, so the check runs when the flag is parsed, before the file is
+// read (CLI11 reads config files before it runs the other options' checks).
+CLI::Validator regular_input_file();
 
 }  // namespace saddlescope::cli

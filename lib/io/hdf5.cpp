@@ -341,7 +341,7 @@ std::string storage_shortfall(hid_t dataset, const std::string& name) {
     return std::string(text);
   };
   return "dataset '" + full + "' declares " + bytes(declared) + " bytes but the file stores only " + bytes(stored) +
-         " bytes of it" + (filters > 0 ? " compressed (beyond any real compression ratio)" : " (never written)") +
+         " bytes of it" + (filters > 0 ? " (behind a filter: beyond any real compression ratio)" : " (never written)") +
          "; refused before reading";
 }
 

@@ -173,6 +173,8 @@ TEST(FileSafety, RegressionFifoInputIsRefusedInsteadOfBlocking) {
                  {fifo, "FIFO"});
   expect_refusal("classify-critical", quote(via_data), {"fifo.h5", "FIFO"});
   expect_refusal("classify-critical", "/dev/zero", {"/dev/zero", "character device"});
+  // CLI11 reads --config itself, while parsing (cli::regular_input_file checks it first).
+  expect_refusal("run-optimizer", "--problem himmelblau --steps 2 --config " + quote(fifo), {"--config", "FIFO"});
   EXPECT_FALSE(fs::exists(out));
 }
 
