@@ -38,7 +38,7 @@ using sc::testing::tool_path;
 namespace {
 
 const char* kHimmelblau = R"({"kind":"function","function":"himmelblau"})";
-const char* kMlp = R"({"kind":"mlp","widths":[4,3,3],"activation":"tanh","loss":"cross_entropy"})";
+const char* kMlp = R"({"kind":"mlp","widths":[4,3,3],"activation":"tanh","loss":"cross_entropy","parameters":27})";
 
 sc::io::Provenance test_provenance() {
   const char* argv[] = {"test_hardening"};
@@ -269,8 +269,8 @@ TEST(FileSafety, RegressionHugeDeclaredDatasetIsRefusedBeforeReadingNamingIt) {
       h5::Handle g = h5::create_group(f.get(), "objective");
       h5::write_attribute(g.get(), "spec", std::string(kMlp));
       h5::Handle data = h5::create_group(f.get(), "data");
-      for (const auto& [name, width] : {std::pair{"X", hsize_t{16}}, std::pair{"y", hsize_t{1}}}) {
-        const hsize_t dims[2] = {(hsize_t{1} << 28) / 16, width}, chunk[2] = {4096, width};
+      for (const auto& [name, width] : {std::pair{"X", hsize_t{4}}, std::pair{"y", hsize_t{1}}}) {
+        const hsize_t dims[2] = {(hsize_t{1} << 28) / 4, width}, chunk[2] = {16384, width};
         h5::Handle space(H5Screate_simple(2, dims, nullptr), H5Sclose);
         h5::Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
         H5Pset_chunk(dcpl.get(), 2, chunk);
