@@ -90,8 +90,8 @@ TEST(FileSafety, RegressionOutputThatIsAnInputIsRefusedNamingBoth) {
       {"loss-slice", quote(ck) + " --grid 3 --out " + quote(ck), {"--out", ck}},
       {"loss-slice", quote(ck) + " --directions interpolate --to " + quote(ck2) + " --grid 3 --out " + quote(ck2),
        {"--out", "--to", ck2}},
-      {"run-optimizer", "--checkpoint " + quote(ck) + " --steps 3 --log " + quote(ck), {"--log", "--checkpoint", ck}},
-      {"run-optimizer", "--checkpoint " + quote(ck) + " --steps 3 --out " + quote(link), {"--out", "--checkpoint"}},
+      {"run-optimizer", "--checkpoint " + quote(ck) + " --steps 3 --log " + quote(ck), {"--log", "checkpoint", ck}},
+      {"run-optimizer", "--checkpoint " + quote(ck) + " --steps 3 --out " + quote(link), {"--out", "checkpoint"}},
       // Two outputs that are one file, not there yet: the same folder and name, spelled two ways.
       {"run-optimizer", "--problem himmelblau --steps 3 --log " + quote(new_out) + " --out " + quote(new_out),
        {"--log", "--out", new_out}},
