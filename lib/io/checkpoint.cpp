@@ -5,6 +5,7 @@
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/hdf5.h"
+#include "io/provenance_file.h"
 #include "io/reader.h"
 
 namespace saddlescope::io {

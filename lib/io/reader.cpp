@@ -3,6 +3,7 @@
 #include "io/error.h"
 #include "io/file_checks.h"
 #include "io/guard.h"
+#include "io/provenance_file.h"
 #include "io/run_log.h"
 
 namespace saddlescope::io {

@@ -20,6 +20,7 @@
 #include "io/checkpoint.h"
 #include "io/hdf5.h"
 #include "io/provenance.h"
+#include "io/provenance_file.h"
 #include "io/run_log.h"
 #include "support/process.h"
 #include "support/refusal.h"
