@@ -102,6 +102,11 @@ std::string storage_shortfall(hid_t dataset, const std::string& name);
 // whose stored bytes cannot hold their declared size (storage_shortfall).
 Eigen::VectorXd read_vector(hid_t parent, const std::string& name, hsize_t max_elements);
 Eigen::MatrixXd read_matrix(hid_t parent, const std::string& name, hsize_t max_elements);
+// Rows [begin, end) of a 2-D dataset, by a hyperslab read (only those rows are read and allocated).
+// `max_elements` bounds the whole dataset as for read_matrix; `total_rows` receives its row count.
+// Throws Hdf5Error when the range is not inside the dataset.
+Eigen::MatrixXd read_matrix_rows(hid_t parent, const std::string& name, hsize_t max_elements, std::int64_t begin,
+                                 std::int64_t end, std::int64_t* total_rows);
 std::vector<std::int64_t> read_int_vector(hid_t parent, const std::string& name, hsize_t max_elements);
 
 }  // namespace saddlescope::io::h5
