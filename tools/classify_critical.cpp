@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "critical/classify.h"
 #include "io/hdf5.h"
 #include "problem/problem.h"
@@ -63,6 +64,7 @@ void setup(CLI::App& app, Options& o) {
 }
 
 int run(const Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({{"checkpoint", o.source.checkpoint}}, {{"--out", o.out}});
   sc::cli::apply_threads(o.common.threads);
   const sc::problem::Problem problem = sc::cli::load_problem(o.source);
   sc::critical::ClassifyOptions classify = o.classify;

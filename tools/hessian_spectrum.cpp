@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "cli/progress.h"
 #include "curvature/spectrum.h"
 #include "io/hdf5.h"
@@ -76,6 +77,7 @@ void setup(CLI::App& app, Options& o) {
 }
 
 int run(Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({{"checkpoint", o.source.checkpoint}}, {{"--out", o.out}});
   sc::cli::apply_threads(o.common.threads);
   const sc::problem::Problem problem = sc::cli::load_problem(o.source);
   auto& s = o.spectrum;

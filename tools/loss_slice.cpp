@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "cli/progress.h"
 #include "parallel/parallel.h"
 #include "explore/slice.h"
@@ -147,6 +148,10 @@ sc::objective::Vector end_point(const Options& o, const sc::problem::Problem& p,
 }
 
 int run(const Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({{"checkpoint", o.source.checkpoint}, {"--to", o.to}}, {{"--out", o.out}});
+  if (!o.resume && !o.out.empty() && sc::report::holds_an_incomplete_slice(o.out))
+    throw std::invalid_argument("--out '" + o.out + "' holds an incomplete loss slice: add --resume to continue it, "
+                                "or remove the file to start over");
   if (o.resume && o.out.empty()) throw std::invalid_argument("--resume needs --out FILE");
   sc::cli::apply_threads(1);  // parallel over grid points; Eigen single-threaded inside each
   sc::explore::SliceOptions s = slice_options(o);

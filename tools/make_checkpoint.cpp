@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "io/checkpoint.h"
 #include "models/datasets.h"
 #include "models/spec.h"
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   problem_opt->excludes(model_opt);
   sc::cli::add_common_options(app, common);
   return sc::cli::run_tool(app, argc, argv, [&] {
+    sc::cli::check_file_flags({}, {{"--out", out}});
     sc::io::Checkpoint checkpoint;
     std::string description;
     nlohmann::json seeds = nlohmann::json::object();
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
         if (colon == std::string::npos || colon == 0 || colon + 1 == data.size())
           throw std::invalid_argument("--data: '" + data + "' is neither a synthetic spec nor FILE.h5:GROUP");
         const std::string file = data.substr(0, colon), group = data.substr(colon + 1);
+        sc::cli::check_file_flags({{"--data", file}}, {{"--out", out}});
         arrays = sc::io::read_data_file(file, group);
         if (embed) {
           checkpoint.data = arrays;

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "cli/k_list.h"
 #include "cli/progress.h"
 #include "io/hdf5.h"
@@ -101,6 +102,7 @@ int run_calibration(const Options& o, const sc::rmt::CheckProgress& report_progr
 }
 
 int run(Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({}, {{"--out", o.out}});
   // A refused value names its flag ("--method: unknown method 'x' (known: ...)").
   o.check.ensemble.kind = sc::cli::parse_flag("--ensemble", [&] { return sc::rmt::kEnsembleNames.parse(o.ensemble); });
   o.check.ks = sc::cli::parse_flag("--k", [&] { return sc::cli::parse_k_list(o.k); });

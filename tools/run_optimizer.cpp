@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "cli/progress.h"
 #include "io/checkpoint.h"
 #include "parallel/parallel.h"
@@ -200,7 +201,9 @@ void setup(CLI::App& app, Options& o) {
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--out", o.out, "Final checkpoint (HDF5; classify-critical reads it)");
   sc::cli::add_common_options(app, o.common);
-  app.set_config("--config", "", "JSON (or TOML) file with the same options, keys as the long flag names");
+  app.set_config("--config", "", "JSON (or TOML) file with the same options, keys as the long flag names")
+      ->check(sc::cli::regular_input_file())
+      ->trigger_on_parse();
   app.config_formatter(std::make_shared<JsonOrTomlConfig>());
 }
 
@@ -259,6 +262,7 @@ void stop_on_signals() {
 }
 
 int run(Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({{"checkpoint", o.source.checkpoint}}, {{"--log", o.log}, {"--out", o.out}});
   sc::cli::apply_threads(o.common.threads);
   const sc::problem::Problem problem = sc::cli::load_problem(o.source);
   const auto& f = *problem.objective;

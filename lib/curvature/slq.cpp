@@ -88,11 +88,17 @@ SlqResult stochastic_lanczos_quadrature(const SymmetricOperator& A, const SlqOpt
   const Index steps = std::min(o.steps, n);  // a Krylov space has at most n dimensions
   const std::int64_t before = A.product_count(), passes_before = A.pass_count();
   Index group = o.probe_block;
-  if (group == 0) {
-    const double per_probe = 8.0 * static_cast<double>(steps + 2) * static_cast<double>(n);
-    group = std::clamp<Index>(static_cast<Index>(o.memory_budget_bytes / per_probe), 1, o.probes);
-  }
+  const double per_probe = 8.0 * static_cast<double>(steps + 2) * static_cast<double>(n);
+  if (group == 0) group = std::clamp<Index>(static_cast<Index>(o.memory_budget_bytes / per_probe), 1, o.probes);
   group = std::min(group, o.probes);
+  // The budget is a limit, not a hint: before, one probe was always run, whatever it needed, and a
+  // large n ended in a bare "out of memory" after minutes (issue #17, item 19).
+  if (static_cast<double>(group) * per_probe > o.memory_budget_bytes)
+    throw std::invalid_argument("'memory_budget_bytes' = " + number(o.memory_budget_bytes) + " is less than " +
+                                std::to_string(group) + " probe(s) of " + std::to_string(steps) +
+                                " Lanczos steps at n = " + std::to_string(n) + " need: " +
+                                std::to_string(static_cast<long long>(static_cast<double>(group) * per_probe)) +
+                                " bytes ((steps + 2) * n * 8 per probe); raise it or lower 'steps'");
 
   SlqResult r;
   r.probe_block = group;
