@@ -18,7 +18,6 @@
 
 namespace saddlescope::curvature {
 
-enum class Method { auto_select, dense, lanczos };
 inline constexpr std::array<std::pair<Method, std::string_view>, 3> kMethodNames = {{
     {Method::auto_select, "auto"},
     {Method::dense, "dense"},
@@ -34,10 +33,6 @@ inline constexpr std::array<std::pair<TraceMethod, std::string_view>, 2> kTraceM
 }};
 std::string_view to_string(TraceMethod method);
 std::optional<TraceMethod> trace_method_from_string(std::string_view name);
-
-// The dense path's size limit: `auto` decomposes densely when n ≤ this. At n = 2000 the dense matrix
-// is 32 MB and Eigen's symmetric eigensolver takes a few seconds on one core; beyond it time grows as n³.
-inline constexpr Eigen::Index kDenseThreshold = 2000;
 
 struct SpectrumOptions {
   Method method = Method::auto_select;
