@@ -452,15 +452,19 @@ void Network::r_forward(const double* theta, const Matrix& inputs, Shard& sh, co
     sh.live[l] = below || any;
     if (!sh.live[l]) continue;
     const auto prev = (l > 1 ? ws.H[l - 1] : inputs).middleCols(c0, B);
-    if (below)
-      sh.RZ[l].leftCols(m * B).noalias() = SC_WT(theta, l).transpose() * sh.RH[l - 1].leftCols(m * B);
-    else
-      sh.RZ[l].leftCols(m * B).setZero();
+    if (below) sh.RZ[l].leftCols(m * B).noalias() = SC_WT(theta, l).transpose() * sh.RH[l - 1].leftCols(m * B);
     for (Index j = 0; j < m; ++j) {
-      if (!sh.slice[l * m + j]) continue;
-      const double* v = V + j * n;
       auto block = sh.RZ[l].middleCols(j * B, B);
-      block.noalias() += SC_WT(v, l).transpose() * prev;
+      if (!sh.slice[l * m + j]) {
+        if (!below) block.setZero();
+        continue;
+      }
+      const double* v = V + j * n;
+      // Assigned rather than zeroed and accumulated when nothing comes from below (the first layer).
+      if (below)
+        block.noalias() += SC_WT(v, l).transpose() * prev;
+      else
+        block.noalias() = SC_WT(v, l).transpose() * prev;
       if (options_.bias) block.colwise() += ConstVectorMap(v + bias_offset_[l], w[l]);
     }
     if (l < L) {
