@@ -1,15 +1,14 @@
 #include "cli/app.h"
 
 #include <hdf5.h>
-#include <omp.h>
 #include <signal.h>
 
-#include <Eigen/Core>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <new>
 
+#include "cli/threads.h"
 #include "io/build_info.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
@@ -59,8 +58,8 @@ problem::Problem load_problem(const ProblemOptions& o) {
 }
 
 void apply_threads(int threads) {
-  Eigen::setNbThreads(threads);
-  omp_set_num_threads(threads);
+  const ThreadSetting s = set_threads(threads);
+  if (!s.note.empty()) std::cerr << "warning: " << s.note << std::endl;
 }
 
 int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& run) {

@@ -70,7 +70,8 @@ auto parse_flag(const std::string& flag, Parse&& parse) -> decltype(parse()) {
   }
 }
 
-// Applies --threads (Eigen and OpenMP).
+// Applies --threads to Eigen, OpenMP and OpenBLAS, capped at the available cores with a warning on
+// stderr when it caps (cli/threads.h says why).
 void apply_threads(int threads);
 
 // Parses argv with `app` (after adding --version), then calls `run`. Every exception is turned

@@ -264,8 +264,12 @@ Classification classify(const objective::Objective& f, const objective::Vector& 
   if (!std::isfinite(out.value) || !g.allFinite())
     throw std::invalid_argument("classify: the objective or its gradient is not finite at this point");
   const Eigen::Index n = f.dim();
-  const bool dense = options.method == curvature::Method::dense ||
-                     (options.method == curvature::Method::auto_select && n <= options.dense_threshold) || n < 3;
+  curvature::EigenpairOptions e = options.lanczos;
+  e.which = curvature::Which::both_ends;
+  e.k = std::max<Eigen::Index>(1, std::min(e.k, n / 2));
+  // The one dense-or-Lanczos rule (curvature::use_dense_path): tiny n (no room for both ends in a
+  // Krylov basis) goes dense whatever was asked.
+  const bool dense = curvature::use_dense_path(options.method, n, options.dense_threshold, curvature::krylov_dimension(e, n));
   const curvature::ObjectiveOperator H(f, x, curvature::Curvature::hessian);
 
   if (dense) {
@@ -280,9 +284,6 @@ Classification classify(const objective::Objective& f, const objective::Vector& 
     return out;
   }
 
-  curvature::EigenpairOptions e = options.lanczos;
-  e.which = curvature::Which::both_ends;
-  e.k = std::min(e.k, n / 2);
   const curvature::EigenpairResult r = curvature::extreme_eigenpairs(H, e);
   decide_from_extremes(g.norm(), n, r.eigenvalues.head(e.k), r.residuals.head(e.k), r.eigenvalues.tail(e.k),
                        r.residuals.tail(e.k), r.converged, options, out);

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "curvature/block_lanczos.h"
 #include "parallel/parallel.h"
 #include "random/random.h"
 #include "text/format.h"
@@ -109,72 +110,63 @@ SlqResult stochastic_lanczos_quadrature(const SymmetricOperator& A, const SlqOpt
 
   // Probes are work items: under MPI each rank runs the probes it owns (parallel::owns_item), grouped
   // `group` at a time, and share_items gives every rank every probe's quadrature. A probe's result
-  // depends only on its stream and the operator (each probe keeps its own scale for the breakdown
-  // test), so the raw quadrature and all that follows are the same for any number of ranks.
+  // depends only on its stream and the operator (each recurrence has its own breakdown test), so the
+  // raw quadrature and all that follows are the same for any number of ranks.
   std::vector<Index> mine;
   for (Index j = 0; j < o.probes; ++j)
     if (parallel::owns_item(j)) mine.push_back(j);
   const auto owned = static_cast<Index>(mine.size());
-  for (Index start = 0; start < owned; start += group) {
-    const Index p = std::min(group, owned - start);
-    auto probe = [&](Index j) { return mine[static_cast<std::size_t>(start + j)]; };
-    std::vector<MatrixXd> basis(static_cast<std::size_t>(p), MatrixXd(n, steps));
-    std::vector<std::vector<double>> alpha(static_cast<std::size_t>(p)), beta(static_cast<std::size_t>(p));
-    std::vector<bool> active(static_cast<std::size_t>(p), true);
+  // One Lanczos recurrence per probe of a group (the library's one kernel, block_lanczos.h, b = 1,
+  // stopping at breakdown), sharing each block product; the bases (steps·n doubles each) are allocated
+  // once and restarted for every group.
+  std::vector<BlockLanczos> recurrences;
+  recurrences.reserve(static_cast<std::size_t>(group));
+  for (Index j = 0; j < group; ++j) recurrences.emplace_back(n, steps, 1, BlockLanczos::Breakdown::stop);
+  MatrixXd start(n, 1), V, W, w(n, 1);
+  std::vector<Index> live;
+  Eigen::SelfAdjointEigenSolver<MatrixXd> eig;
+  for (Index first = 0; first < owned; first += group) {
+    const Index p = std::min(group, owned - first);
+    auto probe = [&](Index j) { return mine[static_cast<std::size_t>(first + j)]; };
+    std::vector<random::Rng> rngs;
     for (Index j = 0; j < p; ++j) {
-      random::Rng rng(o.seed, 0x51c0000 + static_cast<std::uint64_t>(probe(j)));
-      for (Index i = 0; i < n; ++i) basis[static_cast<std::size_t>(j)](i, 0) = rng.rademacher() * inv_sqrt_n;
+      rngs.emplace_back(o.seed, 0x51c0000 + static_cast<std::uint64_t>(probe(j)));
+      for (Index i = 0; i < n; ++i) start(i, 0) = rngs.back().rademacher() * inv_sqrt_n;
+      recurrences[static_cast<std::size_t>(j)].start(start, rngs.back());
     }
-    MatrixXd V(n, p), W;
-    std::vector<double> scale(static_cast<std::size_t>(p), 0.0);
+    std::vector<bool> active(static_cast<std::size_t>(p), true);
     for (Index step = 0; step < steps; ++step) {
-      // Gather the active probes' current vectors into one block.
-      std::vector<Index> live;
+      // Gather the active probes' next vectors into one block.
+      live.clear();
       for (Index j = 0; j < p; ++j)
         if (active[static_cast<std::size_t>(j)]) live.push_back(j);
       if (live.empty()) break;
       V.resize(n, static_cast<Index>(live.size()));
-      for (std::size_t c = 0; c < live.size(); ++c) V.col(static_cast<Index>(c)) = basis[static_cast<std::size_t>(live[c])].col(step);
+      for (std::size_t c = 0; c < live.size(); ++c)
+        V.col(static_cast<Index>(c)) = recurrences[static_cast<std::size_t>(live[c])].pending().col(0);
       A.apply(V, W);
       for (std::size_t c = 0; c < live.size(); ++c) {
-        const std::size_t j = static_cast<std::size_t>(live[c]);
-        auto w = W.col(static_cast<Index>(c));
-        scale[j] = std::max(scale[j], w.norm());
-        const auto& U = basis[j];
-        const double a = U.col(step).dot(w);
-        alpha[j].push_back(a);
-        // Full reorthogonalisation against all of this probe's vectors, twice (the three-term
-        // recurrence is one of the projections; doing all of them keeps the basis orthonormal).
-        for (int pass = 0; pass < 2; ++pass) {
-          const VectorXd d = U.leftCols(step + 1).transpose() * w;
-          w -= U.leftCols(step + 1) * d;
-        }
-        r.steps_taken(probe(static_cast<Index>(j))) = static_cast<int>(step + 1);
-        if (step + 1 == steps) continue;
-        const double b = w.norm();
-        // Breakdown: the Krylov space is invariant and the quadrature is exact with step+1 nodes.
-        if (b <= 1e-12 * scale[j] || b == 0.0) {
-          active[j] = false;
-          continue;
-        }
-        beta[j].push_back(b);
-        basis[j].col(step + 1) = w / b;
+        const auto j = static_cast<std::size_t>(live[c]);
+        w.col(0) = W.col(static_cast<Index>(c));
+        r.steps_taken(probe(live[c])) = static_cast<int>(step + 1);
+        // False at the last step, or at a breakdown (β ≈ 0: the Krylov space is invariant and the
+        // quadrature exact with step+1 nodes).
+        if (!recurrences[j].extend(w, rngs[j])) active[j] = false;
       }
     }
     // Gauss quadrature from each tridiagonal T.
     for (Index j = 0; j < p; ++j) {
-      const auto& a = alpha[static_cast<std::size_t>(j)];
-      const auto& b = beta[static_cast<std::size_t>(j)];
-      const Index m = static_cast<Index>(a.size());
-      VectorXd diag = Eigen::Map<const VectorXd>(a.data(), m);
-      VectorXd off = m > 1 ? VectorXd(Eigen::Map<const VectorXd>(b.data(), m - 1)) : VectorXd();
-      Eigen::SelfAdjointEigenSolver<MatrixXd> eig;
+      const BlockLanczos& rec = recurrences[static_cast<std::size_t>(j)];
+      const Index m = r.steps_taken(probe(j));
+      const auto T = rec.projected().topLeftCorner(m, m);
+      const VectorXd diag = T.diagonal();
+      const VectorXd off = m > 1 ? VectorXd(T.diagonal(-1)) : VectorXd();
       eig.computeFromTridiagonal(diag, off, Eigen::ComputeEigenvectors);
       if (eig.info() != Eigen::Success) throw std::runtime_error("stochastic_lanczos_quadrature: tridiagonal eigensolver failed");
       r.nodes.col(probe(j)).head(m) = eig.eigenvalues();
       r.weights.col(probe(j)).head(m) = eig.eigenvectors().row(0).transpose().array().square();
     }
-    if (o.progress) o.progress(start + p, A.product_count() - before);
+    if (o.progress) o.progress(first + p, A.product_count() - before);
   }
   share_probes(r);
   if (parallel::work_ranks() > 1) {  // count the other ranks' products too: the job's total
