@@ -42,6 +42,11 @@ void write_checkpoint(const std::string& path, const Checkpoint& c, const Proven
     h5::write_vector(file.get(), "params", c.params);
     h5::Handle objective = h5::create_group(file.get(), "objective");
     h5::write_attribute(objective.get(), "spec", c.spec.dump());
+    if (!c.graph.empty()) h5::write_bytes(objective.get(), "onnx", c.graph);
+    if (!c.buffers.empty()) {
+      h5::Handle buffers = h5::create_group(file.get(), "buffers");
+      for (const auto& [name, values] : c.buffers) h5::write_vector(buffers.get(), name, values);
+    }
     write_data(file.get(), c);
     if (c.optimizer_state) write_optimizer_state(file.get(), *c.optimizer_state);
   } catch (const h5::Hdf5Error& e) {
@@ -65,6 +70,20 @@ Checkpoint read_checkpoint(const std::string& path) {
     c.spec = nlohmann::json::parse(spec_text, nullptr, false);
     if (c.spec.is_discarded() || !c.spec.is_object())
       throw FileError(path, "attribute /objective/spec is not a JSON object");
+    if (h5::exists(objective.get(), "onnx")) {
+      c.graph = h5::read_bytes(objective.get(), "onnx", kMaxElementsPerDataset);
+      if (c.graph.empty()) throw FileError(path, "dataset '/objective/onnx' is empty");
+    }
+    if (h5::exists(file, "buffers")) {
+      h5::Handle group = h5::open_group(file, "buffers");
+      std::uint64_t total = 0;  // all buffers together stay under one dataset's limit
+      for (const std::string& name : list_links(group.get())) {
+        Eigen::VectorXd buffer = h5::read_vector(group.get(), name, kMaxElementsPerDataset - total);
+        total += static_cast<std::uint64_t>(buffer.size());
+        require_finite(buffer, path, "dataset '/buffers/" + name + "'");
+        c.buffers.emplace(name, std::move(buffer));
+      }
+    }
     if (h5::exists(file, "data")) {
       h5::Handle data = h5::open_group(file, "data");
       if (h5::exists(data.get(), "X")) {

@@ -9,6 +9,11 @@
 //                      `data_file` and `data_group` on /data naming a data set in another HDF5 file
 //   /optimizer_state   optional group; attribute `config` (JSON), one float64 dataset per state buffer,
 //                      attribute `step` (int64)
+//   graph models ({"kind": "graph"}, docs/graph.md) add
+//   /objective/onnx    uint8 [bytes]: the serialized ONNX ModelProto (models/graph/onnx_import.h)
+//   /buffers/<name>    float64 [count]: each buffer (batch-norm running statistics) flattened row-major,
+//                      named as in the spec's `buffer_names` (torch's buffer names)
+// Files without these read as before (format_version stays 1: the layout only gains optional parts).
 // plus the provenance attributes at the root (io/provenance.h).
 #include <Eigen/Core>
 #include <cstdint>
@@ -47,6 +52,8 @@ struct Checkpoint {
   std::string data_file;                           // or a reference to a data set in another file
   std::string data_group;
   std::optional<OptimizerState> optimizer_state;
+  std::string graph;                               // serialized ONNX model of a graph objective; empty otherwise
+  std::map<std::string, Eigen::VectorXd> buffers;  // graph objective state by name (/buffers)
   Provenance provenance;  // as read back; ignored when writing (the writer's own is used)
 };
 
