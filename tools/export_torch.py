@@ -333,6 +333,8 @@ def export_checkpoint(model, X, y, loss, path, seeds=None, command_line=None, we
             data = f.create_group("data")
             data.create_dataset("X", data=X_np)
             data.create_dataset("y", data=y_np)
+            if len(sample_shape) > 1:
+                data.create_dataset("sample_shape", data=np.asarray(sample_shape, dtype=np.int64))
             f.flush()
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())

@@ -16,6 +16,7 @@ void write_data(hid_t file, const Checkpoint& c) {
   if (c.data) {
     h5::write_matrix(group.get(), "X", c.data->X);
     h5::write_matrix(group.get(), "y", c.data->y);
+    if (!c.data->sample_shape.empty()) h5::write_int_vector(group.get(), "sample_shape", c.data->sample_shape);
   } else {
     h5::write_attribute(group.get(), "data_file", c.data_file);
     h5::write_attribute(group.get(), "data_group", c.data_group);
@@ -34,6 +35,21 @@ void require_finite(const Eigen::MatrixXd& values, const std::string& path, cons
 }
 
 }  // namespace
+
+std::string sample_shape_problem(const std::vector<std::int64_t>& shape, Eigen::Index columns) {
+  if (shape.empty() || shape.size() > 8) return "sample_shape must have 1 to 8 extents";
+  std::int64_t product = 1;
+  for (const std::int64_t extent : shape) {
+    if (extent < 1 || extent > static_cast<std::int64_t>(kMaxElementsPerDataset) ||
+        product > static_cast<std::int64_t>(kMaxElementsPerDataset) / extent)
+      return "sample_shape has an extent out of range";
+    product *= extent;
+  }
+  if (product != columns)
+    return "sample_shape holds " + std::to_string(product) + " elements per sample but X has " + std::to_string(columns) +
+           " columns";
+  return "";
+}
 
 void write_checkpoint(const std::string& path, const Checkpoint& c, const Provenance& provenance) {
   AtomicH5File file(path);
@@ -95,6 +111,11 @@ Checkpoint read_checkpoint(const std::string& path) {
                                     std::to_string(arrays.y.rows()));
         require_finite(arrays.X, path, "dataset '/data/X'");
         require_finite(arrays.y, path, "dataset '/data/y'");
+        if (h5::exists(data.get(), "sample_shape")) {
+          arrays.sample_shape = h5::read_int_vector(data.get(), "sample_shape", 8);
+          const std::string problem = sample_shape_problem(arrays.sample_shape, arrays.X.cols());
+          if (!problem.empty()) throw FileError(path, "/data/" + problem);
+        }
         c.data = std::move(arrays);
       } else {
         c.data_file = h5::read_string_attribute(data.get(), "data_file");

@@ -69,6 +69,9 @@ std::unique_ptr<objective::Objective> build_graph_objective(const io::Checkpoint
     throw io::FileError(path, "/data/X has " + std::to_string(checkpoint.data->X.cols()) +
                                   " columns but the spec's input_shape " + nlohmann::json(spec.input_shape).dump() +
                                   " has " + std::to_string(per_sample) + " elements per sample");
+  if (!checkpoint.data->sample_shape.empty() && checkpoint.data->sample_shape != spec.input_shape)
+    throw io::FileError(path, "/data/sample_shape " + nlohmann::json(checkpoint.data->sample_shape).dump() +
+                                  " differs from the spec's input_shape " + nlohmann::json(spec.input_shape).dump());
   for (const auto& [name, values] : checkpoint.buffers)
     if (std::find(spec.buffer_names.begin(), spec.buffer_names.end(), name) == spec.buffer_names.end())
       throw io::FileError(path, "/buffers/" + name + " is not among the spec's buffer_names");

@@ -14,12 +14,12 @@
 namespace {
 
 using namespace saddlescope;
-using testing::run_command;
-using testing::TempDir;
+using saddlescope::testing::run_command;
+using saddlescope::testing::TempDir;
 namespace fs = std::filesystem;
 
 bool python_available() {
-  static const bool available = testing::python_can_import("torch, h5py, onnx");
+  static const bool available = saddlescope::testing::python_can_import("torch, h5py, onnx");
   return available;
 }
 
@@ -43,10 +43,10 @@ class ExportTorch : public ::testing::Test {
   }
   static std::string file(const std::string& name) { return dir_->file(name); }
   // export_torch.py with `args` (file names are resolved in the fixture folder by the caller).
-  static testing::ProcessResult exporter(const std::string& args) {
+  static saddlescope::testing::ProcessResult exporter(const std::string& args) {
     return run_command("OMP_NUM_THREADS=1 /usr/bin/python3 " SADDLESCOPE_SOURCE_DIR "/tools/export_torch.py " + args);
   }
-  static void expect_one_line(const testing::ProcessResult& r, int code, const std::string& needle) {
+  static void expect_one_line(const saddlescope::testing::ProcessResult& r, int code, const std::string& needle) {
     EXPECT_EQ(r.exit_code, code) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;

@@ -14,10 +14,10 @@
 namespace {
 
 using namespace saddlescope;
-using testing::run_command;
-using testing::small_model;
-using testing::TempDir;
-using testing::tool_path;
+using saddlescope::testing::run_command;
+using saddlescope::testing::small_model;
+using saddlescope::testing::TempDir;
+using saddlescope::testing::tool_path;
 
 // A checkpoint of small_model(): x [N, 3] -> logits [N, 2], cross-entropy, 8 parameters.
 io::Checkpoint graph_checkpoint(const onnx::ModelProto& model) {

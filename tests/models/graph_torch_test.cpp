@@ -30,7 +30,7 @@ namespace fs = std::filesystem;
 constexpr double kTolerance = 1e-10;
 
 bool torch_available() {
-  static const bool available = testing::python_can_import("torch, h5py, onnx");
+  static const bool available = saddlescope::testing::python_can_import("torch, h5py, onnx");
   return available;
 }
 
@@ -42,7 +42,7 @@ class GraphTorch : public ::testing::Test {
     if (!torch_available()) return;
     dir_ = fs::temp_directory_path() / ("saddlescope_graph_torch_" + std::to_string(::getpid()));
     fs::create_directories(dir_);
-    const auto r = testing::run_command("OMP_NUM_THREADS=1 /usr/bin/python3 " SADDLESCOPE_SOURCE_DIR
+    const auto r = saddlescope::testing::run_command("OMP_NUM_THREADS=1 /usr/bin/python3 " SADDLESCOPE_SOURCE_DIR
                                         "/tests/models/graph_reference.py " + dir_.string());
     ok_ = r.exit_code == 0;
     log_ = r.out + r.err;
@@ -98,7 +98,7 @@ TEST_F(GraphTorch, ClassifyCriticalOnAnExportedCnnHasTorchsDenseHessianEigenvalu
   io::h5::Handle group = io::h5::open_group(file.get(), "small_cnn");
   const std::string checkpoint = io::h5::read_string_attribute(group.get(), "checkpoint");
   const Eigen::VectorXd torch_eigenvalues = io::h5::read_vector(group.get(), "eigenvalues", 1 << 20);
-  const auto r = testing::run_command(testing::tool_path("classify-critical") + " " + checkpoint + " --json --show 1000");
+  const auto r = saddlescope::testing::run_command(saddlescope::testing::tool_path("classify-critical") + " " + checkpoint + " --json --show 1000");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json summary = nlohmann::json::parse(r.out);
   const auto ours = summary.at("eigenvalues_smallest").get<std::vector<double>>();
@@ -112,7 +112,7 @@ TEST_F(GraphTorch, ClassifyCriticalOnAnExportedCnnHasTorchsDenseHessianEigenvalu
 // The exporter checks op types itself so that an unsupported module is refused at export; its list must
 // be the importer's.
 TEST_F(GraphTorch, PythonOpListIsTheImporters) {
-  const auto r = testing::run_command("/usr/bin/python3 -c 'import sys; sys.path.insert(0, \"" SADDLESCOPE_SOURCE_DIR
+  const auto r = saddlescope::testing::run_command("/usr/bin/python3 -c 'import sys; sys.path.insert(0, \"" SADDLESCOPE_SOURCE_DIR
                                       "/tools\"); import export_torch; print(\" \".join(export_torch.SUPPORTED_OPS))'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string out = r.out;
