@@ -61,7 +61,7 @@ case "${1:-}" in
   fuzz)
     install_missing "${BUILD_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
     seconds=${SADDLESCOPE_FUZZ_SECONDS:-60}
-    for target in checkpoint model_spec problem_spec; do
+    for target in checkpoint model_spec problem_spec onnx; do
       start=$(date +%s)
       bash tools/fuzz.sh "$target" "$seconds" >&2
       echo "dev.sh fuzz: $target clean, $(( $(date +%s) - start )) s (build + ${seconds} s of fuzzing)" >&2
