@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Input files for the export_torch.py command-line tests (tests/models/export_torch_test.cpp).
 
-Usage: /usr/bin/python3 tests/models/export_fixtures.py DIR
+Usage: /usr/bin/python3 tests/models/export_fixtures.py DIR [--check-unchanged]
 
 Writes into DIR: net.py (a module file for --module: class Net, a conv + batch-norm model in train mode),
 state.pt (Net's state_dict), data.pt (X [6, 1, 4, 4], y classes 0..2), and damaged or hostile inputs:
@@ -70,5 +70,38 @@ def main():
     return 0
 
 
+
+
+def check_export_leaves_module_unchanged(out):
+    """A train-mode export runs a forward pass, which would move batch-norm running statistics: the module's
+    state must be bit-identical afterwards and the checkpoint must hold the state from before. Prints
+    'unchanged' on success (tests/models/export_torch_test.cpp)."""
+    import h5py
+    sys.path.insert(0, out)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+    import export_torch
+    import net
+    torch.manual_seed(5)
+    model = net.Net()
+    with torch.no_grad():
+        model.bn.running_mean.fill_(0.25)
+        model.bn.running_var.fill_(2.0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = torch.load(os.path.join(out, "data.pt"), weights_only=True)
+    path = os.path.join(out, "unchanged.h5")
+    export_torch.export_checkpoint(model, data["X"], data["y"], "cross_entropy", path)
+    after = model.state_dict()
+    assert model.training, "the module's mode changed"
+    for key, value in before.items():
+        assert torch.equal(value, after[key]) and value.dtype == after[key].dtype, f"{key} changed"
+    with h5py.File(path, "r") as f:
+        assert (f["buffers/bn.running_mean"][()] == 0.25).all(), "checkpoint holds moved running_mean"
+        assert (f["buffers/bn.running_var"][()] == 2.0).all(), "checkpoint holds moved running_var"
+    print("unchanged")
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[2] == "--check-unchanged":
+        check_export_leaves_module_unchanged(sys.argv[1])
+        sys.exit(0)
     sys.exit(main())

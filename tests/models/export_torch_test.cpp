@@ -81,6 +81,15 @@ TEST_F(ExportTorch, SameSeedGivesTheSameParameters) {
   EXPECT_EQ(io::read_checkpoint(file("seed_a.h5")).params, io::read_checkpoint(file("seed_b.h5")).params);
 }
 
+// A train-mode export runs a forward pass that would update batch-norm running statistics: the module
+// keeps its state bit for bit, and the checkpoint holds the state as it was before the export.
+TEST_F(ExportTorch, TrainModeExportLeavesTheModuleAndItsRunningStatisticsUnchanged) {
+  const auto r = run_command("/usr/bin/python3 " SADDLESCOPE_SOURCE_DIR "/tests/models/export_fixtures.py " + file("") +
+                             " --check-unchanged");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "unchanged\n");
+}
+
 // #17 item 1: `--out` naming an input destroyed it with exit 0.
 TEST_F(ExportTorch, OutSameAsInputIsRefusedAndTheInputKept) {
   const auto before = fs::file_size(file("state.pt"));
