@@ -179,7 +179,7 @@ def main():
         torch.manual_seed(a.seed)
         model = factory().double().train()
         g = torch.Generator().manual_seed(a.seed)
-        X = torch.randn(batch, *shape, generator=g)
+        X = torch.randn(batch, *shape, generator=g, dtype=torch.float64)
         y = torch.randint(0, 10, (batch,), generator=g)
         checkpoint = os.path.join(work, name + ".h5")
         spec = export_torch.export_checkpoint(model, X, y, "cross_entropy", checkpoint)

@@ -290,6 +290,11 @@ GraphIR import_onnx(std::string_view bytes, const OnnxImportOptions& options) {
   GraphIR ir;
   ir.opset = default_opset(model);
   check_structure(model);
+  std::set<std::string> initializer_names;
+  for (const auto& t : model.graph().initializer())
+    if (!initializer_names.insert(t.name()).second) refuse("initializer '" + t.name() + "' appears twice");
+  ir.input = data_input(model.graph(), initializer_names);  // element type and sizes before shape inference
+  ir.output = graph_output(model.graph());
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
@@ -309,14 +314,8 @@ GraphIR import_onnx(std::string_view bytes, const OnnxImportOptions& options) {
   for (const auto& info : g.value_info()) check_inferred_size(info);
   for (const auto& info : g.output()) check_inferred_size(info);
 
-  std::set<std::string> initializer_names;
   std::unordered_map<std::string, const onnx::TensorProto*> initializers;
-  for (const auto& t : g.initializer()) {
-    if (!initializers.emplace(t.name(), &t).second) refuse("initializer '" + t.name() + "' appears twice");
-    initializer_names.insert(t.name());
-  }
-  ir.input = data_input(g, initializer_names);
-  ir.output = graph_output(g);
+  for (const auto& t : g.initializer()) initializers.emplace(t.name(), &t);
 
   // Parameters and buffers by name; everything else is a constant.
   std::set<std::string> claimed;
