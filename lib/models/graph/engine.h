@@ -142,6 +142,7 @@ class GraphObjective final : public objective::Objective {
   enum class Product { hessian, gauss_newton, fisher };
   double evaluate(const Vector& x, Batch batch, bool full, Vector* gradient) const;
   void product(Product which, const Vector& x, Batch batch, bool full, const Matrix& V, Matrix& out) const;
+  Matrix batch_outputs_impl(const Vector& x, Batch batch, bool full) const;
 
   GraphOptions options_;
   io::DataArrays data_;
