@@ -198,11 +198,11 @@ ONNX_OPSET = 14
 # GraphExport.PythonOpListIsTheImporters keeps the two lists equal). Checked here so that an unsupported
 # module is refused at export, naming the op and the node, rather than when a tool reads the checkpoint.
 SUPPORTED_OPS = (
-    "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Neg", "Conv", "BatchNormalization",
-    "LayerNormalization", "Relu", "LeakyRelu", "Tanh", "Sigmoid", "Softplus", "Erf", "Exp", "Log", "Softmax",
-    "LogSoftmax", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape",
-    "Transpose", "Concat", "Slice", "Gather", "Identity", "Dropout", "Constant", "Shape", "Unsqueeze",
-    "Squeeze", "Cast", "Expand", "Split", "Pad")
+    "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Neg", "Reciprocal", "Conv",
+    "BatchNormalization", "LayerNormalization", "Relu", "LeakyRelu", "Tanh", "Sigmoid", "Softplus", "Erf", "Exp",
+    "Log", "Softmax", "LogSoftmax", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten",
+    "Reshape", "Transpose", "Concat", "Slice", "Gather", "Split", "Identity", "Dropout", "Constant", "Shape",
+    "Unsqueeze", "Squeeze", "Cast", "Expand", "ConstantOfShape", "Equal", "Where", "Range")
 
 
 def graph_spec(model, X, loss, weight_decay=0.0):

@@ -29,8 +29,10 @@ class LeNet5(torch.nn.Module):
         self.fc3 = torch.nn.Linear(84, classes)
 
     def forward(self, x):
-        h = torch.nn.functional.avg_pool2d(torch.tanh(self.conv1(x)), 2)
-        h = torch.nn.functional.avg_pool2d(torch.tanh(self.conv2(h)), 2)
+        # count_include_pad=False: the same average without padding, and torch 1.13 then exports a plain
+        # AveragePool instead of Pad(0) + AveragePool (the engine has no Pad op).
+        h = torch.nn.functional.avg_pool2d(torch.tanh(self.conv1(x)), 2, count_include_pad=False)
+        h = torch.nn.functional.avg_pool2d(torch.tanh(self.conv2(h)), 2, count_include_pad=False)
         h = torch.flatten(h, 1)
         return self.fc3(torch.tanh(self.fc2(torch.tanh(self.fc1(h)))))
 
@@ -119,4 +121,4 @@ class SmallCNN(torch.nn.Module):
         self.fc = torch.nn.Linear(8, classes)
 
     def forward(self, x):
-        return self.fc(torch.flatten(torch.nn.functional.avg_pool2d(torch.tanh(self.conv(x)), 2), 1))
+        return self.fc(torch.flatten(torch.nn.functional.avg_pool2d(torch.tanh(self.conv(x)), 2, count_include_pad=False), 1))

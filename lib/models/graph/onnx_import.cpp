@@ -271,11 +271,11 @@ std::string graph_output(const onnx::GraphProto& g) {
 
 const std::vector<std::string>& supported_op_types() {
   static const std::vector<std::string> ops = {
-      "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Neg", "Conv", "BatchNormalization",
-      "LayerNormalization", "Relu", "LeakyRelu", "Tanh", "Sigmoid", "Softplus", "Erf", "Exp", "Log", "Softmax",
-      "LogSoftmax", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape",
-      "Transpose", "Concat", "Slice", "Gather", "Identity", "Dropout", "Constant", "Shape", "Unsqueeze",
-      "Squeeze", "Cast", "Expand", "Split", "Pad"};
+      "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Neg", "Reciprocal", "Conv",
+      "BatchNormalization", "LayerNormalization", "Relu", "LeakyRelu", "Tanh", "Sigmoid", "Softplus", "Erf", "Exp",
+      "Log", "Softmax", "LogSoftmax", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten",
+      "Reshape", "Transpose", "Concat", "Slice", "Gather", "Split", "Identity", "Dropout", "Constant", "Shape",
+      "Unsqueeze", "Squeeze", "Cast", "Expand", "ConstantOfShape", "Equal", "Where", "Range"};
   return ops;
 }
 

@@ -49,8 +49,8 @@ struct OnnxImportOptions {
   std::vector<std::string> buffer_names;
 };
 
-// ONNX op types the importer passes to the engine (the list of issue #13; the engine's op table is keyed
-// by the same names).
+// ONNX op types the importer passes to the engine: those the engine compiles (models/graph/compile.cpp;
+// ConstantOfShape, Equal, Where and Range only as shape arithmetic on constants).
 const std::vector<std::string>& supported_op_types();
 
 // Parses, checks and converts. Throws std::invalid_argument with one line naming the problem (op type
