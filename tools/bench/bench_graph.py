@@ -120,7 +120,10 @@ def torch_times(model, X, y, repeats):
 
 
 def ours_times(binary, checkpoint, repeats):
-    proc = subprocess.run([binary, checkpoint, str(repeats)], capture_output=True, text=True)
+    try:
+        proc = subprocess.run([binary, checkpoint, str(repeats)], capture_output=True, text=True)
+    except OSError as e:
+        return {"error": str(e)}
     if proc.returncode != 0:
         return {"error": " ".join(proc.stderr.split())[:300]}
     return json.loads(proc.stdout)
