@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -174,7 +175,8 @@ def main():
     torch.set_num_threads(1)
     out = {"context": {"machine": platform.node(), "python": platform.python_version(), "torch": torch.__version__,
                        "threads": 1, "load_before": os.getloadavg(),
-                       "torch_blas": [line.strip() for line in torch.__config__.show().splitlines() if "BLAS" in line]},
+                       "torch_blas_info": re.search(r"BLAS_INFO=(\w+)", torch.__config__.show()).group(1),
+                       "libblas": os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")},
            "dgemm_gflops": dgemm_gflops(), "models": {}}
     work = tempfile.mkdtemp(prefix="bench_graph_")
     for name in a.models.split(","):
