@@ -8,6 +8,7 @@
 #include <string>
 
 #include "io/checkpoint.h"
+#include "io/hdf5.h"
 #include "models/onnx_builders.h"
 #include "support/process.h"
 
@@ -61,6 +62,27 @@ TEST(GraphCheckpoint, OnnxBytesAndBuffersRoundTrip) {
   ASSERT_EQ(back.buffers.size(), 1u);
   EXPECT_EQ(back.buffers.at("bn.running_mean"), c.buffers.at("bn.running_mean"));
   EXPECT_EQ(back.spec, c.spec);
+}
+
+// Every existing tool takes a graph checkpoint unchanged; a run-optimizer checkpoint of it carries the
+// graph over (it is classified again), and a filter-normalised loss slice moves the loss (a direction
+// zeroed on every block — graph block names are not the MLP's "layer<k>.weight" — left it constant).
+TEST(GraphCheckpoint, EveryToolTakesAGraphCheckpoint) {
+  TempDir dir;
+  const std::string path = dir.file("graph.h5");
+  io::write_checkpoint(path, graph_checkpoint(small_model()), provenance());
+  const std::string bin = tool_path("");
+  for (const std::string& command :
+       {"classify-critical " + path, "hessian-spectrum " + path + " --top 2 --bottom 2 --density-probes 0 --trace-samples 0",
+        "run-optimizer --checkpoint " + path + " --optimizer adam --lr 0.01 --steps 5 --out " + dir.file("trained.h5"),
+        "classify-critical " + dir.file("trained.h5"), "find-critical " + path + " --starts 2 --out " + dir.file("fc.h5"),
+        "loss-slice " + path + " --grid 5 --out " + dir.file("slice.h5")}) {
+    const auto r = run_command(bin + command);
+    EXPECT_EQ(r.exit_code, 0) << command << "\n" << r.err;
+  }
+  io::h5::Handle slice = io::h5::open_file(dir.file("slice.h5"));
+  const Eigen::VectorXd loss = io::h5::read_vector(slice.get(), "loss", 100);
+  EXPECT_GT(loss.maxCoeff() - loss.minCoeff(), 1e-6 * std::abs(loss.mean()));
 }
 
 TEST(GraphCheckpoint, TruncatedOnnxIsRefusedWithExit3) {
