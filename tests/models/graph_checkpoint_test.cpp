@@ -4,6 +4,7 @@
 // exit code 3 and one line naming the problem, never a crash.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -78,8 +79,11 @@ TEST(GraphCheckpoint, EveryToolTakesAGraphCheckpoint) {
         "classify-critical " + dir.file("trained.h5"), "find-critical " + path + " --starts 2 --out " + dir.file("fc.h5"),
         "loss-slice " + path + " --grid 5 --out " + dir.file("slice.h5")}) {
     const auto r = run_command(bin + command);
-    EXPECT_EQ(r.exit_code, 0) << command << "\n" << r.err;
+    // find-critical exits 1 when no start converges (a numerical outcome, DESIGN.md), still writing its file.
+    const bool may_not_converge = command.rfind("find-critical", 0) == 0;
+    EXPECT_TRUE(r.exit_code == 0 || (may_not_converge && r.exit_code == 1)) << command << "\n" << r.err;
   }
+  EXPECT_TRUE(std::filesystem::exists(dir.file("fc.h5")));
   io::h5::Handle slice = io::h5::open_file(dir.file("slice.h5"));
   const Eigen::VectorXd loss = io::h5::read_vector(slice.get(), "loss", 100);
   EXPECT_GT(loss.maxCoeff() - loss.minCoeff(), 1e-6 * std::abs(loss.mean()));
