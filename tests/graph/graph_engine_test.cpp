@@ -107,6 +107,47 @@ TEST(GraphEngine, ResidualCnnDerivativesBothBatchNormModes) {
   }
 }
 
+// A one-block pre-norm transformer encoder as torch 1.13 exports it: LayerNorm (opset 17), two-head
+// self-attention through MatMul / Reshape / Transpose / Softmax with the 1/√d scaling as a Mul by a
+// constant, residuals, an MLP with exact GELU in its exported form x·½(1 + erf(x/√2)), a mean over the
+// sequence and a linear head.
+TEST(GraphEngine, AttentionBlockDerivatives) {
+  const std::int64_t T = 4, D = 6, heads = 2, dh = D / heads;
+  Builder b({T, D}, 13);
+  using Ints = std::vector<std::int64_t>;
+  auto layer_norm = [&](const std::string& x, const std::string& name) {
+    return b.node("LayerNormalization", {x, b.param(name + ".weight", {D}, 0.5), b.param(name + ".bias", {D}, 0.1)},
+                  {{"axis", std::int64_t{-1}}, {"epsilon", 1e-5}});
+  };
+  auto dense = [&](const std::string& x, std::int64_t in, std::int64_t out, const std::string& name) {
+    // torch's Linear on a 3-D input: MatMul(x, Wᵀ) + b, with Wᵀ an explicit Transpose of the parameter
+    const auto w = b.param(name + ".weight", {out, in}, 1.0 / std::sqrt(static_cast<double>(in)));
+    const auto wt = b.node("Transpose", {w}, {{"perm", Ints{1, 0}}});
+    return b.node("Add", {b.node("MatMul", {x, wt}), b.param(name + ".bias", {out}, 0.1)});
+  };
+  auto split_heads = [&](const std::string& x, const Ints& perm) {
+    return b.node("Transpose", {b.node("Reshape", {x, b.ints("heads" + std::to_string(b.ir.nodes.size()), {0, T, heads, dh})})},
+                  {{"perm", perm}});
+  };
+  const auto n1 = layer_norm("input", "norm1");
+  const auto q = split_heads(dense(n1, D, D, "q"), {0, 2, 1, 3});  // [B, h, T, dh]
+  const auto kt = split_heads(dense(n1, D, D, "k"), {0, 2, 3, 1});  // [B, h, dh, T]
+  const auto v = split_heads(dense(n1, D, D, "v"), {0, 2, 1, 3});
+  const auto scale = b.constant("scale", float_tensor({}, {1.0 / std::sqrt(static_cast<double>(dh))}));
+  const auto probs = b.node("Softmax", {b.node("Mul", {b.node("MatMul", {q, kt}), scale})}, {{"axis", std::int64_t{-1}}});
+  const auto ctx = b.node("Transpose", {b.node("MatMul", {probs, v})}, {{"perm", Ints{0, 2, 1, 3}}});
+  const auto merged = b.node("Reshape", {ctx, b.ints("merge", {0, T, D})});
+  const auto x1 = b.node("Add", {"input", dense(merged, D, D, "out")});
+  const auto hidden = dense(layer_norm(x1, "norm2"), D, 2 * D, "fc1");
+  const auto erf = b.node("Erf", {b.node("Div", {hidden, b.constant("sqrt2", float_tensor({}, {std::sqrt(2.0)}))})});
+  const auto gelu = b.node("Mul", {b.node("Mul", {hidden, b.node("Add", {erf, b.constant("one", float_tensor({}, {1.0}))})}),
+                                   b.constant("half", float_tensor({}, {0.5}))});
+  const auto x2 = b.node("Add", {x1, dense(gelu, 2 * D, D, "fc2")});
+  const auto pooled = b.node("ReduceMean", {x2}, {{"axes", Ints{1}}, {"keepdims", std::int64_t{0}}});
+  GraphObjective f(b.finish(b.linear(pooled, D, 3, "head")), GraphOptions{}, class_data(4, T * D, 3, 14));
+  check_derivatives(f, b.parameters(), 15);
+}
+
 // Full batch as an explicit index list = value(); a mini-batch's derivatives pass the same checks.
 TEST(GraphEngine, MiniBatchMatchesFullBatchAndCacheInvalidates) {
   Builder b({2, 6, 6}, 7);
@@ -138,6 +179,43 @@ TEST(GraphEngine, MiniBatchMatchesFullBatchAndCacheInvalidates) {
   f.gradient(y, g1);
   fresh.gradient(y, g2);
   EXPECT_LE((g1 - g2).lpNorm<Eigen::Infinity>(), 1e-14 * g2.lpNorm<Eigen::Infinity>());
+}
+
+// Independent samples are evaluated in chunks when their activations exceed the workspace budget:
+// the sums over chunks must equal the one-pass results (same terms, other summation order: 1e-13).
+TEST(GraphEngine, ChunkedEvaluationEqualsOnePass) {
+  Builder b({2, 6, 6}, 7);
+  GraphIR ir = residual_cnn(b);
+  const io::DataArrays data = class_data(150, 72, 3, 8);
+  GraphOptions one, chunked;
+  one.workspace_budget_bytes = std::int64_t{1} << 34;
+  chunked.workspace_budget_bytes = std::int64_t{1} << 20;
+  one.weight_decay = chunked.weight_decay = 0.01;
+  GraphObjective f(ir, one, data), g(ir, chunked, data);
+  ASSERT_EQ(f.samples_per_pass(), 150);
+  ASSERT_LT(g.samples_per_pass(), 150) << "the test needs a budget that forces chunks";
+  const Vector x = b.parameters();
+  auto close = [](const Matrix& a, const Matrix& e) { return (a - e).lpNorm<Eigen::Infinity>() <= 1e-13 * e.lpNorm<Eigen::Infinity>(); };
+  Vector gf, gg;
+  EXPECT_NEAR(f.gradient(x, gf), g.gradient(x, gg), 1e-13 * std::abs(f.value(x)));
+  EXPECT_TRUE(close(gg, gf));
+  const Matrix V = random_matrix(x.size(), 3, 4);
+  Matrix A, B;
+  f.hessian_vector_product(x, V, A);
+  g.hessian_vector_product(x, V, B);
+  EXPECT_TRUE(close(B, A));
+  f.gauss_newton_vector_product(x, V, A);
+  g.gauss_newton_vector_product(x, V, B);
+  EXPECT_TRUE(close(B, A));
+  f.fisher_vector_product(x, V, A);
+  g.fisher_vector_product(x, V, B);
+  EXPECT_TRUE(close(B, A));
+  EXPECT_TRUE(close(g.outputs(x), f.outputs(x)));
+  std::vector<std::int64_t> batch(140);
+  for (std::int64_t i = 0; i < 140; ++i) batch[i] = (i * 7) % 150;
+  f.batch_hessian_vector_product(x, batch, V, A);
+  g.batch_hessian_vector_product(x, batch, V, B);
+  EXPECT_TRUE(close(B, A));
 }
 
 // BN train-mode running statistics as torch updates them: running ← (1 − μ)·running + μ·stat, with the

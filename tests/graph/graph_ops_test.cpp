@@ -118,7 +118,7 @@ TEST(GraphOps, ConvolutionVariants) {
 TEST(GraphOps, BatchNormalizationBothModesAndRanks) {
   std::uint64_t seed = 70;
   for (const auto mode : {BatchNormMode::eval, BatchNormMode::train})
-    for (const Ints shape : {Ints{4}, Ints{3, 2, 3}}) {
+    for (const Ints& shape : {Ints{4}, Ints{3, 2, 3}}) {
       SCOPED_TRACE(to_string(mode) + " rank " + std::to_string(shape.size() + 1));
       Sandwich s(5, shape, seed);
       const std::int64_t C = shape[0];
@@ -227,6 +227,10 @@ TEST(GraphOps, Pooling) {
     if (c.ceil && (o - 1) * c.strides[0] >= 5 + c.pads[0]) --o;
     s.check(y, 2 * o * o, seed++);
   }
+  // Pad (constant mode, as torch exports before some pooling layers), with a crop on one side.
+  Sandwich p(4, {2, 3, 3}, 141);
+  const auto padded = p.b.node("Pad", {p.h, p.b.ints("pads", {0, 0, 1, 2, 0, 0, -1, 1}), p.b.constant("fill", float_tensor({}, {0.25}))});
+  p.check(p.b.node("Tanh", {padded}), 2 * 3 * 6, 141);
   Sandwich g(4, {3, 4, 2}, 140);
   g.check(g.b.node("GlobalAveragePool", {g.h}), 3, 140);
 }

@@ -743,6 +743,10 @@ class Lowering {
       gather(n, v, shape, std::move(map), out);
       return;
     }
+    if (op == "Pad") {
+      lower_pad(n, out);
+      return;
+    }
     if (op == "Expand") {
       const int v = x(0);
       const Shape shape = broadcast_shape(n, value(v).shape, static_ints(n, input(n, 1)));
@@ -927,6 +931,56 @@ class Lowering {
     throw std::invalid_argument("unsupported op '" + op + "' (node '" + n.name + "')");
   }
 
+  // Pad in constant mode (torch exports it before some pooling and convolution layers): a gather whose
+  // padded entries read the constant. Negative pads crop.
+  void lower_pad(const Node& n, const std::string& out) {
+    const int v = value_id(n, input(n, 0));
+    const Shape xs = value(v).shape;
+    const auto rank = static_cast<std::int64_t>(xs.size());
+    const std::string mode = attr_string(n, "mode", "constant");
+    if (mode != "constant") fail(n, "mode '" + mode + "' is not supported (constant only)");
+    std::vector<std::int64_t> pads;
+    double fill = 0.0;
+    if (has_input(n, 1)) {
+      pads = static_ints(n, input(n, 1));
+      if (has_input(n, 2)) {
+        const auto c = as_doubles(static_tensor(n, input(n, 2)));
+        if (c.size() != 1) fail(n, "constant_value is not a scalar");
+        fill = c[0];
+      }
+      if (has_input(n, 3)) fail(n, "the axes input is not supported");
+    } else {
+      pads = attr_ints(n, "pads", {});
+      fill = attr_float(n, "value", 0.0);
+    }
+    if (static_cast<std::int64_t>(pads.size()) != 2 * rank) fail(n, "pads has " + std::to_string(pads.size()) + " entries for rank " + std::to_string(rank));
+    Shape shape(rank);
+    for (std::int64_t d = 0; d < rank; ++d) {
+      shape[d] = xs[d] + pads[d] + pads[d + rank];
+      if (shape[d] < 0) fail(n, "pads crop axis " + std::to_string(d) + " below zero");
+    }
+    const Shape st = strides_of(xs);
+    std::vector<std::int32_t> map;
+    map.reserve(static_cast<std::size_t>(element_count(shape)));
+    Shape idx(rank, 0);
+    for (std::int64_t e = 0; e < element_count(shape); ++e) {
+      std::int64_t src = 0;
+      for (std::int64_t d = 0; d < rank && src >= 0; ++d) {
+        const std::int64_t i = idx[d] - pads[d];
+        src = (i < 0 || i >= xs[d]) ? -1 : src + i * st[d];
+      }
+      map.push_back(static_cast<std::int32_t>(src));
+      for (std::int64_t d = rank; d-- > 0;) {
+        if (++idx[d] < shape[d]) break;
+        idx[d] = 0;
+      }
+    }
+    const int id = computed(n, out, shape, value(v).active);
+    Step& s = add_step(n, StepKind::gather, {v}, id);
+    s.map_a = std::move(map);
+    s.scalar = fill;
+  }
+
   void lower_conv(const Node& n, const std::string& out) {
     const int xv = value_id(n, input(n, 0)), wv = value_id(n, input(n, 1));
     const Shape xs = value(xv).shape;
@@ -997,30 +1051,28 @@ class Lowering {
     }
     const int bn_index = static_cast<int>(batch_norms_->size());
     batch_norms_->push_back(info);
-    const std::size_t rank = xs.size();
-    int normalized;
-    if (c_->mode == BatchNormMode::train) {
-      normalized = computed(n, out + "/normalized", xs, value(xv).active);
-      Step& s = add_step(n, StepKind::normalize, {xv}, normalized);
-      const std::int64_t S = element_count(Shape(xs.begin() + 2, xs.end()));
-      s.norm.groups = C;
-      s.norm.outer = xs[0];
-      s.norm.outer_stride = C * S;
-      s.norm.inner = S;
-      s.norm.group_block = C;
-      s.norm.group_outer_stride = 0;
-      s.norm.epsilon = eps;
-      s.norm.batch_norm = bn_index;
-      s.workspace = c_->workspaces++;
-      if (xs[0] * S < 2) fail(n, "train-mode batch norm needs more than one value per channel (input " + shape_string(xs) + ")");
-    } else {
-      const int m = channel_view(n, mean, rank, out + "/mean");
-      const int v = channel_view(n, var, rank, out + "/var");
-      const int sd = unary(n, UnaryOp::sqrt, binary(n, BinaryOp::add, v, scalar_constant(eps, out + "/eps"), out + "/var_eps"), 0.0, out + "/sd");
-      normalized = binary(n, BinaryOp::div, binary(n, BinaryOp::sub, xv, m, out + "/centred"), sd, out + "/normalized");
+    // One step: y = γ·(x − mean)·r + β per channel, with the batch's statistics (train) or the running
+    // ones (eval); the affine part is folded in so the step keeps one activation, not three.
+    const bool train = c_->mode == BatchNormMode::train;
+    std::vector<int> ins = {xv, scale, bias};
+    if (!train) {
+      ins.push_back(mean);
+      ins.push_back(var);
     }
-    const int scaled = binary(n, BinaryOp::mul, normalized, channel_view(n, scale, rank, out + "/scale"), out + "/scaled");
-    binary(n, BinaryOp::add, scaled, channel_view(n, bias, rank, out + "/bias"), out);
+    const int id = computed(n, out, xs, value(xv).active || value(scale).active || value(bias).active);
+    Step& s = add_step(n, StepKind::normalize, ins, id);
+    const std::int64_t S = element_count(Shape(xs.begin() + 2, xs.end()));
+    s.norm.groups = C;
+    s.norm.outer = xs[0];
+    s.norm.outer_stride = C * S;
+    s.norm.inner = S;
+    s.norm.group_block = C;
+    s.norm.group_outer_stride = 0;
+    s.norm.epsilon = eps;
+    s.norm.batch_norm = train ? bn_index : -1;
+    s.workspace = c_->workspaces++;
+    if (train && xs[0] * S < 2)
+      fail(n, "train-mode batch norm needs more than one value per channel (input " + shape_string(xs) + ")");
   }
 
   void lower_pool(const Node& n, const std::string& out) {

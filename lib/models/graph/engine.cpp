@@ -43,6 +43,10 @@ struct GraphObjective::Plan {
   Index n = 0;
   std::int64_t sample_size = 0;  // d, elements of one sample
   std::int64_t outputs = 0;      // k
+  // Samples per pass when the samples are independent (no train-mode batch norm): larger batches are
+  // evaluated in chunks of this many samples and summed, so memory does not grow with the data set.
+  // 0: the graph couples the samples and every batch is one pass.
+  std::int64_t chunk = 0;
   std::vector<double> inputs;    // X row-major [N, d]
   Matrix targets;                // y transposed [k_y, N]
   std::map<std::pair<std::int64_t, int>, std::unique_ptr<Compiled>> compiled;
@@ -63,6 +67,7 @@ struct GraphObjective::State {
   Vector x;
   std::vector<std::int64_t> batch;  // empty for the full data set
   int level = 0;                    // 1: forward and loss done, 2: backward done too
+  double seed_scale = 0.0;          // the backward pass's seed: dZ times this (1 / the batch's size)
   double loss_sum = 0.0;
   Matrix targets, dZ, aux, R;
 };
@@ -98,8 +103,19 @@ GraphObjective::GraphObjective(GraphIR ir, GraphOptions options, io::DataArrays 
     if (count > kMaxParameters) throw std::invalid_argument("the graph has more than " + std::to_string(kMaxParameters) + " parameters");
   }
   p.n = static_cast<Index>(count);
-  const Compiled& full = p.get(N, options_.batch_norm_mode);
-  p.outputs = full.values[full.output].shape[1];
+  // A plan for two samples gives the output width, whether batch norm couples the samples, and the
+  // memory one sample needs (values, adjoints, one lane of tangents and R-adjoints).
+  const std::int64_t probe_batch = std::min<std::int64_t>(N, 2);
+  const Compiled& probe = p.get(probe_batch, options_.batch_norm_mode);
+  p.outputs = probe.values[probe.output].shape[1];
+  bool coupled = false;
+  std::int64_t per_sample = 0;
+  for (const auto& s : probe.steps) coupled = coupled || (s.kind == detail::StepKind::normalize && s.norm.batch_norm >= 0);
+  for (const auto& v : probe.values)
+    if (v.kind == detail::ValueKind::computed || v.kind == detail::ValueKind::input) per_sample += v.numel * (v.active ? 4 : 1);
+  per_sample = std::max<std::int64_t>(1, per_sample * static_cast<std::int64_t>(sizeof(double)) / probe_batch);
+  p.chunk = coupled ? 0 : std::clamp<std::int64_t>(options_.workspace_budget_bytes / per_sample, 1, N);
+  if (coupled) p.get(N, options_.batch_norm_mode);  // every shape checked at the size it will run
   check_loss_targets(options_.loss, data_.y, p.outputs);
   p.inputs.resize(static_cast<std::size_t>(N * p.sample_size));
   Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(p.inputs.data(), N, p.sample_size) = data_.X;
@@ -111,6 +127,7 @@ GraphObjective::~GraphObjective() = default;
 Index GraphObjective::dim() const { return plan_->n; }
 std::int64_t GraphObjective::sample_count() const { return data_.X.rows(); }
 const GraphIR& GraphObjective::ir() const { return plan_->ir; }
+std::int64_t GraphObjective::samples_per_pass() const { return plan_->chunk == 0 ? sample_count() : plan_->chunk; }
 const std::vector<NamedTensor>& GraphObjective::buffers() const { return plan_->ir.buffers; }
 
 void GraphObjective::set_buffers(std::vector<NamedTensor> buffers) {
@@ -142,7 +159,8 @@ namespace {
 // Forward pass and loss at (x, batch) under `mode`, then the backward pass when `level` is 2; reuses
 // what the last call computed at the same point, batch and plan (the fixed-point cache).
 const Compiled& prepare_point(GraphObjective::Plan& p, GraphObjective::State& st, const GraphOptions& options,
-                              const Vector& x, Batch batch, bool full, BatchNormMode mode, int level, std::int64_t N) {
+                              const Vector& x, Batch batch, bool full, BatchNormMode mode, int level, std::int64_t N,
+                              double seed_scale) {
   const std::int64_t B = full ? N : static_cast<std::int64_t>(batch.size());
   const Compiled& c = p.get(B, mode);
   const bool same = st.at == &c && st.level >= 1 && st.x.size() == x.size() &&
@@ -176,8 +194,9 @@ const Compiled& prepare_point(GraphObjective::Plan& p, GraphObjective::State& st
     st.at = &c;
     st.level = 1;
   }
-  if (level >= 2 && st.level < 2) {
-    Eigen::Map<Matrix>(b.adjoint[c.output].data(), p.outputs, B) = st.dZ / static_cast<double>(B);
+  if (level >= 2 && (st.level < 2 || st.seed_scale != seed_scale)) {
+    Eigen::Map<Matrix>(b.adjoint[c.output].data(), p.outputs, B) = st.dZ * seed_scale;
+    st.seed_scale = seed_scale;
     detail::backward_pass(c, x.data(), b);
     st.level = 2;
   }
@@ -185,42 +204,86 @@ const Compiled& prepare_point(GraphObjective::Plan& p, GraphObjective::State& st
 }
 }  // namespace
 
-double GraphObjective::evaluate(const Vector& x, Batch batch, bool full, Vector* gradient) const {
+void GraphObjective::check_point(const Vector& x) const {
   if (x.size() != plan_->n)
     throw std::invalid_argument(description() + ": point has " + std::to_string(x.size()) + " entries, expected " + std::to_string(plan_->n));
+}
+
+namespace {
+// The passes a batch is evaluated in: the whole batch, or consecutive chunks of `chunk` samples.
+struct Passes {
+  std::int64_t total = 0, chunk = 0;
+  std::vector<std::int64_t> indices;  // a chunk's sample indices
+  std::int64_t count() const { return (total + chunk - 1) / chunk; }
+  Batch slice(Batch batch, bool full, std::int64_t k) {
+    const std::int64_t begin = k * chunk, end = std::min(total, begin + chunk);
+    indices.resize(static_cast<std::size_t>(end - begin));
+    for (std::int64_t i = begin; i < end; ++i) indices[i - begin] = full ? i : batch[i];
+    return indices;
+  }
+};
+}  // namespace
+
+double GraphObjective::evaluate(const Vector& x, Batch batch, bool full, Vector* gradient) const {
+  check_point(x);
   if (!full) check_batch(batch, sample_count());
   State& st = *state_;
-  const Compiled& c = prepare_point(*plan_, st, options_, x, batch, full, options_.batch_norm_mode, gradient ? 2 : 1, sample_count());
-  const double lambda = options_.weight_decay;
-  double value = st.loss_sum / static_cast<double>(c.batch);
-  if (lambda != 0.0) value += 0.5 * lambda * x.squaredNorm();
-  if (gradient) {
-    gradient->resize(plan_->n);
+  const std::int64_t total = full ? sample_count() : static_cast<std::int64_t>(batch.size());
+  const double scale = 1.0 / static_cast<double>(total);
+  const int level = gradient ? 2 : 1;
+  if (gradient) gradient->setZero(plan_->n);
+  double loss_sum = 0.0;
+  auto accumulate = [&](const Compiled& c) {
+    loss_sum += st.loss_sum;
+    if (!gradient) return;
     for (std::size_t v = 0; v < c.values.size(); ++v) {
-      const auto& value_info = c.values[v];
-      if (value_info.kind != detail::ValueKind::parameter) continue;
-      std::memcpy(gradient->data() + value_info.offset, st.buffers.adjoint[v].data(), sizeof(double) * static_cast<std::size_t>(value_info.numel));
+      const auto& info = c.values[v];
+      if (info.kind != detail::ValueKind::parameter) continue;
+      gradient->segment(info.offset, info.numel) += Eigen::Map<const Vector>(st.buffers.adjoint[v].data(), info.numel);
     }
-    if (lambda != 0.0) *gradient += lambda * x;
+  };
+  if (plan_->chunk == 0 || plan_->chunk >= total) {
+    accumulate(prepare_point(*plan_, st, options_, x, batch, full, options_.batch_norm_mode, level, sample_count(), scale));
+  } else {
+    Passes passes{total, plan_->chunk, {}};
+    for (std::int64_t k = 0; k < passes.count(); ++k)
+      accumulate(prepare_point(*plan_, st, options_, x, passes.slice(batch, full, k), false, options_.batch_norm_mode, level,
+                               sample_count(), scale));
   }
+  const double lambda = options_.weight_decay;
+  double value = loss_sum * scale;
+  if (lambda != 0.0) value += 0.5 * lambda * x.squaredNorm();
+  if (gradient && lambda != 0.0) *gradient += lambda * x;
   return value;
 }
 
 void GraphObjective::product(Product which, const Vector& x, Batch batch, bool full, const Matrix& V, Matrix& out) const {
   const Index n = plan_->n;
-  if (x.size() != n)
-    throw std::invalid_argument(description() + ": point has " + std::to_string(x.size()) + " entries, expected " + std::to_string(n));
+  check_point(x);
   if (V.rows() != n)
     throw std::invalid_argument(description() + ": vector block has " + std::to_string(V.rows()) + " rows, expected " + std::to_string(n));
   if (!full) check_batch(batch, sample_count());
-  out.resize(n, V.cols());
+  out.setZero(n, V.cols());
   if (V.cols() == 0) return;
+  const std::int64_t total = full ? sample_count() : static_cast<std::int64_t>(batch.size());
+  if (plan_->chunk == 0 || plan_->chunk >= total) {
+    product_pass(which, x, batch, full, 1.0 / static_cast<double>(total), V, out);
+  } else {
+    Passes passes{total, plan_->chunk, {}};
+    for (std::int64_t k = 0; k < passes.count(); ++k)
+      product_pass(which, x, passes.slice(batch, full, k), false, 1.0 / static_cast<double>(total), V, out);
+  }
+  if (which != Product::fisher && options_.weight_decay != 0.0) out += options_.weight_decay * V;
+}
+
+void GraphObjective::product_pass(Product which, const Vector& x, Batch batch, bool full, double scale, const Matrix& V,
+                                  Matrix& out) const {
+  const Index n = plan_->n;
   State& st = *state_;
   const bool hessian = which == Product::hessian;
-  const Compiled& c = prepare_point(*plan_, st, options_, x, batch, full, options_.batch_norm_mode, hessian ? 2 : 1, sample_count());
+  const Compiled& c = prepare_point(*plan_, st, options_, x, batch, full, options_.batch_norm_mode, hessian ? 2 : 1, sample_count(), scale);
   Buffers& b = st.buffers;
   const std::int64_t B = c.batch, k = plan_->outputs;
-  const double inv_B = 1.0 / static_cast<double>(B);
   // Lanes per chunk: the tangents and R-adjoints of every active value, m copies each.
   const std::int64_t per_lane = 2 * c.active_numel * static_cast<std::int64_t>(sizeof(double));
   const Index chunk = std::clamp<Index>(options_.workspace_budget_bytes / std::max<std::int64_t>(per_lane, 1), 1, V.cols());
@@ -232,20 +295,18 @@ void GraphObjective::product(Product which, const Vector& x, Batch batch, bool f
     Eigen::Map<Matrix> RA(b.r_adjoint[c.output].data(), k, m * B);
     if (which == Product::fisher) {
       // g_i·v = ∂ℓ_i/∂z · J_i v, so F v = (1/B) Σ_i J_iᵀ ∂ℓ_i/∂z (g_i·v): a backward pass of these rows.
-      for (Index col = 0; col < m * B; ++col) RA.col(col) = st.dZ.col(col % B) * (inv_B * st.dZ.col(col % B).dot(R.col(col)));
+      for (Index col = 0; col < m * B; ++col) RA.col(col) = st.dZ.col(col % B) * (scale * st.dZ.col(col % B).dot(R.col(col)));
     } else {
-      loss_hessian_product(options_.loss, st.aux, R, inv_B, RA);
+      loss_hessian_product(options_.loss, st.aux, R, scale, RA);
     }
     detail::r_backward_pass(c, x.data(), m, hessian, b);
     for (std::size_t v = 0; v < c.values.size(); ++v) {
       const auto& info = c.values[v];
       if (info.kind != detail::ValueKind::parameter) continue;
       for (Index j = 0; j < m; ++j)
-        std::memcpy(out.data() + (start + j) * n + info.offset, b.r_adjoint[v].data() + j * info.numel,
-                    sizeof(double) * static_cast<std::size_t>(info.numel));
+        out.col(start + j).segment(info.offset, info.numel) += Eigen::Map<const Vector>(b.r_adjoint[v].data() + j * info.numel, info.numel);
     }
   }
-  if (which != Product::fisher && options_.weight_decay != 0.0) out += options_.weight_decay * V;
 }
 
 Index GraphObjective::hessian_block_columns() const { return 32; }
@@ -300,18 +361,33 @@ Matrix GraphObjective::outputs(const Vector& x) const { return batch_outputs_imp
 Matrix GraphObjective::batch_outputs(const Vector& x, Batch batch) const { return batch_outputs_impl(x, batch, false); }
 
 Matrix GraphObjective::batch_outputs_impl(const Vector& x, Batch batch, bool full) const {
-  evaluate(x, batch, full, nullptr);
-  const State& st = *state_;
-  const std::int64_t B = st.at->batch;
-  return Eigen::Map<const Matrix>(st.buffers.value[st.at->output].data(), plan_->outputs, B).transpose();
+  check_point(x);
+  if (!full) check_batch(batch, sample_count());
+  State& st = *state_;
+  const std::int64_t total = full ? sample_count() : static_cast<std::int64_t>(batch.size());
+  const double scale = 1.0 / static_cast<double>(total);
+  Matrix result(total, plan_->outputs);
+  auto copy_rows = [&](const Compiled& c, std::int64_t row) {
+    result.middleRows(row, c.batch) = Eigen::Map<const Matrix>(st.buffers.value[c.output].data(), plan_->outputs, c.batch).transpose();
+  };
+  if (plan_->chunk == 0 || plan_->chunk >= total) {
+    copy_rows(prepare_point(*plan_, st, options_, x, batch, full, options_.batch_norm_mode, 1, sample_count(), scale), 0);
+  } else {
+    Passes passes{total, plan_->chunk, {}};
+    for (std::int64_t k = 0; k < passes.count(); ++k)
+      copy_rows(prepare_point(*plan_, st, options_, x, passes.slice(batch, full, k), false, options_.batch_norm_mode, 1,
+                              sample_count(), scale),
+                k * plan_->chunk);
+  }
+  return result;
 }
 
 std::vector<NamedTensor> GraphObjective::train_step_buffers(const Vector& x, Batch batch) const {
-  if (x.size() != plan_->n)
-    throw std::invalid_argument(description() + ": point has " + std::to_string(x.size()) + " entries, expected " + std::to_string(plan_->n));
+  check_point(x);
   check_batch(batch, sample_count());
   State& st = *state_;
-  const Compiled& c = prepare_point(*plan_, st, options_, x, batch, false, BatchNormMode::train, 1, sample_count());
+  const Compiled& c = prepare_point(*plan_, st, options_, x, batch, false, BatchNormMode::train, 1, sample_count(),
+                                    1.0 / static_cast<double>(batch.size()));
   const auto& infos = plan_->batch_norms.at({c.batch, static_cast<int>(BatchNormMode::train)});
   std::vector<NamedTensor> result = plan_->ir.buffers;
   for (const auto& s : c.steps) {
@@ -321,8 +397,9 @@ std::vector<NamedTensor> GraphObjective::train_step_buffers(const Vector& x, Bat
     const std::int64_t C = s.norm.groups;
     const double count = static_cast<double>(s.norm.count());
     const double mom = info.torch_momentum;
-    // torch (aten/src/ATen/native/Normalization.cpp, batch_norm_cpu_update_stats_template):
-    // running = momentum·batch_statistic + (1 − momentum)·running, variance unbiased (÷ (count − 1)).
+    // torch.nn.BatchNorm2d (its documentation; checked numerically against torch 1.13 here, agreement
+    // to 1 ulp): running = momentum·batch_statistic + (1 − momentum)·running, with the unbiased
+    // variance Σ(x − mean)²/(count − 1).
     if (info.running_mean >= 0) {
       auto& rm = result[static_cast<std::size_t>(info.running_mean)].value.f64;
       for (std::int64_t q = 0; q < C; ++q) rm[q] = mom * stats[q] + (1 - mom) * rm[q];

@@ -38,8 +38,11 @@
 // The forward and backward state at the last (x, batch) is kept: value, gradient and every product at
 // the same point reuse the forward activations and the gradient pass (the fixed-point cache of issue
 // 14); a new x or batch invalidates it. Workspaces are mutable members reused across calls; blocks
-// of directions run in chunks whose tangent workspaces stay under `workspace_budget_bytes`. One
-// instance must not be used from two threads at once (objective.h); make one per thread.
+// of directions run in chunks whose tangent workspaces stay under `workspace_budget_bytes`. When the
+// samples are independent (no train-mode batch norm), a batch whose activations would exceed
+// `workspace_budget_bytes` is evaluated in chunks of samples and summed, so memory does not grow with
+// the data set (the cache then holds the last chunk only). One instance must not be used from two
+// threads at once (objective.h); make one per thread.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -130,6 +133,10 @@ class GraphObjective final : public objective::Objective {
   // The objective's own buffers are unchanged; set_buffers() installs the result.
   std::vector<NamedTensor> train_step_buffers(const Vector& x, Batch batch) const;
 
+  // Samples evaluated in one pass: the data set's size, or fewer when independent samples are
+  // evaluated in chunks to keep the activations under `workspace_budget_bytes`.
+  std::int64_t samples_per_pass() const;
+
   const GraphOptions& options() const { return options_; }
   const GraphIR& ir() const;
   const io::DataArrays& data() const { return data_; }
@@ -140,8 +147,11 @@ class GraphObjective final : public objective::Objective {
 
  private:
   enum class Product { hessian, gauss_newton, fisher };
+  void check_point(const Vector& x) const;
   double evaluate(const Vector& x, Batch batch, bool full, Vector* gradient) const;
   void product(Product which, const Vector& x, Batch batch, bool full, const Matrix& V, Matrix& out) const;
+  // One pass of a product over a batch evaluated whole; adds into `out` with the loss seeded by `scale`.
+  void product_pass(Product which, const Vector& x, Batch batch, bool full, double scale, const Matrix& V, Matrix& out) const;
   Matrix batch_outputs_impl(const Vector& x, Batch batch, bool full) const;
 
   GraphOptions options_;

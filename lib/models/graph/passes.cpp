@@ -88,6 +88,14 @@ void matmul_backward_b(const Step& s, const double* gC, const double* A, double*
 bool stacks_lanes(const Step& s) { return s.batches.size() == 1 && !s.trans_a && s.batches[0][0] == 0 && s.batches[0][2] == 0; }
 
 // --- convolution -----------------------------------------------------------------------------------
+// Output columns ow whose input column ow·stride + w0 lies inside [0, width): [lo, hi).
+inline void valid_columns(const ConvGeometry& g, I w0, I& lo, I& hi) {
+  lo = w0 >= 0 ? 0 : (-w0 + g.stride_w - 1) / g.stride_w;
+  hi = g.width - w0 <= 0 ? 0 : (g.width - w0 + g.stride_w - 1) / g.stride_w;
+  hi = std::min(hi, g.out_w);
+  lo = std::min(lo, hi);
+}
+
 // col [C_in·kh·kw, out_h·out_w] of one sample x [C_in, H, W]; rows (c, i, j), columns (oh, ow).
 void im2col(const ConvGeometry& g, const double* x, double* col) {
   const I cols = g.col_cols();
@@ -96,6 +104,9 @@ void im2col(const ConvGeometry& g, const double* x, double* col) {
       for (I j = 0; j < g.kernel_w; ++j) {
         double* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * cols;
         const double* plane = x + c * g.height * g.width;
+        const I w0 = j * g.dilation_w - g.pad_left;
+        I lo, hi;
+        valid_columns(g, w0, lo, hi);
         for (I oh = 0; oh < g.out_h; ++oh) {
           const I h = oh * g.stride_h - g.pad_top + i * g.dilation_h;
           double* r = row + oh * g.out_w;
@@ -103,16 +114,12 @@ void im2col(const ConvGeometry& g, const double* x, double* col) {
             std::fill(r, r + g.out_w, 0.0);
             continue;
           }
-          const double* line = plane + h * g.width;
-          const I w0 = j * g.dilation_w - g.pad_left;
-          if (g.stride_w == 1 && w0 >= 0 && w0 + g.out_w <= g.width) {
-            std::memcpy(r, line + w0, sizeof(double) * static_cast<std::size_t>(g.out_w));
-            continue;
-          }
-          for (I ow = 0; ow < g.out_w; ++ow) {
-            const I w = ow * g.stride_w + w0;
-            r[ow] = (w >= 0 && w < g.width) ? line[w] : 0.0;
-          }
+          const double* line = plane + h * g.width;  // input column of ow: ow·stride + w0
+          std::fill(r, r + lo, 0.0);
+          if (g.stride_w == 1) std::memcpy(r + lo, line + lo + w0, sizeof(double) * static_cast<std::size_t>(hi - lo));
+          else
+            for (I ow = lo; ow < hi; ++ow) r[ow] = line[ow * g.stride_w + w0];
+          std::fill(r + hi, r + g.out_w, 0.0);
         }
       }
 }
@@ -124,16 +131,18 @@ void col2im(const ConvGeometry& g, const double* col, double* x) {
       for (I j = 0; j < g.kernel_w; ++j) {
         const double* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * cols;
         double* plane = x + c * g.height * g.width;
+        const I w0 = j * g.dilation_w - g.pad_left;
+        I lo, hi;
+        valid_columns(g, w0, lo, hi);
         for (I oh = 0; oh < g.out_h; ++oh) {
           const I h = oh * g.stride_h - g.pad_top + i * g.dilation_h;
           if (h < 0 || h >= g.height) continue;
           double* line = plane + h * g.width;
           const double* r = row + oh * g.out_w;
-          const I w0 = j * g.dilation_w - g.pad_left;
-          for (I ow = 0; ow < g.out_w; ++ow) {
-            const I w = ow * g.stride_w + w0;
-            if (w >= 0 && w < g.width) line[w] += r[ow];
-          }
+          if (g.stride_w == 1)
+            for (I ow = lo; ow < hi; ++ow) line[ow + w0] += r[ow];
+          else
+            for (I ow = lo; ow < hi; ++ow) line[ow * g.stride_w + w0] += r[ow];
         }
       }
 }
@@ -255,18 +264,10 @@ void unary_forward(const Step& s, I n, const double* x, double* y, double* d1, d
   const double c = s.scalar;
   switch (s.unary) {
     case UnaryOp::relu:
-      for (I i = 0; i < n; ++i) {
-        y[i] = x[i] > 0 ? x[i] : 0.0;
-        d1[i] = x[i] > 0 ? 1.0 : 0.0;  // relu'(0) = 0 (torch)
-        d2[i] = 0.0;
-      }
+      for (I i = 0; i < n; ++i) y[i] = x[i] > 0 ? x[i] : 0.0;
       break;
     case UnaryOp::leaky_relu:
-      for (I i = 0; i < n; ++i) {
-        y[i] = x[i] > 0 ? x[i] : c * x[i];
-        d1[i] = x[i] > 0 ? 1.0 : c;  // leaky'(0) = slope (torch)
-        d2[i] = 0.0;
-      }
+      for (I i = 0; i < n; ++i) y[i] = x[i] > 0 ? x[i] : c * x[i];
       break;
     case UnaryOp::tanh:
       for (I i = 0; i < n; ++i) {
@@ -331,11 +332,7 @@ void unary_forward(const Step& s, I n, const double* x, double* y, double* d1, d
       }
       break;
     case UnaryOp::neg:
-      for (I i = 0; i < n; ++i) {
-        y[i] = -x[i];
-        d1[i] = -1.0;
-        d2[i] = 0.0;
-      }
+      for (I i = 0; i < n; ++i) y[i] = -x[i];
       break;
     case UnaryOp::reciprocal:
       for (I i = 0; i < n; ++i) {
@@ -344,6 +341,17 @@ void unary_forward(const Step& s, I n, const double* x, double* y, double* d1, d
         d2[i] = 2.0 * y[i] * y[i] * y[i];
       }
       break;
+  }
+}
+
+// Piecewise-linear ops keep no derivative arrays: their first derivative is read off the input (torch's
+// conventions relu'(0) = 0, leaky_relu'(0) = slope) and their second derivative is 0.
+bool piecewise_linear(UnaryOp op) { return op == UnaryOp::relu || op == UnaryOp::leaky_relu || op == UnaryOp::neg; }
+inline double piecewise_slope(UnaryOp op, double c, double x) {
+  switch (op) {
+    case UnaryOp::relu: return x > 0 ? 1.0 : 0.0;
+    case UnaryOp::leaky_relu: return x > 0 ? 1.0 : c;
+    default: return -1.0;  // neg
   }
 }
 
@@ -374,6 +382,186 @@ void for_rows(const Step& s, F f) {
     for (I i = 0; i < s.inner_stride; ++i) f(o * s.axis_length * s.inner_stride + i, s.inner_stride);
 }
 
+
+// --- normalisation -----------------------------------------------------------------------------------
+// y = γ_q·x̂ + β_q with x̂ = (x − mean_q)·r_q over the elements of group q; γ, β per group when the step
+// is affine (inputs 1, 2), else 1 and 0. Statistics: the running mean and variance (inputs 3, 4; r =
+// 1/√(var + ε), x̂ affine in x) or the group's own mean and biased variance (x̂ depends on the whole
+// group: ∂x̂/∂x = r(I − 1/M − x̂x̂ᵀ/M)). Scratch: mean, Σ(x − mean)², r per group.
+struct Normalize {
+  const Step& s;
+  const Access& a;
+  const NormalizeGeometry& g;
+  bool affine, running;
+  double inv;
+  Normalize(const Step& step, const Access& access)
+      : s(step), a(access), g(step.norm), affine(step.inputs.size() >= 3), running(step.inputs.size() == 5),
+        inv(1.0 / static_cast<double>(step.norm.count())) {}
+  double gamma(I q) const { return affine ? a.val(s.inputs[1])[q] : 1.0; }
+  bool active(int k) const { return static_cast<int>(s.inputs.size()) > k && a.active(s.inputs[k]); }
+  // Tangent of γ_q / β_q in lane j (0 when constant).
+  double lane_param(int k, I j, I q) const { return active(k) ? a.tan(s.inputs[k])[j * g.groups + q] : 0.0; }
+};
+
+void normalize_forward(const Step& s, const Access& a, const double* x, double* y) {
+  const Normalize nz(s, a);
+  const NormalizeGeometry& g = s.norm;
+  double* stats = a.scratch(s);
+  for (I q = 0; q < g.groups; ++q) {
+    double mean = 0.0, ss = 0.0, r;
+    if (nz.running) {
+      mean = a.val(s.inputs[3])[q];
+      r = 1.0 / std::sqrt(a.val(s.inputs[4])[q] + g.epsilon);
+    } else {
+      for_group(g, q, [&](I e) { mean += x[e]; });
+      mean *= nz.inv;
+      for_group(g, q, [&](I e) { ss += (x[e] - mean) * (x[e] - mean); });
+      r = 1.0 / std::sqrt(ss * nz.inv + g.epsilon);
+    }
+    stats[q] = mean;
+    stats[g.groups + q] = ss;  // Σ (x − mean)²: train_step_buffers divides by count − 1 as torch does
+    stats[2 * g.groups + q] = r;
+    const double gm = nz.gamma(q), bt = nz.affine ? a.val(s.inputs[2])[q] : 0.0;
+    if (nz.affine) for_group(g, q, [&](I e) { y[e] = (x[e] - mean) * r * gm + bt; });
+    else for_group(g, q, [&](I e) { y[e] = (x[e] - mean) * r; });
+  }
+}
+
+void normalize_backward(const Step& s, const Access& a, const double* x, const double* gy) {
+  const Normalize nz(s, a);
+  const NormalizeGeometry& g = s.norm;
+  const double* stats = a.scratch(s);
+  double* gx = nz.active(0) ? a.adj(s.inputs[0]) : nullptr;
+  double* gg = nz.active(1) ? a.adj(s.inputs[1]) : nullptr;
+  double* gb = nz.active(2) ? a.adj(s.inputs[2]) : nullptr;
+  for (I q = 0; q < g.groups; ++q) {
+    const double mean = stats[q], r = stats[2 * g.groups + q], gm = nz.gamma(q);
+    double g1 = 0.0, g2 = 0.0;
+    for_group(g, q, [&](I e) {
+      g1 += gy[e];
+      g2 += (x[e] - mean) * r * gy[e];
+    });
+    if (gg) gg[q] += g2;
+    if (gb) gb[q] += g1;
+    if (!gx) continue;
+    if (nz.running) {
+      for_group(g, q, [&](I e) { gx[e] += gm * r * gy[e]; });
+    } else {
+      g1 *= nz.inv;
+      g2 *= nz.inv;
+      for_group(g, q, [&](I e) { gx[e] += gm * r * (gy[e] - g1 - (x[e] - mean) * r * g2); });
+    }
+  }
+}
+
+// x̂'s tangent in lane j of group q into `out` (indexed like x): r·ẋ (running statistics) or
+// r(ẋ − mean ẋ − x̂·mean(x̂ ẋ)); returns mean(x̂ ẋ) (0 for running statistics).
+double normalized_tangent(const Normalize& nz, I q, const double* x, const double* tx, double mean, double r, double* out) {
+  const NormalizeGeometry& g = nz.g;
+  if (nz.running) {
+    for_group(g, q, [&](I e) { out[e] = r * tx[e]; });
+    return 0.0;
+  }
+  double m1 = 0.0, m2 = 0.0;
+  for_group(g, q, [&](I e) {
+    m1 += tx[e];
+    m2 += (x[e] - mean) * r * tx[e];
+  });
+  m1 *= nz.inv;
+  m2 *= nz.inv;
+  for_group(g, q, [&](I e) { out[e] = r * (tx[e] - m1 - (x[e] - mean) * r * m2); });
+  return m2;
+}
+
+void normalize_tangent(const Step& s, const Access& a, const double* x, I m) {
+  const Normalize nz(s, a);
+  const NormalizeGeometry& g = s.norm;
+  const double* stats = a.scratch(s);
+  const I n = a.numel(s.output);
+  double* ty = a.tan(s.output);
+  const bool xa = nz.active(0);
+  for (I j = 0; j < m; ++j) {
+    double* o = ty + j * n;
+    for (I q = 0; q < g.groups; ++q) {
+      const double mean = stats[q], r = stats[2 * g.groups + q], gm = nz.gamma(q);
+      const double dg = nz.lane_param(1, j, q), db = nz.lane_param(2, j, q);
+      if (xa) {
+        normalized_tangent(nz, q, x, a.tan(s.inputs[0]) + j * n, mean, r, o);
+        for_group(g, q, [&](I e) { o[e] = gm * o[e] + dg * (x[e] - mean) * r + db; });
+      } else {
+        for_group(g, q, [&](I e) { o[e] = dg * (x[e] - mean) * r + db; });
+      }
+    }
+  }
+}
+
+void normalize_r_backward(const Step& s, const Access& a, const double* x, I m, bool second_order, std::vector<double>& work) {
+  const Normalize nz(s, a);
+  const NormalizeGeometry& g = s.norm;
+  const double* stats = a.scratch(s);
+  const I n = a.numel(s.output);
+  const double* R = a.radj(s.output);
+  const double* gy = second_order ? a.adj(s.output) : nullptr;
+  const bool xa = nz.active(0), ga = nz.active(1), ba = nz.active(2);
+  if (xa && second_order && static_cast<I>(work.size()) < n) work.resize(static_cast<std::size_t>(n));
+  double* xh_dot = work.data();
+  for (I q = 0; q < g.groups; ++q) {
+    const double mean = stats[q], r = stats[2 * g.groups + q], gm = nz.gamma(q);
+    auto xh = [&](I e) { return (x[e] - mean) * r; };
+    double G1 = 0.0, G2 = 0.0;
+    if (second_order) {
+      for_group(g, q, [&](I e) {
+        G1 += gy[e];
+        G2 += xh(e) * gy[e];
+      });
+      G1 *= nz.inv;
+      G2 *= nz.inv;
+    }
+    for (I j = 0; j < m; ++j) {
+      const double* Rj = R + j * n;
+      double r1 = 0.0, r2 = 0.0;
+      for_group(g, q, [&](I e) {
+        r1 += Rj[e];
+        r2 += xh(e) * Rj[e];
+      });
+      double dgamma = r2;  // R{∂f/∂γ_q}
+      const double dbeta = r1;
+      double* o = xa ? a.radj(s.inputs[0]) + j * n : nullptr;
+      const double tg = second_order ? nz.lane_param(1, j, q) : 0.0;
+      r1 *= nz.inv;
+      r2 *= nz.inv;
+      if (nz.running) {
+        if (o) for_group(g, q, [&](I e) { o[e] += gm * r * Rj[e] + (second_order ? tg * r * gy[e] : 0.0); });
+        if (second_order && xa) {
+          const double* tx = a.tan(s.inputs[0]) + j * n;
+          for_group(g, q, [&](I e) { dgamma += gy[e] * r * tx[e]; });
+        }
+      } else {
+        if (o && !second_order) for_group(g, q, [&](I e) { o[e] += gm * r * (Rj[e] - r1 - xh(e) * r2); });
+        if (second_order) {
+          // d(∂f/∂x) along the tangent: γ̇ r(g − ḡ − x̂·mean(x̂g)) + γ[ṙ(g − ḡ − x̂·mean(x̂g))
+          //   − r(x̂̇·mean(x̂g) + x̂·mean(x̂̇g))], ṙ = −r²·mean(x̂ẋ); and d(∂f/∂γ) = Σ g x̂̇.
+          double b1 = 0.0, G3 = 0.0;
+          if (xa) {
+            b1 = normalized_tangent(nz, q, x, a.tan(s.inputs[0]) + j * n, mean, r, xh_dot);
+            for_group(g, q, [&](I e) { G3 += xh_dot[e] * gy[e]; });
+            dgamma += G3;
+            G3 *= nz.inv;
+          }
+          const double rdot = -r * r * b1;
+          if (o)
+            for_group(g, q, [&](I e) {
+              const double centred = gy[e] - G1 - xh(e) * G2;
+              o[e] += gm * r * (Rj[e] - r1 - xh(e) * r2) + tg * r * centred +
+                      gm * (rdot * centred - r * (xh_dot[e] * G2 + xh(e) * G3));
+            });
+        }
+      }
+      if (ga) a.radj(s.inputs[1])[j * g.groups + q] += dgamma;
+      if (ba) a.radj(s.inputs[2])[j * g.groups + q] += dbeta;
+    }
+  }
+}
 }  // namespace
 
 void size_buffers(const Compiled& c, std::int64_t lanes, Buffers& b) {
@@ -400,7 +588,7 @@ void size_buffers(const Compiled& c, std::int64_t lanes, Buffers& b) {
   for (const Step& s : c.steps) {
     const auto out = static_cast<std::size_t>(c.values[s.output].numel);
     switch (s.kind) {
-      case StepKind::unary: b.scratch[s.workspace].resize(2 * out); break;
+      case StepKind::unary: b.scratch[s.workspace].resize(piecewise_linear(s.unary) ? 0 : 2 * out); break;
       case StepKind::normalize: b.scratch[s.workspace].resize(3 * static_cast<std::size_t>(s.norm.groups)); break;
       case StepKind::max_pool: b.scratch[s.workspace].resize(out); break;
       case StepKind::conv:
@@ -421,8 +609,8 @@ void forward_pass(const Compiled& c, const double* theta, Buffers& b) {
     const double* x = a.val(s.inputs[0]);
     switch (s.kind) {
       case StepKind::copy: std::memcpy(y, x, sizeof(double) * static_cast<std::size_t>(n)); break;
-      case StepKind::gather:
-        for (I i = 0; i < n; ++i) y[i] = x[s.map_a[i]];
+      case StepKind::gather:  // a negative source is padding: the constant s.scalar
+        for (I i = 0; i < n; ++i) y[i] = s.map_a[i] >= 0 ? x[s.map_a[i]] : s.scalar;
         break;
       case StepKind::reduce_mean: {
         std::fill(y, y + n, 0.0);
@@ -454,8 +642,8 @@ void forward_pass(const Compiled& c, const double* theta, Buffers& b) {
         break;
       }
       case StepKind::unary: {
-        double* d = a.scratch(s);
-        unary_forward(s, n, x, y, d, d + n);
+        double* d = piecewise_linear(s.unary) ? nullptr : a.scratch(s);
+        unary_forward(s, n, x, y, d, d ? d + n : nullptr);
         break;
       }
       case StepKind::matmul: matmul_forward(s, x, a.val(s.inputs[1]), y, false); break;
@@ -466,24 +654,7 @@ void forward_pass(const Compiled& c, const double* theta, Buffers& b) {
         for (I i = 0; i < B; ++i) conv_apply(g, W, columns(g, x + i * g.in_numel(), b.col), y + i * g.out_numel(), false);
         break;
       }
-      case StepKind::normalize: {
-        const NormalizeGeometry& g = s.norm;
-        double* stats = a.scratch(s);  // mean, Σ (x − mean)², 1/√(var + ε) per group
-        const double inv = 1.0 / static_cast<double>(g.count());
-        for (I q = 0; q < g.groups; ++q) {
-          double sum = 0.0;
-          for_group(g, q, [&](I e) { sum += x[e]; });
-          const double mean = sum * inv;
-          double ss = 0.0;
-          for_group(g, q, [&](I e) { ss += (x[e] - mean) * (x[e] - mean); });
-          const double var = ss * inv, r = 1.0 / std::sqrt(var + g.epsilon);
-          stats[q] = mean;
-          stats[g.groups + q] = ss;  // Σ (x − mean)²: train_step_buffers divides by count − 1 as torch does
-          stats[2 * g.groups + q] = r;
-          for_group(g, q, [&](I e) { y[e] = (x[e] - mean) * r; });
-        }
-        break;
-      }
+      case StepKind::normalize: normalize_forward(s, a, x, y); break;
       case StepKind::softmax:
       case StepKind::log_softmax:
         for_rows(s, [&](I base, I stride) {
@@ -522,7 +693,8 @@ void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
     switch (s.kind) {
       case StepKind::copy: add_to(gx, g, n); break;
       case StepKind::gather:
-        for (I i = 0; i < n; ++i) gx[s.map_a[i]] += g[i];
+        for (I i = 0; i < n; ++i)
+          if (s.map_a[i] >= 0) gx[s.map_a[i]] += g[i];
         break;
       case StepKind::reduce_mean: {
         const I m = a.numel(xi);
@@ -558,6 +730,10 @@ void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
         break;
       }
       case StepKind::unary: {
+        if (piecewise_linear(s.unary)) {
+          for (I i = 0; i < n; ++i) gx[i] += piecewise_slope(s.unary, s.scalar, x[i]) * g[i];
+          break;
+        }
         const double* d1 = a.scratch(s);
         for (I i = 0; i < n; ++i) gx[i] += d1[i] * g[i];
         break;
@@ -578,23 +754,7 @@ void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
         }
         break;
       }
-      case StepKind::normalize: {
-        const NormalizeGeometry& ng = s.norm;
-        const double* stats = a.scratch(s);
-        const double inv = 1.0 / static_cast<double>(ng.count());
-        for (I q = 0; q < ng.groups; ++q) {
-          double g1 = 0.0, g2 = 0.0;
-          for_group(ng, q, [&](I e) {
-            g1 += g[e];
-            g2 += y[e] * g[e];
-          });
-          g1 *= inv;
-          g2 *= inv;
-          const double r = stats[2 * ng.groups + q];
-          for_group(ng, q, [&](I e) { gx[e] += r * (g[e] - g1 - y[e] * g2); });
-        }
-        break;
-      }
+      case StepKind::normalize: normalize_backward(s, a, x, g); break;
       case StepKind::softmax:
         for_rows(s, [&](I base, I stride) {
           double dot = 0.0;
@@ -643,7 +803,7 @@ void tangent_pass(const Compiled& c, const double* theta, const double* V, std::
       case StepKind::copy: std::memcpy(ty, tx, sizeof(double) * static_cast<std::size_t>(n * m)); break;
       case StepKind::gather:
         for (I j = 0; j < m; ++j)
-          for (I i = 0; i < n; ++i) ty[j * n + i] = tx[j * nx + s.map_a[i]];
+          for (I i = 0; i < n; ++i) ty[j * n + i] = s.map_a[i] >= 0 ? tx[j * nx + s.map_a[i]] : 0.0;
         break;
       case StepKind::reduce_mean:
         std::fill(ty, ty + n * m, 0.0);
@@ -688,6 +848,11 @@ void tangent_pass(const Compiled& c, const double* theta, const double* V, std::
         break;
       }
       case StepKind::unary: {
+        if (piecewise_linear(s.unary)) {
+          for (I j = 0; j < m; ++j)
+            for (I i = 0; i < n; ++i) ty[j * n + i] = piecewise_slope(s.unary, s.scalar, x[i]) * tx[j * n + i];
+          break;
+        }
         const double* d1 = a.scratch(s);
         for (I j = 0; j < m; ++j)
           for (I i = 0; i < n; ++i) ty[j * n + i] = d1[i] * tx[j * n + i];
@@ -735,27 +900,7 @@ void tangent_pass(const Compiled& c, const double* theta, const double* V, std::
         }
         break;
       }
-      case StepKind::normalize: {
-        const NormalizeGeometry& g = s.norm;
-        const double* stats = a.scratch(s);
-        const double inv = 1.0 / static_cast<double>(g.count());
-        for (I j = 0; j < m; ++j) {
-          const double* t = tx + j * n;
-          double* o = ty + j * n;
-          for (I q = 0; q < g.groups; ++q) {
-            double m1 = 0.0, m2 = 0.0;
-            for_group(g, q, [&](I e) {
-              m1 += t[e];
-              m2 += y[e] * t[e];
-            });
-            m1 *= inv;
-            m2 *= inv;
-            const double r = stats[2 * g.groups + q];
-            for_group(g, q, [&](I e) { o[e] = r * (t[e] - m1 - y[e] * m2); });
-          }
-        }
-        break;
-      }
+      case StepKind::normalize: normalize_tangent(s, a, x, m); break;
       case StepKind::softmax:
         for (I j = 0; j < m; ++j) {
           const double* t = tx + j * n;
@@ -812,7 +957,8 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
       case StepKind::copy: add_to(rx, r, n * m); break;
       case StepKind::gather:
         for (I j = 0; j < m; ++j)
-          for (I i = 0; i < n; ++i) rx[j * nx + s.map_a[i]] += r[j * n + i];
+          for (I i = 0; i < n; ++i)
+            if (s.map_a[i] >= 0) rx[j * nx + s.map_a[i]] += r[j * n + i];
         break;
       case StepKind::reduce_mean:
         for (I j = 0; j < m; ++j)
@@ -868,6 +1014,11 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
         break;
       }
       case StepKind::unary: {
+        if (piecewise_linear(s.unary)) {
+          for (I j = 0; j < m; ++j)
+            for (I i = 0; i < n; ++i) rx[j * n + i] += piecewise_slope(s.unary, s.scalar, x[i]) * r[j * n + i];
+          break;
+        }
         const double* d1 = a.scratch(s);
         const double* d2 = d1 + n;
         for (I j = 0; j < m; ++j) {
@@ -928,53 +1079,7 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
         }
         break;
       }
-      case StepKind::normalize: {
-        const NormalizeGeometry& ng = s.norm;
-        const double* stats = a.scratch(s);
-        const double inv = 1.0 / static_cast<double>(ng.count());
-        for (I q = 0; q < ng.groups; ++q) {
-          const double rq = stats[2 * ng.groups + q];
-          double g1 = 0.0, g2 = 0.0;
-          if (second_order) {
-            for_group(ng, q, [&](I e) {
-              g1 += g[e];
-              g2 += y[e] * g[e];
-            });
-            g1 *= inv;
-            g2 *= inv;
-          }
-          for (I j = 0; j < m; ++j) {
-            const double* rj = r + j * n;
-            double* o = rx + j * n;
-            double r1 = 0.0, r2 = 0.0;
-            for_group(ng, q, [&](I e) {
-              r1 += rj[e];
-              r2 += y[e] * rj[e];
-            });
-            r1 *= inv;
-            r2 *= inv;
-            if (!second_order) {
-              for_group(ng, q, [&](I e) { o[e] += rq * (rj[e] - r1 - y[e] * r2); });
-              continue;
-            }
-            // d(gx) along ẋ: ṙ(g − ḡ − y·mean(y g)) − r(ẏ·mean(y g) + y·mean(ẏ g)), ṙ = −r²·mean(y ẋ)
-            const double* t = tx + j * n;
-            const double* tyj = ty + j * n;
-            double b1 = 0.0, g3 = 0.0;
-            for_group(ng, q, [&](I e) {
-              b1 += y[e] * t[e];
-              g3 += tyj[e] * g[e];
-            });
-            b1 *= inv;
-            g3 *= inv;
-            const double rdot = -rq * rq * b1;
-            for_group(ng, q, [&](I e) {
-              o[e] += rq * (rj[e] - r1 - y[e] * r2) + rdot * (g[e] - g1 - y[e] * g2) - rq * (tyj[e] * g2 + y[e] * g3);
-            });
-          }
-        }
-        break;
-      }
+      case StepKind::normalize: normalize_r_backward(s, a, x, m, second_order, b.col2); break;
       case StepKind::softmax:
         for (I j = 0; j < m; ++j) {
           const double* rj = r + j * n;

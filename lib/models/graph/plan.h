@@ -42,7 +42,7 @@ struct Value {
 
 enum class StepKind {
   copy,         // y = x with a new shape (Identity, Dropout, Reshape, Flatten, Squeeze, Unsqueeze)
-  gather,       // y[i] = x[source[i]] (Transpose, Slice, Gather of constant indices)
+  gather,       // y[i] = x[source[i]], or `scalar` where source[i] < 0 (Transpose, Slice, Gather, Expand, Pad)
   reduce_mean,  // y[target[i]] += x[i]·scale (ReduceMean, GlobalAveragePool)
   concat,       // along an axis: rows of `outer` blocks, input k contributing inner[k] entries per row
   binary,       // broadcasting Add / Sub / Mul / Div
