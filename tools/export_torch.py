@@ -202,7 +202,7 @@ SUPPORTED_OPS = (
     "BatchNormalization", "LayerNormalization", "Relu", "LeakyRelu", "Tanh", "Sigmoid", "Softplus", "Erf", "Exp",
     "Log", "Softmax", "LogSoftmax", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten",
     "Reshape", "Transpose", "Concat", "Slice", "Gather", "Split", "Identity", "Dropout", "Constant", "Shape",
-    "Unsqueeze", "Squeeze", "Cast", "Expand", "ConstantOfShape", "Equal", "Where", "Range")
+    "Unsqueeze", "Squeeze", "Cast", "Expand", "Pad", "ConstantOfShape", "Equal", "Where", "Range")
 
 
 def graph_spec(model, X, loss, weight_decay=0.0):

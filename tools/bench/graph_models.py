@@ -29,10 +29,9 @@ class LeNet5(torch.nn.Module):
         self.fc3 = torch.nn.Linear(84, classes)
 
     def forward(self, x):
-        # count_include_pad=False: the same average without padding, and torch 1.13 then exports a plain
-        # AveragePool instead of Pad(0) + AveragePool (the engine has no Pad op).
-        h = torch.nn.functional.avg_pool2d(torch.tanh(self.conv1(x)), 2, count_include_pad=False)
-        h = torch.nn.functional.avg_pool2d(torch.tanh(self.conv2(h)), 2, count_include_pad=False)
+        # torch 1.13 exports avg_pool2d (count_include_pad=True) as Pad(0) + AveragePool.
+        h = torch.nn.functional.avg_pool2d(torch.tanh(self.conv1(x)), 2)
+        h = torch.nn.functional.avg_pool2d(torch.tanh(self.conv2(h)), 2)
         h = torch.flatten(h, 1)
         return self.fc3(torch.tanh(self.fc2(torch.tanh(self.fc1(h)))))
 
@@ -121,4 +120,4 @@ class SmallCNN(torch.nn.Module):
         self.fc = torch.nn.Linear(8, classes)
 
     def forward(self, x):
-        return self.fc(torch.flatten(torch.nn.functional.avg_pool2d(torch.tanh(self.conv(x)), 2, count_include_pad=False), 1))
+        return self.fc(torch.flatten(torch.nn.functional.avg_pool2d(torch.tanh(self.conv(x)), 2), 1))

@@ -275,7 +275,7 @@ const std::vector<std::string>& supported_op_types() {
       "BatchNormalization", "LayerNormalization", "Relu", "LeakyRelu", "Tanh", "Sigmoid", "Softplus", "Erf", "Exp",
       "Log", "Softmax", "LogSoftmax", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten",
       "Reshape", "Transpose", "Concat", "Slice", "Gather", "Split", "Identity", "Dropout", "Constant", "Shape",
-      "Unsqueeze", "Squeeze", "Cast", "Expand", "ConstantOfShape", "Equal", "Where", "Range"};
+      "Unsqueeze", "Squeeze", "Cast", "Expand", "Pad", "ConstantOfShape", "Equal", "Where", "Range"};
   return ops;
 }
 
