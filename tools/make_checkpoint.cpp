@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
       }();
       const sc::models::Init init_kind = [&] {
         try {
-          return sc::models::parse_init(init);
+          return sc::models::kInitNames.parse(init);
         } catch (const std::invalid_argument& e) {
           throw std::invalid_argument(std::string("--init: ") + e.what());
         }
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
         if (colon == std::string::npos || colon == 0 || colon + 1 == data.size())
           throw std::invalid_argument("--data: '" + data + "' is neither a synthetic spec nor FILE.h5:GROUP");
         const std::string file = data.substr(0, colon), group = data.substr(colon + 1);
-        arrays = sc::models::read_data_file(file, group);
+        arrays = sc::io::read_data_file(file, group);
         if (embed) {
           checkpoint.data = arrays;
         } else {

@@ -2,47 +2,23 @@
 
 #include <atomic>
 #include <cmath>
-#include <sstream>
 #include <stdexcept>
+#include <mutex>
 #include <thread>
 
 #include "curvature/lanczos.h"
 #include "models/graph/engine.h"
 #include "random/random.h"
+#include "text/format.h"
 
 namespace saddlescope::explore {
 
 using objective::Index;
 using objective::Vector;
 
-std::string_view to_string(SliceDirections d) {
-  for (const auto& [v, name] : kSliceDirectionNames)
-    if (v == d) return name;
-  return "unknown";
-}
-std::optional<SliceDirections> slice_directions_from_string(std::string_view name) {
-  for (const auto& [v, n] : kSliceDirectionNames)
-    if (n == name) return v;
-  return std::nullopt;
-}
-std::string_view to_string(Normalization d) {
-  for (const auto& [v, name] : kNormalizationNames)
-    if (v == d) return name;
-  return "unknown";
-}
-std::optional<Normalization> normalization_from_string(std::string_view name) {
-  for (const auto& [v, n] : kNormalizationNames)
-    if (n == name) return v;
-  return std::nullopt;
-}
-
 bool SliceOptions::IsValid(std::string* why) const {
   auto fail = [&](const std::string& field, double value, const std::string& rule) {
-    if (why != nullptr) {
-      std::ostringstream s;
-      s << "'" << field << "' = " << value << " must " << rule;
-      *why = s.str();
-    }
+    if (why != nullptr) *why = "'" + field + "' = " + text::format_number(value) + " must " + rule;
     return false;
   };
   if (dims != 1 && dims != 2) return fail("dims", dims, "be 1 or 2");
@@ -232,6 +208,9 @@ Index evaluate_slice(const ObjectiveFactory& factory, const SlicePlan& plan, con
   std::vector<std::unique_ptr<objective::Objective>> objectives;
   for (int t = 0; t < workers; ++t) objectives.push_back(factory());
   Index computed = 0;
+  std::mutex progress_mutex;
+  std::int64_t points_done = 0;
+  const auto points_total = static_cast<std::int64_t>(pending.size());
   for (std::size_t begin = 0; begin < pending.size(); begin += static_cast<std::size_t>(chunk)) {
     const std::size_t end = std::min(pending.size(), begin + static_cast<std::size_t>(chunk));
     std::atomic<std::size_t> next{begin};
@@ -248,6 +227,10 @@ Index evaluate_slice(const ObjectiveFactory& factory, const SlicePlan& plan, con
             const critical::Classification c = critical::classify(f, x, o.classify);
             values.lambda_min(k) = c.lambda_min;
             values.lambda_max(k) = c.lambda_max;
+          }
+          if (o.progress) {
+            const std::lock_guard<std::mutex> lock(progress_mutex);
+            o.progress("points", ++points_done, points_total);
           }
         }
       } catch (...) {

@@ -143,4 +143,29 @@ Checkpoint read_checkpoint(const std::string& path) {
   return c;
 }
 
+DataArrays read_data_file(const std::string& path, const std::string& group) {
+  OpenedFile opened = open_saddlescope_file(path, kDataFormat, kDataFormatVersion);
+  DataArrays d;
+  try {
+    if (group.empty() || !h5::exists(opened.handle.get(), group))
+      throw FileError(path, "has no data set '" + group + "'");
+    h5::Handle g = h5::open_group(opened.handle.get(), group);
+    d.X = h5::read_matrix(g.get(), "X", kMaxElementsPerDataset);
+    d.y = h5::read_matrix(g.get(), "y", kMaxElementsPerDataset);
+    if (h5::exists(g.get(), "sample_shape")) {
+      d.sample_shape = h5::read_int_vector(g.get(), "sample_shape", 8);
+      const std::string problem = sample_shape_problem(d.sample_shape, d.X.cols());
+      if (!problem.empty()) throw FileError(path, "/" + group + "/" + problem);
+    }
+  } catch (const h5::Hdf5Error& e) {
+    throw FileError(path, "/" + group + ": " + e.what());
+  }
+  if (d.X.rows() != d.y.rows())
+    throw FileError(path, "/" + group + "/X has " + std::to_string(d.X.rows()) + " rows but /" + group + "/y has " +
+                                  std::to_string(d.y.rows()));
+  if (d.X.rows() == 0) throw FileError(path, "/" + group + " has no samples");
+  if (!d.X.allFinite() || !d.y.allFinite()) throw FileError(path, "/" + group + " contains NaN or Inf");
+  return d;
+}
+
 }  // namespace saddlescope::io

@@ -7,8 +7,6 @@
 #include <stdexcept>
 
 #include "io/error.h"
-#include "io/hdf5.h"
-#include "io/reader.h"
 #include "random/random.h"
 
 namespace saddlescope::models {
@@ -216,7 +214,7 @@ io::DataArrays synthetic_data(const std::string& spec) {
       if (dash == std::string::npos) break;
       start = dash + 1;
     }
-    d = teacher_student(n, widths, parse_activation(take("activation", "tanh")), number("noise", "0.1"), useed);
+    d = teacher_student(n, widths, kActivationNames.parse(take("activation", "tanh")), number("noise", "0.1"), useed);
   } else if (name == "mixture") {
     d = gaussian_mixture(n, integer("classes", "3"), integer("dim", "2"), number("separation", "3"), useed);
   } else if (name == "spirals") {
@@ -243,31 +241,6 @@ io::DataArrays synthetic_data(const std::string& spec) {
   }
   for (const auto& [key, value] : kv)
     if (!used.count(key)) throw std::invalid_argument("data spec '" + name + "' has no key '" + key + "'");
-  return d;
-}
-
-io::DataArrays read_data_file(const std::string& path, const std::string& group) {
-  io::OpenedFile opened = io::open_saddlescope_file(path, kDataFormat, kDataFormatVersion);
-  io::DataArrays d;
-  try {
-    if (group.empty() || !io::h5::exists(opened.handle.get(), group))
-      throw io::FileError(path, "has no data set '" + group + "'");
-    io::h5::Handle g = io::h5::open_group(opened.handle.get(), group);
-    d.X = io::h5::read_matrix(g.get(), "X", io::kMaxElementsPerDataset);
-    d.y = io::h5::read_matrix(g.get(), "y", io::kMaxElementsPerDataset);
-    if (io::h5::exists(g.get(), "sample_shape")) {
-      d.sample_shape = io::h5::read_int_vector(g.get(), "sample_shape", 8);
-      const std::string problem = io::sample_shape_problem(d.sample_shape, d.X.cols());
-      if (!problem.empty()) throw io::FileError(path, "/" + group + "/" + problem);
-    }
-  } catch (const io::h5::Hdf5Error& e) {
-    throw io::FileError(path, "/" + group + ": " + e.what());
-  }
-  if (d.X.rows() != d.y.rows())
-    throw io::FileError(path, "/" + group + "/X has " + std::to_string(d.X.rows()) + " rows but /" + group + "/y has " +
-                                  std::to_string(d.y.rows()));
-  if (d.X.rows() == 0) throw io::FileError(path, "/" + group + " has no samples");
-  if (!d.X.allFinite() || !d.y.allFinite()) throw io::FileError(path, "/" + group + " contains NaN or Inf");
   return d;
 }
 

@@ -43,7 +43,9 @@
 #include <vector>
 
 #include "io/checkpoint.h"
+#include "objective/kronecker.h"
 #include "objective/objective.h"
+#include "text/names.h"
 
 namespace saddlescope::models {
 
@@ -55,14 +57,20 @@ using objective::Vector;
 enum class Activation { identity, tanh, sigmoid, relu, leaky_relu, softplus, gelu };
 enum class Loss { mse, cross_entropy, logistic };
 
-// Name tables: parse and print share one list.
-const std::vector<std::pair<Activation, std::string>>& activation_names();
-const std::vector<std::pair<Loss, std::string>>& loss_names();
-std::string to_string(Activation a);
-std::string to_string(Loss l);
-// Throw std::invalid_argument naming the value and the known names.
-Activation parse_activation(const std::string& name);
-Loss parse_loss(const std::string& name);
+// Name tables: parse and print share one list (kActivationNames.parse throws std::invalid_argument
+// naming the value and the known names).
+inline constexpr auto kActivationNames = text::make_name_table<Activation>(
+    "activation", {{Activation::identity, "identity"},
+                   {Activation::tanh, "tanh"},
+                   {Activation::sigmoid, "sigmoid"},
+                   {Activation::relu, "relu"},
+                   {Activation::leaky_relu, "leaky_relu"},
+                   {Activation::softplus, "softplus"},
+                   {Activation::gelu, "gelu"}});
+inline constexpr auto kLossNames = text::make_name_table<Loss>(
+    "loss", {{Loss::mse, "mse"}, {Loss::cross_entropy, "cross_entropy"}, {Loss::logistic, "logistic"}});
+inline std::string to_string(Activation a) { return std::string(kActivationNames.name(a)); }
+inline std::string to_string(Loss l) { return std::string(kLossNames.name(l)); }
 
 // Scalar activation and its first two derivatives (for tests and generators; the network's hot loops
 // use vectorised versions of the same formulas).
@@ -94,8 +102,8 @@ struct NetworkOptions {
 
 // Initialisation of the parameters (biases are zero for all but `normal`, which draws them too).
 enum class Init { xavier, he, normal, zeros };
-const std::vector<std::pair<Init, std::string>>& init_names();
-Init parse_init(const std::string& name);
+inline constexpr auto kInitNames = text::make_name_table<Init>(
+    "initialisation", {{Init::xavier, "xavier"}, {Init::he, "he"}, {Init::normal, "normal"}, {Init::zeros, "zeros"}});
 // xavier: W ~ U(−a, a), a = √(6/(d_in + d_out))   (Glorot & Bengio 2010, eq. 16)
 // he:     W ~ N(0, 2/d_in)                        (He et al. 2015, eq. 10)
 // normal: every parameter ~ N(0, σ²)
@@ -103,7 +111,7 @@ Init parse_init(const std::string& name);
 // Layer l draws from random::Rng(seed, l), so the values do not depend on anything but (seed, layer).
 Vector initial_parameters(const NetworkOptions& options, Init init, std::uint64_t seed, double sigma = 0.1);
 
-class Network final : public objective::Objective {
+class Network final : public objective::Objective, public objective::KroneckerFactored {
  public:
   // Validates `options` against the data: X has d_0 columns; for mse y has d_L columns; for
   // cross_entropy y is one column of integers in [0, d_L) and d_L ≥ 2; for logistic d_L == 1 and y is
@@ -131,6 +139,13 @@ class Network final : public objective::Objective {
   std::vector<Block> parameter_blocks() const override;
   nlohmann::json spec() const override;
   std::string description() const override;
+
+  // K-FAC factors of every layer (objective/kronecker.h): A from the layer's input h_{l-1} (with a 1 for
+  // the bias), G from δ_l = ∂ℓ/∂z_l back-propagated from the loss-Hessian factor columns (exact), a
+  // sampled target (sampled) or the observed target (empirical). Layers are named "layer<l>".
+  std::vector<objective::KroneckerLayer> kronecker_factors(const Vector& x, objective::KroneckerFisher which,
+                                                           std::uint64_t seed, Batch batch = {}) const override;
+  double kronecker_regulariser() const override { return options_.weight_decay; }
 
   // The network's outputs (logits) z_L for every sample at parameters x: [N, d_L].
   Matrix outputs(const Vector& x) const;

@@ -1,21 +1,16 @@
 #include "optim/escape.h"
 
 #include <cmath>
-#include <sstream>
 #include <stdexcept>
 
 #include "curvature/dense.h"
 #include "curvature/lanczos.h"
+#include "text/format.h"
 
 namespace saddlescope::optim {
 namespace {
 
-std::string fmt(double v) {
-  std::ostringstream s;
-  s.precision(17);
-  s << v;
-  return s.str();
-}
+std::string fmt(double v) { return text::format_number(v, text::kRoundTrip); }
 
 bool fail(std::string* why, const std::string& what, const std::string& field, double value, const std::string& rule) {
   if (why != nullptr) *why = what + ": '" + field + "' = " + fmt(value) + " " + rule;
@@ -98,24 +93,6 @@ CurvatureProbe probe_curvature(const objective::Objective& f, const Vector& x, c
   p.converged = r.converged;
   p.method = "lanczos";
   return p;
-}
-
-const std::vector<std::pair<EscapeKind, std::string>>& escape_names() {
-  static const std::vector<std::pair<EscapeKind, std::string>> names = {
-      {EscapeKind::none, "none"}, {EscapeKind::perturb, "perturb"}, {EscapeKind::negative_curvature, "negative_curvature"}};
-  return names;
-}
-
-std::string to_string(EscapeKind kind) {
-  for (const auto& [k, n] : escape_names())
-    if (k == kind) return n;
-  return "unknown";
-}
-
-EscapeKind escape_from_string(const std::string& name) {
-  for (const auto& [k, n] : escape_names())
-    if (n == name) return k;
-  throw std::invalid_argument("unknown escape strategy '" + name + "' (known: none, perturb, negative_curvature)");
 }
 
 bool PerturbOptions::IsValid(std::string* why) const {

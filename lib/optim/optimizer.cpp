@@ -2,16 +2,16 @@
 
 #include <cmath>
 #include <limits>
-#include <sstream>
 #include <stdexcept>
 #include <type_traits>
 
 #include "optim/second_order.h"
+#include "text/format.h"
 
 // torch.optim's CPU kernels evaluate `a + alpha*b`, `a + v*t1*t2` and `a + v*t1/t2` as separate
-// roundings on the scalar path; we do the same and keep the compiler from fusing them into FMAs, so
-// the last bits follow torch (REFERENCES.md: parity needs the same operation order).
-#pragma GCC optimize("fp-contract=off")
+// roundings on the scalar path; we do the same, and this file is compiled with -ffp-contract=off
+// (lib/CMakeLists.txt) so that no compiler fuses them into FMAs and the last bits follow torch
+// (REFERENCES.md: parity needs the same operation order).
 
 namespace saddlescope::optim {
 namespace {
@@ -25,12 +25,7 @@ inline double root(double v) {
   return __builtin_sqrt(safe);
 }
 
-std::string fmt(double v) {
-  std::ostringstream s;
-  s.precision(17);
-  s << v;
-  return s.str();
-}
+std::string fmt(double v) { return text::format_number(v, text::kRoundTrip); }
 
 // ---- torch-named first-order optimizers ---------------------------------------------------------
 // Each loop below transcribes torch/optim/<name>.py `_single_tensor_<name>` (torch 1.13) element by
@@ -346,36 +341,6 @@ class Adam final : public Optimizer {
 
 }  // namespace
 
-const std::vector<std::pair<OptimizerKind, std::string>>& optimizer_names() {
-  static const std::vector<std::pair<OptimizerKind, std::string>> names = {
-      {OptimizerKind::gd, "gd"},
-      {OptimizerKind::sgd, "sgd"},
-      {OptimizerKind::adagrad, "adagrad"},
-      {OptimizerKind::rmsprop, "rmsprop"},
-      {OptimizerKind::adadelta, "adadelta"},
-      {OptimizerKind::adam, "adam"},
-      {OptimizerKind::adamw, "adamw"},
-      {OptimizerKind::newton, "newton"},
-      {OptimizerKind::saddle_free_newton, "saddle_free_newton"},
-      {OptimizerKind::lbfgs, "lbfgs"}};
-  return names;
-}
-
-std::string to_string(OptimizerKind kind) {
-  for (const auto& [k, name] : optimizer_names())
-    if (k == kind) return name;
-  return "unknown";
-}
-
-OptimizerKind optimizer_from_string(const std::string& name) {
-  std::string known;
-  for (const auto& [k, n] : optimizer_names()) {
-    if (n == name) return k;
-    known += (known.empty() ? "" : ", ") + n;
-  }
-  throw std::invalid_argument("unknown optimizer '" + name + "' (known: " + known + ")");
-}
-
 OptimizerConfig OptimizerConfig::defaults(OptimizerKind kind) {
   OptimizerConfig c;
   c.kind = kind;
@@ -489,7 +454,7 @@ nlohmann::json OptimizerConfig::to_json() const {
       j["damping"] = damping;
       break;
     case OptimizerKind::saddle_free_newton:
-      j.update({{"damping", damping}, {"subspace", subspace == SubspaceMethod::dense ? "dense" : "krylov"},
+      j.update({{"damping", damping}, {"subspace", to_string(subspace)},
                 {"krylov_dim", krylov_dim}, {"krylov_inner_steps", krylov_inner_steps},
                 {"krylov_damping_grid", krylov_damping_grid}});
       break;
@@ -506,7 +471,7 @@ nlohmann::json OptimizerConfig::to_json() const {
 OptimizerConfig OptimizerConfig::from_json(const nlohmann::json& j) {
   if (!j.is_object() || !j.contains("optimizer") || !j["optimizer"].is_string())
     throw std::invalid_argument("optimizer config must be a JSON object with a string 'optimizer'");
-  OptimizerConfig c = defaults(optimizer_from_string(j["optimizer"].get<std::string>()));
+  OptimizerConfig c = defaults(kOptimizerNames.parse(j["optimizer"].get<std::string>()));
   const nlohmann::json allowed = c.to_json();
   for (const auto& [key, value] : j.items()) {
     if (key == "optimizer") continue;
@@ -532,10 +497,7 @@ OptimizerConfig OptimizerConfig::from_json(const nlohmann::json& j) {
       } else if (key == "amsgrad") c.amsgrad = value.get<bool>();
       else if (key == "damping") c.damping = value.get<double>();
       else if (key == "subspace") {
-        const std::string s = value.get<std::string>();
-        if (s == "dense") c.subspace = SubspaceMethod::dense;
-        else if (s == "krylov") c.subspace = SubspaceMethod::krylov;
-        else throw std::invalid_argument("dense or krylov expected");
+        c.subspace = kSubspaceNames.parse(value.get<std::string>());
       } else if (key == "krylov_dim") c.krylov_dim = value.get<std::int64_t>();
       else if (key == "krylov_inner_steps") c.krylov_inner_steps = value.get<std::int64_t>();
       else if (key == "krylov_damping_grid") c.krylov_damping_grid = value.get<std::int64_t>();

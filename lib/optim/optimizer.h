@@ -20,6 +20,7 @@
 
 #include "io/checkpoint.h"
 #include "objective/objective.h"
+#include "text/names.h"
 
 namespace saddlescope::optim {
 
@@ -30,14 +31,26 @@ using objective::Vector;
 enum class OptimizerKind { gd, sgd, adagrad, rmsprop, adadelta, adam, adamw, newton, saddle_free_newton, lbfgs };
 
 // Name table: "gd", "sgd", ... as above (flags, config files and logs use these names).
-const std::vector<std::pair<OptimizerKind, std::string>>& optimizer_names();
-std::string to_string(OptimizerKind kind);
+inline constexpr auto kOptimizerNames = text::make_name_table<OptimizerKind>(
+    "optimizer", {{OptimizerKind::gd, "gd"},
+                  {OptimizerKind::sgd, "sgd"},
+                  {OptimizerKind::adagrad, "adagrad"},
+                  {OptimizerKind::rmsprop, "rmsprop"},
+                  {OptimizerKind::adadelta, "adadelta"},
+                  {OptimizerKind::adam, "adam"},
+                  {OptimizerKind::adamw, "adamw"},
+                  {OptimizerKind::newton, "newton"},
+                  {OptimizerKind::saddle_free_newton, "saddle_free_newton"},
+                  {OptimizerKind::lbfgs, "lbfgs"}});
+inline std::string to_string(OptimizerKind kind) { return std::string(kOptimizerNames.name(kind)); }
 // Throws std::invalid_argument listing the known names.
-OptimizerKind optimizer_from_string(const std::string& name);
 
 // How saddle_free_newton forms |H|: the dense eigen-decomposition, or a k-dimensional Krylov
 // (Lanczos) subspace of H started at the gradient (Dauphin et al. 2014, Sec. 6).
 enum class SubspaceMethod { dense, krylov };
+inline constexpr auto kSubspaceNames = text::make_name_table<SubspaceMethod>(
+    "subspace", {{SubspaceMethod::dense, "dense"}, {SubspaceMethod::krylov, "krylov"}});
+inline std::string to_string(SubspaceMethod method) { return std::string(kSubspaceNames.name(method)); }
 
 // Every hyper-parameter of every optimizer. Fields named as in torch; a field an optimizer does not
 // use is ignored. Defaults differ between torch optimizers (lr, eps, weight_decay), so use

@@ -1,4 +1,5 @@
 #include "optim/schedule.h"
+#include "text/format.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#pragma GCC optimize("fp-contract=off")
+// Compiled with -ffp-contract=off (lib/CMakeLists.txt): the factors follow torch's operation order.
 
 namespace saddlescope::optim {
 namespace {
@@ -177,31 +178,9 @@ std::unique_ptr<Scheduler> make_scheduler(ParamGroup* group, const ScheduleConfi
   throw std::invalid_argument("unknown schedule kind");
 }
 
-std::string fmt(double v) {
-  std::ostringstream s;
-  s.precision(17);
-  s << v;
-  return s.str();
-}
+std::string fmt(double v) { return text::format_number(v, text::kRoundTrip); }
 
 }  // namespace
-
-const std::vector<std::pair<ScheduleKind, std::string>>& schedule_names() {
-  static const std::vector<std::pair<ScheduleKind, std::string>> names = {
-      {ScheduleKind::constant, "constant"},
-      {ScheduleKind::step, "step"},
-      {ScheduleKind::exponential, "exponential"},
-      {ScheduleKind::cosine, "cosine"},
-      {ScheduleKind::cosine_warm_restarts, "cosine_warm_restarts"},
-      {ScheduleKind::linear, "linear"}};
-  return names;
-}
-
-std::string to_string(ScheduleKind kind) {
-  for (const auto& [k, n] : schedule_names())
-    if (k == kind) return n;
-  return "unknown";
-}
 
 bool ScheduleConfig::IsValid(std::string* why) const {
   auto fail = [&](const std::string& field, double v, const std::string& rule) {
@@ -275,13 +254,7 @@ ScheduleConfig ScheduleConfig::parse(const std::string& spec) {
   for (const auto& [a, n] : aliases)
     if (name == a) name = n;
   ScheduleConfig c;
-  bool found = false;
-  std::string known;
-  for (const auto& [k, n] : schedule_names()) {
-    if (n == name) c.kind = k, found = true;
-    known += (known.empty() ? "" : ", ") + n;
-  }
-  if (!found) throw std::invalid_argument("unknown schedule '" + name + "' (known: " + known + ")");
+  c.kind = kScheduleNames.parse(name);
   std::vector<std::string> given;
   if (colon != std::string::npos) {
     std::stringstream items(spec.substr(colon + 1));

@@ -25,11 +25,17 @@
 #include "optim/escape.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
+#include "text/names.h"
 
 namespace saddlescope::optim {
 
 enum class RunStatus { running, finished, diverged, interrupted };
-std::string to_string(RunStatus status);
+inline constexpr auto kRunStatusNames = text::make_name_table<RunStatus>(
+    "run status", {{RunStatus::running, "running"},
+                   {RunStatus::finished, "finished"},
+                   {RunStatus::diverged, "diverged"},
+                   {RunStatus::interrupted, "interrupted"}});
+inline std::string to_string(RunStatus status) { return std::string(kRunStatusNames.name(status)); }
 
 // Event kinds (the strings stored in /events/kind).
 namespace event {

@@ -10,29 +10,6 @@
 
 namespace saddlescope::rmt {
 
-const std::vector<std::pair<EnsembleKind, std::string>>& ensemble_names() {
-  static const std::vector<std::pair<EnsembleKind, std::string>> names = {
-      {EnsembleKind::kGoe, "goe"},           {EnsembleKind::kGoeShift, "goe-shift"},
-      {EnsembleKind::kDiagonal, "diagonal"}, {EnsembleKind::kWishart, "wishart"},
-      {EnsembleKind::kHessian, "hessian"}};
-  return names;
-}
-
-std::string to_string(EnsembleKind kind) {
-  for (const auto& [k, name] : ensemble_names())
-    if (k == kind) return name;
-  return "unknown";
-}
-
-EnsembleKind parse_ensemble(const std::string& name) {
-  std::string known;
-  for (const auto& [k, n] : ensemble_names()) {
-    if (n == name) return k;
-    known += (known.empty() ? "" : ", ") + n;
-  }
-  throw std::invalid_argument("unknown ensemble '" + name + "' (known: " + known + ")");
-}
-
 bool EnsembleOptions::IsValid(std::string* why) const {
   auto fail = [&](const std::string& message) {
     if (why) *why = message;

@@ -1,12 +1,13 @@
-#include "critical/report.h"
+#include "report/classification.h"
 
 #include <cmath>
 #include <sstream>
 
-#include "cli/app.h"
 #include "io/hdf5.h"
+#include "report/common.h"
+#include "text/format.h"
 
-namespace saddlescope::critical {
+namespace saddlescope::report {
 namespace {
 
 std::vector<double> head(const Eigen::VectorXd& v, Eigen::Index k) {
@@ -19,13 +20,13 @@ std::vector<double> tail(const Eigen::VectorXd& v, Eigen::Index k) {
 }
 std::string list(const std::vector<double>& values, int digits = 6) {
   std::string out;
-  for (double x : values) out += (out.empty() ? "" : ", ") + cli::format_number(x, digits);
+  for (double x : values) out += (out.empty() ? "" : ", ") + text::format_number(x, digits);
   return out;
 }
 
 }  // namespace
 
-nlohmann::json to_json(const Classification& c, Eigen::Index show, Eigen::Index max_listed_direction) {
+nlohmann::json to_json(const critical::Classification& c, Eigen::Index show, Eigen::Index max_listed_direction) {
   nlohmann::json j;
   j["verdict"] = std::string(to_string(c.verdict));
   j["decided_by"] = c.decided_by;
@@ -44,7 +45,7 @@ nlohmann::json to_json(const Classification& c, Eigen::Index show, Eigen::Index 
   j["lambda_max"] = c.lambda_max;
   j["eigenvalues_smallest"] = head(c.eigenvalues, show);
   j["eigenvalues_largest"] = tail(c.eigenvalues, show);
-  j["uncertain"] = c.verdict == Verdict::uncertain;
+  j["uncertain"] = c.verdict == critical::Verdict::uncertain;
   j["converged"] = c.converged;
   j["hvp_count"] = c.hvp_count;
   // Error bars of the extremes (0 on the dense path): λ_min ∈ [λ_min − err, λ_min], λ_max ∈ [λ_max, λ_max + err].
@@ -80,11 +81,9 @@ nlohmann::json to_json(const Classification& c, Eigen::Index show, Eigen::Index 
   return j;
 }
 
-std::string summary_text(const Classification& c, Eigen::Index show) {
+std::string summary_text(const critical::Classification& c, Eigen::Index show) {
   std::ostringstream s;
-  auto row = [&](const std::string& label, const std::string& value) {
-    s << "  " << label << std::string(label.size() < 22 ? 22 - label.size() : 1, ' ') << value << '\n';
-  };
+  auto row = [&](const std::string& label, const std::string& value) { s << aligned_row(label, value); };
   const Eigen::Index n = c.eigenvalues.size();
   const bool lanczos = c.method == "lanczos";
   row("verdict", std::string(to_string(c.verdict)));
@@ -92,14 +91,14 @@ std::string summary_text(const Classification& c, Eigen::Index show) {
                                           (c.converged ? ")" : ", NOT CONVERGED)")
                                     : std::string()));
   row("decided by", c.decided_by);
-  row("value", cli::format_number(c.value, 12));
-  row("gradient norm", cli::format_number(c.grad_norm, 4));
+  row("value", text::format_number(c.value, 12));
+  row("gradient norm", text::format_number(c.grad_norm, 4));
   if (lanczos) {
-    row("lambda_min", cli::format_number(c.lambda_min, 10) + "  (true value in [" +
-                          cli::format_number(c.lambda_min - c.lambda_min_error, 10) + ", " +
-                          cli::format_number(c.lambda_min, 10) + "])");
-    row("lambda_max", cli::format_number(c.lambda_max, 10) + "  (true value in [" + cli::format_number(c.lambda_max, 10) +
-                          ", " + cli::format_number(c.lambda_max + c.lambda_max_error, 10) + "])");
+    row("lambda_min", text::format_number(c.lambda_min, 10) + "  (true value in [" +
+                          text::format_number(c.lambda_min - c.lambda_min_error, 10) + ", " +
+                          text::format_number(c.lambda_min, 10) + "])");
+    row("lambda_max", text::format_number(c.lambda_max, 10) + "  (true value in [" + text::format_number(c.lambda_max, 10) +
+                          ", " + text::format_number(c.lambda_max + c.lambda_max_error, 10) + "])");
     row("smallest Ritz values", "[" + list(head(c.eigenvalues, show)) + "]");
     row("largest Ritz values", "[" + list(tail(c.eigenvalues, show)) + "]  (of " + std::to_string(c.n) + ")");
   } else if (n <= 2 * show) {
@@ -110,35 +109,35 @@ std::string summary_text(const Classification& c, Eigen::Index show) {
   }
   if (lanczos) {
     row("index", ">= " + std::to_string(c.index) + " (Ritz values < -tau; Cauchy interlacing)" +
-                     (c.has_index_fraction ? "; estimated " + cli::format_number(c.index_fraction * static_cast<double>(c.n), 6) +
-                                                 " +- " + cli::format_number(c.index_fraction_stderr * static_cast<double>(c.n), 3) +
+                     (c.has_index_fraction ? "; estimated " + text::format_number(c.index_fraction * static_cast<double>(c.n), 6) +
+                                                 " +- " + text::format_number(c.index_fraction_stderr * static_cast<double>(c.n), 3) +
                                                  " (SLQ, statistical) +- " +
-                                                 cli::format_number(c.index_fraction_resolution * static_cast<double>(c.n), 3) +
+                                                 text::format_number(c.index_fraction_resolution * static_cast<double>(c.n), 3) +
                                                  " (quadrature)"
                                            : std::string()));
   } else
   row("index / nullity", std::to_string(c.index) + " negative, " + std::to_string(c.nullity) + " zero, " +
                              std::to_string(c.positive) + " positive  (zero means |lambda| <= " +
-                             cli::format_number(c.zero_tolerance, 3) + ")");
-  row("condition number", cli::format_number(c.condition_number, 6) +
+                             text::format_number(c.zero_tolerance, 3) + ")");
+  row("condition number", text::format_number(c.condition_number, 6) +
                               (std::isfinite(c.condition_number)
                                    ? std::string()
-                                   : "  (over nonzero eigenvalues: " + cli::format_number(c.condition_number_nonzero, 6) + ")"));
+                                   : "  (over nonzero eigenvalues: " + text::format_number(c.condition_number_nonzero, 6) + ")"));
   if (c.has_escape_direction) {
     const Eigen::Index m = c.escape_direction.size();
     std::vector<double> shown(c.escape_direction.data(), c.escape_direction.data() + std::min<Eigen::Index>(m, 6));
     row("escape direction", "v = [" + list(shown, 4) + (m > 6 ? ", ...]" : "]") + "  (eigenvector of lambda_min)");
-    row("step", "eps = " + cli::format_number(c.escape_step, 3));
-    row("predicted change", "0.5*eps^2*lambda_min = " + cli::format_number(c.predicted_change, 6) +
-                                (c.verdict == Verdict::not_critical
-                                     ? "  (+ first-order term eps*v.grad = " + cli::format_number(c.first_order_change, 6) + ")"
+    row("step", "eps = " + text::format_number(c.escape_step, 3));
+    row("predicted change", "0.5*eps^2*lambda_min = " + text::format_number(c.predicted_change, 6) +
+                                (c.verdict == critical::Verdict::not_critical
+                                     ? "  (+ first-order term eps*v.grad = " + text::format_number(c.first_order_change, 6) + ")"
                                      : std::string()));
-    row("measured change", "f(x + eps*v) - f(x) = " + cli::format_number(c.measured_change, 6));
+    row("measured change", "f(x + eps*v) - f(x) = " + text::format_number(c.measured_change, 6));
   }
   return s.str();
 }
 
-void write_classification(hid_t group, const Classification& c) {
+void write_classification(hid_t group, const critical::Classification& c) {
   namespace h5 = io::h5;
   h5::write_attribute(group, "verdict", std::string(to_string(c.verdict)));
   h5::write_attribute(group, "decided_by", c.decided_by);
@@ -172,4 +171,4 @@ void write_classification(hid_t group, const Classification& c) {
   }
 }
 
-}  // namespace saddlescope::critical
+}  // namespace saddlescope::report
