@@ -17,6 +17,7 @@ void write_data(hid_t file, const Checkpoint& c) {
   if (c.data) {
     h5::write_matrix(group.get(), "X", c.data->X);
     h5::write_matrix(group.get(), "y", c.data->y);
+    if (!c.data->sample_shape.empty()) h5::write_int_vector(group.get(), "sample_shape", c.data->sample_shape);
   } else {
     h5::write_attribute(group.get(), "data_file", c.data_file);
     h5::write_attribute(group.get(), "data_group", c.data_group);
@@ -42,6 +43,21 @@ DataArrays read_data_arrays(hid_t group, const std::string& path, const std::str
 
 }  // namespace
 
+std::string sample_shape_problem(const std::vector<std::int64_t>& shape, Eigen::Index columns) {
+  if (shape.empty() || shape.size() > 8) return "sample_shape must have 1 to 8 extents";
+  std::int64_t product = 1;
+  for (const std::int64_t extent : shape) {
+    if (extent < 1 || extent > static_cast<std::int64_t>(kMaxElementsPerDataset) ||
+        product > static_cast<std::int64_t>(kMaxElementsPerDataset) / extent)
+      return "sample_shape has an extent out of range";
+    product *= extent;
+  }
+  if (product != columns)
+    return "sample_shape holds " + std::to_string(product) + " elements per sample but X has " + std::to_string(columns) +
+           " columns";
+  return "";
+}
+
 void write_checkpoint(const std::string& path, const Checkpoint& c, const Provenance& provenance) {
   AtomicH5File file(path);
   try {
@@ -49,6 +65,11 @@ void write_checkpoint(const std::string& path, const Checkpoint& c, const Proven
     h5::write_vector(file.get(), "params", c.params);
     h5::Handle objective = h5::create_group(file.get(), "objective");
     h5::write_attribute(objective.get(), "spec", c.spec.dump());
+    if (!c.graph.empty()) h5::write_bytes(objective.get(), "onnx", c.graph);
+    if (!c.buffers.empty()) {
+      h5::Handle buffers = h5::create_group(file.get(), "buffers");
+      for (const auto& [name, values] : c.buffers) h5::write_vector(buffers.get(), name, values);
+    }
     write_data(file.get(), c);
     if (c.optimizer_state) write_optimizer_state(file.get(), *c.optimizer_state);
   } catch (const h5::Hdf5Error& e) {
@@ -72,6 +93,20 @@ Checkpoint read_checkpoint(const std::string& path, const RowShard& shard) {
     c.spec = nlohmann::json::parse(spec_text, nullptr, false);
     if (c.spec.is_discarded() || !c.spec.is_object())
       throw FileError(path, "attribute /objective/spec is not a JSON object");
+    if (h5::exists(objective.get(), "onnx")) {
+      c.graph = h5::read_bytes(objective.get(), "onnx", kMaxElementsPerDataset);
+      if (c.graph.empty()) throw FileError(path, "dataset '/objective/onnx' is empty");
+    }
+    if (h5::exists(file, "buffers")) {
+      h5::Handle group = h5::open_group(file, "buffers");
+      std::uint64_t total = 0;  // all buffers together stay under one dataset's limit
+      for (const std::string& name : list_links(group.get())) {
+        Eigen::VectorXd buffer = h5::read_vector(group.get(), name, kMaxElementsPerDataset - total);
+        total += static_cast<std::uint64_t>(buffer.size());
+        require_finite(buffer, path, "dataset '/buffers/" + name + "'");
+        c.buffers.emplace(name, std::move(buffer));
+      }
+    }
     if (h5::exists(file, "data")) {
       h5::Handle data = h5::open_group(file, "data");
       if (h5::exists(data.get(), "X")) {
@@ -131,6 +166,11 @@ DataArrays read_data_arrays(hid_t group, const std::string& path, const std::str
                                                     std::to_string(shard.end(total) - 1) + ", " + shard.describe() + ")";
   require_finite(arrays.X, path, "dataset '" + where + "/X'" + part);
   require_finite(arrays.y, path, "dataset '" + where + "/y'" + part);
+  if (h5::exists(group, "sample_shape")) {  // the per-sample tensor shape of image data (graph models)
+    arrays.sample_shape = h5::read_int_vector(group, "sample_shape", 8);
+    const std::string problem = sample_shape_problem(arrays.sample_shape, arrays.X.cols());
+    if (!problem.empty()) throw FileError(path, where + "/" + problem);
+  }
   if (rows) *rows = total;
   return arrays;
 }
