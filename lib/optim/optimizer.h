@@ -20,6 +20,7 @@
 
 #include "io/checkpoint.h"
 #include "objective/objective.h"
+#include "optim/fields.h"
 
 namespace saddlescope::optim {
 
@@ -40,7 +41,9 @@ OptimizerKind optimizer_from_string(const std::string& name);
 enum class SubspaceMethod { dense, krylov };
 
 // Every hyper-parameter of every optimizer. Fields named as in torch; a field an optimizer does not
-// use is ignored. Defaults differ between torch optimizers (lr, eps, weight_decay), so use
+// use is ignored. Each field has one entry in optimizer_fields() (its name, meaning, range rule and
+// the optimizers that use it), from which IsValid, to_json, from_json and run-optimizer's flags follow:
+// a new hyper-parameter is a member here plus one table entry. Defaults differ between torch optimizers (lr, eps, weight_decay), so use
 // OptimizerConfig::defaults(kind) to get torch's defaults for one optimizer.
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::sgd;
@@ -121,6 +124,9 @@ class Optimizer {
   OptimizerConfig config_;
   std::int64_t steps_ = 0;
 };
+
+// The field table of OptimizerConfig (optim/fields.h), in the order the flags are listed.
+const FieldTable<OptimizerConfig>& optimizer_fields();
 
 // Throws std::invalid_argument (the IsValid message) for an invalid config.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config);

@@ -12,6 +12,15 @@
 #include "objective/test_functions.h"
 
 namespace saddlescope::problem {
+namespace {
+
+nlohmann::json spec_without(const nlohmann::json& spec, std::initializer_list<const char*> keys) {
+  nlohmann::json rest = spec;
+  for (const char* key : keys) rest.erase(key);
+  return rest;
+}
+
+}  // namespace
 
 std::unique_ptr<objective::Objective> make_objective(const nlohmann::json& spec, const io::DataArrays* data) {
   if (!spec.is_object() || !spec.contains("kind") || !spec["kind"].is_string())
@@ -21,7 +30,9 @@ std::unique_ptr<objective::Objective> make_objective(const nlohmann::json& spec,
     if (!spec.contains("function") || !spec["function"].is_string())
       throw std::invalid_argument("objective spec of kind 'function' needs a string 'function'");
     (void)data;
-    return objective::make_test_function(spec["function"].get<std::string>());
+    // Keys beside "function" are the function's options, read by the same parser as the string's
+    // (unknown, repeated or out-of-range keys are refused: {"function": "himmelblau", "n": 10^12} is).
+    return objective::make_test_function(spec["function"].get<std::string>(), spec_without(spec, {"kind", "function"}));
   }
   if (models::is_network_kind(kind)) {
     if (!data) throw std::invalid_argument("objective kind '" + kind + "' needs a data set");
