@@ -40,7 +40,7 @@ void setup(CLI::App& app, Options& o) {
   app.add_option("--method", o.method,
                  "Eigenvalue method: dense (all eigenvalues), lanczos (matrix-free extremes with error bars, index "
                  "from SLQ), or auto (dense when n <= --dense-threshold)")
-      ->check(CLI::IsMember({"auto", "dense", "lanczos"}))
+      ->check(CLI::IsMember(sc::curvature::kMethodNames.names()))
       ->capture_default_str();
   app.add_option("--dense-threshold", o.classify.dense_threshold, "Largest n that --method auto decomposes densely")
       ->check(CLI::NonNegativeNumber)
@@ -68,7 +68,7 @@ int run(const Options& o, int argc, char** argv) {
   sc::cli::apply_threads(o.common.threads);
   const sc::problem::Problem problem = sc::cli::load_problem(o.source);
   sc::critical::ClassifyOptions classify = o.classify;
-  classify.method = *sc::curvature::method_from_string(o.method);
+  classify.method = sc::curvature::kMethodNames.parse(o.method);
   classify.lanczos.k = o.show;
   classify.lanczos.seed = o.common.seed;
   classify.density.seed = o.common.seed;

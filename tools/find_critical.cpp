@@ -10,6 +10,7 @@
 #include "io/hdf5.h"
 #include "io/result.h"
 #include "problem/problem.h"
+#include "text/format.h"
 
 namespace sc = saddlescope;
 
@@ -49,7 +50,7 @@ void setup(CLI::App& app, Options& o) {
       ->check(CLI::Range(1L, 100000L))
       ->capture_default_str();
   app.add_option("--method", o.method, "Classification: dense, lanczos, or auto (dense when n is small)")
-      ->check(CLI::IsMember({"auto", "dense", "lanczos"}))
+      ->check(CLI::IsMember(sc::curvature::kMethodNames.names()))
       ->capture_default_str();
   app.add_option("--x-max-dim", o.x_max_dim, "--json lists each point's x only when n <= this (the file always has it)")
       ->check(CLI::Range(0L, 1000000L))
@@ -72,7 +73,7 @@ int run(Options& o, int argc, char** argv) {
   find.threads = o.common.threads;
   find.seed = o.common.seed;
   find.classify.grad_tol = find.grad_tol;
-  find.classify.method = *sc::curvature::method_from_string(o.method);
+  find.classify.method = sc::curvature::kMethodNames.parse(o.method);
   find.classify.lanczos.seed = o.common.seed;
   find.classify.density.seed = o.common.seed;
   sc::explore::ObjectiveFactory factory;
@@ -197,7 +198,7 @@ int run(Options& o, int argc, char** argv) {
               << r.stalled << ", max_iterations " << r.max_iterations << ", diverged " << r.diverged << ")\n"
               << "  distinct points       " << r.points.size() << " (" << r.duplicates << " duplicates merged)\n";
     for (const auto& [name, count] : verdicts) std::cout << "    " << name << std::string(20 - std::min<size_t>(19, name.size()), ' ') << count << "\n";
-    std::cout << "  spearman(loss, index) " << (std::isfinite(rho) ? sc::cli::format_number(rho, 4) : "n/a")
+    std::cout << "  spearman(loss, index) " << (std::isfinite(rho) ? sc::text::format_number(rho, 4) : "n/a")
               << " over the points that are not minima\n";
     std::cout << "  value          index  lambda_min     lambda_max     verdict\n";
     for (const auto& p : r.points) {

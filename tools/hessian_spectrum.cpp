@@ -13,6 +13,7 @@
 #include "io/result.h"
 #include "objective/test_functions.h"
 #include "problem/problem.h"
+#include "text/format.h"
 
 namespace sc = saddlescope;
 
@@ -33,13 +34,13 @@ void setup(CLI::App& app, Options& o) {
   auto& s = o.spectrum;
   sc::cli::add_problem_options(app, o.source, "rosenbrock:n=100000");
   app.add_option("--method", o.method, "auto (dense when n <= --dense-threshold), dense, or lanczos")
-      ->check(CLI::IsMember({"auto", "dense", "lanczos"}))
+      ->check(CLI::IsMember(sc::curvature::kMethodNames.names()))
       ->capture_default_str();
   app.add_option("--dense-threshold", s.dense_threshold, "Largest n that --method auto decomposes densely")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--curvature", o.curvature, "Operator: hessian, ggn (Gauss-Newton) or fisher (empirical Fisher)")
-      ->check(CLI::IsMember({"hessian", "ggn", "fisher"}))
+      ->check(CLI::IsMember(sc::curvature::kCurvatureNames.names()))
       ->capture_default_str();
   app.add_option("--top", s.top, "Largest eigenpairs to compute (0 = none)")->check(CLI::Range(0L, 100000L))->capture_default_str();
   app.add_option("--bottom", s.bottom, "Smallest eigenpairs to compute (0 = none)")->check(CLI::Range(0L, 100000L))->capture_default_str();
@@ -71,7 +72,7 @@ void setup(CLI::App& app, Options& o) {
       ->check(CLI::Range(0L, 1000000L))
       ->capture_default_str();
   app.add_option("--trace-method", o.trace_method, "hutchinson (also gives the diagonal) or hutchpp")
-      ->check(CLI::IsMember({"hutchinson", "hutchpp"}))
+      ->check(CLI::IsMember(sc::curvature::kTraceMethodNames.names()))
       ->capture_default_str();
   app.add_option("--out", o.out, "Write a result file (HDF5)");
   sc::cli::add_common_options(app, o.common);
@@ -101,7 +102,7 @@ class Progress {
 
 std::string list(const Eigen::VectorXd& v) {
   std::string out;
-  for (double x : v) out += (out.empty() ? "" : ", ") + sc::cli::format_number(x, 8);
+  for (double x : v) out += (out.empty() ? "" : ", ") + sc::text::format_number(x, 8);
   return "[" + out + "]";
 }
 
@@ -109,10 +110,10 @@ int run(Options& o, int argc, char** argv) {
   sc::cli::apply_threads(o.common.threads);
   const sc::problem::Problem problem = sc::cli::load_problem(o.source);
   auto& s = o.spectrum;
-  s.method = *sc::curvature::method_from_string(o.method);
-  s.trace_method = *sc::curvature::trace_method_from_string(o.trace_method);
+  s.method = sc::curvature::kMethodNames.parse(o.method);
+  s.trace_method = sc::curvature::kTraceMethodNames.parse(o.trace_method);
   s.seed = o.common.seed;
-  const sc::curvature::Curvature curvature = *sc::curvature::curvature_from_string(o.curvature);
+  const sc::curvature::Curvature curvature = sc::curvature::kCurvatureNames.parse(o.curvature);
   const sc::curvature::ObjectiveOperator op(*problem.objective, problem.point, curvature);
   Progress progress;
   s.progress = [&](std::string_view stage, Eigen::Index done, Eigen::Index total) { progress(stage, done, total); };
@@ -150,18 +151,18 @@ int run(Options& o, int argc, char** argv) {
     if (report.top_eigenvalues.size() > 0)
       row("largest eigenvalues", list(report.top_eigenvalues) + "  residuals " + list(report.top_residuals));
     if (report.has_trace)
-      row("trace", sc::cli::format_number(report.trace, 10) + " +- " + sc::cli::format_number(report.trace_stderr, 3) +
+      row("trace", sc::text::format_number(report.trace, 10) + " +- " + sc::text::format_number(report.trace_stderr, 3) +
                        "  (" + report.trace_method + ")");
     if (report.has_index)
-      row("negative fraction", sc::cli::format_number(report.index_fraction, 6) + " +- " +
-                                   sc::cli::format_number(report.index_fraction_stderr, 3) + " (statistical) +- " +
-                                   sc::cli::format_number(report.index_fraction_resolution, 3) + " (quadrature)");
+      row("negative fraction", sc::text::format_number(report.index_fraction, 6) + " +- " +
+                                   sc::text::format_number(report.index_fraction_stderr, 3) + " (statistical) +- " +
+                                   sc::text::format_number(report.index_fraction_resolution, 3) + " (quadrature)");
     if (report.has_density)
       row("density", std::to_string(report.density.grid.size()) + " points on [" +
-                         sc::cli::format_number(report.density.grid(0), 6) + ", " +
-                         sc::cli::format_number(report.density.grid(report.density.grid.size() - 1), 6) +
-                         "], sigma = " + sc::cli::format_number(report.density.sigma_absolute, 3));
-    row("products", std::to_string(report.hvp_count) + " operator-vector products in " + sc::cli::format_number(seconds, 3) + " s");
+                         sc::text::format_number(report.density.grid(0), 6) + ", " +
+                         sc::text::format_number(report.density.grid(report.density.grid.size() - 1), 6) +
+                         "], sigma = " + sc::text::format_number(report.density.sigma_absolute, 3));
+    row("products", std::to_string(report.hvp_count) + " operator-vector products in " + sc::text::format_number(seconds, 3) + " s");
     if (!o.out.empty()) row("result file", o.out);
   }
   return report.converged ? sc::cli::kSuccess : sc::cli::kComputationFailed;

@@ -10,6 +10,7 @@
 #include "io/hdf5.h"
 #include "io/provenance.h"
 #include "problem/problem.h"
+#include "text/format.h"
 
 namespace sc = saddlescope;
 
@@ -46,7 +47,7 @@ void setup(CLI::App& app, Options& o) {
                  "random (filter-normalised), top / bottom (Hessian eigenvectors of the largest / smallest "
                  "eigenvalues), extreme (bottom and top, 2-D), interpolate (theta_A to theta_B, plus a random "
                  "direction in 2-D)")
-      ->check(CLI::IsMember({"random", "top", "bottom", "extreme", "interpolate"}))
+      ->check(CLI::IsMember(sc::explore::kSliceDirectionNames.names()))
       ->capture_default_str();
   app.add_option("--dims", o.dims, "1 or 2")->check(CLI::IsMember({1, 2}))->capture_default_str();
   app.add_option("--grid", o.grid, "Grid points n1 (1-D) or n1,n2 (2-D); default 21 per axis");
@@ -61,7 +62,7 @@ void setup(CLI::App& app, Options& o) {
                "Filter normalisation: normalise biases / 1-D blocks as one filter instead of zeroing them");
   app.add_flag("--curvature", o.curvature, "Also lambda_min and lambda_max at every grid point");
   app.add_option("--method", o.method, "--curvature and eigenvector directions: dense, lanczos or auto")
-      ->check(CLI::IsMember({"auto", "dense", "lanczos"}))
+      ->check(CLI::IsMember(sc::curvature::kMethodNames.names()))
       ->capture_default_str();
   app.add_option("--out", o.out, "Result file (HDF5), written in place and flushed every --chunk points");
   app.add_flag("--resume", o.resume,
@@ -101,7 +102,7 @@ int run(const Options& o, int argc, char** argv) {
   if (o.resume && o.out.empty()) throw std::invalid_argument("--resume needs --out FILE");
   sc::cli::apply_threads(1);  // parallel over grid points; Eigen single-threaded inside each
   sc::explore::SliceOptions s;
-  s.directions = *sc::explore::slice_directions_from_string(o.directions);
+  s.directions = sc::explore::kSliceDirectionNames.parse(o.directions);
   s.dims = o.dims;
   const bool interpolate = s.directions == sc::explore::SliceDirections::interpolate;
   if (interpolate && o.to.empty() && o.to_at.empty())
@@ -133,7 +134,7 @@ int run(const Options& o, int argc, char** argv) {
   s.zero_one_dimensional = !o.keep_1d;
   s.seed = o.common.seed;
   s.curvature = o.curvature;
-  s.classify.method = *sc::curvature::method_from_string(o.method);
+  s.classify.method = sc::curvature::kMethodNames.parse(o.method);
   s.classify.lanczos.seed = o.common.seed;
   s.classify.density.seed = o.common.seed;
   s.classify.density.probes = 0;  // λ_min / λ_max only
@@ -177,7 +178,7 @@ int run(const Options& o, int argc, char** argv) {
   const bool network = f->parameter_blocks().size() > 1 || f->parameter_blocks().front().name != "x";
   s.normalization = o.normalization == "auto" ? (network ? sc::explore::Normalization::filter
                                                          : sc::explore::Normalization::none)
-                                              : *sc::explore::normalization_from_string(o.normalization);
+                                              : sc::explore::kNormalizationNames.parse(o.normalization);
   settings["objective"] = f->spec();
   settings["directions"] = o.directions;
   settings["dims"] = o.dims;
@@ -255,10 +256,10 @@ int run(const Options& o, int argc, char** argv) {
         lo = std::min(lo, values.loss(k));
         hi = std::max(hi, values.loss(k));
       }
-    std::cout << "  loss range            [" << sc::cli::format_number(lo) << ", " << sc::cli::format_number(hi) << "]\n";
+    std::cout << "  loss range            [" << sc::text::format_number(lo) << ", " << sc::text::format_number(hi) << "]\n";
     if (plan.eigenvalues.size() > 0) {
       std::cout << "  direction eigenvalues";
-      for (auto k = 0; k < plan.eigenvalues.size(); ++k) std::cout << " " << sc::cli::format_number(plan.eigenvalues(k));
+      for (auto k = 0; k < plan.eigenvalues.size(); ++k) std::cout << " " << sc::text::format_number(plan.eigenvalues(k));
       std::cout << "\n";
     }
     if (!o.out.empty()) std::cout << "  result file           " << o.out << "\n";

@@ -63,10 +63,10 @@ void setup(CLI::App& app, Options& o) {
 
 int run(Options& o, int argc, char** argv) {
   // A refused value names its flag ("--method: unknown method 'x' (known: ...)").
-  o.check.ensemble.kind = sc::cli::parse_flag("--ensemble", [&] { return sc::rmt::parse_ensemble(o.ensemble); });
+  o.check.ensemble.kind = sc::cli::parse_flag("--ensemble", [&] { return sc::rmt::kEnsembleNames.parse(o.ensemble); });
   o.check.ks = sc::cli::parse_flag("--k", [&] { return sc::rmt::parse_k_list(o.k); });
-  o.check.method = sc::cli::parse_flag("--method", [&] { return sc::rmt::parse_method(o.method); });
-  o.check.monte_carlo.sampler = sc::cli::parse_flag("--sampler", [&] { return sc::rmt::parse_sampler(o.sampler); });
+  o.check.method = sc::cli::parse_flag("--method", [&] { return sc::rmt::kMethodNames.parse(o.method); });
+  o.check.monte_carlo.sampler = sc::cli::parse_flag("--sampler", [&] { return sc::rmt::kSamplerNames.parse(o.sampler); });
   if (o.moves == "auto")
     o.check.splitting.moves = sc::rmt::SplittingMoves::kAuto;
   else if (o.moves == "pcn")

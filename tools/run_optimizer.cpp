@@ -8,13 +8,16 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/config_file.h"
 #include "cli/optimizer_flags.h"
 #include "io/checkpoint.h"
 #include "io/error.h"
+#include "io/json_text.h"
 #include "objective/test_functions.h"
 #include "optim/recorders.h"
 #include "optim/trainer.h"
 #include "problem/problem.h"
+#include "text/format.h"
 
 namespace sc = saddlescope;
 
@@ -22,44 +25,6 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop.store(true); }
-
-// --config FILE: JSON (an object whose keys are the long flag names, '_' or '-', values as on the
-// command line or as JSON numbers, booleans and arrays), or CLI11's TOML/INI format.
-class JsonOrTomlConfig : public CLI::ConfigTOML {
- public:
-  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
-    std::string text((std::istreambuf_iterator<char>(input)), std::istreambuf_iterator<char>());
-    const auto first = text.find_first_not_of(" \t\r\n");
-    if (first == std::string::npos || text[first] != '{') {
-      std::istringstream again(text);
-      return CLI::ConfigTOML::from_config(again);
-    }
-    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) throw CLI::ConversionError("--config: not a JSON object");
-    std::vector<CLI::ConfigItem> items;
-    for (const auto& [key, value] : j.items()) {
-      CLI::ConfigItem item;
-      item.name = key;
-      std::replace(item.name.begin(), item.name.end(), '_', '-');
-      auto text_of = [](const nlohmann::json& v) {
-        if (v.is_string()) return v.get<std::string>();
-        if (v.is_boolean()) return std::string(v.get<bool>() ? "true" : "false");
-        return v.dump();
-      };
-      if (value.is_array()) {
-        std::string joined;
-        for (const auto& v : value) joined += (joined.empty() ? "" : ",") + text_of(v);
-        item.inputs = {joined};
-      } else if (value.is_object()) {
-        item.inputs = {value.dump()};
-      } else {
-        item.inputs = {text_of(value)};
-      }
-      items.push_back(std::move(item));
-    }
-    return items;
-  }
-};
 
 struct Options {
   std::string problem, checkpoint, x0;
@@ -106,8 +71,7 @@ void setup(CLI::App& app, Options& o) {
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--out", o.out, "Final checkpoint (HDF5; classify-critical reads it)");
   sc::cli::add_common_options(app, o.common);
-  app.set_config("--config", "", "JSON (or TOML) file with the same options, keys as the long flag names");
-  app.config_formatter(std::make_shared<JsonOrTomlConfig>());
+  sc::cli::add_config_file_option(app);
 }
 
 int run(Options& o, int argc, char** argv) {
@@ -121,8 +85,9 @@ int run(Options& o, int argc, char** argv) {
     problem = sc::problem::load_checkpoint_problem(o.checkpoint);
     source = sc::io::read_checkpoint(o.checkpoint);
   } else if (!o.problem.empty() && o.problem.front() == '{') {
-    const auto spec = nlohmann::json::parse(o.problem, nullptr, false);
-    if (spec.is_discarded()) throw std::invalid_argument("--problem: not valid JSON");
+    std::string why;
+    const auto spec = sc::io::parse_json_bounded(o.problem, &why);
+    if (spec.is_discarded()) throw std::invalid_argument("--problem: " + why);
     problem.objective = sc::problem::make_objective(spec, nullptr);
     problem.source = "problem " + o.problem;
   } else {
@@ -141,8 +106,7 @@ int run(Options& o, int argc, char** argv) {
   // Optimizer, schedule, escape, noise.
   const auto config = sc::cli::optimizer_config(o.optim);
   auto optimizer = sc::optim::make_optimizer(config);
-  if (source && source->optimizer_state && source->optimizer_state->config.value("optimizer", "") == o.optim.optimizer)
-    optimizer->load_state(*source->optimizer_state);
+  if (source) sc::optim::resume_from_checkpoint(*optimizer, *source, o.checkpoint);
   o.trainer.steps = o.steps;
   o.trainer.seed = o.common.seed;
   o.trainer.schedule.main = sc::cli::parse_flag("--schedule", [&] { return sc::optim::ScheduleConfig::parse(o.schedule); });
@@ -230,11 +194,11 @@ int run(Options& o, int argc, char** argv) {
               << ") from " << problem.source << "\n";
     line("status", sc::optim::to_string(summary.status) + " (" + summary.message + ")");
     line("steps", std::to_string(summary.steps_taken));
-    line("loss", sc::cli::format_number(summary.initial_loss) + " -> " + sc::cli::format_number(summary.final_loss));
-    line("final |grad|", sc::cli::format_number(summary.final_grad_norm));
+    line("loss", sc::text::format_number(summary.initial_loss) + " -> " + sc::text::format_number(summary.final_loss));
+    line("final |grad|", sc::text::format_number(summary.final_grad_norm));
     if (x.size() <= 6 && x.allFinite()) {
       std::string p;
-      for (Eigen::Index i = 0; i < x.size(); ++i) p += (i ? ", " : "") + sc::cli::format_number(x(i), 10);
+      for (Eigen::Index i = 0; i < x.size(); ++i) p += (i ? ", " : "") + sc::text::format_number(x(i), 10);
       line("final point", "(" + p + ")");
     }
     if (summary.perturbations) line("perturbations", std::to_string(summary.perturbations));

@@ -54,6 +54,12 @@ auto parse_flag(const std::string& flag, Parse&& parse) -> decltype(parse()) {
   }
 }
 
+// The values given, strictly (run_tool calls it after parsing): an empty value is refused (never read
+// as "not given": --out '' is an error), integers are whole-string integers of their type (no
+// saturation: --steps 99999999999999999999 and --seed -1 are refused, where CLI11 alone would give
+// INT64_MAX and 2^64 - 1), numbers are whole-string numbers. std::invalid_argument naming the option.
+void check_given_values(const CLI::App& app);
+
 // Applies --threads (Eigen and OpenMP).
 void apply_threads(int threads);
 
@@ -73,8 +79,5 @@ io::Provenance provenance(const std::string& tool, int argc, char** argv, const 
 void write_result_file(const std::string& out, const std::string& tool, int argc, char** argv, std::uint64_t seed,
                        const std::string& input_path, const nlohmann::json& summary,
                        const std::function<void(hid_t)>& body);
-
-// Number formatting for the human summaries: %.*g with `digits` significant digits; "inf"/"nan" as is.
-std::string format_number(double value, int digits = 6);
 
 }  // namespace saddlescope::cli

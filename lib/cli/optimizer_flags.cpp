@@ -48,17 +48,11 @@ void add_field_flags(CLI::App& app, FieldFlags& flags, const std::string& help_s
 }
 
 void add_optimizer_flags(CLI::App& app, OptimizerFlags& o) {
-  std::string names;
-  for (const auto& [kind, name] : optim::optimizer_names()) names += (names.empty() ? "" : ", ") + name;
-  app.add_option("--optimizer", o.optimizer, names)->capture_default_str();
+  app.add_option("--optimizer", o.optimizer, optim::kOptimizerNames.known())->capture_default_str();
   add_field_flags(app, o.hyper, " (torch's default for the optimizer when not given)");
-  std::string escapes;
-  std::vector<std::string> escape_list;
-  for (const auto& [kind, name] : optim::escape_names()) {
-    escapes += (escapes.empty() ? "" : ", ") + name;
-    escape_list.push_back(name);
-  }
-  app.add_option("--escape", o.escape, "Saddle escape: " + escapes)->check(CLI::IsMember(escape_list))->capture_default_str();
+  app.add_option("--escape", o.escape, "Saddle escape: " + optim::kEscapeNames.known())
+      ->check(CLI::IsMember(optim::kEscapeNames.names()))
+      ->capture_default_str();
   add_field_flags(app, o.perturb, " (--escape perturb; Jin et al. 2017, Alg. 2)");
   add_field_flags(app, o.negative_curvature, " (--escape negative_curvature)");
   app.add_option("--grad-noise", o.grad_noise, "Gradient noise ETA[,GAMMA]: sigma_t^2 = ETA/(1+t)^GAMMA (Neelakantan 2015)");

@@ -2,35 +2,18 @@
 
 #include <cmath>
 #include <limits>
-#include <sstream>
 #include <stdexcept>
 
 #include "curvature/dense.h"
 #include "curvature/inertia.h"
+#include "text/format.h"
 
 namespace saddlescope::critical {
 namespace {
 
-std::string number(double value) {
-  std::ostringstream s;
-  s.precision(3);
-  s << std::scientific << value;
-  return s.str();
-}
+std::string number(double value) { return text::format_number(value, 3, text::Notation::scientific); }
 
 }  // namespace
-
-std::string_view to_string(Verdict verdict) {
-  for (const auto& [v, name] : kVerdictNames)
-    if (v == verdict) return name;
-  return "unknown";
-}
-
-std::optional<Verdict> verdict_from_string(std::string_view name) {
-  for (const auto& [v, n] : kVerdictNames)
-    if (n == name) return v;
-  return std::nullopt;
-}
 
 bool ClassifyOptions::IsValid(std::string* why) const {
   auto fail = [&](const std::string& message) {

@@ -11,6 +11,7 @@
 #include "curvature/slq.h"
 #include "curvature/spectrum.h"
 #include "objective/objective.h"
+#include "text/names.h"
 
 namespace saddlescope::critical {
 
@@ -21,16 +22,14 @@ namespace saddlescope::critical {
 enum class Verdict { local_minimum, local_maximum, strict_saddle, degenerate, not_critical, uncertain };
 
 // Name table shared by parsing, printing and files.
-inline constexpr std::array<std::pair<Verdict, std::string_view>, 6> kVerdictNames = {{
-    {Verdict::local_minimum, "local_minimum"},
-    {Verdict::local_maximum, "local_maximum"},
-    {Verdict::strict_saddle, "strict_saddle"},
-    {Verdict::degenerate, "degenerate"},
-    {Verdict::not_critical, "not_critical"},
-    {Verdict::uncertain, "uncertain"},
-}};
-std::string_view to_string(Verdict verdict);
-std::optional<Verdict> verdict_from_string(std::string_view name);
+inline constexpr auto kVerdictNames = text::make_name_table<Verdict>(
+    "verdict", {{Verdict::local_minimum, "local_minimum"},
+                {Verdict::local_maximum, "local_maximum"},
+                {Verdict::strict_saddle, "strict_saddle"},
+                {Verdict::degenerate, "degenerate"},
+                {Verdict::not_critical, "not_critical"},
+                {Verdict::uncertain, "uncertain"}});
+inline std::string to_string(Verdict verdict) { return std::string(kVerdictNames.name(verdict)); }
 
 struct ClassifyOptions {
   // A point is critical when ‖∇f(x)‖₂ ≤ grad_tol (absolute: gradients carry the objective's units).

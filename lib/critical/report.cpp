@@ -5,6 +5,7 @@
 
 #include "cli/app.h"
 #include "io/hdf5.h"
+#include "text/format.h"
 
 namespace saddlescope::critical {
 namespace {
@@ -19,7 +20,7 @@ std::vector<double> tail(const Eigen::VectorXd& v, Eigen::Index k) {
 }
 std::string list(const std::vector<double>& values, int digits = 6) {
   std::string out;
-  for (double x : values) out += (out.empty() ? "" : ", ") + cli::format_number(x, digits);
+  for (double x : values) out += (out.empty() ? "" : ", ") + text::format_number(x, digits);
   return out;
 }
 
@@ -92,14 +93,14 @@ std::string summary_text(const Classification& c, Eigen::Index show) {
                                           (c.converged ? ")" : ", NOT CONVERGED)")
                                     : std::string()));
   row("decided by", c.decided_by);
-  row("value", cli::format_number(c.value, 12));
-  row("gradient norm", cli::format_number(c.grad_norm, 4));
+  row("value", text::format_number(c.value, 12));
+  row("gradient norm", text::format_number(c.grad_norm, 4));
   if (lanczos) {
-    row("lambda_min", cli::format_number(c.lambda_min, 10) + "  (true value in [" +
-                          cli::format_number(c.lambda_min - c.lambda_min_error, 10) + ", " +
-                          cli::format_number(c.lambda_min, 10) + "])");
-    row("lambda_max", cli::format_number(c.lambda_max, 10) + "  (true value in [" + cli::format_number(c.lambda_max, 10) +
-                          ", " + cli::format_number(c.lambda_max + c.lambda_max_error, 10) + "])");
+    row("lambda_min", text::format_number(c.lambda_min, 10) + "  (true value in [" +
+                          text::format_number(c.lambda_min - c.lambda_min_error, 10) + ", " +
+                          text::format_number(c.lambda_min, 10) + "])");
+    row("lambda_max", text::format_number(c.lambda_max, 10) + "  (true value in [" + text::format_number(c.lambda_max, 10) +
+                          ", " + text::format_number(c.lambda_max + c.lambda_max_error, 10) + "])");
     row("smallest Ritz values", "[" + list(head(c.eigenvalues, show)) + "]");
     row("largest Ritz values", "[" + list(tail(c.eigenvalues, show)) + "]  (of " + std::to_string(c.n) + ")");
   } else if (n <= 2 * show) {
@@ -110,30 +111,30 @@ std::string summary_text(const Classification& c, Eigen::Index show) {
   }
   if (lanczos) {
     row("index", ">= " + std::to_string(c.index) + " (Ritz values < -tau; Cauchy interlacing)" +
-                     (c.has_index_fraction ? "; estimated " + cli::format_number(c.index_fraction * static_cast<double>(c.n), 6) +
-                                                 " +- " + cli::format_number(c.index_fraction_stderr * static_cast<double>(c.n), 3) +
+                     (c.has_index_fraction ? "; estimated " + text::format_number(c.index_fraction * static_cast<double>(c.n), 6) +
+                                                 " +- " + text::format_number(c.index_fraction_stderr * static_cast<double>(c.n), 3) +
                                                  " (SLQ, statistical) +- " +
-                                                 cli::format_number(c.index_fraction_resolution * static_cast<double>(c.n), 3) +
+                                                 text::format_number(c.index_fraction_resolution * static_cast<double>(c.n), 3) +
                                                  " (quadrature)"
                                            : std::string()));
   } else
   row("index / nullity", std::to_string(c.index) + " negative, " + std::to_string(c.nullity) + " zero, " +
                              std::to_string(c.positive) + " positive  (zero means |lambda| <= " +
-                             cli::format_number(c.zero_tolerance, 3) + ")");
-  row("condition number", cli::format_number(c.condition_number, 6) +
+                             text::format_number(c.zero_tolerance, 3) + ")");
+  row("condition number", text::format_number(c.condition_number, 6) +
                               (std::isfinite(c.condition_number)
                                    ? std::string()
-                                   : "  (over nonzero eigenvalues: " + cli::format_number(c.condition_number_nonzero, 6) + ")"));
+                                   : "  (over nonzero eigenvalues: " + text::format_number(c.condition_number_nonzero, 6) + ")"));
   if (c.has_escape_direction) {
     const Eigen::Index m = c.escape_direction.size();
     std::vector<double> shown(c.escape_direction.data(), c.escape_direction.data() + std::min<Eigen::Index>(m, 6));
     row("escape direction", "v = [" + list(shown, 4) + (m > 6 ? ", ...]" : "]") + "  (eigenvector of lambda_min)");
-    row("step", "eps = " + cli::format_number(c.escape_step, 3));
-    row("predicted change", "0.5*eps^2*lambda_min = " + cli::format_number(c.predicted_change, 6) +
+    row("step", "eps = " + text::format_number(c.escape_step, 3));
+    row("predicted change", "0.5*eps^2*lambda_min = " + text::format_number(c.predicted_change, 6) +
                                 (c.verdict == Verdict::not_critical
-                                     ? "  (+ first-order term eps*v.grad = " + cli::format_number(c.first_order_change, 6) + ")"
+                                     ? "  (+ first-order term eps*v.grad = " + text::format_number(c.first_order_change, 6) + ")"
                                      : std::string()));
-    row("measured change", "f(x + eps*v) - f(x) = " + cli::format_number(c.measured_change, 6));
+    row("measured change", "f(x + eps*v) - f(x) = " + text::format_number(c.measured_change, 6));
   }
   return s.str();
 }

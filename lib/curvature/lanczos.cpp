@@ -4,12 +4,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <sstream>
 #include <stdexcept>
 #include <vector>
 
 #include "curvature/block_orthogonal.h"
 #include "random/random.h"
+#include "text/format.h"
 
 namespace saddlescope::curvature {
 namespace {
@@ -22,12 +22,7 @@ constexpr std::uint64_t kStartStream = 0x1a4c205;
 // ε^{2/3} for doubles, ARPACK's floor in its convergence test (dsconv).
 const double kEps23 = std::pow(std::numeric_limits<double>::epsilon(), 2.0 / 3.0);
 
-std::string number(double value) {
-  std::ostringstream s;
-  s.precision(3);
-  s << std::scientific << value;
-  return s.str();
-}
+std::string number(double value) { return text::format_number(value, 3, text::Notation::scientific); }
 
 Index total_wanted(const EigenpairOptions& o) { return o.which == Which::both_ends ? 2 * o.k : o.k; }
 
@@ -76,18 +71,6 @@ EigenpairResult dense_eigenpairs(const SymmetricOperator& A, const EigenpairOpti
 }
 
 }  // namespace
-
-std::string_view to_string(Which which) {
-  for (const auto& [w, name] : kWhichNames)
-    if (w == which) return name;
-  return "unknown";
-}
-
-std::optional<Which> which_from_string(std::string_view name) {
-  for (const auto& [w, n] : kWhichNames)
-    if (n == name) return w;
-  return std::nullopt;
-}
 
 bool EigenpairOptions::IsValid(std::string* why) const {
   auto fail = [&](const std::string& message) {

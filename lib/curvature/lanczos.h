@@ -30,17 +30,14 @@
 
 #include "curvature/operator.h"
 #include "objective/objective.h"
+#include "text/names.h"
 
 namespace saddlescope::curvature {
 
 enum class Which { smallest, largest, both_ends };
-inline constexpr std::array<std::pair<Which, std::string_view>, 3> kWhichNames = {{
-    {Which::smallest, "smallest"},
-    {Which::largest, "largest"},
-    {Which::both_ends, "both_ends"},
-}};
-std::string_view to_string(Which which);
-std::optional<Which> which_from_string(std::string_view name);
+inline constexpr auto kWhichNames = text::make_name_table<Which>(
+    "end", {{Which::smallest, "smallest"}, {Which::largest, "largest"}, {Which::both_ends, "both_ends"}});
+inline std::string to_string(Which which) { return std::string(kWhichNames.name(which)); }
 
 struct EigenpairOptions {
   // Pairs wanted (at each end for both_ends, so 2k in all). Must be ≥ 1 and, with the solver's n,

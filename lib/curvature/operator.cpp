@@ -5,18 +5,6 @@
 
 namespace saddlescope::curvature {
 
-std::string_view to_string(Curvature curvature) {
-  for (const auto& [c, name] : kCurvatureNames)
-    if (c == curvature) return name;
-  return "unknown";
-}
-
-std::optional<Curvature> curvature_from_string(std::string_view name) {
-  for (const auto& [c, n] : kCurvatureNames)
-    if (n == name) return c;
-  return std::nullopt;
-}
-
 Eigen::MatrixXd SymmetricOperator::dense() const {
   const Eigen::Index n = rows();
   Eigen::MatrixXd A(n, n), V, AV;

@@ -15,17 +15,14 @@
 #include <string_view>
 
 #include "objective/objective.h"
+#include "text/names.h"
 
 namespace saddlescope::curvature {
 
 enum class Curvature { hessian, ggn, fisher };
-inline constexpr std::array<std::pair<Curvature, std::string_view>, 3> kCurvatureNames = {{
-    {Curvature::hessian, "hessian"},
-    {Curvature::ggn, "ggn"},
-    {Curvature::fisher, "fisher"},
-}};
-std::string_view to_string(Curvature curvature);
-std::optional<Curvature> curvature_from_string(std::string_view name);
+inline constexpr auto kCurvatureNames = text::make_name_table<Curvature>(
+    "curvature", {{Curvature::hessian, "hessian"}, {Curvature::ggn, "ggn"}, {Curvature::fisher, "fisher"}});
+inline std::string to_string(Curvature curvature) { return std::string(kCurvatureNames.name(curvature)); }
 
 class SymmetricOperator {
  public:

@@ -5,11 +5,11 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
-#include <sstream>
 #include <stdexcept>
 #include <vector>
 
 #include "random/random.h"
+#include "text/format.h"
 
 namespace saddlescope::curvature {
 namespace {
@@ -18,12 +18,7 @@ using Eigen::Index;
 using Eigen::MatrixXd;
 using Eigen::VectorXd;
 
-std::string number(double value) {
-  std::ostringstream s;
-  s.precision(3);
-  s << std::scientific << value;
-  return s.str();
-}
+std::string number(double value) { return text::format_number(value, 3, text::Notation::scientific); }
 
 struct MeanStderr {
   double mean = 0.0, stderr_ = 0.0;

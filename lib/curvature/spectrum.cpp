@@ -155,27 +155,6 @@ void lanczos_path(const SymmetricOperator& A, const SpectrumOptions& o, Spectrum
 
 }  // namespace
 
-std::string_view to_string(Method method) {
-  for (const auto& [m, name] : kMethodNames)
-    if (m == method) return name;
-  return "unknown";
-}
-std::optional<Method> method_from_string(std::string_view name) {
-  for (const auto& [m, n] : kMethodNames)
-    if (n == name) return m;
-  return std::nullopt;
-}
-std::string_view to_string(TraceMethod method) {
-  for (const auto& [m, name] : kTraceMethodNames)
-    if (m == method) return name;
-  return "unknown";
-}
-std::optional<TraceMethod> trace_method_from_string(std::string_view name) {
-  for (const auto& [m, n] : kTraceMethodNames)
-    if (n == name) return m;
-  return std::nullopt;
-}
-
 bool SpectrumOptions::IsValid(std::string* why) const {
   auto fail = [&](const std::string& message) {
     if (why != nullptr) *why = message;

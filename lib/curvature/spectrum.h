@@ -15,25 +15,19 @@
 #include "curvature/lanczos.h"
 #include "curvature/operator.h"
 #include "curvature/slq.h"
+#include "text/names.h"
 
 namespace saddlescope::curvature {
 
 enum class Method { auto_select, dense, lanczos };
-inline constexpr std::array<std::pair<Method, std::string_view>, 3> kMethodNames = {{
-    {Method::auto_select, "auto"},
-    {Method::dense, "dense"},
-    {Method::lanczos, "lanczos"},
-}};
-std::string_view to_string(Method method);
-std::optional<Method> method_from_string(std::string_view name);
+inline constexpr auto kMethodNames = text::make_name_table<Method>(
+    "method", {{Method::auto_select, "auto"}, {Method::dense, "dense"}, {Method::lanczos, "lanczos"}});
+inline std::string to_string(Method method) { return std::string(kMethodNames.name(method)); }
 
 enum class TraceMethod { hutchinson, hutchpp };
-inline constexpr std::array<std::pair<TraceMethod, std::string_view>, 2> kTraceMethodNames = {{
-    {TraceMethod::hutchinson, "hutchinson"},
-    {TraceMethod::hutchpp, "hutchpp"},
-}};
-std::string_view to_string(TraceMethod method);
-std::optional<TraceMethod> trace_method_from_string(std::string_view name);
+inline constexpr auto kTraceMethodNames = text::make_name_table<TraceMethod>(
+    "trace method", {{TraceMethod::hutchinson, "hutchinson"}, {TraceMethod::hutchpp, "hutchpp"}});
+inline std::string to_string(TraceMethod method) { return std::string(kTraceMethodNames.name(method)); }
 
 // The dense path's size limit: `auto` decomposes densely when n ≤ this. At n = 2000 the dense matrix
 // is 32 MB and Eigen's symmetric eigensolver takes a few seconds on one core; beyond it time grows as n³.

@@ -5,11 +5,11 @@
 #include <atomic>
 #include <cmath>
 #include <numeric>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
 #include "random/random.h"
+#include "text/format.h"
 
 namespace saddlescope::explore {
 
@@ -17,19 +17,9 @@ using objective::Index;
 using objective::Matrix;
 using objective::Vector;
 
-std::string_view to_string(StartStatus status) {
-  for (const auto& [s, name] : kStartStatusNames)
-    if (s == status) return name;
-  return "unknown";
-}
-
 bool FindOptions::IsValid(std::string* why) const {
   auto fail = [&](const std::string& field, double value, const std::string& rule) {
-    if (why != nullptr) {
-      std::ostringstream s;
-      s << "'" << field << "' = " << value << " must " << rule;
-      *why = s.str();
-    }
+    if (why != nullptr) *why = "'" + field + "' = " + text::format_number(value) + " must " + rule;
     return false;
   };
   if (starts < 1) return fail("starts", static_cast<double>(starts), "be >= 1");

@@ -31,6 +31,7 @@
 
 #include "critical/classify.h"
 #include "objective/objective.h"
+#include "text/names.h"
 
 namespace saddlescope::explore {
 
@@ -39,13 +40,12 @@ namespace saddlescope::explore {
 using ObjectiveFactory = std::function<std::unique_ptr<objective::Objective>()>;
 
 enum class StartStatus { converged, stalled, max_iterations, diverged };
-inline constexpr std::array<std::pair<StartStatus, std::string_view>, 4> kStartStatusNames = {{
-    {StartStatus::converged, "converged"},
-    {StartStatus::stalled, "stalled"},
-    {StartStatus::max_iterations, "max_iterations"},
-    {StartStatus::diverged, "diverged"},
-}};
-std::string_view to_string(StartStatus status);
+inline constexpr auto kStartStatusNames = text::make_name_table<StartStatus>(
+    "start status", {{StartStatus::converged, "converged"},
+                     {StartStatus::stalled, "stalled"},
+                     {StartStatus::max_iterations, "max_iterations"},
+                     {StartStatus::diverged, "diverged"}});
+inline std::string to_string(StartStatus status) { return std::string(kStartStatusNames.name(status)); }
 
 // Random stream base for start s: Rng(seed, kStartStream + s).
 inline constexpr std::uint64_t kStartStream = 0x5ad0000;

@@ -27,6 +27,7 @@
 #include "critical/classify.h"
 #include "explore/find_critical.h"
 #include "objective/objective.h"
+#include "text/names.h"
 
 namespace saddlescope::explore {
 
@@ -34,23 +35,18 @@ namespace saddlescope::explore {
 // Hessian eigenvalues (1-D: the first; 2-D: the first two); extreme: d₁ = bottom, d₂ = top eigenvector
 // (2-D only); interpolate: from θ_A (α = 0) to θ_B (α = 1), with a random d₂ in 2-D.
 enum class SliceDirections { random, top, bottom, extreme, interpolate };
-inline constexpr std::array<std::pair<SliceDirections, std::string_view>, 5> kSliceDirectionNames = {{
-    {SliceDirections::random, "random"},
-    {SliceDirections::top, "top"},
-    {SliceDirections::bottom, "bottom"},
-    {SliceDirections::extreme, "extreme"},
-    {SliceDirections::interpolate, "interpolate"},
-}};
-std::string_view to_string(SliceDirections d);
-std::optional<SliceDirections> slice_directions_from_string(std::string_view name);
+inline constexpr auto kSliceDirectionNames = text::make_name_table<SliceDirections>(
+    "directions", {{SliceDirections::random, "random"},
+                   {SliceDirections::top, "top"},
+                   {SliceDirections::bottom, "bottom"},
+                   {SliceDirections::extreme, "extreme"},
+                   {SliceDirections::interpolate, "interpolate"}});
+inline std::string to_string(SliceDirections d) { return std::string(kSliceDirectionNames.name(d)); }
 
 enum class Normalization { filter, none };
-inline constexpr std::array<std::pair<Normalization, std::string_view>, 2> kNormalizationNames = {{
-    {Normalization::filter, "filter"},
-    {Normalization::none, "none"},
-}};
-std::string_view to_string(Normalization n);
-std::optional<Normalization> normalization_from_string(std::string_view name);
+inline constexpr auto kNormalizationNames = text::make_name_table<Normalization>(
+    "normalization", {{Normalization::filter, "filter"}, {Normalization::none, "none"}});
+inline std::string to_string(Normalization n) { return std::string(kNormalizationNames.name(n)); }
 
 inline constexpr std::uint64_t kSliceStream = 0x511ce00;
 

@@ -154,7 +154,7 @@ io::DataArrays synthetic_data(const std::string& spec) {
       if (dash == std::string::npos) break;
       start = dash + 1;
     }
-    const Activation activation = parse_activation(options.text("activation", "tanh"));
+    const Activation activation = kActivationNames.parse(options.text("activation", "tanh"));
     const double noise = options.real("noise", 0.1, 0.0, kLargest);
     options.finish("n, widths, activation, noise, seed");
     d = teacher_student(n, widths, activation, noise, seed);

@@ -44,6 +44,7 @@
 
 #include "io/checkpoint.h"
 #include "objective/objective.h"
+#include "text/names.h"
 
 namespace saddlescope::models {
 
@@ -55,14 +56,20 @@ using objective::Vector;
 enum class Activation { identity, tanh, sigmoid, relu, leaky_relu, softplus, gelu };
 enum class Loss { mse, cross_entropy, logistic };
 
-// Name tables: parse and print share one list.
-const std::vector<std::pair<Activation, std::string>>& activation_names();
-const std::vector<std::pair<Loss, std::string>>& loss_names();
-std::string to_string(Activation a);
-std::string to_string(Loss l);
-// Throw std::invalid_argument naming the value and the known names.
-Activation parse_activation(const std::string& name);
-Loss parse_loss(const std::string& name);
+// Name tables: parse and print share one list (kActivationNames.parse throws std::invalid_argument
+// naming the value and the known names).
+inline constexpr auto kActivationNames = text::make_name_table<Activation>(
+    "activation", {{Activation::identity, "identity"},
+                   {Activation::tanh, "tanh"},
+                   {Activation::sigmoid, "sigmoid"},
+                   {Activation::relu, "relu"},
+                   {Activation::leaky_relu, "leaky_relu"},
+                   {Activation::softplus, "softplus"},
+                   {Activation::gelu, "gelu"}});
+inline constexpr auto kLossNames = text::make_name_table<Loss>(
+    "loss", {{Loss::mse, "mse"}, {Loss::cross_entropy, "cross_entropy"}, {Loss::logistic, "logistic"}});
+inline std::string to_string(Activation a) { return std::string(kActivationNames.name(a)); }
+inline std::string to_string(Loss l) { return std::string(kLossNames.name(l)); }
 
 // Scalar activation and its first two derivatives (for tests and generators; the network's hot loops
 // use vectorised versions of the same formulas).
@@ -94,8 +101,8 @@ struct NetworkOptions {
 
 // Initialisation of the parameters (biases are zero for all but `normal`, which draws them too).
 enum class Init { xavier, he, normal, zeros };
-const std::vector<std::pair<Init, std::string>>& init_names();
-Init parse_init(const std::string& name);
+inline constexpr auto kInitNames = text::make_name_table<Init>(
+    "initialisation", {{Init::xavier, "xavier"}, {Init::he, "he"}, {Init::normal, "normal"}, {Init::zeros, "zeros"}});
 // xavier: W ~ U(−a, a), a = √(6/(d_in + d_out))   (Glorot & Bengio 2010, eq. 16)
 // he:     W ~ N(0, 2/d_in)                        (He et al. 2015, eq. 10)
 // normal: every parameter ~ N(0, σ²)

@@ -87,8 +87,8 @@ NetworkOptions network_options_from_spec(const nlohmann::json& spec) {
     refuse_unknown_fields(spec, {"kind", "widths", "activation", "loss", "bias", "residual", "weight_decay",
                                  "leaky_relu_slope", "parameters"});
     o.widths = widths_field(spec);
-    o.activation = parse_activation(string_field(spec, "activation", "tanh"));
-    o.loss = parse_loss(string_field(spec, "loss", "mse"));
+    o.activation = kActivationNames.parse(string_field(spec, "activation", "tanh"));
+    o.loss = kLossNames.parse(string_field(spec, "loss", "mse"));
     o.bias = bool_field(spec, "bias", true);
     o.residual = bool_field(spec, "residual", false);
     o.leaky_slope = number_field(spec, "leaky_relu_slope", 0.01);

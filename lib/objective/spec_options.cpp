@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 
@@ -23,6 +24,20 @@ std::optional<double> parse_real(const std::string& text) {
   return value;
 }
 
+std::string printable(std::string_view text) {
+  std::string out;
+  for (const unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof buffer, "\\x%02x", c);
+      out += buffer;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 SpecOptions::SpecOptions(std::string what, const std::string& text) : what_(std::move(what)) {
   std::size_t start = 0;
   while (start < text.size()) {
@@ -30,7 +45,7 @@ SpecOptions::SpecOptions(std::string what, const std::string& text) : what_(std:
     const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     const std::size_t eq = item.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
-      fail("option '" + item + "' is not of the form key=value");
+      fail("option '" + printable(item) + "' is not of the form key=value");
     add(item.substr(0, eq), item.substr(eq + 1));
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -41,13 +56,13 @@ SpecOptions::SpecOptions(std::string what, const std::string& text) : what_(std:
 std::pair<std::string, SpecOptions> SpecOptions::split(const std::string& what_prefix, const std::string& spec) {
   const std::size_t colon = spec.find(':');
   const std::string name = spec.substr(0, colon);
-  SpecOptions options(what_prefix + " '" + name + "'", colon == std::string::npos ? std::string() : spec.substr(colon + 1));
+  SpecOptions options(what_prefix + " '" + printable(name) + "'", colon == std::string::npos ? std::string() : spec.substr(colon + 1));
   if (colon != std::string::npos && colon + 1 == spec.size()) options.fail("empty option list after ':'");
   return {name, std::move(options)};
 }
 
 void SpecOptions::add(const std::string& key, const std::string& text) {
-  if (values_.count(key) != 0) fail("option '" + key + "' is given twice");
+  if (values_.count(key) != 0) fail("option '" + printable(key) + "' is given twice");
   values_[key] = text;
 }
 
@@ -56,7 +71,7 @@ void SpecOptions::add_json(const nlohmann::json& object, const std::vector<std::
     if (std::find(skip.begin(), skip.end(), key) != skip.end()) continue;
     if (value.is_string()) add(key, value.get<std::string>());
     else if (value.is_number() || value.is_boolean()) add(key, value.dump());
-    else fail("option '" + key + "' must be a number or a string, got " + value.dump());
+    else fail("option '" + printable(key) + "' must be a number or a string, got " + printable(value.dump()));
   }
 }
 
@@ -72,7 +87,7 @@ std::int64_t SpecOptions::integer(const std::string& key, std::int64_t fallback,
   const auto text = take(key);
   if (!text) return fallback;
   const auto value = parse_integer(*text);
-  if (!value) fail("option '" + key + "' must be an integer, got '" + *text + "'");
+  if (!value) fail("option '" + key + "' must be an integer, got '" + printable(*text) + "'");
   if (*value < low || *value > high)
     fail("option '" + key + "' must be in [" + std::to_string(low) + ", " + std::to_string(high) + "], got " + *text);
   return *value;
@@ -82,7 +97,7 @@ double SpecOptions::real(const std::string& key, double fallback, double low, do
   const auto text = take(key);
   if (!text) return fallback;
   const auto value = parse_real(*text);
-  if (!value) fail("option '" + key + "' must be a finite number, got '" + *text + "'");
+  if (!value) fail("option '" + key + "' must be a finite number, got '" + printable(*text) + "'");
   if (*value < low || *value > high) {
     std::ostringstream rule;
     rule << "option '" << key << "' must be in [" << low << ", " << high << "], got " << *text;
@@ -97,7 +112,7 @@ std::string SpecOptions::text(const std::string& key, const std::string& fallbac
 
 void SpecOptions::finish(const std::string& allowed) const {
   if (!values_.empty())
-    fail("unknown option '" + values_.begin()->first + "' (" +
+    fail("unknown option '" + printable(values_.begin()->first) + "' (" +
          (allowed.empty() ? std::string("it takes no options") : "allowed: " + allowed) + ")");
 }
 

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace saddlescope::objective {
@@ -49,6 +50,10 @@ class SpecOptions {
   std::string what_;
   std::map<std::string, std::string> values_;
 };
+
+// `text` as it may be quoted in a message: control characters (a NUL, a newline, an escape sequence)
+// as \xNN, so an exception's what() is neither cut at a NUL nor split over lines.
+std::string printable(std::string_view text);
 
 // Strict whole-string number parsing shared by the spec options and the command-line field tables
 // (optim/fields.h): nothing on failure (not a number, trailing characters, out of the type's range,

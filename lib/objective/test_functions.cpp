@@ -358,7 +358,8 @@ std::unique_ptr<TestFunction> make_test_function(const std::string& spec, const 
   }
   std::string known;
   for (const auto& n : test_function_names()) known += (known.empty() ? "" : ", ") + n;
-  throw std::invalid_argument("problem spec '" + spec + "': unknown function '" + name + "' (known: " + known + ")");
+  throw std::invalid_argument("problem spec '" + printable(spec) + "': unknown function '" + printable(name) +
+                              "' (known: " + known + ")");
 }
 
 }  // namespace saddlescope::objective

@@ -1,17 +1,17 @@
 #include "optim/escape.h"
 
 #include <cmath>
-#include <sstream>
 #include <stdexcept>
 
 #include "curvature/dense.h"
 #include "curvature/lanczos.h"
+#include "text/format.h"
 
 namespace saddlescope::optim {
 namespace {
 
 bool fail(std::string* why, const std::string& what, const std::string& field, double value, const std::string& rule) {
-  if (why != nullptr) *why = what + ": '" + field + "' = " + field_number(value) + " " + rule;
+  if (why != nullptr) *why = what + ": '" + field + "' = " + text::format_number(value, text::kRoundTrip) + " " + rule;
   return false;
 }
 
@@ -91,24 +91,6 @@ CurvatureProbe probe_curvature(const objective::Objective& f, const Vector& x, c
   p.converged = r.converged;
   p.method = "lanczos";
   return p;
-}
-
-const std::vector<std::pair<EscapeKind, std::string>>& escape_names() {
-  static const std::vector<std::pair<EscapeKind, std::string>> names = {
-      {EscapeKind::none, "none"}, {EscapeKind::perturb, "perturb"}, {EscapeKind::negative_curvature, "negative_curvature"}};
-  return names;
-}
-
-std::string to_string(EscapeKind kind) {
-  for (const auto& [k, n] : escape_names())
-    if (k == kind) return n;
-  return "unknown";
-}
-
-EscapeKind escape_from_string(const std::string& name) {
-  for (const auto& [k, n] : escape_names())
-    if (n == name) return k;
-  throw std::invalid_argument("unknown escape strategy '" + name + "' (known: none, perturb, negative_curvature)");
 }
 
 const FieldTable<PerturbOptions>& perturb_fields() {
@@ -219,7 +201,7 @@ EscapeOptions EscapeOptions::from_json(const nlohmann::json& j) {
   if (!j.is_object() || !j.contains("escape") || !j["escape"].is_string())
     throw std::invalid_argument("escape settings must be a JSON object with a string 'escape'");
   EscapeOptions o;
-  o.kind = escape_from_string(j["escape"].get<std::string>());
+  o.kind = kEscapeNames.parse(j["escape"].get<std::string>());
   if (o.kind == EscapeKind::perturb) fields_from_json(perturb_fields(), o.perturb, j, "escape", "perturb", "setting");
   else if (o.kind == EscapeKind::negative_curvature)
     fields_from_json(negative_curvature_fields(), o.negative_curvature, j, "escape", "negative_curvature", "setting");

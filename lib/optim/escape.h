@@ -9,6 +9,7 @@
 #include "objective/objective.h"
 #include "optim/fields.h"
 #include "random/random.h"
+#include "text/names.h"
 
 namespace saddlescope::optim {
 
@@ -57,9 +58,11 @@ CurvatureProbe probe_curvature(const objective::Objective& f, const Vector& x, c
                                random::Rng& rng);
 
 enum class EscapeKind { none, perturb, negative_curvature };
-const std::vector<std::pair<EscapeKind, std::string>>& escape_names();
-std::string to_string(EscapeKind kind);
-EscapeKind escape_from_string(const std::string& name);
+inline constexpr auto kEscapeNames = text::make_name_table<EscapeKind>(
+    "escape strategy", {{EscapeKind::none, "none"},
+                        {EscapeKind::perturb, "perturb"},
+                        {EscapeKind::negative_curvature, "negative_curvature"}});
+inline std::string to_string(EscapeKind kind) { return std::string(kEscapeNames.name(kind)); }
 
 // Perturbed gradient descent (Jin, Ge, Netrapalli, Kakade, Jordan 2017, arXiv:1703.00887, Alg. 2):
 // when ‖∇f(x_t)‖ ≤ g_thres and no perturbation happened in the last t_thres steps, add ξ uniform in

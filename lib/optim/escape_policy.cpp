@@ -2,10 +2,12 @@
 
 #include <limits>
 
+#include "text/format.h"
+
 namespace saddlescope::optim {
 namespace {
 
-const auto fmt = event_number;
+std::string fmt(double v) { return text::format_number(v); }
 
 class NoEscape final : public EscapePolicy {
  public:

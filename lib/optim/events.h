@@ -2,7 +2,6 @@
 // The events of a run (the strings stored in a run log's /events/kind), shared by the trainer loop
 // (trainer.h) and the escape policies (escape_policy.h) that raise some of them.
 #include <cstdint>
-#include <sstream>
 #include <string>
 
 namespace saddlescope::optim {
@@ -18,14 +17,6 @@ inline constexpr const char* kConverged = "converged";
 inline constexpr const char* kInterrupted = "interrupted";
 inline constexpr const char* kOptimizerNote = "optimizer_note";
 }  // namespace event
-
-// Numbers in event details and trainer messages: 6 significant digits (std::ostream's default).
-inline std::string event_number(double v) {
-  std::ostringstream s;
-  s.precision(6);
-  s << v;
-  return s.str();
-}
 
 struct Event {
   std::int64_t step = 0;

@@ -1,17 +1,8 @@
 #include "optim/fields.h"
 
-#include <sstream>
-
 #include "objective/spec_options.h"
 
 namespace saddlescope::optim {
-
-std::string field_number(double value) {
-  std::ostringstream s;
-  s.precision(17);
-  s << value;
-  return s.str();
-}
 
 bool Range::contains(double v) const {
   if (!std::isfinite(v)) return false;
@@ -25,12 +16,12 @@ std::string Range::rule(FieldType type) const {
   const bool has_low = std::isfinite(low), has_high = std::isfinite(high);
   std::string rule;
   if (has_low && has_high) {
-    rule = "must be in " + std::string(low_open ? "(" : "[") + field_number(low) + ", " + field_number(high) +
+    rule = "must be in " + std::string(low_open ? "(" : "[") + text::format_number(low, text::kRoundTrip) + ", " + text::format_number(high, text::kRoundTrip) +
            (high_open ? ")" : "]");
   } else if (has_low) {
-    rule = "must be " + finite + (low_open ? "> " : ">= ") + field_number(low);
+    rule = "must be " + finite + (low_open ? "> " : ">= ") + text::format_number(low, text::kRoundTrip);
   } else if (has_high) {
-    rule = "must be " + finite + (high_open ? "< " : "<= ") + field_number(high);
+    rule = "must be " + finite + (high_open ? "< " : "<= ") + text::format_number(high, text::kRoundTrip);
   } else {
     rule = "must be finite";
   }

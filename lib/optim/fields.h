@@ -21,6 +21,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "text/format.h"
+
 namespace saddlescope::optim {
 
 enum class FieldType { real, integer, boolean, choice, real_pair };
@@ -54,8 +56,6 @@ struct FieldInfo {
 // integers, booleans true/false/1/0, exactly two comma-separated numbers for a pair, a choice from its
 // list. Throws std::invalid_argument "'<name>' = '<text>' must be ...".
 nlohmann::json field_value_from_text(const FieldInfo& field, const std::string& text);
-// "%.17g" of a value, for the messages.
-std::string field_number(double value);
 
 template <class Config>
 struct Field {
@@ -114,7 +114,7 @@ Field<Config> number_field(std::string name, Number Config::*member, Range range
   f.check = [member, range, key = f.info.name, type = f.info.type](const Config& c) -> std::string {
     const double value = static_cast<double>(c.*member);
     if (range.contains(value)) return "";
-    return "'" + key + "' = " + field_number(value) + " " + range.rule(type);
+    return "'" + key + "' = " + text::format_number(value, text::kRoundTrip) + " " + range.rule(type);
   };
   return f;
 }

@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <sstream>
 #include <stdexcept>
 #include <type_traits>
 
+#include "io/error.h"
 #include "optim/second_order.h"
+#include "text/format.h"
 
 // torch.optim's CPU kernels evaluate `a + alpha*b`, `a + v*t1*t2` and `a + v*t1/t2` as separate
 // roundings on the scalar path; we do the same and keep the compiler from fusing them into FMAs, so
@@ -86,6 +87,7 @@ class Sgd final : public Optimizer {
     auto it = b.find("momentum_buffer");
     buffer_ = it != b.end() ? it->second : Vector();
   }
+  std::vector<BufferSpec> buffer_specs() const override { return {{"momentum_buffer"}}; }
 
  private:
   Vector buffer_;
@@ -133,6 +135,7 @@ class Adagrad final : public Optimizer {
     auto it = b.find("sum");
     sum_ = it != b.end() ? it->second : Vector();
   }
+  std::vector<BufferSpec> buffer_specs() const override { return {{"sum", true}}; }
 
  private:
   Vector sum_;
@@ -185,6 +188,12 @@ class RmsProp final : public Optimizer {
     momentum_buffer_ = get("momentum_buffer");
     grad_avg_ = get("grad_avg");
   }
+  std::vector<BufferSpec> buffer_specs() const override {
+    std::vector<BufferSpec> specs = {{"square_avg", true}};
+    if (config_.momentum > 0.0) specs.push_back({"momentum_buffer"});
+    if (config_.centered) specs.push_back({"grad_avg"});
+    return specs;
+  }
 
  private:
   Vector square_avg_, momentum_buffer_, grad_avg_;
@@ -226,6 +235,7 @@ class Adadelta final : public Optimizer {
     square_avg_ = get("square_avg");
     acc_delta_ = get("acc_delta");
   }
+  std::vector<BufferSpec> buffer_specs() const override { return {{"square_avg", true}, {"acc_delta", true}}; }
 
  private:
   Vector square_avg_, acc_delta_;
@@ -332,6 +342,11 @@ class Adam final : public Optimizer {
     exp_avg_sq_ = get("exp_avg_sq");
     max_exp_avg_sq_ = get("max_exp_avg_sq");
   }
+  std::vector<BufferSpec> buffer_specs() const override {
+    std::vector<BufferSpec> specs = {{"exp_avg"}, {"exp_avg_sq", true}};
+    if (config_.amsgrad) specs.push_back({"max_exp_avg_sq", true});
+    return specs;
+  }
 
  private:
   bool decoupled_;
@@ -339,36 +354,6 @@ class Adam final : public Optimizer {
 };
 
 }  // namespace
-
-const std::vector<std::pair<OptimizerKind, std::string>>& optimizer_names() {
-  static const std::vector<std::pair<OptimizerKind, std::string>> names = {
-      {OptimizerKind::gd, "gd"},
-      {OptimizerKind::sgd, "sgd"},
-      {OptimizerKind::adagrad, "adagrad"},
-      {OptimizerKind::rmsprop, "rmsprop"},
-      {OptimizerKind::adadelta, "adadelta"},
-      {OptimizerKind::adam, "adam"},
-      {OptimizerKind::adamw, "adamw"},
-      {OptimizerKind::newton, "newton"},
-      {OptimizerKind::saddle_free_newton, "saddle_free_newton"},
-      {OptimizerKind::lbfgs, "lbfgs"}};
-  return names;
-}
-
-std::string to_string(OptimizerKind kind) {
-  for (const auto& [k, name] : optimizer_names())
-    if (k == kind) return name;
-  return "unknown";
-}
-
-OptimizerKind optimizer_from_string(const std::string& name) {
-  std::string known;
-  for (const auto& [k, n] : optimizer_names()) {
-    if (n == name) return k;
-    known += (known.empty() ? "" : ", ") + n;
-  }
-  throw std::invalid_argument("unknown optimizer '" + name + "' (known: " + known + ")");
-}
 
 OptimizerConfig OptimizerConfig::defaults(OptimizerKind kind) {
   OptimizerConfig c;
@@ -459,8 +444,8 @@ FieldTable<C> make_optimizer_fields() {
   betas.used = kinds({K::adam, K::adamw});
   betas.check = [](const C& c) -> std::string {
     const Range unit = between(0.0, 1.0, true);
-    if (!unit.contains(c.beta1)) return "'betas[0]' = " + field_number(c.beta1) + " " + unit.rule(FieldType::real);
-    if (!unit.contains(c.beta2)) return "'betas[1]' = " + field_number(c.beta2) + " " + unit.rule(FieldType::real);
+    if (!unit.contains(c.beta1)) return "'betas[0]' = " + text::format_number(c.beta1, text::kRoundTrip) + " " + unit.rule(FieldType::real);
+    if (!unit.contains(c.beta2)) return "'betas[1]' = " + text::format_number(c.beta2, text::kRoundTrip) + " " + unit.rule(FieldType::real);
     return "";
   };
   t.push_back(betas);
@@ -471,14 +456,9 @@ FieldTable<C> make_optimizer_fields() {
                               "damping added to H or |H| (newton, saddle_free_newton)",
                               kinds({K::newton, K::saddle_free_newton})));
   Field<C> subspace;
-  subspace.info = {"subspace", FieldType::choice, "saddle_free_newton: dense or krylov", {"dense", "krylov"}};
-  subspace.get = [](const C& c) { return nlohmann::json(c.subspace == SubspaceMethod::dense ? "dense" : "krylov"); };
-  subspace.set = [](C& c, const nlohmann::json& v) {
-    const std::string s = v.get<std::string>();
-    if (s == "dense") c.subspace = SubspaceMethod::dense;
-    else if (s == "krylov") c.subspace = SubspaceMethod::krylov;
-    else throw std::invalid_argument("'subspace': dense or krylov expected, got '" + s + "'");
-  };
+  subspace.info = {"subspace", FieldType::choice, "saddle_free_newton: how |H| is formed", kSubspaceNames.names()};
+  subspace.get = [](const C& c) { return nlohmann::json(to_string(c.subspace)); };
+  subspace.set = [](C& c, const nlohmann::json& v) { c.subspace = kSubspaceNames.parse(v.get<std::string>()); };
   subspace.used = sfn;
   subspace.check = [](const C&) { return std::string(); };
   t.push_back(subspace);
@@ -541,7 +521,7 @@ nlohmann::json OptimizerConfig::to_json() const {
 OptimizerConfig OptimizerConfig::from_json(const nlohmann::json& j) {
   if (!j.is_object() || !j.contains("optimizer") || !j["optimizer"].is_string())
     throw std::invalid_argument("optimizer config must be a JSON object with a string 'optimizer'");
-  OptimizerConfig c = defaults(optimizer_from_string(j["optimizer"].get<std::string>()));
+  OptimizerConfig c = defaults(kOptimizerNames.parse(j["optimizer"].get<std::string>()));
   fields_from_json(optimizer_fields(), c, j, "optimizer", "optimizer " + to_string(c.kind), "hyper-parameter");
   std::string why;
   if (!c.IsValid(&why)) throw std::invalid_argument(why);
@@ -558,10 +538,47 @@ io::OptimizerState Optimizer::state() const {
   return s;
 }
 
-void Optimizer::load_state(const io::OptimizerState& s) {
+void Optimizer::check_buffers(const std::map<std::string, Vector>& buffers, Index n) const {
+  const auto specs = buffer_specs();
+  for (const auto& [name, buffer] : buffers)
+    if (std::none_of(specs.begin(), specs.end(), [&](const BufferSpec& b) { return b.name == name; }))
+      throw std::invalid_argument("buffer '" + name + "' is not a buffer of " + to_string(config_.kind));
+  if (buffers.empty()) return;  // a fresh state
+  for (const auto& spec : specs) {
+    const auto it = buffers.find(spec.name);
+    if (it == buffers.end()) throw std::invalid_argument("buffer '" + spec.name + "' is missing");
+    const Index expected = spec.length > 0 ? spec.length : n;
+    if (it->second.size() != expected)
+      throw std::invalid_argument("buffer '" + spec.name + "' has " + std::to_string(it->second.size()) +
+                                  " entries, expected " + std::to_string(expected));
+    if (spec.non_negative && (it->second.array() < 0.0).any())
+      throw std::invalid_argument("buffer '" + spec.name + "' holds a negative value (a second moment is >= 0)");
+  }
+}
+
+void Optimizer::load_state(const io::OptimizerState& s, Index n) {
+  if (s.step < 0) throw std::invalid_argument("'step' = " + std::to_string(s.step) + " must be >= 0");
   std::map<std::string, Vector> buffers(s.buffers.begin(), s.buffers.end());
+  for (const auto& [name, buffer] : buffers)
+    if (!buffer.allFinite()) throw std::invalid_argument("buffer '" + name + "' holds a non-finite value");
+  if (n < 0)
+    for (const auto& spec : buffer_specs())
+      if (spec.length == 0 && buffers.count(spec.name) != 0) n = buffers.at(spec.name).size();
+  check_buffers(buffers, n);
   load_buffers(buffers);
   steps_ = s.step;
+}
+
+void resume_from_checkpoint(Optimizer& optimizer, const io::Checkpoint& checkpoint, const std::string& path) {
+  if (!checkpoint.optimizer_state) return;
+  const auto& state = *checkpoint.optimizer_state;
+  const auto name = state.config.find("optimizer");
+  if (name == state.config.end() || !name->is_string() || *name != to_string(optimizer.config().kind)) return;
+  try {
+    optimizer.load_state(state, checkpoint.params.size());
+  } catch (const std::invalid_argument& e) {
+    throw io::FileError(path, std::string("/optimizer_state: ") + e.what());
+  }
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config) {

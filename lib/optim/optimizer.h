@@ -21,6 +21,7 @@
 #include "io/checkpoint.h"
 #include "objective/objective.h"
 #include "optim/fields.h"
+#include "text/names.h"
 
 namespace saddlescope::optim {
 
@@ -31,14 +32,26 @@ using objective::Vector;
 enum class OptimizerKind { gd, sgd, adagrad, rmsprop, adadelta, adam, adamw, newton, saddle_free_newton, lbfgs };
 
 // Name table: "gd", "sgd", ... as above (flags, config files and logs use these names).
-const std::vector<std::pair<OptimizerKind, std::string>>& optimizer_names();
-std::string to_string(OptimizerKind kind);
+inline constexpr auto kOptimizerNames = text::make_name_table<OptimizerKind>(
+    "optimizer", {{OptimizerKind::gd, "gd"},
+                  {OptimizerKind::sgd, "sgd"},
+                  {OptimizerKind::adagrad, "adagrad"},
+                  {OptimizerKind::rmsprop, "rmsprop"},
+                  {OptimizerKind::adadelta, "adadelta"},
+                  {OptimizerKind::adam, "adam"},
+                  {OptimizerKind::adamw, "adamw"},
+                  {OptimizerKind::newton, "newton"},
+                  {OptimizerKind::saddle_free_newton, "saddle_free_newton"},
+                  {OptimizerKind::lbfgs, "lbfgs"}});
+inline std::string to_string(OptimizerKind kind) { return std::string(kOptimizerNames.name(kind)); }
 // Throws std::invalid_argument listing the known names.
-OptimizerKind optimizer_from_string(const std::string& name);
 
 // How saddle_free_newton forms |H|: the dense eigen-decomposition, or a k-dimensional Krylov
 // (Lanczos) subspace of H started at the gradient (Dauphin et al. 2014, Sec. 6).
 enum class SubspaceMethod { dense, krylov };
+inline constexpr auto kSubspaceNames = text::make_name_table<SubspaceMethod>(
+    "subspace", {{SubspaceMethod::dense, "dense"}, {SubspaceMethod::krylov, "krylov"}});
+inline std::string to_string(SubspaceMethod method) { return std::string(kSubspaceNames.name(method)); }
 
 // Every hyper-parameter of every optimizer. Fields named as in torch; a field an optimizer does not
 // use is ignored. Each field has one entry in optimizer_fields() (its name, meaning, range rule and
@@ -115,12 +128,25 @@ class Optimizer {
   std::int64_t steps_taken() const { return steps_; }
   // State for checkpoints (io::OptimizerState): config, step and named buffers; and back.
   io::OptimizerState state() const;
-  void load_state(const io::OptimizerState& state);
+  // Validates before loading (a state read from a file is untrusted): step >= 0, every buffer finite,
+  // known to this optimizer, of its length (n per-parameter buffers; n < 0: their common length) and
+  // sign (second moments >= 0), and buffers that exist together all present. std::invalid_argument
+  // naming the buffer otherwise; nothing is changed then.
+  void load_state(const io::OptimizerState& state, Index n = -1);
 
  protected:
   explicit Optimizer(OptimizerConfig config) : config_(std::move(config)) {}
   virtual void save_buffers(std::map<std::string, Vector>& buffers) const = 0;
   virtual void load_buffers(const std::map<std::string, Vector>& buffers) = 0;
+  // The buffers of a started run, which exist together (all or none); `length` 0 means n.
+  struct BufferSpec {
+    std::string name;
+    bool non_negative = false;
+    Index length = 0;
+  };
+  virtual std::vector<BufferSpec> buffer_specs() const { return {}; }
+  // The check load_state applies (default: by buffer_specs()); throws std::invalid_argument.
+  virtual void check_buffers(const std::map<std::string, Vector>& buffers, Index n) const;
   OptimizerConfig config_;
   std::int64_t steps_ = 0;
 };
@@ -130,5 +156,9 @@ const FieldTable<OptimizerConfig>& optimizer_fields();
 
 // Throws std::invalid_argument (the IsValid message) for an invalid config.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config);
+
+// Resumes `optimizer` from a checkpoint's /optimizer_state when that state is this optimizer's (same
+// name); a state that load_state refuses is io::FileError naming `path` (exit code 3).
+void resume_from_checkpoint(Optimizer& optimizer, const io::Checkpoint& checkpoint, const std::string& path);
 
 }  // namespace saddlescope::optim

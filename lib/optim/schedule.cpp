@@ -1,4 +1,5 @@
 #include "optim/schedule.h"
+#include "text/format.h"
 
 #include "objective/spec_options.h"
 
@@ -181,23 +182,6 @@ std::unique_ptr<Scheduler> make_scheduler(ParamGroup* group, const ScheduleConfi
 
 }  // namespace
 
-const std::vector<std::pair<ScheduleKind, std::string>>& schedule_names() {
-  static const std::vector<std::pair<ScheduleKind, std::string>> names = {
-      {ScheduleKind::constant, "constant"},
-      {ScheduleKind::step, "step"},
-      {ScheduleKind::exponential, "exponential"},
-      {ScheduleKind::cosine, "cosine"},
-      {ScheduleKind::cosine_warm_restarts, "cosine_warm_restarts"},
-      {ScheduleKind::linear, "linear"}};
-  return names;
-}
-
-std::string to_string(ScheduleKind kind) {
-  for (const auto& [k, n] : schedule_names())
-    if (k == kind) return n;
-  return "unknown";
-}
-
 namespace {
 
 using S = ScheduleConfig;
@@ -262,12 +246,7 @@ ScheduleKind schedule_from_string(std::string name) {
       {"CosineAnnealingWarmRestarts", "cosine_warm_restarts"}, {"LinearLR", "linear"}, {"ConstantLR", "constant"}};
   for (const auto& [a, n] : aliases)
     if (name == a) name = n;
-  std::string known;
-  for (const auto& [k, n] : schedule_names()) {
-    if (n == name) return k;
-    known += (known.empty() ? "" : ", ") + n;
-  }
-  throw std::invalid_argument("unknown schedule '" + name + "' (known: " + known + ")");
+  return kScheduleNames.parse(name);
 }
 
 }  // namespace

@@ -23,12 +23,19 @@
 #include <vector>
 
 #include "optim/fields.h"
+#include "text/names.h"
 
 namespace saddlescope::optim {
 
 enum class ScheduleKind { constant, step, exponential, cosine, cosine_warm_restarts, linear };
-const std::vector<std::pair<ScheduleKind, std::string>>& schedule_names();
-std::string to_string(ScheduleKind kind);
+inline constexpr auto kScheduleNames = text::make_name_table<ScheduleKind>(
+    "schedule", {{ScheduleKind::constant, "constant"},
+                 {ScheduleKind::step, "step"},
+                 {ScheduleKind::exponential, "exponential"},
+                 {ScheduleKind::cosine, "cosine"},
+                 {ScheduleKind::cosine_warm_restarts, "cosine_warm_restarts"},
+                 {ScheduleKind::linear, "linear"}});
+inline std::string to_string(ScheduleKind kind) { return std::string(kScheduleNames.name(kind)); }
 
 struct ScheduleConfig {
   ScheduleKind kind = ScheduleKind::constant;

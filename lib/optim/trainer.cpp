@@ -1,14 +1,14 @@
 #include "optim/trainer.h"
+#include "text/format.h"
 
 #include <cmath>
 #include <numeric>
-#include <sstream>
 #include <stdexcept>
 
 namespace saddlescope::optim {
 namespace {
 
-const auto fmt = event_number;
+std::string fmt(double v) { return text::format_number(v); }
 
 // Mini-batches without replacement: a fresh permutation of [0, N) per epoch (Fisher–Yates).
 class BatchSampler {
@@ -39,16 +39,6 @@ class BatchSampler {
 };
 
 }  // namespace
-
-std::string to_string(RunStatus status) {
-  switch (status) {
-    case RunStatus::running: return "running";
-    case RunStatus::finished: return "finished";
-    case RunStatus::diverged: return "diverged";
-    case RunStatus::interrupted: return "interrupted";
-  }
-  return "unknown";
-}
 
 bool TrainerOptions::IsValid(std::string* why) const {
   auto fail = [&](const std::string& field, double v, const std::string& rule) {

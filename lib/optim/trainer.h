@@ -27,11 +27,17 @@
 #include "optim/events.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
+#include "text/names.h"
 
 namespace saddlescope::optim {
 
 enum class RunStatus { running, finished, diverged, interrupted };
-std::string to_string(RunStatus status);
+inline constexpr auto kRunStatusNames = text::make_name_table<RunStatus>(
+    "run status", {{RunStatus::running, "running"},
+                   {RunStatus::finished, "finished"},
+                   {RunStatus::diverged, "diverged"},
+                   {RunStatus::interrupted, "interrupted"}});
+inline std::string to_string(RunStatus status) { return std::string(kRunStatusNames.name(status)); }
 
 struct TrainerOptions {
   std::int64_t steps = 1000;            // optimizer steps to take (≥ 0)

@@ -17,24 +17,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::uint64_t kMonteCarloStreams = 1, kSplittingStreams = 2;
 }  // namespace
 
-const std::vector<std::pair<Method, std::string>>& method_names() {
-  static const std::vector<std::pair<Method, std::string>> names = {
-      {Method::kAuto, "auto"}, {Method::kMonteCarlo, "mc"}, {Method::kSplitting, "splitting"}};
-  return names;
-}
-
-std::string to_string(Method method) {
-  for (const auto& [m, name] : method_names())
-    if (m == method) return name;
-  return "unknown";
-}
-
-Method parse_method(const std::string& name) {
-  for (const auto& [m, n] : method_names())
-    if (n == name) return m;
-  throw std::invalid_argument("unknown method '" + name + "' (known: auto, mc, splitting)");
-}
-
 std::vector<int> parse_k_list(const std::string& text) {
   auto bad = [&](const std::string& why) {
     return std::invalid_argument("--k '" + text + "': " + why + " (use 5, 1:12, 1:30:5 or 2,4,8; every k >= 1)");
@@ -290,8 +272,7 @@ nlohmann::json settings_json(const CheckOptions& o, std::uint64_t seed) {
           {"splitting",
            {{"population", o.splitting.population},
             {"level_probability", o.splitting.level_probability},
-            {"moves", o.splitting.moves == SplittingMoves::kAuto ? "auto"
-                      : o.splitting.moves == SplittingMoves::kMatrixPcn ? "pcn" : "eigenvalues"},
+            {"moves", to_string(o.splitting.moves)},
             {"moves_per_state", o.splitting.moves_per_state},
             {"repetitions", o.splitting.repetitions},
             {"initial_step", o.splitting.initial_step},
@@ -337,11 +318,11 @@ nlohmann::json to_json(const CheckResult& result, const CheckOptions& options, s
                           {"ci_low", s.ci_low},
                           {"ci_high", s.ci_high},
                           {"relative_error", s.relative_error},
-                          {"status", s.status == SplittingStatus::kConverged ? "converged" : "max_levels"},
+                          {"status", to_string(s.status)},
                           {"run_log_estimates", s.run_log_estimates},
                           {"run_levels", s.run_levels},
                           {"mean_acceptance", s.mean_acceptance},
-                          {"moves", s.moves_used == SplittingMoves::kMatrixPcn ? "pcn" : "eigenvalues"},
+                          {"moves", to_string(s.moves_used)},
                           {"matrix_evaluations", s.matrix_evaluations},
                           {"seconds", r.splitting_seconds}};
     }

@@ -16,15 +16,16 @@
 #include "rmt/exact.h"
 #include "rmt/montecarlo.h"
 #include "rmt/splitting.h"
+#include "text/names.h"
 
 namespace saddlescope::rmt {
 
 // kAuto: plain Monte Carlo with the sample budget, then subset simulation too when it saw fewer than
 // `min_hits` hits (the estimate reported is then the splitting one; both are kept).
 enum class Method { kAuto, kMonteCarlo, kSplitting };
-const std::vector<std::pair<Method, std::string>>& method_names();  // "auto", "mc", "splitting"
-std::string to_string(Method method);
-Method parse_method(const std::string& name);
+inline constexpr auto kMethodNames = text::make_name_table<Method>(
+    "method", {{Method::kAuto, "auto"}, {Method::kMonteCarlo, "mc"}, {Method::kSplitting, "splitting"}});
+inline std::string to_string(Method method) { return std::string(kMethodNames.name(method)); }
 
 // Parses "5", "1:12" (inclusive), "1:30:5" (step) or "2,4,8"; every k ≥ 1. Throws std::invalid_argument.
 std::vector<int> parse_k_list(const std::string& text);

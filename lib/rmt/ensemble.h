@@ -24,6 +24,7 @@
 
 #include "curvature/dense.h"
 #include "random/random.h"
+#include "text/names.h"
 
 namespace saddlescope::objective {
 class TestFunction;
@@ -33,10 +34,13 @@ namespace saddlescope::rmt {
 
 enum class EnsembleKind { kGoe, kGoeShift, kDiagonal, kWishart, kHessian };
 // Name table: "goe", "goe-shift", "diagonal", "wishart", "hessian".
-const std::vector<std::pair<EnsembleKind, std::string>>& ensemble_names();
-std::string to_string(EnsembleKind kind);
-// Throws std::invalid_argument listing the known names.
-EnsembleKind parse_ensemble(const std::string& name);
+inline constexpr auto kEnsembleNames = text::make_name_table<EnsembleKind>(
+    "ensemble", {{EnsembleKind::kGoe, "goe"},
+                 {EnsembleKind::kGoeShift, "goe-shift"},
+                 {EnsembleKind::kDiagonal, "diagonal"},
+                 {EnsembleKind::kWishart, "wishart"},
+                 {EnsembleKind::kHessian, "hessian"}});
+inline std::string to_string(EnsembleKind kind) { return std::string(kEnsembleNames.name(kind)); }
 
 struct EnsembleOptions {
   EnsembleKind kind = EnsembleKind::kGoe;

@@ -8,24 +8,6 @@
 
 namespace saddlescope::rmt {
 
-const std::vector<std::pair<Sampler, std::string>>& sampler_names() {
-  static const std::vector<std::pair<Sampler, std::string>> names = {
-      {Sampler::kAuto, "auto"}, {Sampler::kDense, "dense"}, {Sampler::kTridiagonal, "tridiagonal"}};
-  return names;
-}
-
-std::string to_string(Sampler sampler) {
-  for (const auto& [s, name] : sampler_names())
-    if (s == sampler) return name;
-  return "unknown";
-}
-
-Sampler parse_sampler(const std::string& name) {
-  for (const auto& [s, n] : sampler_names())
-    if (n == name) return s;
-  throw std::invalid_argument("unknown sampler '" + name + "' (known: auto, dense, tridiagonal)");
-}
-
 bool MonteCarloOptions::IsValid(std::string* why) const {
   auto fail = [&](const std::string& m) {
     if (why) *why = m;

@@ -10,14 +10,15 @@
 #include <vector>
 
 #include "rmt/ensemble.h"
+#include "text/names.h"
 
 namespace saddlescope::rmt {
 
 // How a sample's inertia is computed. kAuto: tridiagonal for goe/goe-shift, dense otherwise.
 enum class Sampler { kAuto, kDense, kTridiagonal };
-const std::vector<std::pair<Sampler, std::string>>& sampler_names();  // "auto", "dense", "tridiagonal"
-std::string to_string(Sampler sampler);
-Sampler parse_sampler(const std::string& name);
+inline constexpr auto kSamplerNames = text::make_name_table<Sampler>(
+    "sampler", {{Sampler::kAuto, "auto"}, {Sampler::kDense, "dense"}, {Sampler::kTridiagonal, "tridiagonal"}});
+inline std::string to_string(Sampler sampler) { return std::string(kSamplerNames.name(sampler)); }
 
 struct MonteCarloOptions {
   std::int64_t samples = 100000;  // > 0

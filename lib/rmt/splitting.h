@@ -27,6 +27,7 @@
 
 #include "rmt/ensemble.h"
 #include "rmt/montecarlo.h"
+#include "text/names.h"
 
 namespace saddlescope::rmt {
 
@@ -35,6 +36,9 @@ namespace saddlescope::rmt {
 // splitting.cpp). kAuto: the eigenvalue gas where it exists — the pCN chains in k(k+1)/2 dimensions
 // stop mixing at deep levels (measured: estimates orders of magnitude low for k ≥ 17).
 enum class SplittingMoves { kAuto, kMatrixPcn, kEigenvalueGas };
+inline constexpr auto kSplittingMovesNames = text::make_name_table<SplittingMoves>(
+    "moves", {{SplittingMoves::kAuto, "auto"}, {SplittingMoves::kMatrixPcn, "pcn"}, {SplittingMoves::kEigenvalueGas, "eigenvalues"}});
+inline std::string to_string(SplittingMoves moves) { return std::string(kSplittingMovesNames.name(moves)); }
 
 struct SplittingOptions {
   SplittingMoves moves = SplittingMoves::kAuto;
@@ -49,6 +53,9 @@ struct SplittingOptions {
 };
 
 enum class SplittingStatus { kConverged, kMaxLevels };
+inline constexpr auto kSplittingStatusNames = text::make_name_table<SplittingStatus>(
+    "splitting status", {{SplittingStatus::kConverged, "converged"}, {SplittingStatus::kMaxLevels, "max_levels"}});
+inline std::string to_string(SplittingStatus status) { return std::string(kSplittingStatusNames.name(status)); }
 
 struct SplittingResult {
   SplittingStatus status = SplittingStatus::kConverged;

@@ -221,8 +221,8 @@ TEST(Curvature, TestFunctionsRefuseGaussNewton) {
   auto f = sc::objective::make_test_function("rosenbrock:n=4");
   const Eigen::VectorXd x = Eigen::VectorXd::Zero(4);
   EXPECT_THROW(sc::curvature::ObjectiveOperator(*f, x, sc::curvature::Curvature::ggn), std::invalid_argument);
-  EXPECT_EQ(sc::curvature::curvature_from_string("fisher"), sc::curvature::Curvature::fisher);
-  EXPECT_FALSE(sc::curvature::curvature_from_string("hessain").has_value());
+  EXPECT_EQ(sc::curvature::kCurvatureNames.find("fisher"), sc::curvature::Curvature::fisher);
+  EXPECT_FALSE(sc::curvature::kCurvatureNames.find("hessain").has_value());
 }
 
 }  // namespace

@@ -247,8 +247,8 @@ TEST(Lanczos, InvalidOptionsNameTheField) {
   o.k = 30;
   o.which = Which::both_ends;
   EXPECT_THROW(sc::curvature::extreme_eigenpairs(MatrixOperator(random_symmetric(40, 1)), o), std::invalid_argument);
-  EXPECT_EQ(sc::curvature::which_from_string("both_ends"), Which::both_ends);
-  EXPECT_FALSE(sc::curvature::which_from_string("middle").has_value());
+  EXPECT_EQ(sc::curvature::kWhichNames.find("both_ends"), Which::both_ends);
+  EXPECT_FALSE(sc::curvature::kWhichNames.find("middle").has_value());
 }
 
 }  // namespace

@@ -159,7 +159,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(Activations, DerivativesMatchFiniteDifferences) {
   // The scalar formulas against central differences (same error budget as above), away from kinks.
-  for (const auto& [a, name] : models::activation_names())
+  for (const auto& [a, name] : models::kActivationNames)
     for (double x : {-2.3, -0.7, 0.4, 1.9}) {
       const double d1 = (models::activate(a, x + kStep, 0.01) - models::activate(a, x - kStep, 0.01)) / (2 * kStep);
       const double d2 = (models::activate_d1(a, x + kStep, 0.01) - models::activate_d1(a, x - kStep, 0.01)) / (2 * kStep);

@@ -211,7 +211,7 @@ TEST(RmtCheck, ParsesKListsAndRejectsBadOnes) {
   EXPECT_THROW(sc::rmt::parse_k_list("-3"), std::invalid_argument);
   EXPECT_THROW(sc::rmt::parse_k_list("0:4"), std::invalid_argument);
   EXPECT_THROW(sc::rmt::parse_k_list("a"), std::invalid_argument);
-  EXPECT_THROW(sc::rmt::parse_ensemble("gue"), std::invalid_argument);
+  EXPECT_THROW(sc::rmt::kEnsembleNames.parse("gue"), std::invalid_argument);
 }
 
 TEST(RmtCheck, FitRecoversThetaFromExactValues) {
