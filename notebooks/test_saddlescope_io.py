@@ -36,6 +36,9 @@ def main() -> int:
         log = sio.read_run_log(d / "run.h5")
         ck = sio.read_checkpoint(d / "end.h5")
         assert log.status == "finished" and len(log.steps) == 30 == out["steps_taken"]
+        # The run log's status is a 16-byte fixed-length string (docs/architecture.md), which h5py returns as
+        # bytes; the reader gives it as str like every other string.
+        assert type(log.status) is str, type(log.status)
         assert list(log.steps["step"]) == list(range(30))
         # Cross-check between files: the checkpoint's point is the trajectory's last row and the JSON's.
         assert np.array_equal(ck.params, log.trajectory[-1]) and np.allclose(ck.params, out["final_point"], rtol=0, atol=0)

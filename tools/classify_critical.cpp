@@ -3,12 +3,9 @@
 
 #include "cli/app.h"
 #include "critical/classify.h"
-#include "critical/report.h"
-#include "io/atomic_file.h"
-#include "io/error.h"
 #include "io/hdf5.h"
-#include "io/result.h"
 #include "problem/problem.h"
+#include "report/classification.h"
 
 namespace sc = saddlescope;
 
@@ -74,7 +71,7 @@ int run(const Options& o, int argc, char** argv) {
   classify.density.seed = o.common.seed;
   const sc::critical::Classification c = sc::critical::classify(*problem.objective, problem.point, classify);
 
-  nlohmann::json summary = sc::critical::to_json(c, o.show);
+  nlohmann::json summary = sc::report::to_json(c, o.show);
   summary["objective"] = problem.objective->description();
   summary["source"] = problem.source;
   summary["tolerances"] = {{"grad_tol", o.classify.grad_tol},
@@ -88,7 +85,7 @@ int run(const Options& o, int argc, char** argv) {
                                  sc::io::h5::write_attribute(file, "objective_spec", problem.objective->spec().dump());
                                  sc::io::h5::write_vector(file, "point", problem.point);
                                  sc::io::h5::Handle group = sc::io::h5::create_group(file, "classification");
-                                 sc::critical::write_classification(group.get(), c);
+                                 sc::report::write_classification(group.get(), c);
                                });
   }
 
@@ -97,7 +94,7 @@ int run(const Options& o, int argc, char** argv) {
   } else {
     std::cout << "classify-critical: " << problem.objective->description() << " (n = " << problem.objective->dim()
               << ") from " << problem.source << "\n"
-              << sc::critical::summary_text(c, o.show);
+              << sc::report::summary_text(c, o.show);
     if (!o.out.empty()) std::cout << "  result file           " << o.out << "\n";
   }
   // A Lanczos run that did not converge is a failed computation (exit 1), with its output written.

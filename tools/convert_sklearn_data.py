@@ -4,7 +4,7 @@
 Usage: /usr/bin/python3 tools/convert_sklearn_data.py [--source DIR] [--out-dir data/datasets]
 
 Reads the CSV files directly (no scikit-learn import needed) and writes data/datasets/iris.h5 and
-data/datasets/digits.h5 in the "saddlescope-data" format (lib/models/datasets.h):
+data/datasets/digits.h5 in the "saddlescope-data" format (lib/io/checkpoint.h):
   root: format, format_version 1, created_by, git_commit, command_line, created_at, seeds
   /<name>/X float64 [N, d], /<name>/y float64 [N, 1] (class index),
   attributes source, license, sha256 (of the source CSV as shipped), description, classes.

@@ -1,19 +1,15 @@
 // hessian-spectrum: extreme eigenpairs, spectral density, trace and diagonal of the Hessian (or GGN,
 // or empirical Fisher) at a point, densely when small and matrix-free otherwise.
-#include <unistd.h>
-
 #include <chrono>
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/progress.h"
 #include "curvature/spectrum.h"
-#include "io/atomic_file.h"
-#include "io/error.h"
 #include "io/hdf5.h"
-#include "io/result.h"
-#include "objective/test_functions.h"
 #include "problem/problem.h"
-#include "text/format.h"
+#include "report/common.h"
+#include "report/spectrum.h"
 
 namespace sc = saddlescope;
 
@@ -78,34 +74,6 @@ void setup(CLI::App& app, Options& o) {
   sc::cli::add_common_options(app, o.common);
 }
 
-// A one-line progress display on stderr, only when stderr is a terminal and the work has run > 1 s.
-class Progress {
- public:
-  Progress() : enabled_(isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()) {}
-  void operator()(std::string_view stage, Eigen::Index done, Eigen::Index total) {
-    if (!enabled_) return;
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    if (seconds < 1.0) return;
-    std::cerr << "\rhessian-spectrum: " << stage << " " << done << "/" << total << "  (" << static_cast<int>(seconds)
-              << " s)      " << std::flush;
-    shown_ = true;
-  }
-  ~Progress() {
-    if (shown_) std::cerr << "\r" << std::string(60, ' ') << "\r" << std::flush;
-  }
-
- private:
-  bool enabled_;
-  bool shown_ = false;
-  std::chrono::steady_clock::time_point start_;
-};
-
-std::string list(const Eigen::VectorXd& v) {
-  std::string out;
-  for (double x : v) out += (out.empty() ? "" : ", ") + sc::text::format_number(x, 8);
-  return "[" + out + "]";
-}
-
 int run(Options& o, int argc, char** argv) {
   sc::cli::apply_threads(o.common.threads);
   const sc::problem::Problem problem = sc::cli::load_problem(o.source);
@@ -115,55 +83,32 @@ int run(Options& o, int argc, char** argv) {
   s.seed = o.common.seed;
   const sc::curvature::Curvature curvature = sc::curvature::kCurvatureNames.parse(o.curvature);
   const sc::curvature::ObjectiveOperator op(*problem.objective, problem.point, curvature);
-  Progress progress;
-  s.progress = [&](std::string_view stage, Eigen::Index done, Eigen::Index total) { progress(stage, done, total); };
+  sc::cli::ProgressLine progress("hessian-spectrum", o.common.json);
+  s.progress = progress.callback();
   const auto t0 = std::chrono::steady_clock::now();
   sc::curvature::SpectrumReport report = sc::curvature::analyze_spectrum(op, s);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  progress.finish();
   report.curvature = o.curvature;
 
-  nlohmann::json summary = sc::curvature::to_json(report);
+  nlohmann::json summary = sc::report::to_json(report);
   summary["objective"] = problem.objective->description();
   summary["source"] = problem.source;
   summary["seconds"] = seconds;
   summary["tol"] = s.lanczos.tol;
-
   if (!o.out.empty()) {
     sc::cli::write_result_file(o.out, "hessian-spectrum", argc, argv, o.common.seed, problem.input_path, summary,
                                [&](hid_t file) {
                                  sc::io::h5::write_attribute(file, "objective_spec", problem.objective->spec().dump());
                                  sc::io::h5::write_vector(file, "point", problem.point);
-                                 sc::curvature::write_spectrum(file, report);
+                                 sc::report::write_spectrum(file, report);
                                });
   }
-
   if (o.common.json) {
     sc::cli::print_json(summary);
   } else {
-    auto row = [](const std::string& label, const std::string& value) {
-      std::cout << "  " << label << std::string(label.size() < 22 ? 22 - label.size() : 1, ' ') << value << '\n';
-    };
-    std::cout << "hessian-spectrum: " << o.curvature << " of " << problem.objective->description()
-              << " (n = " << report.n << ") from " << problem.source << "\n";
-    row("method", report.method + (report.converged ? "" : "  (NOT CONVERGED)") + "  — " + report.message);
-    if (report.bottom_eigenvalues.size() > 0)
-      row("smallest eigenvalues", list(report.bottom_eigenvalues) + "  residuals " + list(report.bottom_residuals));
-    if (report.top_eigenvalues.size() > 0)
-      row("largest eigenvalues", list(report.top_eigenvalues) + "  residuals " + list(report.top_residuals));
-    if (report.has_trace)
-      row("trace", sc::text::format_number(report.trace, 10) + " +- " + sc::text::format_number(report.trace_stderr, 3) +
-                       "  (" + report.trace_method + ")");
-    if (report.has_index)
-      row("negative fraction", sc::text::format_number(report.index_fraction, 6) + " +- " +
-                                   sc::text::format_number(report.index_fraction_stderr, 3) + " (statistical) +- " +
-                                   sc::text::format_number(report.index_fraction_resolution, 3) + " (quadrature)");
-    if (report.has_density)
-      row("density", std::to_string(report.density.grid.size()) + " points on [" +
-                         sc::text::format_number(report.density.grid(0), 6) + ", " +
-                         sc::text::format_number(report.density.grid(report.density.grid.size() - 1), 6) +
-                         "], sigma = " + sc::text::format_number(report.density.sigma_absolute, 3));
-    row("products", std::to_string(report.hvp_count) + " operator-vector products in " + sc::text::format_number(seconds, 3) + " s");
-    if (!o.out.empty()) row("result file", o.out);
+    std::cout << sc::report::summary_text(report, problem.objective->description(), problem.source, seconds);
+    if (!o.out.empty()) std::cout << sc::report::aligned_row("result file", o.out);
   }
   return report.converged ? sc::cli::kSuccess : sc::cli::kComputationFailed;
 }

@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
         if (colon == std::string::npos || colon == 0 || colon + 1 == data.size())
           throw std::invalid_argument("--data: '" + data + "' is neither a synthetic spec nor FILE.h5:GROUP");
         const std::string file = data.substr(0, colon), group = data.substr(colon + 1);
-        arrays = sc::models::read_data_file(file, group);
+        arrays = sc::io::read_data_file(file, group);
         if (embed) {
           checkpoint.data = arrays;
         } else {

@@ -1,16 +1,13 @@
 // rmt-check: is a random critical point a minimum with probability 0.5^k? P(all k eigenvalues > 0) for
 // random-matrix ensembles by plain Monte Carlo with exact intervals, by subset simulation far below
 // where plain sampling sees a hit, and exactly (de Bruijn's Pfaffian) for the GOE.
-#include <unistd.h>
-
-#include <cstdio>
 #include <iostream>
 
 #include "cli/app.h"
-#include "io/atomic_file.h"
-#include "io/error.h"
+#include "cli/k_list.h"
+#include "cli/progress.h"
 #include "io/hdf5.h"
-#include "io/result.h"
+#include "report/rmt_check.h"
 #include "rmt/check.h"
 
 namespace sc = saddlescope;
@@ -64,7 +61,7 @@ void setup(CLI::App& app, Options& o) {
 int run(Options& o, int argc, char** argv) {
   // A refused value names its flag ("--method: unknown method 'x' (known: ...)").
   o.check.ensemble.kind = sc::cli::parse_flag("--ensemble", [&] { return sc::rmt::kEnsembleNames.parse(o.ensemble); });
-  o.check.ks = sc::cli::parse_flag("--k", [&] { return sc::rmt::parse_k_list(o.k); });
+  o.check.ks = sc::cli::parse_flag("--k", [&] { return sc::cli::parse_k_list(o.k); });
   o.check.method = sc::cli::parse_flag("--method", [&] { return sc::rmt::kMethodNames.parse(o.method); });
   o.check.monte_carlo.sampler = sc::cli::parse_flag("--sampler", [&] { return sc::rmt::kSamplerNames.parse(o.sampler); });
   if (o.moves == "auto")
@@ -87,44 +84,23 @@ int run(Options& o, int argc, char** argv) {
     throw std::invalid_argument("--sampler tridiagonal needs --ensemble goe or goe-shift");
   sc::cli::apply_threads(o.common.threads);
 
-  sc::rmt::CheckProgress progress;
-  if (isatty(STDERR_FILENO)) {
-    progress = [](const std::string& stage, std::int64_t done, std::int64_t total) {
-      std::fprintf(stderr, "\r%-28s %3d%%", stage.c_str(), static_cast<int>(100 * done / std::max<std::int64_t>(total, 1)));
-      std::fflush(stderr);
-    };
-  }
-  const sc::rmt::CheckResult result = sc::rmt::run_check(o.check, o.common.seed, progress);
-  if (progress) std::fprintf(stderr, "\r%-40s\r", "");
-  const nlohmann::json summary = sc::rmt::to_json(result, o.check, o.common.seed);
-
+  sc::cli::ProgressLine progress("rmt-check", o.common.json);
+  const sc::rmt::CheckResult result = sc::rmt::run_check(
+      o.check, o.common.seed,
+      [&](const std::string& stage, std::int64_t done, std::int64_t total) { progress.update(stage, done, total); });
+  progress.finish();
+  const nlohmann::json summary = sc::report::to_json(result, o.check, o.common.seed);
   if (!o.out.empty()) {
-    sc::cli::write_result_file(o.out, "rmt-check", argc, argv, o.common.seed, "", summary,
-                               [&](hid_t file) {
-                                 sc::io::h5::write_attribute(file, "settings", sc::rmt::settings_json(o.check, o.common.seed).dump());
-                                 sc::rmt::write_check(file, result);
-                               });
+    sc::cli::write_result_file(o.out, "rmt-check", argc, argv, o.common.seed, "", summary, [&](hid_t file) {
+      sc::io::h5::write_attribute(file, "settings", sc::report::settings_json(o.check, o.common.seed).dump());
+      sc::report::write_check(file, result);
+    });
   }
-
   if (o.common.json) {
     sc::cli::print_json(summary);
-  } else if (o.table) {
-    std::cout << sc::rmt::markdown_table(result);
   } else {
-    std::cout << "rmt-check: " << result.ensemble_description << ", method " << o.method << ", seed " << o.common.seed
-              << "\n";
-    std::printf("%4s  %-9s  %-12s  %-27s  %-9s  %-12s  %-10s\n", "k", "method", "P(all>0)", "95% interval", "rel.err",
-                "exact", "0.5^k");
-    for (const auto& r : result.results) {
-      std::printf("%4d  %-9s  %-12.5g  [%-11.4g, %-11.4g]  %-9.2g  %-12.5g  %-10.4g\n", r.k,
-                  sc::rmt::to_string(r.method_used).c_str(), r.p, r.ci_low, r.ci_high, r.relative_error,
-                  r.exact.available ? r.exact.p : std::nan(""), r.half_power);
-    }
-    if (result.fit.available)
-      std::printf("theta = %.5f +- %.2g (ln 3/4 = %.5f); slope of ln P vs k = %.4f (ln 1/2 = -0.6931)\n",
-                  result.fit.theta, result.fit.theta_se, std::log(3.0) / 4, result.fit.linear_slope);
-    std::printf("time %.2f s\n", result.seconds);
-    if (!o.out.empty()) std::cout << "result file " << o.out << "\n";
+    std::cout << (o.table ? sc::report::markdown_table(result) : sc::report::summary_text(result, o.check, o.common.seed));
+    if (!o.table && !o.out.empty()) std::cout << "result file " << o.out << "\n";
   }
   return sc::cli::kSuccess;
 }

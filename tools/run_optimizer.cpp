@@ -1,7 +1,5 @@
 // run-optimizer: run any optimizer (torch-named or textbook) with schedules, clipping, gradient noise
 // and saddle escape on a test function or a checkpointed objective, keeping a crash-safe HDF5 run log.
-#include <unistd.h>
-
 #include <atomic>
 #include <csignal>
 #include <fstream>
@@ -10,14 +8,12 @@
 #include "cli/app.h"
 #include "cli/config_file.h"
 #include "cli/optimizer_flags.h"
+#include "cli/progress.h"
 #include "io/checkpoint.h"
 #include "io/error.h"
-#include "io/json_text.h"
-#include "objective/test_functions.h"
-#include "optim/recorders.h"
 #include "optim/trainer.h"
 #include "problem/problem.h"
-#include "text/format.h"
+#include "report/training.h"
 
 namespace sc = saddlescope;
 
@@ -27,7 +23,7 @@ std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop.store(true); }
 
 struct Options {
-  std::string problem, checkpoint, x0;
+  sc::cli::ProblemOptions source;
   std::string log, out;
   std::int64_t steps = 100;
   std::int64_t flush_every = 1000;
@@ -40,11 +36,10 @@ struct Options {
 };
 
 void setup(CLI::App& app, Options& o) {
-  auto* problem = app.add_option("--problem", o.problem,
-                                 "Test function spec (e.g. rosenbrock:n=4, saddle) or a JSON objective spec");
-  auto* checkpoint = app.add_option("--checkpoint", o.checkpoint, "Start from a checkpoint (objective, point, data)");
-  problem->excludes(checkpoint);
-  app.add_option("--x0", o.x0, "Start point x1,x2,... (default: the test function's documented start)");
+  // The checkpoint (positional, or --checkpoint FILE) or --problem SPEC (a test function spec such as
+  // rosenbrock:n=4, or a JSON objective spec); --at (or --x0) replaces the starting point.
+  sc::cli::add_problem_options(app, o.source, "rosenbrock:n=4, saddle, or a JSON objective spec",
+                               {sc::cli::ProblemFlags::At::kOptional, /*old_aliases=*/true});
   sc::cli::add_optimizer_flags(app, o.optim);
   app.add_option("--schedule", o.schedule,
                  "LR schedule: constant, step:step_size=S,gamma=G, exponential:gamma=G, cosine:T_max=T,eta_min=E, "
@@ -74,39 +69,8 @@ void setup(CLI::App& app, Options& o) {
   sc::cli::add_config_file_option(app);
 }
 
-int run(Options& o, int argc, char** argv) {
-  if (o.problem.empty() && o.checkpoint.empty()) throw std::invalid_argument("give --problem SPEC or --checkpoint FILE");
-  sc::cli::apply_threads(o.common.threads);
-
-  // The problem and the start point.
-  sc::problem::Problem problem;
-  std::optional<sc::io::Checkpoint> source;
-  if (!o.checkpoint.empty()) {
-    problem = sc::problem::load_checkpoint_problem(o.checkpoint);
-    source = sc::io::read_checkpoint(o.checkpoint);
-  } else if (!o.problem.empty() && o.problem.front() == '{') {
-    std::string why;
-    const auto spec = sc::io::parse_json_bounded(o.problem, &why);
-    if (spec.is_discarded()) throw std::invalid_argument("--problem: " + why);
-    problem.objective = sc::problem::make_objective(spec, nullptr);
-    problem.source = "problem " + o.problem;
-  } else {
-    problem.objective = sc::problem::make_objective({{"kind", "function"}, {"function", o.problem}}, nullptr);
-    problem.source = "problem " + o.problem;
-  }
-  const auto& f = *problem.objective;
-  if (!o.x0.empty()) {
-    problem.point = sc::problem::parse_point(o.x0, f.dim(), "--x0");
-  } else if (problem.point.size() == 0) {
-    const auto* tf = dynamic_cast<const sc::objective::TestFunction*>(&f);
-    if (tf == nullptr) throw std::invalid_argument("--x0 is needed: " + f.description() + " has no default start");
-    problem.point = tf->default_start();
-  }
-
-  // Optimizer, schedule, escape, noise.
-  const auto config = sc::cli::optimizer_config(o.optim);
-  auto optimizer = sc::optim::make_optimizer(config);
-  if (source) sc::optim::resume_from_checkpoint(*optimizer, *source, o.checkpoint);
+// Schedule, escape, gradient noise and the trainer's own settings from the flags, validated.
+void configure_trainer(Options& o) {
   o.trainer.steps = o.steps;
   o.trainer.seed = o.common.seed;
   o.trainer.schedule.main = sc::cli::parse_flag("--schedule", [&] { return sc::optim::ScheduleConfig::parse(o.schedule); });
@@ -120,49 +84,62 @@ int run(Options& o, int argc, char** argv) {
   if (!o.trainer.IsValid(&why)) throw std::invalid_argument(why);
   if (o.trainer.checkpoint_every > 0 && o.out.empty())
     throw std::invalid_argument("--checkpoint-every needs --out FILE.h5 (periodic checkpoints are written next to it)");
+}
 
-  const nlohmann::json seeds = {{"seed", o.common.seed}};
-  const auto provenance = sc::cli::provenance("run-optimizer", argc, argv, seeds);
-  nlohmann::json run_config = {{"problem", f.description()},
-                               {"objective_spec", f.spec()},
-                               {"source", problem.source},
-                               {"optimizer", config.kind == sc::optim::OptimizerKind::gd ? "gd" : sc::optim::to_string(config.kind)},
-                               {"hyperparameters", config.to_json()},
-                               {"schedule", o.trainer.schedule.to_json()},
-                               {"escape", o.trainer.escape.to_json()},
-                               {"grad_noise", {{"eta", o.trainer.noise.eta}, {"gamma", o.trainer.noise.gamma}}},
-                               {"clip", {{"max_norm", o.trainer.clip.max_norm}, {"clip_value", o.trainer.clip.clip_value}}},
-                               {"steps", o.steps},
-                               {"batch_size", o.trainer.batch_size},
-                               {"seed", o.common.seed},
-                               {"x0", std::vector<double>(problem.point.data(), problem.point.data() + problem.point.size())}};
-  if (problem.point.size() > 1000) run_config.erase("x0");
+// The run log's /config: everything that decides the run.
+nlohmann::json run_config(const Options& o, const sc::problem::Problem& problem, const sc::optim::OptimizerConfig& config) {
+  const auto& f = *problem.objective;
+  nlohmann::json c = {{"problem", f.description()},
+                      {"objective_spec", f.spec()},
+                      {"source", problem.source},
+                      {"optimizer", config.kind == sc::optim::OptimizerKind::gd ? "gd" : sc::optim::to_string(config.kind)},
+                      {"hyperparameters", config.to_json()},
+                      {"schedule", o.trainer.schedule.to_json()},
+                      {"escape", o.trainer.escape.to_json()},
+                      {"grad_noise", {{"eta", o.trainer.noise.eta}, {"gamma", o.trainer.noise.gamma}}},
+                      {"clip", {{"max_norm", o.trainer.clip.max_norm}, {"clip_value", o.trainer.clip.clip_value}}},
+                      {"steps", o.steps},
+                      {"batch_size", o.trainer.batch_size},
+                      {"seed", o.common.seed},
+                      {"x0", std::vector<double>(problem.point.data(), problem.point.data() + problem.point.size())}};
+  if (problem.point.size() > 1000) c.erase("x0");
+  return c;
+}
 
-  std::vector<sc::optim::Recorder*> recorders;
-  std::optional<sc::optim::RunLogRecorder> log;
-  if (!o.log.empty()) {
-    sc::optim::RunLogRecorderOptions lo;
-    lo.log.flush_every_steps = o.flush_every;
-    lo.log.flush_every_seconds = o.flush_seconds;
-    log.emplace(o.log, provenance, run_config, lo);
-    recorders.push_back(&*log);
-  }
-  std::optional<sc::optim::CheckpointRecorder> checkpoints;
-  if (!o.out.empty()) {
-    checkpoints.emplace(o.out, provenance, source ? &*source : nullptr);
-    recorders.push_back(&*checkpoints);
-  }
-  std::optional<sc::optim::ProgressBarRecorder> bar;
-  if (isatty(STDERR_FILENO) && !o.common.json) {
-    bar.emplace(std::cerr);
-    recorders.push_back(&*bar);
-  }
-
+// SIGINT/SIGTERM finish the current step, flush the log and end the run as "interrupted".
+void stop_on_signals() {
   struct sigaction action {};
   action.sa_handler = on_signal;
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+}
+
+int run(Options& o, int argc, char** argv) {
+  sc::cli::apply_threads(o.common.threads);
+  const sc::problem::Problem problem = sc::cli::load_problem(o.source);
+  const auto& f = *problem.objective;
+  const sc::io::Checkpoint* source = problem.checkpoint.get();  // null for --problem
+  const auto config = sc::cli::optimizer_config(o.optim);
+  auto optimizer = sc::optim::make_optimizer(config);
+  if (source) sc::optim::resume_from_checkpoint(*optimizer, *source, problem.input_path);
+  configure_trainer(o);
+
+  const auto provenance = sc::cli::provenance("run-optimizer", argc, argv, {{"seed", o.common.seed}});
+  std::vector<sc::optim::Recorder*> recorders;
+  std::optional<sc::report::RunLogRecorder> log;
+  if (!o.log.empty()) {
+    sc::report::RunLogRecorderOptions lo;
+    lo.log.flush_every_steps = o.flush_every;
+    lo.log.flush_every_seconds = o.flush_seconds;
+    recorders.push_back(&log.emplace(o.log, provenance, run_config(o, problem, config), lo));
+  }
+  std::optional<sc::report::CheckpointRecorder> checkpoints;
+  if (!o.out.empty()) recorders.push_back(&checkpoints.emplace(o.out, provenance, source));
+  sc::cli::ProgressLine progress_line("run-optimizer", o.common.json);
+  sc::cli::TrainingProgress progress(progress_line);
+  recorders.push_back(&progress);
+  stop_on_signals();
 
   sc::objective::Vector x = problem.point;
   sc::optim::TrainSummary summary;
@@ -178,35 +155,20 @@ int run(Options& o, int argc, char** argv) {
     throw;
   }
 
-  nlohmann::json out = summary.to_json();
-  out["objective"] = f.description();
-  out["optimizer"] = config.to_json();
-  out["schedule"] = o.trainer.schedule.to_json();
-  out["escape"] = sc::optim::to_string(o.trainer.escape.kind);
-  if (x.size() <= 20 && x.allFinite()) out["final_point"] = std::vector<double>(x.data(), x.data() + x.size());
-  if (!o.log.empty()) out["log"] = o.log;
-  if (checkpoints) out["checkpoints"] = checkpoints->written;
   if (o.common.json) {
+    nlohmann::json out = summary.to_json();
+    out["objective"] = f.description();
+    out["optimizer"] = config.to_json();
+    out["schedule"] = o.trainer.schedule.to_json();
+    out["escape"] = sc::optim::to_string(o.trainer.escape.kind);
+    if (x.size() <= 20 && x.allFinite()) out["final_point"] = std::vector<double>(x.data(), x.data() + x.size());
+    if (!o.log.empty()) out["log"] = o.log;
+    if (checkpoints) out["checkpoints"] = checkpoints->written;
     sc::cli::print_json(out);
   } else {
-    auto line = [](const std::string& k, const std::string& v) { std::cout << "  " << std::left << std::setw(20) << k << v << "\n"; };
-    std::cout << "run-optimizer: " << sc::optim::to_string(config.kind) << " on " << f.description() << " (n = " << f.dim()
-              << ") from " << problem.source << "\n";
-    line("status", sc::optim::to_string(summary.status) + " (" + summary.message + ")");
-    line("steps", std::to_string(summary.steps_taken));
-    line("loss", sc::text::format_number(summary.initial_loss) + " -> " + sc::text::format_number(summary.final_loss));
-    line("final |grad|", sc::text::format_number(summary.final_grad_norm));
-    if (x.size() <= 6 && x.allFinite()) {
-      std::string p;
-      for (Eigen::Index i = 0; i < x.size(); ++i) p += (i ? ", " : "") + sc::text::format_number(x(i), 10);
-      line("final point", "(" + p + ")");
-    }
-    if (summary.perturbations) line("perturbations", std::to_string(summary.perturbations));
-    if (summary.negative_curvature_steps) line("neg.-curv. steps", std::to_string(summary.negative_curvature_steps));
-    if (summary.saddles_detected) line("saddles detected", std::to_string(summary.saddles_detected));
-    if (summary.clipped_steps) line("clipped steps", std::to_string(summary.clipped_steps));
-    if (!o.log.empty()) line("run log", o.log);
-    if (checkpoints && !checkpoints->written.empty()) line("checkpoint", checkpoints->written.back());
+    const std::string last = checkpoints && !checkpoints->written.empty() ? checkpoints->written.back() : "";
+    std::cout << sc::report::summary_text(summary, x, {sc::optim::to_string(config.kind), f.description(), problem.source,
+                                                       o.log, last});
   }
   return summary.status == sc::optim::RunStatus::finished ? sc::cli::kSuccess : sc::cli::kComputationFailed;
 }

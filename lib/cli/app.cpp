@@ -29,20 +29,35 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
       ->capture_default_str();
 }
 
-void add_problem_options(CLI::App& app, ProblemOptions& o, const std::string& problem_example) {
-  auto* checkpoint = app.add_option("checkpoint", o.checkpoint, "Checkpoint file (HDF5) holding the objective and the point");
+void add_problem_options(CLI::App& app, ProblemOptions& o, const std::string& problem_example, ProblemFlags flags) {
+  using At = ProblemFlags::At;
+  auto* checkpoint = app.add_option(flags.old_aliases ? "checkpoint,--checkpoint" : "checkpoint", o.checkpoint,
+                                    "Checkpoint file (HDF5) holding the objective and the point" +
+                                        std::string(flags.old_aliases ? " (--checkpoint FILE: the same)" : ""));
   auto* problem = app.add_option("--problem", o.problem, "Test function spec instead of a checkpoint, e.g. " + problem_example);
-  auto* at = app.add_option("--at", o.at,
-                            "Point for --problem: comma-separated coordinates, or 'start' for the function's default start");
-  problem->needs(at);
-  at->needs(problem);
   problem->excludes(checkpoint);
+  if (flags.at == At::kAbsent) return;
+  auto* at = app.add_option("--at", o.at,
+                            flags.at == At::kRequired
+                                ? "Point for --problem: comma-separated coordinates, or 'start' for the function's default start"
+                                : "Starting point: comma-separated coordinates, or 'start' (the default with --problem: the "
+                                  "function's default start; with a checkpoint: its parameters)");
+  if (flags.at == At::kRequired) {
+    problem->needs(at);
+    at->needs(problem);
+  }
+  if (flags.old_aliases) app.add_option("--x0", o.x0, "The same as --at (the earlier spelling)")->excludes(at);
 }
 
 problem::Problem load_problem(const ProblemOptions& o) {
   if (o.checkpoint.empty() && o.problem.empty())
     throw std::invalid_argument("give a checkpoint file, or --problem SPEC --at x1,x2,...|start");
-  return o.checkpoint.empty() ? problem::make_spec_problem(o.problem, o.at) : problem::load_checkpoint_problem(o.checkpoint);
+  const std::string& at = o.x0.empty() ? o.at : o.x0;
+  const std::string at_flag = o.x0.empty() ? "--at" : "--x0";
+  if (o.checkpoint.empty()) return problem::make_spec_problem(o.problem, at, at_flag);
+  problem::Problem p = problem::load_checkpoint_problem(o.checkpoint);
+  if (!at.empty() && at != "start") p.point = problem::parse_point(at, p.objective->dim(), at_flag);
+  return p;
 }
 
 void apply_threads(int threads) {

@@ -29,16 +29,28 @@ struct CommonOptions {
 // Adds --json, --seed and --threads to `app`.
 void add_common_options(CLI::App& app, CommonOptions& options);
 
-// Where a tool's objective and point come from: a checkpoint (positional), or --problem SPEC with
-// --at x1,x2,...|start. add_problem_options wires the three options and their rules;
-// load_problem builds the Problem (io::FileError for a bad checkpoint, std::invalid_argument for bad
-// flags or when neither source is given).
+// Where a tool's objective and point come from — the one command-line language of every tool that
+// takes a problem: a checkpoint (positional), or --problem SPEC with --at x1,x2,...|start.
+// add_problem_options wires the options and their rules; load_problem reads the checkpoint once and
+// builds the Problem (io::FileError for a bad checkpoint, std::invalid_argument for bad flags or when
+// neither source is given). Workers get their own objectives from Problem::factory.
 struct ProblemOptions {
   std::string checkpoint;
   std::string problem;
   std::string at;
+  std::string x0;  // the old spelling of --at (run-optimizer), kept as an alias
 };
-void add_problem_options(CLI::App& app, ProblemOptions& options, const std::string& problem_example);
+struct ProblemFlags {
+  // kRequired: --problem needs --at (the point is the question). kOptional: without --at the test
+  // function's default start; with a checkpoint, --at replaces its parameters (run-optimizer's
+  // starting point). kAbsent: no --at (find-critical samples its own starts).
+  enum class At { kRequired, kOptional, kAbsent } at = At::kRequired;
+  // run-optimizer's earlier spellings, documented as aliases: --checkpoint FILE for the positional
+  // checkpoint, --x0 for --at.
+  bool old_aliases = false;
+};
+void add_problem_options(CLI::App& app, ProblemOptions& options, const std::string& problem_example,
+                         ProblemFlags flags = {});
 problem::Problem load_problem(const ProblemOptions& options);
 
 // Runs `parse` (which parses the value of `flag`) and rethrows its std::invalid_argument prefixed with

@@ -1,13 +1,10 @@
 #pragma once
 // One call answering "what does the curvature look like here": extreme eigenpairs, spectral density,
 // trace, diagonal, index — densely below a size threshold, matrix-free above it. What `hessian-spectrum`
-// prints and stores; its two reporters (JSON and HDF5) are here too, so other tools can reuse them.
-#include <hdf5.h>
-
+// prints and stores; its renderings (JSON, text, HDF5) are report/spectrum.h.
 #include <Eigen/Core>
 #include <array>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -83,9 +80,5 @@ struct SpectrumReport {
 
 // Runs the analysis on `A`. Throws std::invalid_argument for invalid options or sizes.
 SpectrumReport analyze_spectrum(const SymmetricOperator& A, const SpectrumOptions& o);
-
-nlohmann::json to_json(const SpectrumReport& r);
-// Groups /eigenpairs, /density, /trace, /diagonal, /spectrum under `parent` (those that exist).
-void write_spectrum(hid_t parent, const SpectrumReport& r);
 
 }  // namespace saddlescope::curvature

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
+#include <mutex>
 #include <thread>
 
 #include "random/random.h"
@@ -107,15 +108,25 @@ namespace {
 
 // Runs body(worker_objective, item) for item in [0, count) on `threads` threads; items are claimed from an
 // atomic counter, but every item's result depends only on the item, so the order does not matter.
+// After each item, progress(stage, items done, count) — serialised — when `progress` is set.
 template <class Body>
-void parallel_for(const ObjectiveFactory& factory, int threads, std::int64_t count, Body body) {
+void parallel_for(const ObjectiveFactory& factory, int threads, std::int64_t count, Body body,
+                  const FindOptions::Progress& progress, std::string_view stage) {
   std::atomic<std::int64_t> next{0};
   std::exception_ptr error;
   std::atomic<bool> failed{false};
+  std::mutex progress_mutex;
+  std::int64_t done = 0;
   auto worker = [&](int) {
     try {
       const std::unique_ptr<objective::Objective> f = factory();
-      for (std::int64_t i = next++; i < count && !failed; i = next++) body(*f, i);
+      for (std::int64_t i = next++; i < count && !failed; i = next++) {
+        body(*f, i);
+        if (progress) {
+          const std::lock_guard<std::mutex> lock(progress_mutex);
+          progress(stage, ++done, count);
+        }
+      }
     } catch (...) {
       if (!failed.exchange(true)) error = std::current_exception();
     }
@@ -153,7 +164,7 @@ FindSummary find_critical_points(const ObjectiveFactory& factory, const FindOpti
       x(i) = o.use_box ? o.box_lo + (o.box_hi - o.box_lo) * rng.uniform() : o.center(i) + o.radius * rng.normal();
     summary.starts[s] = solve_from(f, x, o, &gradient_counts[s], &hessian_counts[s]);
     finals[s] = std::move(x);
-  });
+  }, o.progress, "starts");
 
   // Merge duplicates in start order (deterministic whatever the threads did).
   for (std::int64_t s = 0; s < o.starts; ++s) {
@@ -190,7 +201,7 @@ FindSummary find_critical_points(const ObjectiveFactory& factory, const FindOpti
                [&](const objective::Objective& f, std::int64_t k) {
                  CriticalPoint& point = summary.points[k];
                  point.classification = critical::classify(f, point.x, o.classify);
-               });
+               }, o.progress, "classify");
   return summary;
 }
 

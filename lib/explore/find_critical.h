@@ -79,6 +79,10 @@ struct FindOptions {
   // How each distinct point is classified (grad_tol should normally equal the solver's grad_tol, which
   // the tools do, so that every converged point passes the first-order test).
   critical::ClassifyOptions classify;
+  // Progress: ("starts", done, starts) as starts finish, then ("classify", done, points) as the distinct
+  // points are classified. Calls are serialised but may come from any worker thread. May be empty.
+  using Progress = std::function<void(std::string_view, std::int64_t, std::int64_t)>;
+  Progress progress;
 
   bool IsValid(std::string* why) const;
 };

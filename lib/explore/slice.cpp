@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <stdexcept>
+#include <mutex>
 #include <thread>
 
 #include "curvature/lanczos.h"
@@ -201,6 +202,9 @@ Index evaluate_slice(const ObjectiveFactory& factory, const SlicePlan& plan, con
   std::vector<std::unique_ptr<objective::Objective>> objectives;
   for (int t = 0; t < workers; ++t) objectives.push_back(factory());
   Index computed = 0;
+  std::mutex progress_mutex;
+  std::int64_t points_done = 0;
+  const auto points_total = static_cast<std::int64_t>(pending.size());
   for (std::size_t begin = 0; begin < pending.size(); begin += static_cast<std::size_t>(chunk)) {
     const std::size_t end = std::min(pending.size(), begin + static_cast<std::size_t>(chunk));
     std::atomic<std::size_t> next{begin};
@@ -217,6 +221,10 @@ Index evaluate_slice(const ObjectiveFactory& factory, const SlicePlan& plan, con
             const critical::Classification c = critical::classify(f, x, o.classify);
             values.lambda_min(k) = c.lambda_min;
             values.lambda_max(k) = c.lambda_max;
+          }
+          if (o.progress) {
+            const std::lock_guard<std::mutex> lock(progress_mutex);
+            o.progress("points", ++points_done, points_total);
           }
         }
       } catch (...) {

@@ -63,6 +63,9 @@ struct SliceOptions {
   critical::ClassifyOptions classify;
   // Eigenvector directions: extreme_eigenpairs options (k and which are set from `directions`/`dims`).
   curvature::EigenpairOptions eigen;
+  // Progress of evaluate_slice: ("points", done, total) as points finish (total = the points this run
+  // computes). Calls are serialised but may come from any worker thread. May be empty.
+  std::function<void(std::string_view, std::int64_t, std::int64_t)> progress;
 
   bool IsValid(std::string* why) const;
 };

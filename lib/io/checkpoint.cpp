@@ -104,4 +104,24 @@ Checkpoint read_checkpoint(const std::string& path) {
   return c;
 }
 
+DataArrays read_data_file(const std::string& path, const std::string& group) {
+  OpenedFile opened = open_saddlescope_file(path, kDataFormat, kDataFormatVersion);
+  DataArrays d;
+  try {
+    if (group.empty() || !h5::exists(opened.handle.get(), group))
+      throw FileError(path, "has no data set '" + group + "'");
+    h5::Handle g = h5::open_group(opened.handle.get(), group);
+    d.X = h5::read_matrix(g.get(), "X", kMaxElementsPerDataset);
+    d.y = h5::read_matrix(g.get(), "y", kMaxElementsPerDataset);
+  } catch (const h5::Hdf5Error& e) {
+    throw FileError(path, "/" + group + ": " + e.what());
+  }
+  if (d.X.rows() != d.y.rows())
+    throw FileError(path, "/" + group + "/X has " + std::to_string(d.X.rows()) + " rows but /" + group + "/y has " +
+                                  std::to_string(d.y.rows()));
+  if (d.X.rows() == 0) throw FileError(path, "/" + group + " has no samples");
+  if (!d.X.allFinite() || !d.y.allFinite()) throw FileError(path, "/" + group + " contains NaN or Inf");
+  return d;
+}
+
 }  // namespace saddlescope::io

@@ -59,4 +59,12 @@ void write_checkpoint(const std::string& path, const Checkpoint& checkpoint, con
 // allocation). Throws FileError with one line naming the file and the problem.
 Checkpoint read_checkpoint(const std::string& path);
 
+// Data files (format "saddlescope-data"): groups holding X [N, d] and y [N, k] (tools/convert_sklearn_data.py
+// writes them; a checkpoint may reference one).
+inline constexpr const char* kDataFormat = "saddlescope-data";
+inline constexpr std::int64_t kDataFormatVersion = 1;
+// Reads /<group>/X and /<group>/y of a data file, checking format, version, shapes (sizes before
+// allocation), matching row counts and finiteness. Throws FileError naming the file.
+DataArrays read_data_file(const std::string& path, const std::string& group);
+
 }  // namespace saddlescope::io

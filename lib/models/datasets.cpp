@@ -8,8 +8,6 @@
 #include <stdexcept>
 
 #include "io/error.h"
-#include "io/hdf5.h"
-#include "io/reader.h"
 #include "objective/spec_options.h"
 #include "random/random.h"
 
@@ -173,26 +171,6 @@ io::DataArrays synthetic_data(const std::string& spec) {
     options.finish("n, noise, seed");
     d = xor_data(n, noise, seed);
   }
-  return d;
-}
-
-io::DataArrays read_data_file(const std::string& path, const std::string& group) {
-  io::OpenedFile opened = io::open_saddlescope_file(path, kDataFormat, kDataFormatVersion);
-  io::DataArrays d;
-  try {
-    if (group.empty() || !io::h5::exists(opened.handle.get(), group))
-      throw io::FileError(path, "has no data set '" + group + "'");
-    io::h5::Handle g = io::h5::open_group(opened.handle.get(), group);
-    d.X = io::h5::read_matrix(g.get(), "X", io::kMaxElementsPerDataset);
-    d.y = io::h5::read_matrix(g.get(), "y", io::kMaxElementsPerDataset);
-  } catch (const io::h5::Hdf5Error& e) {
-    throw io::FileError(path, "/" + group + ": " + e.what());
-  }
-  if (d.X.rows() != d.y.rows())
-    throw io::FileError(path, "/" + group + "/X has " + std::to_string(d.X.rows()) + " rows but /" + group + "/y has " +
-                                  std::to_string(d.y.rows()));
-  if (d.X.rows() == 0) throw io::FileError(path, "/" + group + " has no samples");
-  if (!d.X.allFinite() || !d.y.allFinite()) throw io::FileError(path, "/" + group + " contains NaN or Inf");
   return d;
 }
 

@@ -22,9 +22,6 @@
 
 namespace saddlescope::models {
 
-inline constexpr const char* kDataFormat = "saddlescope-data";
-inline constexpr std::int64_t kDataFormatVersion = 1;
-
 // Teacher–student regression: X ~ N(0, I_d) with d = widths[0]; y = teacher(X) + noise·N(0, 1), the
 // teacher an MLP of `widths` and `activation` with biases, weights ~ N(0, 1/d_in) and biases ~ N(0, 0.01).
 // Streams: X uses Rng(seed, 0), the noise Rng(seed, 1), the teacher's layer l Rng(seed, 100 + l).
@@ -48,9 +45,5 @@ io::DataArrays xor_data(std::int64_t samples, double noise, std::uint64_t seed);
 // Throws std::invalid_argument with one line naming the bad key or value. n ≤ 10^6.
 io::DataArrays synthetic_data(const std::string& spec);
 bool is_synthetic_data_spec(const std::string& spec);
-
-// Reads /<group>/X and /<group>/y of a data file, checking format, version, shapes (sizes before
-// allocation), matching row counts and finiteness. Throws io::FileError naming the file.
-io::DataArrays read_data_file(const std::string& path, const std::string& group);
 
 }  // namespace saddlescope::models

@@ -11,9 +11,9 @@
 #include "text/format.h"
 
 // torch.optim's CPU kernels evaluate `a + alpha*b`, `a + v*t1*t2` and `a + v*t1/t2` as separate
-// roundings on the scalar path; we do the same and keep the compiler from fusing them into FMAs, so
-// the last bits follow torch (REFERENCES.md: parity needs the same operation order).
-#pragma GCC optimize("fp-contract=off")
+// roundings on the scalar path; we do the same, and this file is compiled with -ffp-contract=off
+// (lib/CMakeLists.txt) so that no compiler fuses them into FMAs and the last bits follow torch
+// (REFERENCES.md: parity needs the same operation order).
 
 namespace saddlescope::optim {
 namespace {

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#pragma GCC optimize("fp-contract=off")
+// Compiled with -ffp-contract=off (lib/CMakeLists.txt): the factors follow torch's operation order.
 
 namespace saddlescope::optim {
 namespace {

@@ -10,8 +10,8 @@
 
 #include "curvature/dense.h"
 
-// L-BFGS follows torch/optim/lbfgs.py operation by operation; keep the compiler from fusing.
-#pragma GCC optimize("fp-contract=off")
+// L-BFGS follows torch/optim/lbfgs.py operation by operation; this file is compiled with
+// -ffp-contract=off (lib/CMakeLists.txt) so that no compiler fuses them.
 
 namespace saddlescope::optim {
 namespace {

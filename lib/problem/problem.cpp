@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "io/error.h"
+#include "io/json_text.h"
 #include "models/datasets.h"
 #include "models/spec.h"
 #include "objective/test_functions.h"
@@ -70,7 +71,7 @@ io::Checkpoint read_checkpoint_with_data(const std::string& path) {
     std::filesystem::path file(checkpoint.data_file);
     if (file.is_relative()) file = std::filesystem::path(path).parent_path() / file;
     try {
-      checkpoint.data = models::read_data_file(file.string(), checkpoint.data_group);
+      checkpoint.data = io::read_data_file(file.string(), checkpoint.data_group);
     } catch (const io::FileError& e) {  // name the checkpoint too: it is the file the user gave
       throw io::FileError(path, std::string("/data reference: ") + e.what());
     }
@@ -115,18 +116,15 @@ std::unique_ptr<objective::Objective> build_checkpoint_objective(const io::Check
 }  // namespace
 
 Problem load_checkpoint_problem(const std::string& path) {
-  io::Checkpoint checkpoint = read_checkpoint_with_data(path);
+  auto checkpoint = std::make_shared<const io::Checkpoint>(read_checkpoint_with_data(path));
   Problem problem;
-  problem.objective = build_checkpoint_objective(checkpoint, path);
-  problem.point = std::move(checkpoint.params);
+  problem.objective = build_checkpoint_objective(*checkpoint, path);
+  problem.point = checkpoint->params;
   problem.source = "checkpoint " + path;
   problem.input_path = path;
+  problem.checkpoint = checkpoint;
+  problem.factory = [checkpoint, path] { return build_checkpoint_objective(*checkpoint, path); };
   return problem;
-}
-
-std::function<std::unique_ptr<objective::Objective>()> checkpoint_objective_factory(const std::string& path) {
-  auto checkpoint = std::make_shared<const io::Checkpoint>(read_checkpoint_with_data(path));
-  return [checkpoint, path] { return build_checkpoint_objective(*checkpoint, path); };
 }
 
 objective::Vector parse_point(const std::string& text, objective::Index expected, const std::string& flag) {
@@ -152,18 +150,26 @@ objective::Vector parse_point(const std::string& text, objective::Index expected
   return Eigen::Map<const objective::Vector>(values.data(), expected);
 }
 
-Problem make_spec_problem(const std::string& spec, const std::string& at) {
-  Problem problem;
-  if (at == "start") {
-    auto function = objective::make_test_function(spec);
-    problem.point = function->default_start();
-    problem.objective = std::move(function);
-    problem.source = "problem " + spec + " at its default start";
-    return problem;
+Problem make_spec_problem(const std::string& spec, const std::string& at, const std::string& at_flag) {
+  nlohmann::json json_spec = {{"kind", "function"}, {"function", spec}};
+  if (!spec.empty() && spec.front() == '{') {
+    std::string why;
+    json_spec = io::parse_json_bounded(spec, &why);
+    if (json_spec.is_discarded()) throw std::invalid_argument("--problem: " + why);
   }
-  problem.objective = make_objective({{"kind", "function"}, {"function", spec}}, nullptr);
-  problem.point = parse_point(at, problem.objective->dim(), "--at");
+  Problem problem;
+  problem.objective = make_objective(json_spec, nullptr);
+  problem.factory = [json_spec] { return make_objective(json_spec, nullptr); };
   problem.source = "problem " + spec;
+  if (at.empty() || at == "start") {
+    const auto* function = dynamic_cast<const objective::TestFunction*>(problem.objective.get());
+    if (function == nullptr)
+      throw std::invalid_argument(at_flag + " is needed: " + problem.objective->description() + " has no default start");
+    problem.point = function->default_start();
+    if (at == "start") problem.source += " at its default start";
+  } else {
+    problem.point = parse_point(at, problem.objective->dim(), at_flag);
+  }
   return problem;
 }
 

@@ -8,7 +8,7 @@
 //                                                                       models/spec.h (need data)
 // A checkpoint's network spec is checked against the length of /params before anything else is
 // allocated; a data reference (/data attributes data_file, data_group) is resolved relative to the
-// checkpoint's folder and read with models::read_data_file.
+// checkpoint's folder and read with io::read_data_file.
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -23,12 +23,24 @@ namespace saddlescope::problem {
 // `data` is the data set for objectives over data (nullptr for those without).
 std::unique_ptr<objective::Objective> make_objective(const nlohmann::json& spec, const io::DataArrays* data);
 
-// An objective and the point it is to be looked at, with where they came from.
+// Builds an independent objective (for one worker thread).
+using ObjectiveFactory = std::function<std::unique_ptr<objective::Objective>()>;
+
+// An objective and the point it is to be looked at, with where they came from: the one problem source
+// of every tool that takes a problem. The checkpoint (and its data file) is read once, on the calling
+// thread; everything after works from memory.
 struct Problem {
   std::unique_ptr<objective::Objective> objective;
   objective::Vector point;
   std::string source;      // "checkpoint <path>" or "problem <spec>"
   std::string input_path;  // the checkpoint's path, empty for --problem
+  // The checkpoint as read (a referenced data set loaded into `data`, `data_file` kept), for what a
+  // tool takes from it besides the objective (optimizer state, the data reference); null for --problem.
+  std::shared_ptr<const io::Checkpoint> checkpoint;
+  // Builds an objective equal to `objective` from memory, touching no file, so workers may call it at
+  // the same time: libhdf5 (Debian's serial build) is not thread-safe, and io's guard forks a child
+  // per file read, which must not happen while other threads run.
+  ObjectiveFactory factory;
 };
 
 // From a checkpoint: reads and validates it, resolves a referenced data file, builds the objective and
@@ -36,16 +48,10 @@ struct Problem {
 // (exit code 3) naming the file.
 Problem load_checkpoint_problem(const std::string& path);
 
-// For tools that build one objective per worker thread (find-critical, loss-slice): reads the checkpoint
-// (and its data file) once, on the calling thread, and returns a factory that builds an independent
-// objective from the copy in memory. The factory touches no file, so workers may call it at the same
-// time: libhdf5 (Debian's serial build) is not thread-safe, and io's guard forks a child per file read,
-// which must not happen while other threads run.
-std::function<std::unique_ptr<objective::Objective>()> checkpoint_objective_factory(const std::string& path);
-
-// From `--problem SPEC --at x1,x2,...`; `at` = "start" takes the test function's documented default
-// start. Throws std::invalid_argument (exit code 2) naming the flag.
-Problem make_spec_problem(const std::string& spec, const std::string& at);
+// From `--problem SPEC --at x1,x2,...`. SPEC is a test-function spec string or (starting with '{') an
+// objective spec in JSON that needs no data. `at` = "start" (or empty) takes the test function's
+// documented default start. Throws std::invalid_argument (exit code 2) naming the flag (`at_flag`).
+Problem make_spec_problem(const std::string& spec, const std::string& at, const std::string& at_flag = "--at");
 
 // Parses "x1,x2,..." into a vector of exactly `expected` finite numbers.
 objective::Vector parse_point(const std::string& text, objective::Index expected, const std::string& flag);

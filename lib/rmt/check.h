@@ -2,13 +2,10 @@
 // The rmt-check computation: for each k, P(all eigenvalues > 0) by plain Monte Carlo (with the index
 // distribution) and/or subset simulation, the exact value where one is known, the ratio to 0.5^k, and
 // fits of ln P_k against k (the 0.5^k picture: slope ln ½) and against k² (Dean & Majumdar, PRL 97
-// 160201 (2006): ln P_k ≈ −θk², θ = ln 3/4 for the GOE).
-#include <hdf5.h>
-
+// 160201 (2006): ln P_k ≈ −θk², θ = ln 3/4 for the GOE). Its renderings are report/rmt_check.h.
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -27,8 +24,6 @@ inline constexpr auto kMethodNames = text::make_name_table<Method>(
     "method", {{Method::kAuto, "auto"}, {Method::kMonteCarlo, "mc"}, {Method::kSplitting, "splitting"}});
 inline std::string to_string(Method method) { return std::string(kMethodNames.name(method)); }
 
-// Parses "5", "1:12" (inclusive), "1:30:5" (step) or "2,4,8"; every k ≥ 1. Throws std::invalid_argument.
-std::vector<int> parse_k_list(const std::string& text);
 
 struct CheckOptions {
   EnsembleOptions ensemble;
@@ -83,17 +78,5 @@ struct CheckResult {
 using CheckProgress = std::function<void(const std::string&, std::int64_t, std::int64_t)>;
 
 CheckResult run_check(const CheckOptions& options, std::uint64_t seed, const CheckProgress& progress = {});
-
-// The --json summary: {"ensemble", "results": [{k, samples, hits, p, ci_low, ci_high, method, half_power,
-// ratio_to_half_power, log_p, relative_error, monte_carlo{…}, splitting{…}, exact{…}, index{…}}], "theta",
-// "fit"{…}, "settings"{…}}.
-nlohmann::json to_json(const CheckResult& result, const CheckOptions& options, std::uint64_t seed);
-// Settings for provenance (ensemble, method, sample budgets, splitting parameters).
-nlohmann::json settings_json(const CheckOptions& options, std::uint64_t seed);
-// A Markdown table, one row per k, then the fit.
-std::string markdown_table(const CheckResult& result);
-// Groups /k_<k> (attributes k, samples, hits, p, ci_low, ci_high, method, half_power, log_p, exact_p,
-// exact_log_p; datasets index_histogram, splitting_run_estimates) and /fit (attributes).
-void write_check(hid_t file, const CheckResult& result);
 
 }  // namespace saddlescope::rmt

@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <map>
+#include <tuple>
+#include <vector>
 
 #include "explore/find_critical.h"
 #include "problem/problem.h"
@@ -143,6 +145,24 @@ TEST(FindCritical, SameBitsForAnyThreadCount) {
     EXPECT_EQ(a.starts[s].iterations, b.starts[s].iterations);
     EXPECT_EQ(a.starts[s].value, b.starts[s].value);
   }
+}
+
+TEST(FindCritical, ProgressCountsEveryStartThenEveryPointOnce) {
+  // The library's progress hook (what the tool's progress line draws): one call per finished start,
+  // then one per classified point, counting up to the totals, whatever the threads. Calls are
+  // serialised, so the counts seen are strictly increasing within a stage.
+  FindOptions o = box_options(40, 5);
+  o.threads = 3;
+  std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> calls;
+  o.progress = [&](std::string_view stage, std::int64_t done, std::int64_t total) {
+    calls.emplace_back(std::string(stage), done, total);
+  };
+  const FindSummary r = sc::explore::find_critical_points(function("himmelblau"), o);
+  const auto points = static_cast<std::int64_t>(r.points.size());
+  ASSERT_EQ(calls.size(), static_cast<std::size_t>(o.starts + points));
+  for (std::int64_t i = 0; i < o.starts; ++i) EXPECT_EQ(calls[i], std::make_tuple(std::string("starts"), i + 1, o.starts));
+  for (std::int64_t k = 0; k < points; ++k)
+    EXPECT_EQ(calls[o.starts + k], std::make_tuple(std::string("classify"), k + 1, points));
 }
 
 TEST(FindCritical, NonConvergedStartsAreCounted) {

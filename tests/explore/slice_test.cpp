@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string_view>
+#include <vector>
 
 #include "explore/slice.h"
 #include "models/spec.h"
@@ -129,6 +131,27 @@ TEST(SlicePlan, EigenvectorDirectionsAreHessianEigenvectors) {
   sc::explore::evaluate_slice(factory, plan, o, 2, -1, 4, values, nullptr);
   EXPECT_NEAR(values.loss(0 * 3 + 1), 0.5 * plan.eigenvalues(0), 1e-6);  // α = −1, β = 0
   EXPECT_NEAR(values.loss(1 * 3 + 2), 0.5 * plan.eigenvalues(1), 1e-6);  // α = 0, β = 1
+}
+
+TEST(EvaluateSlice, ProgressCountsThePointsOfThisRun) {
+  // The progress hook counts the points this run computes (not those done before, as in a resumed
+  // file), one serialised call per point, up to the total.
+  sc::explore::SliceOptions o;
+  o.points1 = 7;
+  const auto factory = [] { return sc::problem::make_objective({{"kind", "function"}, {"function", "himmelblau"}}, nullptr); };
+  const auto f = factory();
+  const sc::explore::SlicePlan plan = sc::explore::make_slice_plan(*f, sc::objective::Vector::Zero(2), nullptr, o);
+  sc::explore::SliceValues values;
+  values.resize(plan.size(), false);
+  values.done[0] = 1;  // as if resumed with one point done
+  std::vector<std::int64_t> seen;
+  o.progress = [&](std::string_view stage, std::int64_t done, std::int64_t total) {
+    EXPECT_EQ(stage, "points");
+    EXPECT_EQ(total, 6);
+    seen.push_back(done);
+  };
+  EXPECT_EQ(sc::explore::evaluate_slice(factory, plan, o, 2, -1, 4, values, nullptr), 6);
+  EXPECT_EQ(seen, (std::vector<std::int64_t>{1, 2, 3, 4, 5, 6}));
 }
 
 TEST(SliceOptions, InvalidNameTheField) {

@@ -34,11 +34,11 @@ io::Provenance test_provenance() {
 TEST(DataFiles, IrisAndDigitsHaveTheirDocumentedShape) {
   // Fisher's iris: 150 samples, 4 features, 3 classes of 50 (Fisher 1936); the UCI digits test set as
   // shipped by scikit-learn: 1797 images of 8×8 counts in 0..16, 10 classes (sklearn digits.rst).
-  const io::DataArrays iris = models::read_data_file(kData + "/iris.h5", "iris");
+  const io::DataArrays iris = io::read_data_file(kData + "/iris.h5", "iris");
   EXPECT_EQ(iris.X.rows(), 150);
   EXPECT_EQ(iris.X.cols(), 4);
   for (int c = 0; c < 3; ++c) EXPECT_EQ((iris.y.array() == c).count(), 50);
-  const io::DataArrays digits = models::read_data_file(kData + "/digits.h5", "digits");
+  const io::DataArrays digits = io::read_data_file(kData + "/digits.h5", "digits");
   EXPECT_EQ(digits.X.rows(), 1797);
   EXPECT_EQ(digits.X.cols(), 64);
   EXPECT_EQ(digits.X.minCoeff(), 0.0);
@@ -52,8 +52,8 @@ TEST(DataFiles, IrisAndDigitsHaveTheirDocumentedShape) {
     EXPECT_EQ(io::h5::read_string_attribute(group.get(), "sha256"), io::sha256_file(source));
     EXPECT_FALSE(io::h5::read_string_attribute(group.get(), "license").empty());
   }
-  EXPECT_THROW(models::read_data_file(kData + "/iris.h5", "nope"), io::FileError);
-  EXPECT_THROW(models::read_data_file(kData + "/missing.h5", "iris"), io::FileError);
+  EXPECT_THROW(io::read_data_file(kData + "/iris.h5", "nope"), io::FileError);
+  EXPECT_THROW(io::read_data_file(kData + "/missing.h5", "iris"), io::FileError);
 }
 
 TEST(ModelCheckpoints, ReferencedDataResolvesRelativeToTheCheckpoint) {
@@ -61,7 +61,7 @@ TEST(ModelCheckpoints, ReferencedDataResolvesRelativeToTheCheckpoint) {
   fs::create_directories(dir / "sub");
   fs::copy_file(kData + "/iris.h5", dir / "iris.h5", fs::copy_options::overwrite_existing);
   const nlohmann::json spec = {{"kind", "logistic_regression"}, {"inputs", 4}, {"classes", 3}};
-  const auto net = models::make_network(spec, models::read_data_file((dir / "iris.h5").string(), "iris"));
+  const auto net = models::make_network(spec, io::read_data_file((dir / "iris.h5").string(), "iris"));
   io::Checkpoint c;
   c.spec = net->spec();
   c.params = Eigen::VectorXd::LinSpaced(net->dim(), -0.5, 0.5);

@@ -142,6 +142,34 @@ TEST(RunOptimizerTool, WritesLogCheckpointAndJson) {
   EXPECT_EQ(WEXITSTATUS(std::system(classify.c_str())), 0);
 }
 
+TEST(RunOptimizerTool, TakesThePositionalCheckpointAndAtLikeTheOtherTools) {
+  // issue #12: one command-line language. The positional checkpoint and --at are the spellings of every
+  // tool; --checkpoint FILE and --x0 stay as aliases. Each pair must give the same run, bit for bit
+  // (same problem, same start, same seed: the JSON summaries are equal).
+  const std::string start = scratch("positional_start.h5").string();
+  const Result made = run("--problem rosenbrock:n=4 --optimizer sgd --lr 0.001 --steps 3 --out " + start + " --json");
+  ASSERT_EQ(made.exit_code, 0) << made.out;
+  const std::string steps = " --optimizer adam --lr 0.01 --steps 20 --json";
+  const Result positional = run(start + steps);
+  const Result aliased = run("--checkpoint " + start + steps);
+  ASSERT_EQ(positional.exit_code, 0) << positional.out;
+  ASSERT_EQ(aliased.exit_code, 0) << aliased.out;
+  EXPECT_EQ(nlohmann::json::parse(positional.out), nlohmann::json::parse(aliased.out));
+
+  const Result at = run("--problem saddle --at 1,0.001" + steps);
+  const Result x0 = run("--problem saddle --x0 1,0.001" + steps);
+  ASSERT_EQ(at.exit_code, 0) << at.out;
+  ASSERT_EQ(x0.exit_code, 0) << x0.out;
+  EXPECT_EQ(nlohmann::json::parse(at.out), nlohmann::json::parse(x0.out));
+  // --at with a checkpoint replaces its parameters as the start (as --x0 did).
+  const Result moved = run(start + " --at 0,0,0,0" + steps);
+  ASSERT_EQ(moved.exit_code, 0) << moved.out;
+  EXPECT_EQ(nlohmann::json::parse(moved.out)["initial_loss"], 3.0);  // rosenbrock:n=4 at 0: 3·(1 − 0)²
+  // The two spellings of one option exclude each other; a checkpoint and --problem too.
+  EXPECT_EQ(run("--problem saddle --at 1,0 --x0 1,0 --steps 1").exit_code, 2);
+  EXPECT_EQ(run(start + " --problem saddle --steps 1").exit_code, 2);
+}
+
 TEST(RunOptimizerTool, DivergenceEndsWithStatusAndExitCodeOne) {
   const std::string log = scratch("diverge.h5").string();
   const Result r = run("--problem rosenbrock --optimizer sgd --lr 1 --steps 100 --log " + log + " --json");

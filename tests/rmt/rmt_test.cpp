@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "cli/k_list.h"
 #include "rmt/check.h"
 #include "rmt/ensemble.h"
 #include "rmt/exact.h"
@@ -205,12 +206,12 @@ TEST(RmtCheck, SameBitsForOneAndTwoThreads) {
 }
 
 TEST(RmtCheck, ParsesKListsAndRejectsBadOnes) {
-  EXPECT_EQ(sc::rmt::parse_k_list("1:4"), (std::vector<int>{1, 2, 3, 4}));
-  EXPECT_EQ(sc::rmt::parse_k_list("2:10:4"), (std::vector<int>{2, 6, 10}));
-  EXPECT_EQ(sc::rmt::parse_k_list("3,5"), (std::vector<int>{3, 5}));
-  EXPECT_THROW(sc::rmt::parse_k_list("-3"), std::invalid_argument);
-  EXPECT_THROW(sc::rmt::parse_k_list("0:4"), std::invalid_argument);
-  EXPECT_THROW(sc::rmt::parse_k_list("a"), std::invalid_argument);
+  EXPECT_EQ(sc::cli::parse_k_list("1:4"), (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(sc::cli::parse_k_list("2:10:4"), (std::vector<int>{2, 6, 10}));
+  EXPECT_EQ(sc::cli::parse_k_list("3,5"), (std::vector<int>{3, 5}));
+  EXPECT_THROW(sc::cli::parse_k_list("-3"), std::invalid_argument);
+  EXPECT_THROW(sc::cli::parse_k_list("0:4"), std::invalid_argument);
+  EXPECT_THROW(sc::cli::parse_k_list("a"), std::invalid_argument);
   EXPECT_THROW(sc::rmt::kEnsembleNames.parse("gue"), std::invalid_argument);
 }
 
@@ -218,7 +219,7 @@ TEST(RmtCheck, FitRecoversThetaFromExactValues) {
   // The fit machinery on the exact values over k = 1…30 (pure arithmetic): the quadratic coefficient
   // is within 0.5% of ln 3/4 (the finite-size terms a + bk absorb most of the correction).
   sc::rmt::CheckOptions o;
-  o.ks = sc::rmt::parse_k_list("1:30");
+  o.ks = sc::cli::parse_k_list("1:30");
   o.method = sc::rmt::Method::kMonteCarlo;
   o.monte_carlo.samples = 1;
   const auto r = sc::rmt::run_check(o, 1);

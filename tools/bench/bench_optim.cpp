@@ -19,7 +19,7 @@
 #include "models/datasets.h"
 #include "models/network.h"
 #include "objective/test_functions.h"
-#include "optim/recorders.h"
+#include "report/training.h"
 #include "optim/trainer.h"
 #include "random/random.h"
 
@@ -92,12 +92,12 @@ double trainer_step_seconds(const sc::objective::Objective& f, const Eigen::Vect
   o.batch_size = batch_size;
   o.seed = 1;
   std::vector<sc::optim::Recorder*> recorders;
-  std::unique_ptr<sc::optim::RunLogRecorder> recorder;
+  std::unique_ptr<sc::report::RunLogRecorder> recorder;
   std::unique_ptr<TimedRecorder> timer;
   if (!log.empty()) {
     sc::io::Provenance p;
     p.tool = "bench-optim";
-    recorder = std::make_unique<sc::optim::RunLogRecorder>(log, p, nlohmann::json{{"bench", true}});
+    recorder = std::make_unique<sc::report::RunLogRecorder>(log, p, nlohmann::json{{"bench", true}});
     timer = std::make_unique<TimedRecorder>(*recorder);
     recorders.push_back(timer.get());
   }
@@ -217,7 +217,7 @@ int main(int argc, char** argv) {
       mlp.widths = {64, 128, 128, 10};
       mlp.activation = sc::models::Activation::tanh;
       mlp.loss = sc::models::Loss::cross_entropy;
-      const sc::models::Network net(mlp, sc::models::read_data_file(digits, "digits"));
+      const sc::models::Network net(mlp, sc::io::read_data_file(digits, "digits"));
       const Eigen::VectorXd x0 = sc::models::initial_parameters(mlp, sc::models::Init::xavier, 5);
       auto sgd_mlp = sc::optim::OptimizerConfig::defaults(sc::optim::OptimizerKind::sgd);
       sgd_mlp.lr = 0.05;

@@ -19,6 +19,7 @@
 #include <Eigen/QR>
 
 #include "cli/app.h"
+#include "report/spectrum.h"
 #include "curvature/block_orthogonal.h"
 #include "curvature/lanczos.h"
 #include "curvature/spectrum.h"
@@ -252,7 +253,7 @@ int main(int argc, char** argv) {
     o.trace_samples = 30;
     const auto t0 = std::chrono::steady_clock::now();
     const auto r = sc::curvature::analyze_spectrum(H, o);
-    out["large"] = sc::curvature::to_json(r);
+    out["large"] = sc::report::to_json(r);
     out["large"]["problem"] = spec + " at a uniform random point in [-1,1]^n (seed 3)";
     out["large"]["seconds"] = seconds_since(t0);
     out["large"]["peak_rss_mib"] = static_cast<double>(peak_rss_kib()) / 1024.0;

@@ -1,17 +1,26 @@
 #pragma once
-// Recorders of the Trainer (trainer.h) that write somewhere: the HDF5 run log (io/run_log.h) and a
-// console progress bar. The library itself never prints: the progress bar writes to the stream the
-// tool hands it (stderr, only when it is a terminal).
-#include <chrono>
+// The renderings of a training run (optim/trainer.h): the Trainer's recorders that write files — the
+// HDF5 run log (io/run_log.h) and checkpoints — and the text summary. (The console progress line is
+// cli/progress.h: the library never prints.)
 #include <memory>
-#include <ostream>
 #include <string>
+#include <vector>
 
 #include "io/checkpoint.h"
 #include "io/run_log.h"
 #include "optim/trainer.h"
 
-namespace saddlescope::optim {
+namespace saddlescope::report {
+
+using optim::CurvatureProbe;
+using optim::Event;
+using optim::Index;
+using optim::Optimizer;
+using optim::Recorder;
+using optim::RunInfo;
+using optim::StepRecord;
+using optim::TrainSummary;
+using optim::Vector;
 
 struct RunLogRecorderOptions {
   io::RunLogOptions log;                // flush cadence
@@ -60,20 +69,15 @@ class CheckpointRecorder : public Recorder {
   const objective::Objective* objective_ = nullptr;
 };
 
-// A one-line progress bar, shown once the run has taken a second, redrawn at most 10 times a second:
-// step, loss, ‖g‖, lr, steps per second.
-class ProgressBarRecorder : public Recorder {
- public:
-  explicit ProgressBarRecorder(std::ostream& out) : out_(out) {}
-  void begin(const RunInfo& info) override;
-  void on_step(const StepRecord& r) override;
-  void end(const TrainSummary& s, const Vector& x) override;
-
- private:
-  std::ostream& out_;
-  std::int64_t total_ = 0;
-  std::chrono::steady_clock::time_point start_, last_draw_;
-  bool drawn_ = false;
+// What run-optimizer prints after a run: the aligned summary (status, steps, loss, final gradient
+// norm, the final point when n ≤ 6, escape counts, the files written). `x` is the final point.
+struct TrainingSource {
+  std::string optimizer;    // its name (kOptimizerNames)
+  std::string objective;    // description()
+  std::string source;       // "checkpoint <path>" or "problem <spec>"
+  std::string log;          // run-log path, empty when none
+  std::string checkpoint;   // last checkpoint written, empty when none
 };
+std::string summary_text(const optim::TrainSummary& summary, const Vector& x, const TrainingSource& source);
 
-}  // namespace saddlescope::optim
+}  // namespace saddlescope::report

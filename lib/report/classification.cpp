@@ -1,13 +1,13 @@
-#include "critical/report.h"
+#include "report/classification.h"
 
 #include <cmath>
 #include <sstream>
 
-#include "cli/app.h"
 #include "io/hdf5.h"
+#include "report/common.h"
 #include "text/format.h"
 
-namespace saddlescope::critical {
+namespace saddlescope::report {
 namespace {
 
 std::vector<double> head(const Eigen::VectorXd& v, Eigen::Index k) {
@@ -26,7 +26,7 @@ std::string list(const std::vector<double>& values, int digits = 6) {
 
 }  // namespace
 
-nlohmann::json to_json(const Classification& c, Eigen::Index show, Eigen::Index max_listed_direction) {
+nlohmann::json to_json(const critical::Classification& c, Eigen::Index show, Eigen::Index max_listed_direction) {
   nlohmann::json j;
   j["verdict"] = std::string(to_string(c.verdict));
   j["decided_by"] = c.decided_by;
@@ -45,7 +45,7 @@ nlohmann::json to_json(const Classification& c, Eigen::Index show, Eigen::Index 
   j["lambda_max"] = c.lambda_max;
   j["eigenvalues_smallest"] = head(c.eigenvalues, show);
   j["eigenvalues_largest"] = tail(c.eigenvalues, show);
-  j["uncertain"] = c.verdict == Verdict::uncertain;
+  j["uncertain"] = c.verdict == critical::Verdict::uncertain;
   j["converged"] = c.converged;
   j["hvp_count"] = c.hvp_count;
   // Error bars of the extremes (0 on the dense path): λ_min ∈ [λ_min − err, λ_min], λ_max ∈ [λ_max, λ_max + err].
@@ -81,11 +81,9 @@ nlohmann::json to_json(const Classification& c, Eigen::Index show, Eigen::Index 
   return j;
 }
 
-std::string summary_text(const Classification& c, Eigen::Index show) {
+std::string summary_text(const critical::Classification& c, Eigen::Index show) {
   std::ostringstream s;
-  auto row = [&](const std::string& label, const std::string& value) {
-    s << "  " << label << std::string(label.size() < 22 ? 22 - label.size() : 1, ' ') << value << '\n';
-  };
+  auto row = [&](const std::string& label, const std::string& value) { s << aligned_row(label, value); };
   const Eigen::Index n = c.eigenvalues.size();
   const bool lanczos = c.method == "lanczos";
   row("verdict", std::string(to_string(c.verdict)));
@@ -131,7 +129,7 @@ std::string summary_text(const Classification& c, Eigen::Index show) {
     row("escape direction", "v = [" + list(shown, 4) + (m > 6 ? ", ...]" : "]") + "  (eigenvector of lambda_min)");
     row("step", "eps = " + text::format_number(c.escape_step, 3));
     row("predicted change", "0.5*eps^2*lambda_min = " + text::format_number(c.predicted_change, 6) +
-                                (c.verdict == Verdict::not_critical
+                                (c.verdict == critical::Verdict::not_critical
                                      ? "  (+ first-order term eps*v.grad = " + text::format_number(c.first_order_change, 6) + ")"
                                      : std::string()));
     row("measured change", "f(x + eps*v) - f(x) = " + text::format_number(c.measured_change, 6));
@@ -139,7 +137,7 @@ std::string summary_text(const Classification& c, Eigen::Index show) {
   return s.str();
 }
 
-void write_classification(hid_t group, const Classification& c) {
+void write_classification(hid_t group, const critical::Classification& c) {
   namespace h5 = io::h5;
   h5::write_attribute(group, "verdict", std::string(to_string(c.verdict)));
   h5::write_attribute(group, "decided_by", c.decided_by);
@@ -173,4 +171,4 @@ void write_classification(hid_t group, const Classification& c) {
   }
 }
 
-}  // namespace saddlescope::critical
+}  // namespace saddlescope::report

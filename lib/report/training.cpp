@@ -1,9 +1,10 @@
-#include "optim/recorders.h"
+#include "report/training.h"
 
-#include <cstdio>
 #include <filesystem>
 
-namespace saddlescope::optim {
+#include "text/format.h"
+
+namespace saddlescope::report {
 
 RunLogRecorder::RunLogRecorder(std::string path, io::Provenance provenance, nlohmann::json config,
                                RunLogRecorderOptions options)
@@ -44,7 +45,7 @@ void RunLogRecorder::on_curvature(std::int64_t step, const CurvatureProbe& p) {
 void RunLogRecorder::on_event(const Event& e) { log_->append_event(e.step, e.kind, e.detail); }
 
 void RunLogRecorder::end(const TrainSummary& s, const Vector&) {
-  log_->set_status(to_string(s.status));
+  log_->set_status(optim::to_string(s.status));
   log_->close();
 }
 
@@ -64,7 +65,8 @@ void CheckpointRecorder::on_checkpoint(std::int64_t steps_done, const Vector& x,
   c.params = x;
   c.spec = objective_ != nullptr ? objective_->spec() : nlohmann::json::object();
   if (source_ != nullptr) {
-    c.data = source_->data;
+    // A data reference stays a reference (the source may hold the referenced set, loaded when read).
+    if (source_->data_file.empty()) c.data = source_->data;
     c.data_file = source_->data_file;
     c.data_group = source_->data_group;
   }
@@ -78,32 +80,28 @@ void CheckpointRecorder::on_checkpoint(std::int64_t steps_done, const Vector& x,
   written.push_back(path);
 }
 
-void ProgressBarRecorder::begin(const RunInfo& info) {
-  total_ = info.options->steps;
-  start_ = last_draw_ = std::chrono::steady_clock::now();
+std::string summary_text(const TrainSummary& summary, const Vector& x, const TrainingSource& source) {
+  std::string out = "run-optimizer: " + source.optimizer + " on " + source.objective + " (n = " +
+                    std::to_string(x.size()) + ") from " + source.source + "\n";
+  auto line = [&](const std::string& key, const std::string& value) {
+    out += "  " + key + std::string(key.size() < 20 ? 20 - key.size() : 0, ' ') + value + "\n";
+  };
+  line("status", optim::to_string(summary.status) + " (" + summary.message + ")");
+  line("steps", std::to_string(summary.steps_taken));
+  line("loss", text::format_number(summary.initial_loss) + " -> " + text::format_number(summary.final_loss));
+  line("final |grad|", text::format_number(summary.final_grad_norm));
+  if (x.size() <= 6 && x.allFinite()) {
+    std::string p;
+    for (Eigen::Index i = 0; i < x.size(); ++i) p += (i ? ", " : "") + text::format_number(x(i), 10);
+    line("final point", "(" + p + ")");
+  }
+  if (summary.perturbations) line("perturbations", std::to_string(summary.perturbations));
+  if (summary.negative_curvature_steps) line("neg.-curv. steps", std::to_string(summary.negative_curvature_steps));
+  if (summary.saddles_detected) line("saddles detected", std::to_string(summary.saddles_detected));
+  if (summary.clipped_steps) line("clipped steps", std::to_string(summary.clipped_steps));
+  if (!source.log.empty()) line("run log", source.log);
+  if (!source.checkpoint.empty()) line("checkpoint", source.checkpoint);
+  return out;
 }
 
-void ProgressBarRecorder::on_step(const StepRecord& r) {
-  const auto now = std::chrono::steady_clock::now();
-  // Only for work that takes more than a second (DESIGN.md), then at most 10 redraws a second.
-  if (now - start_ < std::chrono::seconds(1)) return;
-  if (drawn_ && now - last_draw_ < std::chrono::milliseconds(100) && r.step + 1 != total_) return;
-  last_draw_ = now;
-  drawn_ = true;
-  const double fraction = total_ > 0 ? static_cast<double>(r.step + 1) / static_cast<double>(total_) : 1.0;
-  const int width = 28;
-  const int filled = static_cast<int>(fraction * width);
-  const double seconds = std::chrono::duration<double>(now - start_).count();
-  char line[256];
-  std::snprintf(line, sizeof line, "\r[%-*s] %lld/%lld  loss %.6g  |g| %.3g  lr %.3g  %.0f steps/s ", width,
-                std::string(static_cast<std::size_t>(filled), '#').c_str(), static_cast<long long>(r.step + 1),
-                static_cast<long long>(total_), r.loss, r.grad_norm, r.lr,
-                seconds > 0 ? static_cast<double>(r.step + 1) / seconds : 0.0);
-  out_ << line << std::flush;
-}
-
-void ProgressBarRecorder::end(const TrainSummary&, const Vector&) {
-  if (drawn_) out_ << "\n" << std::flush;
-}
-
-}  // namespace saddlescope::optim
+}  // namespace saddlescope::report

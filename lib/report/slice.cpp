@@ -1,5 +1,7 @@
-#include "explore/slice_file.h"
+#include "report/slice.h"
 
+#include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <vector>
 
@@ -7,13 +9,17 @@
 #include "io/error.h"
 #include "io/guard.h"
 #include "io/result.h"
+#include "text/format.h"
 
-namespace saddlescope::explore {
+namespace saddlescope::report {
 
 using io::h5::check;
 using io::h5::Handle;
 using objective::Index;
 using objective::Vector;
+using explore::SliceOptions;
+using explore::SlicePlan;
+using explore::SliceValues;
 
 namespace {
 
@@ -158,4 +164,90 @@ void write_slice_values(hid_t file, const SliceValues& values, const nlohmann::j
   check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing");
 }
 
-}  // namespace saddlescope::explore
+namespace {
+
+// A 1-D grid as a list, a 2-D grid [n1, n2] (row-major) as a list of rows; non-finite values as null.
+nlohmann::json grid_json(const Vector& values, Index n1, int dims) {
+  if (dims == 1) return std::vector<double>(values.data(), values.data() + values.size());
+  nlohmann::json rows = nlohmann::json::array();
+  const auto n2 = values.size() / n1;
+  for (Index i = 0; i < n1; ++i) {
+    nlohmann::json row = nlohmann::json::array();
+    for (Index j = 0; j < n2; ++j) {
+      const double v = values(i * n2 + j);
+      row.push_back(std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr));
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+}  // namespace
+
+nlohmann::json slice_settings(const objective::Objective& objective, const SliceOptions& s) {
+  nlohmann::json settings;
+  settings["objective"] = objective.spec();
+  settings["directions"] = explore::to_string(s.directions);
+  settings["dims"] = s.dims;
+  settings["grid"] = s.dims == 2 ? nlohmann::json({s.points1, s.points2}) : nlohmann::json({s.points1});
+  settings["range"] = s.dims == 2 ? nlohmann::json({s.lo1, s.hi1, s.lo2, s.hi2}) : nlohmann::json({s.lo1, s.hi1});
+  settings["normalization"] = explore::to_string(s.normalization);
+  settings["zero_one_dimensional"] = s.zero_one_dimensional;
+  settings["seed"] = s.seed;
+  settings["curvature"] = s.curvature;
+  settings["method"] = curvature::to_string(s.classify.method);
+  return settings;
+}
+
+nlohmann::json slice_summary(const SliceRun& run, const SlicePlan& plan, const SliceValues& values) {
+  return {{"objective", run.objective},
+          {"source", run.source},
+          {"n", run.n},
+          {"settings", run.settings},
+          {"points_total", plan.size()},
+          {"points_done", values.done_count()},
+          {"status", values.done_count() == plan.size() ? "complete" : "incomplete"}};
+}
+
+nlohmann::json to_json(const SliceRun& run, const SlicePlan& plan, const SliceValues& values, const SliceOptions& s) {
+  nlohmann::json summary = slice_summary(run, plan, values);
+  summary["points_computed_now"] = run.computed_now;
+  summary["points_done_before"] = run.done_before;
+  if (plan.eigenvalues.size() > 0)
+    summary["direction_eigenvalues"] =
+        std::vector<double>(plan.eigenvalues.data(), plan.eigenvalues.data() + plan.eigenvalues.size());
+  summary["alpha"] = std::vector<double>(plan.alpha.data(), plan.alpha.data() + plan.alpha.size());
+  if (s.dims == 2) summary["beta"] = std::vector<double>(plan.beta.data(), plan.beta.data() + plan.beta.size());
+  summary["loss"] = grid_json(values.loss, plan.alpha.size(), s.dims);
+  if (s.curvature) {
+    summary["lambda_min"] = grid_json(values.lambda_min, plan.alpha.size(), s.dims);
+    summary["lambda_max"] = grid_json(values.lambda_max, plan.alpha.size(), s.dims);
+  }
+  return summary;
+}
+
+std::string summary_text(const SliceRun& run, const SlicePlan& plan, const SliceValues& values, const SliceOptions& s) {
+  std::string out = "loss-slice: " + run.objective + " (n = " + std::to_string(run.n) + ") from " + run.source + "\n";
+  out += "  directions            " + explore::to_string(s.directions) + " (" + std::to_string(s.dims) +
+         "-D, normalization " + explore::to_string(s.normalization) + ")\n";
+  out += "  grid                  " + std::to_string(plan.alpha.size());
+  if (s.dims == 2) out += " x " + std::to_string(plan.beta.size());
+  const bool complete = values.done_count() == plan.size();
+  out += " = " + std::to_string(plan.size()) + " points; " + std::to_string(run.computed_now) + " computed now, " +
+         std::to_string(values.done_count()) + " done in all (" + (complete ? "complete" : "incomplete") + ")\n";
+  double lo = INFINITY, hi = -INFINITY;
+  for (Index k = 0; k < values.loss.size(); ++k)
+    if (values.done[k]) {
+      lo = std::min(lo, values.loss(k));
+      hi = std::max(hi, values.loss(k));
+    }
+  out += "  loss range            [" + text::format_number(lo) + ", " + text::format_number(hi) + "]\n";
+  if (plan.eigenvalues.size() > 0) {
+    out += "  direction eigenvalues";
+    for (Index k = 0; k < plan.eigenvalues.size(); ++k) out += " " + text::format_number(plan.eigenvalues(k));
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace saddlescope::report

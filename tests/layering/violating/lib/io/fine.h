@@ -1,0 +1,3 @@
+#pragma once
+// A fixture for the layering test: io/ may include HDF5 (allowed).
+#include <hdf5.h>
