@@ -21,6 +21,16 @@ endif()
 if(SADDLESCOPE_BUILD_TESTS)
   saddlescope_require(GTest libgtest-dev)
 endif()
+# MPI (docs/distributed.md): built when Debian's Open MPI is installed, unless switched off. The tools
+# start MPI only when a launcher (mpirun, srun) started them, so a plain run does not touch it.
+if(NOT DEFINED SADDLESCOPE_MPI OR SADDLESCOPE_MPI)
+  find_package(MPI COMPONENTS C QUIET)
+endif()
+option(SADDLESCOPE_MPI "Build MPI support (data-parallel objectives, work-parallel sweeps)" ${MPI_C_FOUND})
+if(SADDLESCOPE_MPI AND NOT MPI_C_FOUND)
+  message(FATAL_ERROR "SADDLESCOPE_MPI is ON but no MPI was found: install the Debian packages 'libopenmpi-dev openmpi-bin', "
+                      "or configure with -DSADDLESCOPE_MPI=OFF.")
+endif()
 
 # Warnings and machine flags for our own targets only (never global add_compile_options).
 add_library(saddlescope_build_flags INTERFACE)

@@ -22,6 +22,7 @@ struct Options {
 
 void setup(CLI::App& app, Options& o) {
   sc::cli::add_problem_options(app, o.source, "himmelblau or rosenbrock:n=4");
+  o.source.data_parallel = true;  // under mpirun each rank reads its rows of the data (docs/distributed.md)
   app.add_option("--grad-tol", o.classify.grad_tol, "Critical when |grad f| <= this (absolute)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -16,9 +16,11 @@ BUILD_PACKAGES=(cmake make g++ pkg-config git libeigen3-dev libspectra-dev libbo
                 nlohmann-json3-dev libgtest-dev hdf5-tools)
 # hdf5-tools gives h5clear, which clears the 'open for writing' mark a killed run leaves on its SWMR log.
 # The test suite also cross-checks against PyTorch and executes notebooks with Debian's python3.
-# OpenBLAS so that numpy and torch do not run on the reference BLAS.
+# OpenBLAS so that numpy and torch do not run on the reference BLAS. Open MPI: the MPI build and its
+# tests under mpirun -n 2 / -n 3 (docs/distributed.md); installed before the first configure finds it.
 TEST_PACKAGES=(python3 python3-numpy python3-scipy python3-h5py python3-torch python3-matplotlib python3-pandas
-               python3-nbclient python3-nbformat python3-ipykernel python3-sklearn libopenblas0-pthread)
+               python3-nbclient python3-nbformat python3-ipykernel python3-sklearn libopenblas0-pthread
+               libopenmpi-dev openmpi-bin)
 # libFuzzer and clang's sanitizer runtimes.
 FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 

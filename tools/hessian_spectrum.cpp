@@ -29,6 +29,7 @@ struct Options {
 void setup(CLI::App& app, Options& o) {
   auto& s = o.spectrum;
   sc::cli::add_problem_options(app, o.source, "rosenbrock:n=100000");
+  o.source.data_parallel = true;  // under mpirun each rank reads its rows of the data (docs/distributed.md)
   app.add_option("--method", o.method, "auto (dense when n <= --dense-threshold), dense, or lanczos")
       ->check(CLI::IsMember(sc::curvature::kMethodNames.names()))
       ->capture_default_str();

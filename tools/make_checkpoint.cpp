@@ -90,7 +90,8 @@ int main(int argc, char** argv) {
       checkpoint.spec = problem.objective->spec();
       description = problem.objective->description();
     }
-    sc::io::write_checkpoint(out, checkpoint, sc::cli::provenance("make-checkpoint", argc, argv, seeds));
+    if (sc::cli::writes_files())  // under mpirun: rank 0 only
+      sc::io::write_checkpoint(out, checkpoint, sc::cli::provenance("make-checkpoint", argc, argv, seeds));
     if (common.json)
       sc::cli::print_json({{"checkpoint", out}, {"objective", description}, {"n", checkpoint.params.size()}});
     else

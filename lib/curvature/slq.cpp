@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "parallel/parallel.h"
 #include "random/random.h"
 #include "text/format.h"
 
@@ -38,6 +39,29 @@ MeanStderr mean_stderr(const std::vector<double>& x) {
   return out;
 }
 
+// Every probe's quadrature on every rank (a no-op with one rank). Record: the nodes, then the weights,
+// of the steps the probe took.
+void share_probes(SlqResult& r) {
+  if (parallel::work_ranks() == 1) return;
+  const Index probes = r.nodes.cols();
+  std::vector<std::vector<double>> records(static_cast<std::size_t>(probes));
+  for (Index j = 0; j < probes; ++j) {
+    if (!parallel::owns_item(j)) continue;
+    const Index m = r.steps_taken(j);
+    std::vector<double>& record = records[static_cast<std::size_t>(j)];
+    record.assign(r.nodes.col(j).data(), r.nodes.col(j).data() + m);
+    record.insert(record.end(), r.weights.col(j).data(), r.weights.col(j).data() + m);
+  }
+  parallel::share_items(records);
+  for (Index j = 0; j < probes; ++j) {
+    const std::vector<double>& record = records[static_cast<std::size_t>(j)];
+    const auto m = static_cast<Index>(record.size() / 2);
+    r.steps_taken(j) = static_cast<int>(m);
+    r.nodes.col(j).head(m) = Eigen::Map<const VectorXd>(record.data(), m);
+    r.weights.col(j).head(m) = Eigen::Map<const VectorXd>(record.data() + m, m);
+  }
+}
+
 }  // namespace
 
 bool SlqOptions::IsValid(std::string* why) const {
@@ -62,7 +86,7 @@ SlqResult stochastic_lanczos_quadrature(const SymmetricOperator& A, const SlqOpt
   const Index n = A.rows();
   if (n < 1) throw std::invalid_argument("stochastic_lanczos_quadrature: the operator has dimension 0");
   const Index steps = std::min(o.steps, n);  // a Krylov space has at most n dimensions
-  const std::int64_t before = A.product_count();
+  const std::int64_t before = A.product_count(), passes_before = A.pass_count();
   Index group = o.probe_block;
   if (group == 0) {
     const double per_probe = 8.0 * static_cast<double>(steps + 2) * static_cast<double>(n);
@@ -77,17 +101,26 @@ SlqResult stochastic_lanczos_quadrature(const SymmetricOperator& A, const SlqOpt
   r.steps_taken = Eigen::VectorXi::Zero(o.probes);
   const double inv_sqrt_n = 1.0 / std::sqrt(static_cast<double>(n));
 
-  for (Index first = 0; first < o.probes; first += group) {
-    const Index p = std::min(group, o.probes - first);
+  // Probes are work items: under MPI each rank runs the probes it owns (parallel::owns_item), grouped
+  // `group` at a time, and share_items gives every rank every probe's quadrature. A probe's result
+  // depends only on its stream and the operator (each probe keeps its own scale for the breakdown
+  // test), so the raw quadrature and all that follows are the same for any number of ranks.
+  std::vector<Index> mine;
+  for (Index j = 0; j < o.probes; ++j)
+    if (parallel::owns_item(j)) mine.push_back(j);
+  const auto owned = static_cast<Index>(mine.size());
+  for (Index start = 0; start < owned; start += group) {
+    const Index p = std::min(group, owned - start);
+    auto probe = [&](Index j) { return mine[static_cast<std::size_t>(start + j)]; };
     std::vector<MatrixXd> basis(static_cast<std::size_t>(p), MatrixXd(n, steps));
     std::vector<std::vector<double>> alpha(static_cast<std::size_t>(p)), beta(static_cast<std::size_t>(p));
     std::vector<bool> active(static_cast<std::size_t>(p), true);
     for (Index j = 0; j < p; ++j) {
-      random::Rng rng(o.seed, 0x51c0000 + static_cast<std::uint64_t>(first + j));
+      random::Rng rng(o.seed, 0x51c0000 + static_cast<std::uint64_t>(probe(j)));
       for (Index i = 0; i < n; ++i) basis[static_cast<std::size_t>(j)](i, 0) = rng.rademacher() * inv_sqrt_n;
     }
     MatrixXd V(n, p), W;
-    double scale = 0.0;
+    std::vector<double> scale(static_cast<std::size_t>(p), 0.0);
     for (Index step = 0; step < steps; ++step) {
       // Gather the active probes' current vectors into one block.
       std::vector<Index> live;
@@ -100,7 +133,7 @@ SlqResult stochastic_lanczos_quadrature(const SymmetricOperator& A, const SlqOpt
       for (std::size_t c = 0; c < live.size(); ++c) {
         const std::size_t j = static_cast<std::size_t>(live[c]);
         auto w = W.col(static_cast<Index>(c));
-        scale = std::max(scale, w.norm());
+        scale[j] = std::max(scale[j], w.norm());
         const auto& U = basis[j];
         const double a = U.col(step).dot(w);
         alpha[j].push_back(a);
@@ -110,11 +143,11 @@ SlqResult stochastic_lanczos_quadrature(const SymmetricOperator& A, const SlqOpt
           const VectorXd d = U.leftCols(step + 1).transpose() * w;
           w -= U.leftCols(step + 1) * d;
         }
-        r.steps_taken(first + static_cast<Index>(j)) = static_cast<int>(step + 1);
+        r.steps_taken(probe(static_cast<Index>(j))) = static_cast<int>(step + 1);
         if (step + 1 == steps) continue;
         const double b = w.norm();
         // Breakdown: the Krylov space is invariant and the quadrature is exact with step+1 nodes.
-        if (b <= 1e-12 * scale || b == 0.0) {
+        if (b <= 1e-12 * scale[j] || b == 0.0) {
           active[j] = false;
           continue;
         }
@@ -132,10 +165,16 @@ SlqResult stochastic_lanczos_quadrature(const SymmetricOperator& A, const SlqOpt
       Eigen::SelfAdjointEigenSolver<MatrixXd> eig;
       eig.computeFromTridiagonal(diag, off, Eigen::ComputeEigenvectors);
       if (eig.info() != Eigen::Success) throw std::runtime_error("stochastic_lanczos_quadrature: tridiagonal eigensolver failed");
-      r.nodes.col(first + j).head(m) = eig.eigenvalues();
-      r.weights.col(first + j).head(m) = eig.eigenvectors().row(0).transpose().array().square();
+      r.nodes.col(probe(j)).head(m) = eig.eigenvalues();
+      r.weights.col(probe(j)).head(m) = eig.eigenvectors().row(0).transpose().array().square();
     }
-    if (o.progress) o.progress(first + p, A.product_count() - before);
+    if (o.progress) o.progress(start + p, A.product_count() - before);
+  }
+  share_probes(r);
+  if (parallel::work_ranks() > 1) {  // count the other ranks' products too: the job's total
+    const std::int64_t mine = A.product_count() - before, passes = A.pass_count() - passes_before;
+    A.add_remote_counts(static_cast<std::int64_t>(parallel::work_sum(static_cast<double>(mine))) - mine,
+                        static_cast<std::int64_t>(parallel::work_sum(static_cast<double>(passes))) - passes);
   }
 
   // Moments, trace and index from the raw quadrature.

@@ -346,6 +346,30 @@ Eigen::MatrixXd read_matrix(hid_t parent, const std::string& name, hsize_t max_e
   return values;
 }
 
+Eigen::MatrixXd read_matrix_rows(hid_t parent, const std::string& name, hsize_t max_elements, std::int64_t begin,
+                                 std::int64_t end, std::int64_t* total_rows) {
+  std::vector<hsize_t> shape;
+  Handle dataset = open_checked(parent, name, 2, H5T_FLOAT, max_elements, shape);
+  if (total_rows) *total_rows = static_cast<std::int64_t>(shape[0]);
+  if (begin < 0 || end < begin || static_cast<hsize_t>(end) > shape[0])
+    throw Hdf5Error("dataset '" + name + "' has " + std::to_string(shape[0]) + " rows; rows [" + std::to_string(begin) +
+                    ", " + std::to_string(end) + ") are not inside it");
+  const hsize_t rows = static_cast<hsize_t>(end - begin);
+  Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> values(static_cast<Eigen::Index>(rows),
+                                                                               static_cast<Eigen::Index>(shape[1]));
+  if (values.size() > 0) {
+    const hsize_t start[2] = {static_cast<hsize_t>(begin), 0};
+    const hsize_t count[2] = {rows, shape[1]};
+    Handle file_space(check(H5Dget_space(dataset.get()), "dataspace of '" + name + "'"), H5Sclose);
+    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr),
+          "selecting rows of '" + name + "'");
+    Handle memory_space(check(H5Screate_simple(2, count, nullptr), "memory space for '" + name + "'"), H5Sclose);
+    check(H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, memory_space.get(), file_space.get(), H5P_DEFAULT, values.data()),
+          "reading rows of dataset '" + name + "'");
+  }
+  return values;
+}
+
 std::vector<std::int64_t> read_int_vector(hid_t parent, const std::string& name, hsize_t max_elements) {
   std::vector<hsize_t> shape;
   Handle dataset = open_checked(parent, name, 1, H5T_INTEGER, max_elements, shape);

@@ -91,6 +91,11 @@ H5T_class_t dataset_class(hid_t dataset);
 // Readers check rank and class and refuse sizes above `max_elements` before allocating.
 Eigen::VectorXd read_vector(hid_t parent, const std::string& name, hsize_t max_elements);
 Eigen::MatrixXd read_matrix(hid_t parent, const std::string& name, hsize_t max_elements);
+// Rows [begin, end) of a 2-D dataset, by a hyperslab read (only those rows are read and allocated).
+// `max_elements` bounds the whole dataset as for read_matrix; `total_rows` receives its row count.
+// Throws Hdf5Error when the range is not inside the dataset.
+Eigen::MatrixXd read_matrix_rows(hid_t parent, const std::string& name, hsize_t max_elements, std::int64_t begin,
+                                 std::int64_t end, std::int64_t* total_rows);
 std::vector<std::int64_t> read_int_vector(hid_t parent, const std::string& name, hsize_t max_elements);
 
 }  // namespace saddlescope::io::h5

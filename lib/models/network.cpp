@@ -625,4 +625,115 @@ std::string Network::description() const {
   return out.str();
 }
 
+// K-FAC factors (objective/kronecker.h). One forward pass; then the δ columns of the chosen kind are
+// back-propagated through the layers as in backward(), with the columns of factor c of sample i at
+// position c·B + i so that the activation derivatives D1 [d, B] apply block by block.
+std::vector<objective::KroneckerLayer> Network::kronecker_factors(const Vector& x, objective::KroneckerFisher which,
+                                                                  std::uint64_t seed, Batch batch) const {
+  check_point(x);
+  const bool full = batch.empty();
+  if (!full) check_batch(batch);
+  const Matrix* inputs = nullptr;
+  const Matrix* targets = nullptr;
+  gather(batch, full, inputs, targets);
+  const double* theta = x.data();
+  forward(theta, *inputs, *targets, 1);
+  const Workspace& ws = *ws_;
+  const auto& w = options_.widths;
+  const std::size_t L = w.size() - 1;
+  const Index B = inputs->cols(), k = w[L];
+
+  // δ_L: [k, c·B] for c factor columns per sample.
+  Matrix delta;
+  switch (which) {
+    case objective::KroneckerFisher::empirical:
+      delta = ws.dZ;
+      break;
+    case objective::KroneckerFisher::sampled: {
+      // A target drawn from the model's predictive distribution; δ = ∂ℓ/∂z at that target, whose
+      // second moment E[δδᵀ] equals the loss Hessian in z (Martens & Grosse 2015, Sec. 5).
+      random::Rng rng(seed, 0);
+      delta.resize(k, B);
+      for (Index i = 0; i < B; ++i) {
+        switch (options_.loss) {
+          case Loss::mse:  // ℓ = ‖z − y‖²/k is the likelihood of y ~ N(z, (k/2)I): δ = −√(2/k)·ε
+            for (Index j = 0; j < k; ++j) delta(j, i) = -std::sqrt(2.0 / static_cast<double>(k)) * rng.normal();
+            break;
+          case Loss::cross_entropy: {  // c ~ softmax(z): δ = p − e_c
+            const double u = rng.uniform();
+            double cumulative = 0.0;
+            Index c = k - 1;
+            for (Index j = 0; j < k; ++j) {
+              cumulative += ws.loss_aux(j, i);
+              if (u < cumulative) {
+                c = j;
+                break;
+              }
+            }
+            delta.col(i) = ws.loss_aux.col(i);
+            delta(c, i) -= 1.0;
+            break;
+          }
+          case Loss::logistic:  // y ~ Bernoulli(σ(z)): δ = σ − y
+            delta(0, i) = ws.loss_aux(0, i) - (rng.uniform() < ws.loss_aux(0, i) ? 1.0 : 0.0);
+            break;
+        }
+      }
+      break;
+    }
+    case objective::KroneckerFisher::exact: {
+      // Q_i with Q_i Q_iᵀ = ∂²ℓ_i/∂z²: mse (2/k)I → √(2/k)·I; cross-entropy diag(p) − ppᵀ →
+      // column c = √p_c (e_c − p) (Σp = 1 makes QQᵀ exact); logistic σ(1−σ) → √(σ(1−σ)).
+      const Index columns = options_.loss == Loss::logistic ? 1 : k;
+      delta.setZero(k, columns * B);
+      for (Index c = 0; c < columns; ++c)
+        for (Index i = 0; i < B; ++i) {
+          auto column = delta.col(c * B + i);
+          switch (options_.loss) {
+            case Loss::mse: column(c) = std::sqrt(2.0 / static_cast<double>(k)); break;
+            case Loss::cross_entropy:
+              column = -std::sqrt(ws.loss_aux(c, i)) * ws.loss_aux.col(i);
+              column(c) += std::sqrt(ws.loss_aux(c, i));
+              break;
+            case Loss::logistic: column(0) = std::sqrt(ws.loss_aux(0, i) * (1.0 - ws.loss_aux(0, i))); break;
+          }
+        }
+      break;
+    }
+  }
+
+  const double inv_b = 1.0 / static_cast<double>(B);
+  const Index blocks = delta.cols() / B;
+  std::vector<objective::KroneckerLayer> layers(L);
+  Matrix grad_h, grad_h_prev;  // ∂/∂h_l of the δ columns, [d_l, blocks·B]
+  for (std::size_t l = L; l >= 1; --l) {
+    const Matrix& prev = l > 1 ? ws.H[l - 1] : *inputs;
+    objective::KroneckerLayer& layer = layers[l - 1];
+    layer.name = "layer" + std::to_string(l);
+    layer.out = w[l];
+    layer.in = w[l - 1];
+    layer.weight_offset = weight_offset_[l];
+    layer.bias_offset = options_.bias ? bias_offset_[l] : -1;
+    const Index in = w[l - 1];
+    layer.A.resize(layer.in_total(), layer.in_total());
+    layer.A.topLeftCorner(in, in).noalias() = inv_b * prev * prev.transpose();
+    if (options_.bias) {
+      const Vector mean = inv_b * prev.rowwise().sum();
+      layer.A.block(0, in, in, 1) = mean;
+      layer.A.block(in, 0, 1, in) = mean.transpose();
+      layer.A(in, in) = 1.0;
+    }
+    layer.G.noalias() = inv_b * delta * delta.transpose();
+    if (l > 1) {
+      grad_h_prev.noalias() = ConstMatrixMap(theta + weight_offset_[l], w[l - 1], w[l]) * delta;  // W_lᵀ δ_l
+      if (residual_at(l)) grad_h_prev += grad_h;
+      delta.resize(w[l - 1], blocks * B);
+      for (Index c = 0; c < blocks; ++c)
+        delta.middleCols(c * B, B) = grad_h_prev.middleCols(c * B, B).cwiseProduct(ws.D1[l - 1]);
+      grad_h.swap(grad_h_prev);
+    }
+  }
+  return layers;
+}
+
 }  // namespace saddlescope::models

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "io/checkpoint.h"
+#include "objective/kronecker.h"
 #include "objective/objective.h"
 #include "text/names.h"
 
@@ -110,7 +111,7 @@ inline constexpr auto kInitNames = text::make_name_table<Init>(
 // Layer l draws from random::Rng(seed, l), so the values do not depend on anything but (seed, layer).
 Vector initial_parameters(const NetworkOptions& options, Init init, std::uint64_t seed, double sigma = 0.1);
 
-class Network final : public objective::Objective {
+class Network final : public objective::Objective, public objective::KroneckerFactored {
  public:
   // Validates `options` against the data: X has d_0 columns; for mse y has d_L columns; for
   // cross_entropy y is one column of integers in [0, d_L) and d_L ≥ 2; for logistic d_L == 1 and y is
@@ -138,6 +139,13 @@ class Network final : public objective::Objective {
   std::vector<Block> parameter_blocks() const override;
   nlohmann::json spec() const override;
   std::string description() const override;
+
+  // K-FAC factors of every layer (objective/kronecker.h): A from the layer's input h_{l-1} (with a 1 for
+  // the bias), G from δ_l = ∂ℓ/∂z_l back-propagated from the loss-Hessian factor columns (exact), a
+  // sampled target (sampled) or the observed target (empirical). Layers are named "layer<l>".
+  std::vector<objective::KroneckerLayer> kronecker_factors(const Vector& x, objective::KroneckerFisher which,
+                                                           std::uint64_t seed, Batch batch = {}) const override;
+  double kronecker_regulariser() const override { return options_.weight_decay; }
 
   // The network's outputs (logits) z_L for every sample at parameters x: [N, d_L].
   Matrix outputs(const Vector& x) const;

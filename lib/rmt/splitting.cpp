@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "curvature/inertia.h"
+#include "parallel/parallel.h"
 
 namespace saddlescope::rmt {
 
@@ -251,22 +252,32 @@ SplittingResult subset_simulation(const Ensemble& ensemble, const SplittingOptio
   if (!options.IsValid(&why)) throw std::invalid_argument(why);
   SplittingResult r;
   std::int64_t accepted = 0, proposed = 0;
+  const bool gas = options.moves == SplittingMoves::kEigenvalueGas ||
+                   (options.moves == SplittingMoves::kAuto && ensemble.has_tridiagonal_model());
+  if (options.moves == SplittingMoves::kEigenvalueGas && !ensemble.has_tridiagonal_model())
+    throw std::invalid_argument("splitting moves 'eigenvalues' need ensemble goe or goe-shift");
+  r.moves_used = gas ? SplittingMoves::kEigenvalueGas : SplittingMoves::kMatrixPcn;
+  // Repetitions are work items: under MPI each rank runs the ones it owns (each from its own streams),
+  // then every rank gets every run and combines them in repetition order.
+  std::vector<std::vector<double>> records(static_cast<std::size_t>(options.repetitions));
   for (int rep = 0; rep < options.repetitions; ++rep) {
-    const bool gas = options.moves == SplittingMoves::kEigenvalueGas ||
-                     (options.moves == SplittingMoves::kAuto && ensemble.has_tridiagonal_model());
-    if (options.moves == SplittingMoves::kEigenvalueGas && !ensemble.has_tridiagonal_model())
-      throw std::invalid_argument("splitting moves 'eigenvalues' need ensemble goe or goe-shift");
-    r.moves_used = gas ? SplittingMoves::kEigenvalueGas : SplittingMoves::kMatrixPcn;
+    if (!parallel::owns_item(rep)) continue;
     const Run run = gas ? one_run_eigenvalues(ensemble, options, seed, stream_base, static_cast<std::uint64_t>(rep))
                         : one_run(ensemble, options, seed, stream_base, static_cast<std::uint64_t>(rep));
-    if (!run.converged) r.status = SplittingStatus::kMaxLevels;
-    r.run_estimates.push_back(std::exp(run.log_p));
-    r.run_log_estimates.push_back(run.log_p);
-    r.run_levels.push_back(run.levels);
-    accepted += run.accepted;
-    proposed += run.proposed;
-    r.matrix_evaluations += run.evaluations;
+    records[static_cast<std::size_t>(rep)] = {run.log_p, static_cast<double>(run.levels), run.converged ? 1.0 : 0.0,
+                                              static_cast<double>(run.accepted), static_cast<double>(run.proposed),
+                                              static_cast<double>(run.evaluations)};
     if (progress) progress(rep + 1, options.repetitions);
+  }
+  parallel::share_items(records);
+  for (const std::vector<double>& run : records) {
+    if (run.at(2) == 0.0) r.status = SplittingStatus::kMaxLevels;
+    r.run_estimates.push_back(std::exp(run[0]));
+    r.run_log_estimates.push_back(run[0]);
+    r.run_levels.push_back(static_cast<int>(run[1]));
+    accepted += static_cast<std::int64_t>(run[3]);
+    proposed += static_cast<std::int64_t>(run[4]);
+    r.matrix_evaluations += static_cast<std::int64_t>(run[5]);
   }
   const double R = options.repetitions;
   // Mean and spread on estimates scaled by the largest run, so nothing underflows: log_p stays right

@@ -1,0 +1,61 @@
+#pragma once
+// The K-FAC optimizer's preconditioner (Martens & Grosse 2015, arXiv:1503.05671, Secs. 5–6): running
+// averages of every layer's Kronecker factors, refreshed every `factor_interval` steps, and the damped
+// Kronecker inverse (curvature/kfac.h) re-formed every `inverse_interval` steps. The step is
+//     Δθ = −lr · [diag_l (Ā_l + π_l√γ I) ⊗ (Ḡ_l + (√γ/π_l) I)]⁻¹ ∇f,    γ = damping + λ,
+// with λ the objective's L2 regulariser (M&G Sec. 6.1 fold the weight-decay term into the damping the
+// same way). Running averages (M&G Sec. 5): Ā ← ε Ā + (1 − ε) A_t with ε = min(1 − 1/k, factor_decay),
+// k the number of factor refreshes so far, so the first refresh takes the factors as they are.
+// Not included: M&G's adaptive γ (Levenberg–Marquardt rule, Sec. 6.5) and their quadratic-model step
+// size and momentum (Secs. 6.4, 7); the learning rate is the caller's, as in torch-style K-FAC ports.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "curvature/kfac.h"
+#include "objective/kronecker.h"
+#include "objective/objective.h"
+
+namespace saddlescope::optim {
+
+struct KfacOptions {
+  double damping = 1e-3;               // γ > 0, Tikhonov damping split between the factors by π
+  double factor_decay = 0.95;          // ε_max in [0, 1): weight of the old running average (M&G: 0.95)
+  std::int64_t factor_interval = 1;    // T_cov ≥ 1: steps between factor refreshes
+  std::int64_t inverse_interval = 20;  // T_inv ≥ 1: steps between inversions (M&G: 20)
+  objective::KroneckerFisher fisher = objective::KroneckerFisher::sampled;  // M&G sample the targets
+  std::uint64_t seed = 0;              // sampled targets at refresh k use random::Rng(seed, k)
+  bool IsValid(std::string* why) const;
+};
+
+class KfacPreconditioner {
+ public:
+  explicit KfacPreconditioner(KfacOptions options);
+  // `step` counts from 1. Refreshes the factors at x (on `batch`, or the full data set when empty)
+  // when (step − 1) % factor_interval == 0, re-forms the inverse when (step − 1) % inverse_interval == 0
+  // (and whenever none exists yet), then writes F̂⁻¹·gradient into `direction`. Throws
+  // std::invalid_argument when `f` has no Kronecker factors.
+  void precondition(const objective::Objective& f, const objective::Vector& x, const objective::Vector& gradient,
+                    std::int64_t step, objective::Vector& direction, objective::Batch batch = {});
+  const std::vector<objective::KroneckerLayer>& running_factors() const { return factors_; }
+  std::int64_t refreshes() const { return refreshes_; }
+
+  // Checkpoint state: "kfac.<layer>.A" / ".G" (the running factors, flattened column-major),
+  // "kfac.<layer>.inverse_A" / ".inverse_G" (the averages the current inverse was formed from, so a
+  // resumed run continues bit for bit) and "kfac.refreshes"; load_state checks the shapes against
+  // `f`'s layers at the next precondition().
+  void save_state(std::map<std::string, objective::Vector>& buffers) const;
+  void load_state(const std::map<std::string, objective::Vector>& buffers);
+
+ private:
+  KfacOptions options_;
+  std::vector<objective::KroneckerLayer> factors_;
+  std::vector<objective::KroneckerLayer> inverse_basis_;  // the averages the current inverse was formed from
+  std::int64_t refreshes_ = 0;
+  curvature::KfacDampedInverse inverse_;
+  bool have_inverse_ = false;
+  std::map<std::string, objective::Vector> pending_state_;  // loaded, applied at the first refresh
+};
+
+}  // namespace saddlescope::optim
