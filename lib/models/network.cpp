@@ -7,6 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "models/loss.h"
+#include "models/name_table.h"
 #include "random/random.h"
 
 namespace saddlescope::models {
@@ -216,32 +218,7 @@ Network::Network(NetworkOptions options, io::DataArrays data) : options_(std::mo
     throw std::invalid_argument("X has " + std::to_string(data_.X.cols()) + " columns but the input width is " +
                                 std::to_string(w.front()));
   if (!data_.X.allFinite() || !data_.y.allFinite()) throw std::invalid_argument("the data set contains NaN or Inf");
-  switch (options_.loss) {
-    case Loss::mse:
-      if (data_.y.cols() != w.back())
-        throw std::invalid_argument("loss 'mse' needs y with " + std::to_string(w.back()) + " columns (the output width), got " +
-                                    std::to_string(data_.y.cols()));
-      break;
-    case Loss::cross_entropy:
-      if (data_.y.cols() != 1)
-        throw std::invalid_argument("loss 'cross_entropy' needs y as one column of class indices, got " +
-                                    std::to_string(data_.y.cols()) + " columns");
-      for (Index i = 0; i < N; ++i) {
-        const double c = data_.y(i, 0);
-        if (c != std::floor(c) || c < 0 || c >= static_cast<double>(w.back()))
-          throw std::invalid_argument("loss 'cross_entropy': y[" + std::to_string(i) + "] = " + std::to_string(c) +
-                                      " is not a class index in [0, " + std::to_string(w.back()) + ")");
-      }
-      break;
-    case Loss::logistic:
-      if (data_.y.cols() != 1)
-        throw std::invalid_argument("loss 'logistic' needs y as one column, got " + std::to_string(data_.y.cols()) + " columns");
-      for (Index i = 0; i < N; ++i)
-        if (data_.y(i, 0) < 0 || data_.y(i, 0) > 1)
-          throw std::invalid_argument("loss 'logistic': y[" + std::to_string(i) + "] = " + std::to_string(data_.y(i, 0)) +
-                                      " is not in [0, 1]");
-      break;
-  }
+  check_loss_targets(options_.loss, data_.y, w.back());
   inputs_ = data_.X.transpose();
   targets_ = data_.y.transpose();
   sample_count_ = N;
@@ -323,35 +300,7 @@ double Network::forward(const double* theta, const Matrix& inputs, const Matrix&
   const Index k = w[L];
   ws.dZ.resize(k, B);
   ws.loss_aux.resize(k, B);
-  double sum = 0.0;
-  switch (options_.loss) {
-    case Loss::mse:
-      ws.dZ = z - targets;
-      sum = ws.dZ.squaredNorm() / static_cast<double>(k);
-      ws.dZ *= 2.0 / static_cast<double>(k);
-      break;
-    case Loss::cross_entropy:
-      for (Index i = 0; i < B; ++i) {
-        const double zmax = z.col(i).maxCoeff();
-        ws.loss_aux.col(i).array() = (z.col(i).array() - zmax).exp();
-        const double s = ws.loss_aux.col(i).sum();
-        const auto c = static_cast<Index>(targets(0, i));
-        sum += zmax + std::log(s) - z(c, i);
-        ws.loss_aux.col(i) /= s;
-        ws.dZ.col(i) = ws.loss_aux.col(i);
-        ws.dZ(c, i) -= 1.0;
-      }
-      break;
-    case Loss::logistic:
-      for (Index i = 0; i < B; ++i) {
-        const double zi = z(0, i), y = targets(0, i);
-        sum += softplus(zi) - y * zi;
-        ws.loss_aux(0, i) = sigmoid(zi);
-        ws.dZ(0, i) = ws.loss_aux(0, i) - y;
-      }
-      break;
-  }
-  return sum;
+  return loss_forward(options_.loss, z, targets, ws.dZ, ws.loss_aux);
 }
 
 void Network::backward(const double* theta, const Matrix& inputs, double scale, double* grad) const {
@@ -473,7 +422,6 @@ void Network::product(Product which, const Vector& x, Batch batch, bool full, co
   const Index B = inputs->cols();
   const double inv_B = 1.0 / static_cast<double>(B);
   const std::size_t L = options_.widths.size() - 1;
-  const Index k = options_.widths.back();
   forward(x.data(), *inputs, *targets, which == Product::hessian ? 2 : 1);
   if (which == Product::hessian) backward(x.data(), *inputs, inv_B, nullptr);
   // The R-passes run over chunks of the block whose workspaces stay cache-sized (see
@@ -501,24 +449,7 @@ void Network::product(Product which, const Vector& x, Batch batch, bool full, co
           Rd.col(j * B + i) = ws.dZ.col(i) * (inv_B * ws.dZ.col(i).dot(RZ.col(j * B + i)));
     } else {
       // Hessian of the loss in the logits, per sample, applied to R{z_L}.
-      switch (options_.loss) {
-        case Loss::mse: Rd.leftCols(m * B) = (2.0 / static_cast<double>(k) * inv_B) * RZ.leftCols(m * B); break;
-        case Loss::cross_entropy:
-          for (Index j = 0; j < m; ++j)
-            for (Index i = 0; i < B; ++i) {
-              const auto p = ws.loss_aux.col(i);
-              const auto r = RZ.col(j * B + i);
-              Rd.col(j * B + i) = inv_B * (p.cwiseProduct(r) - p * p.dot(r));
-            }
-          break;
-        case Loss::logistic:
-          for (Index j = 0; j < m; ++j)
-            for (Index i = 0; i < B; ++i) {
-              const double s = ws.loss_aux(0, i);
-              Rd(0, j * B + i) = inv_B * s * (1.0 - s) * RZ(0, j * B + i);
-            }
-          break;
-      }
+      loss_hessian_product(options_.loss, ws.loss_aux, RZ.leftCols(m * B), inv_B, Rd.leftCols(m * B));
     }
     r_backward(x.data(), *inputs, v, m, which == Product::hessian, out.data() + start * parameter_count_);
   }
