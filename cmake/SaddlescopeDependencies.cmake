@@ -13,6 +13,10 @@ saddlescope_require(Boost libboost-dev 1.74 CONFIG)
 saddlescope_require(nlohmann_json nlohmann-json3-dev 3 NO_MODULE)
 saddlescope_require(CLI11 libcli11-dev NO_MODULE)
 saddlescope_require(OpenMP libgomp1)
+# ONNX import (lib/models/graph/onnx_import.cpp): Debian's libonnx-dev ships a CMake config whose
+# onnx_proto target links protobuf::libprotobuf, which FindProtobuf defines (libprotobuf-dev).
+saddlescope_require(Protobuf libprotobuf-dev)
+saddlescope_require(ONNX libonnx-dev CONFIG)
 set(HDF5_PREFER_PARALLEL OFF)
 find_package(HDF5 COMPONENTS C QUIET)
 if(NOT HDF5_FOUND)

@@ -44,6 +44,7 @@ DATASETS = {
         "source": "E. Alpaydin, C. Kaynak (1998), Optical Recognition of Handwritten Digits, UCI Machine "
                   "Learning Repository, https://archive.ics.uci.edu/dataset/80; as shipped by Debian "
                   "python3-sklearn 1.2.1 in sklearn/datasets/data/digits.csv.gz",
+        "sample_shape": [1, 8, 8],  # one channel, 8 rows of 8 pixels: what a CNN takes (docs/graph.md)
     },
 }
 LICENSE = ("CC BY 4.0 (UCI Machine Learning Repository); redistributed within scikit-learn under "
@@ -96,6 +97,8 @@ def write_data_file(path, name, X, y, sha256, meta):
             g = f.create_group(name)
             g.create_dataset("X", data=X, compression="gzip", compression_opts=9, shuffle=True)
             g.create_dataset("y", data=y, compression="gzip", compression_opts=9, shuffle=True)
+            if "sample_shape" in meta:
+                g.create_dataset("sample_shape", data=np.asarray(meta["sample_shape"], dtype=np.int64))
             write_string(g, "source", meta["source"])
             write_string(g, "license", LICENSE)
             write_string(g, "sha256", sha256)

@@ -13,12 +13,13 @@ BUILD_DIR=${SADDLESCOPE_BUILD:-build}
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 BUILD_PACKAGES=(cmake make g++ pkg-config git libeigen3-dev libspectra-dev libboost-dev libhdf5-dev libcli11-dev
-                nlohmann-json3-dev libgtest-dev hdf5-tools)
+                nlohmann-json3-dev libgtest-dev hdf5-tools libonnx-dev libprotobuf-dev)
+# libonnx-dev + libprotobuf-dev: the ONNX importer of graph models (docs/graph.md).
 # hdf5-tools gives h5clear, which clears the 'open for writing' mark a killed run leaves on its SWMR log.
 # The test suite also cross-checks against PyTorch and executes notebooks with Debian's python3.
 # OpenBLAS so that numpy and torch do not run on the reference BLAS.
 TEST_PACKAGES=(python3 python3-numpy python3-scipy python3-h5py python3-torch python3-matplotlib python3-pandas
-               python3-nbclient python3-nbformat python3-ipykernel python3-sklearn libopenblas0-pthread)
+               python3-nbclient python3-nbformat python3-ipykernel python3-sklearn python3-onnx libopenblas0-pthread)
 # libFuzzer and clang's sanitizer runtimes.
 FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 
@@ -60,7 +61,7 @@ case "${1:-}" in
   fuzz)
     install_missing "${BUILD_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
     seconds=${SADDLESCOPE_FUZZ_SECONDS:-60}
-    for target in checkpoint model_spec problem_spec; do
+    for target in checkpoint model_spec problem_spec onnx; do
       start=$(date +%s)
       bash tools/fuzz.sh "$target" "$seconds" >&2
       echo "dev.sh fuzz: $target clean, $(( $(date +%s) - start )) s (build + ${seconds} s of fuzzing)" >&2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds (clang 14, preset `fuzz`: build-fuzz/) and runs one libFuzzer target for SECONDS seconds.
 # Usage: tools/fuzz.sh TARGET SECONDS [extra libFuzzer flags]
-#   TARGET: checkpoint | model_spec | problem_spec     (tests/fuzz/fuzz_TARGET.cc)
+#   TARGET: checkpoint | model_spec | problem_spec | onnx     (tests/fuzz/fuzz_TARGET.cc)
 # Needs Debian's clang-14 and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes).
 # The seed corpus tests/fuzz/corpus/TARGET is read; new inputs go to build-fuzz/corpus/TARGET (not
 # committed). A crash is written to build-fuzz/artifacts/TARGET/crash-*: fix it, then copy the file into
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 target="${1:?usage: tools/fuzz.sh TARGET SECONDS}"
 seconds="${2:?usage: tools/fuzz.sh TARGET SECONDS}"
 shift 2
-case "$target" in checkpoint|model_spec|problem_spec) ;; *) echo "fuzz.sh: unknown target '$target'" >&2; exit 2 ;; esac
+case "$target" in checkpoint|model_spec|problem_spec|onnx) ;; *) echo "fuzz.sh: unknown target '$target'" >&2; exit 2 ;; esac
 if [ ! -f build-fuzz/CMakeCache.txt ]; then cmake --preset fuzz >/dev/null; fi
 cmake --build --preset fuzz --target "fuzz_$target" -j "$(nproc)"
 mkdir -p "build-fuzz/corpus/$target" "build-fuzz/artifacts/$target"

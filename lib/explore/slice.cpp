@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "curvature/lanczos.h"
+#include "models/graph/engine.h"
 #include "random/random.h"
 #include "text/format.h"
 
@@ -34,6 +35,18 @@ bool SliceOptions::IsValid(std::string* why) const {
 
 std::vector<Index> filter_row_lengths(const objective::Objective& f) {
   const auto blocks = f.parameter_blocks();
+  // A graph model knows each parameter's tensor shape: a filter is one slice along the first (output)
+  // extent, as torch stores conv [out, in, kh, kw] and linear [out, in] weights (Li et al.'s
+  // net_plotter.py normalises per output channel); rank ≤ 1 (biases, norm scales) is one-dimensional.
+  if (const auto* graph = dynamic_cast<const models::graph::GraphObjective*>(&f)) {
+    const auto& parameters = graph->ir().parameters;
+    std::vector<Index> rows(blocks.size(), 0);
+    for (std::size_t b = 0; b < blocks.size() && b < parameters.size(); ++b) {
+      const auto& shape = parameters[b].value.shape;
+      if (shape.size() >= 2 && shape[0] > 0) rows[b] = parameters[b].value.element_count() / shape[0];
+    }
+    return rows;
+  }
   const nlohmann::json spec = f.spec();
   std::vector<Index> widths;
   if (spec.contains("widths")) widths = spec["widths"].get<std::vector<Index>>();

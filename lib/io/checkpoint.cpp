@@ -16,6 +16,7 @@ void write_data(hid_t file, const Checkpoint& c) {
   if (c.data) {
     h5::write_matrix(group.get(), "X", c.data->X);
     h5::write_matrix(group.get(), "y", c.data->y);
+    if (!c.data->sample_shape.empty()) h5::write_int_vector(group.get(), "sample_shape", c.data->sample_shape);
   } else {
     h5::write_attribute(group.get(), "data_file", c.data_file);
     h5::write_attribute(group.get(), "data_group", c.data_group);
@@ -35,6 +36,21 @@ void require_finite(const Eigen::MatrixXd& values, const std::string& path, cons
 
 }  // namespace
 
+std::string sample_shape_problem(const std::vector<std::int64_t>& shape, Eigen::Index columns) {
+  if (shape.empty() || shape.size() > 8) return "sample_shape must have 1 to 8 extents";
+  std::int64_t product = 1;
+  for (const std::int64_t extent : shape) {
+    if (extent < 1 || extent > static_cast<std::int64_t>(kMaxElementsPerDataset) ||
+        product > static_cast<std::int64_t>(kMaxElementsPerDataset) / extent)
+      return "sample_shape has an extent out of range";
+    product *= extent;
+  }
+  if (product != columns)
+    return "sample_shape holds " + std::to_string(product) + " elements per sample but X has " + std::to_string(columns) +
+           " columns";
+  return "";
+}
+
 void write_checkpoint(const std::string& path, const Checkpoint& c, const Provenance& provenance) {
   AtomicH5File file(path);
   try {
@@ -42,6 +58,11 @@ void write_checkpoint(const std::string& path, const Checkpoint& c, const Proven
     h5::write_vector(file.get(), "params", c.params);
     h5::Handle objective = h5::create_group(file.get(), "objective");
     h5::write_attribute(objective.get(), "spec", c.spec.dump());
+    if (!c.graph.empty()) h5::write_bytes(objective.get(), "onnx", c.graph);
+    if (!c.buffers.empty()) {
+      h5::Handle buffers = h5::create_group(file.get(), "buffers");
+      for (const auto& [name, values] : c.buffers) h5::write_vector(buffers.get(), name, values);
+    }
     write_data(file.get(), c);
     if (c.optimizer_state) write_optimizer_state(file.get(), *c.optimizer_state);
   } catch (const h5::Hdf5Error& e) {
@@ -65,6 +86,20 @@ Checkpoint read_checkpoint(const std::string& path) {
     c.spec = nlohmann::json::parse(spec_text, nullptr, false);
     if (c.spec.is_discarded() || !c.spec.is_object())
       throw FileError(path, "attribute /objective/spec is not a JSON object");
+    if (h5::exists(objective.get(), "onnx")) {
+      c.graph = h5::read_bytes(objective.get(), "onnx", kMaxElementsPerDataset);
+      if (c.graph.empty()) throw FileError(path, "dataset '/objective/onnx' is empty");
+    }
+    if (h5::exists(file, "buffers")) {
+      h5::Handle group = h5::open_group(file, "buffers");
+      std::uint64_t total = 0;  // all buffers together stay under one dataset's limit
+      for (const std::string& name : list_links(group.get())) {
+        Eigen::VectorXd buffer = h5::read_vector(group.get(), name, kMaxElementsPerDataset - total);
+        total += static_cast<std::uint64_t>(buffer.size());
+        require_finite(buffer, path, "dataset '/buffers/" + name + "'");
+        c.buffers.emplace(name, std::move(buffer));
+      }
+    }
     if (h5::exists(file, "data")) {
       h5::Handle data = h5::open_group(file, "data");
       if (h5::exists(data.get(), "X")) {
@@ -76,6 +111,11 @@ Checkpoint read_checkpoint(const std::string& path) {
                                     std::to_string(arrays.y.rows()));
         require_finite(arrays.X, path, "dataset '/data/X'");
         require_finite(arrays.y, path, "dataset '/data/y'");
+        if (h5::exists(data.get(), "sample_shape")) {
+          arrays.sample_shape = h5::read_int_vector(data.get(), "sample_shape", 8);
+          const std::string problem = sample_shape_problem(arrays.sample_shape, arrays.X.cols());
+          if (!problem.empty()) throw FileError(path, "/data/" + problem);
+        }
         c.data = std::move(arrays);
       } else {
         c.data_file = h5::read_string_attribute(data.get(), "data_file");
@@ -112,6 +152,11 @@ DataArrays read_data_file(const std::string& path, const std::string& group) {
     h5::Handle g = h5::open_group(opened.handle.get(), group);
     d.X = h5::read_matrix(g.get(), "X", kMaxElementsPerDataset);
     d.y = h5::read_matrix(g.get(), "y", kMaxElementsPerDataset);
+    if (h5::exists(g.get(), "sample_shape")) {
+      d.sample_shape = h5::read_int_vector(g.get(), "sample_shape", 8);
+      const std::string problem = sample_shape_problem(d.sample_shape, d.X.cols());
+      if (!problem.empty()) throw FileError(path, "/" + group + "/" + problem);
+    }
   } catch (const h5::Hdf5Error& e) {
     throw FileError(path, "/" + group + ": " + e.what());
   }

@@ -5,10 +5,16 @@
 // Layout (format "saddlescope-checkpoint", format_version 1):
 //   /params            float64 [n]
 //   /objective         group; attribute `spec` (JSON string: {"kind": ..., ...}, see problem/problem.h)
-//   /data/X, /data/y   float64 [N, d] and [N, k] (optional, embedded data set); or attributes
+//   /data/X, /data/y   float64 [N, d] and [N, k] (optional, embedded data set), optional
+//                      /data/sample_shape int64 (DataArrays::sample_shape); or attributes
 //                      `data_file` and `data_group` on /data naming a data set in another HDF5 file
 //   /optimizer_state   optional group; attribute `config` (JSON), one float64 dataset per state buffer,
 //                      attribute `step` (int64)
+//   graph models ({"kind": "graph"}, docs/graph.md) add
+//   /objective/onnx    uint8 [bytes]: the serialized ONNX ModelProto (models/graph/onnx_import.h)
+//   /buffers/<name>    float64 [count]: each buffer (batch-norm running statistics) flattened row-major,
+//                      named as in the spec's `buffer_names` (torch's buffer names)
+// Files without these read as before (format_version stays 1: the layout only gains optional parts).
 // plus the provenance attributes at the root (io/provenance.h).
 #include <Eigen/Core>
 #include <cstdint>
@@ -16,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "io/provenance.h"
 
@@ -32,7 +39,15 @@ inline constexpr std::uint64_t kMaxElementsPerDataset = std::uint64_t{1} << 28;
 struct DataArrays {
   Eigen::MatrixXd X;  // [N, d]
   Eigen::MatrixXd y;  // [N, k]: regression targets, or class indices stored as doubles in one column
+  // The per-sample tensor shape whose row-major flattening is a row of X (e.g. {1, 8, 8} for the digits,
+  // {3, 32, 32} for CIFAR-shaped images); empty for plain feature vectors. Stored as the int64 dataset
+  // `sample_shape` beside X and y; its product must equal d.
+  std::vector<std::int64_t> sample_shape;
 };
+
+// Checks that `shape` has 1 to 8 positive extents whose product is `columns`; "" when it does, else the
+// reason (for a FileError naming the file).
+std::string sample_shape_problem(const std::vector<std::int64_t>& shape, Eigen::Index columns);
 
 struct OptimizerState {
   nlohmann::json config = nlohmann::json::object();  // optimizer name and hyper-parameters
@@ -47,6 +62,8 @@ struct Checkpoint {
   std::string data_file;                           // or a reference to a data set in another file
   std::string data_group;
   std::optional<OptimizerState> optimizer_state;
+  std::string graph;                               // serialized ONNX model of a graph objective; empty otherwise
+  std::map<std::string, Eigen::VectorXd> buffers;  // graph objective state by name (/buffers)
   Provenance provenance;  // as read back; ignored when writing (the writer's own is used)
 };
 

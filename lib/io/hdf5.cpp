@@ -302,6 +302,13 @@ void write_int_vector(hid_t parent, const std::string& name, const std::vector<s
         "writing dataset '" + name + "'");
 }
 
+void write_bytes(hid_t parent, const std::string& name, const std::string& bytes) {
+  Handle dataset = create_dataset(parent, name, H5T_STD_U8LE, {static_cast<hsize_t>(bytes.size())});
+  if (!bytes.empty())
+    check(H5Dwrite(dataset.get(), H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()),
+          "writing dataset '" + name + "'");
+}
+
 void write_strings(hid_t parent, const std::string& name, const std::vector<std::string>& values) {
   Handle type = utf8_string_type();
   Handle dataset = create_dataset(parent, name, type.get(), {static_cast<hsize_t>(values.size())});
@@ -354,6 +361,19 @@ std::vector<std::int64_t> read_int_vector(hid_t parent, const std::string& name,
     check(H5Dread(dataset.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
           "reading dataset '" + name + "'");
   return values;
+}
+
+std::string read_bytes(hid_t parent, const std::string& name, hsize_t max_bytes) {
+  std::vector<hsize_t> shape;
+  Handle dataset = open_checked(parent, name, 1, H5T_INTEGER, max_bytes, shape);
+  Handle type(H5Dget_type(dataset.get()), H5Tclose);
+  check(type.get(), "reading the type of dataset '" + name + "'");
+  if (H5Tget_size(type.get()) != 1) throw Hdf5Error("dataset '" + name + "' must hold bytes (uint8)");
+  std::string bytes(shape[0], '\0');
+  if (!bytes.empty())
+    check(H5Dread(dataset.get(), H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()),
+          "reading dataset '" + name + "'");
+  return bytes;
 }
 
 }  // namespace saddlescope::io::h5

@@ -82,6 +82,8 @@ void write_vector(hid_t parent, const std::string& name, const Eigen::VectorXd& 
 void write_matrix(hid_t parent, const std::string& name, const Eigen::MatrixXd& values);
 void write_int_vector(hid_t parent, const std::string& name, const std::vector<std::int64_t>& values);
 void write_strings(hid_t parent, const std::string& name, const std::vector<std::string>& values);
+// Opaque bytes (e.g. a serialized ONNX model) as a 1-D uint8 dataset.
+void write_bytes(hid_t parent, const std::string& name, const std::string& bytes);
 
 // Shape of a dataset (one entry per dimension) and whether its element class is floating point or
 // integer. Readers call these before allocating anything.
@@ -92,5 +94,7 @@ H5T_class_t dataset_class(hid_t dataset);
 Eigen::VectorXd read_vector(hid_t parent, const std::string& name, hsize_t max_elements);
 Eigen::MatrixXd read_matrix(hid_t parent, const std::string& name, hsize_t max_elements);
 std::vector<std::int64_t> read_int_vector(hid_t parent, const std::string& name, hsize_t max_elements);
+// A 1-D integer dataset of one-byte elements, refused above `max_bytes` before allocating.
+std::string read_bytes(hid_t parent, const std::string& name, hsize_t max_bytes);
 
 }  // namespace saddlescope::io::h5

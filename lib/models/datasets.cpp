@@ -121,9 +121,39 @@ io::DataArrays xor_data(std::int64_t samples, double noise, std::uint64_t seed) 
   return d;
 }
 
+io::DataArrays class_images(std::int64_t samples, std::int64_t classes, const std::vector<std::int64_t>& shape,
+                            double noise, std::uint64_t seed) {
+  check_samples(samples);
+  check_noise(noise);
+  if (classes < 2 || classes > 1000) throw std::invalid_argument("data 'classes' must be in [2, 1000]");
+  if (shape.size() != 3) throw std::invalid_argument("data 'shape' must be CxHxW");
+  std::int64_t pixels = 1;
+  for (auto extent : shape) {
+    if (extent < 1 || extent > 4096) throw std::invalid_argument("data 'shape' extents must be in [1, 4096]");
+    pixels *= extent;
+  }
+  if (pixels > (std::int64_t{1} << 24) || samples * pixels > static_cast<std::int64_t>(io::kMaxElementsPerDataset))
+    throw std::invalid_argument("data 'images' would hold more than " + std::to_string(io::kMaxElementsPerDataset) +
+                                " values");
+  random::Rng ts(seed, 0), xs(seed, 1);
+  Matrix templates(classes, pixels);
+  for (Index c = 0; c < classes; ++c)
+    for (Index j = 0; j < pixels; ++j) templates(c, j) = ts.normal();
+  io::DataArrays d;
+  d.X.resize(samples, pixels);
+  d.y.resize(samples, 1);
+  for (Index i = 0; i < samples; ++i) {
+    const Index c = i % classes;
+    for (Index j = 0; j < pixels; ++j) d.X(i, j) = templates(c, j) + noise * xs.normal();
+    d.y(i, 0) = static_cast<double>(c);
+  }
+  d.sample_shape = shape;
+  return d;
+}
+
 bool is_synthetic_data_spec(const std::string& spec) {
   const std::string name = spec.substr(0, spec.find(':'));
-  return name == "teacher" || name == "mixture" || name == "spirals" || name == "xor";
+  return name == "teacher" || name == "mixture" || name == "spirals" || name == "xor" || name == "images";
 }
 
 io::DataArrays synthetic_data(const std::string& spec) {
@@ -191,8 +221,23 @@ io::DataArrays synthetic_data(const std::string& spec) {
     d = two_spirals(n, number("noise", "0.05"), useed);
   } else if (name == "xor") {
     d = xor_data(n, number("noise", "0.1"), useed);
+  } else if (name == "images") {
+    std::vector<std::int64_t> shape;
+    const std::string text = take("shape", "3x32x32");
+    for (std::size_t start = 0;;) {
+      const std::size_t x = text.find('x', start);
+      const std::string item = text.substr(start, x == std::string::npos ? std::string::npos : x - start);
+      std::int64_t extent = 0;
+      const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), extent);
+      if (item.empty() || ec != std::errc() || end != item.data() + item.size() || shape.size() == 3)
+        throw std::invalid_argument("data spec 'shape' = '" + text + "' must be CxHxW, e.g. 3x32x32");
+      shape.push_back(extent);
+      if (x == std::string::npos) break;
+      start = x + 1;
+    }
+    d = class_images(n, integer("classes", "10"), shape, number("noise", "1"), useed);
   } else {
-    throw std::invalid_argument("unknown synthetic data set '" + name + "' (known: teacher, mixture, spirals, xor)");
+    throw std::invalid_argument("unknown synthetic data set '" + name + "' (known: teacher, mixture, spirals, xor, images)");
   }
   for (const auto& [key, value] : kv)
     if (!used.count(key)) throw std::invalid_argument("data spec '" + name + "' has no key '" + key + "'");

@@ -11,6 +11,7 @@
 // e.g. /iris, holding
 //   X  float64 [N, d]      one row per sample
 //   y  float64 [N, k]      targets (class indices for classification, in one column)
+//   sample_shape int64     optional: the per-sample tensor shape of a row of X (digits: [1, 8, 8])
 // and the attributes `source` (where the raw data came from), `license`, `sha256` (of the raw source
 // file, hex), `description`, `classes` (int64; 0 for regression).
 #include <cstdint>
@@ -37,11 +38,18 @@ io::DataArrays two_spirals(std::int64_t samples, double noise, std::uint64_t see
 // XOR: corners (±1, ±1) drawn uniformly, label 1 when the signs differ, plus noise·N(0, I_2).
 io::DataArrays xor_data(std::int64_t samples, double noise, std::uint64_t seed);
 
+// Class images, CIFAR-shaped by default: sample i has class i mod `classes`; X = template_c + noise·N(0, 1)
+// per pixel, the templates drawn once N(0, 1) per pixel (stream Rng(seed, 0)), the noise Rng(seed, 1).
+// `shape` is C×H×W (the per-sample shape, stored as sample_shape); X holds each image flattened row-major.
+io::DataArrays class_images(std::int64_t samples, std::int64_t classes, const std::vector<std::int64_t>& shape,
+                            double noise, std::uint64_t seed);
+
 // A synthetic data set from a spec string (the `--data` flag of make-checkpoint):
 //   teacher:n=256,widths=4-8-1,activation=tanh,noise=0.1,seed=1
 //   mixture:n=300,classes=3,dim=2,separation=3,seed=1
 //   spirals:n=200,noise=0.05,seed=1
 //   xor:n=100,noise=0.1,seed=1
+//   images:n=128,classes=10,shape=3x32x32,noise=1,seed=1
 // Throws std::invalid_argument with one line naming the bad key or value. n ≤ 10^6.
 io::DataArrays synthetic_data(const std::string& spec);
 bool is_synthetic_data_spec(const std::string& spec);

@@ -1,5 +1,6 @@
 #include "models/spec.h"
 
+#include <algorithm>
 #include <set>
 #include <stdexcept>
 
@@ -73,7 +74,71 @@ std::vector<std::int64_t> widths_field(const nlohmann::json& spec) {
   return widths;
 }
 
+std::vector<std::string> names_field(const nlohmann::json& spec, const std::string& name, bool required) {
+  if (!spec.contains(name)) {
+    if (required) throw std::invalid_argument("spec needs '" + name + "', an array of names");
+    return {};
+  }
+  const auto& a = spec[name];
+  if (!a.is_array()) throw std::invalid_argument("spec field '" + name + "' must be an array of names");
+  if (a.size() > kMaxGraphNames)
+    throw std::invalid_argument("spec field '" + name + "' has " + std::to_string(a.size()) + " entries, more than " +
+                                std::to_string(kMaxGraphNames));
+  std::vector<std::string> names;
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const std::string at = "spec field '" + name + "[" + std::to_string(i) + "]'";
+    if (!a[i].is_string()) throw std::invalid_argument(at + " must be a string, got " + a[i].dump());
+    const std::string& value = a[i].get_ref<const std::string&>();
+    if (value.empty() || value.size() > 1024 || value.find('/') != std::string::npos ||
+        value.find('\0') != std::string::npos || value == "." || value == "..")
+      throw std::invalid_argument(at + " = " + a[i].dump() + " must be 1 to 1024 characters without '/' or NUL");
+    if (!seen.insert(value).second) throw std::invalid_argument(at + " = " + a[i].dump() + " is named twice");
+    names.push_back(value);
+  }
+  return names;
+}
+
 }  // namespace
+
+GraphSpec graph_spec_from_json(const nlohmann::json& spec) {
+  if (kind_of(spec) != "graph") throw std::invalid_argument("not a graph spec");
+  refuse_unknown_fields(spec, {"kind", "loss", "mode", "weight_decay", "parameters", "parameter_names",
+                               "buffer_names", "input_shape"});
+  GraphSpec g;
+  if (!spec.contains("loss")) throw std::invalid_argument("spec needs a string field 'loss'");
+  g.options.loss = parse_loss(string_field(spec, "loss", ""));
+  if (!spec.contains("mode")) throw std::invalid_argument("spec needs a string field 'mode' (train or eval)");
+  g.options.batch_norm_mode = graph::parse_batch_norm_mode(string_field(spec, "mode", ""));
+  g.options.weight_decay = number_field(spec, "weight_decay", 0.0);
+  std::string why;
+  if (!g.options.IsValid(&why)) throw std::invalid_argument(why);
+  g.parameters = size_field(spec, "parameters", 1);
+  g.parameter_names = names_field(spec, "parameter_names", true);
+  if (g.parameter_names.empty()) throw std::invalid_argument("spec field 'parameter_names' must not be empty");
+  g.buffer_names = names_field(spec, "buffer_names", false);
+  for (const auto& name : g.buffer_names)
+    if (std::find(g.parameter_names.begin(), g.parameter_names.end(), name) != g.parameter_names.end())
+      throw std::invalid_argument("spec names '" + name + "' both a parameter and a buffer");
+  if (!spec.contains("input_shape") || !spec["input_shape"].is_array() || spec["input_shape"].empty() ||
+      spec["input_shape"].size() > 8)
+    throw std::invalid_argument("spec needs 'input_shape', the per-sample shape as 1 to 8 positive integers");
+  std::uint64_t elements = 1;
+  for (std::size_t i = 0; i < spec["input_shape"].size(); ++i) {
+    const auto& v = spec["input_shape"][i];
+    const std::string at = "spec field 'input_shape[" + std::to_string(i) + "]'";
+    if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<std::uint64_t>() > kMaxParameters
+                                                          : v.get<std::int64_t>() < 1))
+      throw std::invalid_argument(at + " = " + v.dump() + " must be a positive integer");
+    const auto extent = v.get<std::uint64_t>();
+    if (extent < 1 || elements > io::kMaxElementsPerDataset / extent)
+      throw std::invalid_argument("spec field 'input_shape' = " + spec["input_shape"].dump() + " holds more than " +
+                                  std::to_string(io::kMaxElementsPerDataset) + " elements per sample");
+    elements *= extent;
+    g.input_shape.push_back(static_cast<std::int64_t>(extent));
+  }
+  return g;
+}
 
 bool is_network_kind(const std::string& kind) {
   return kind == "mlp" || kind == "deep_linear" || kind == "linear_regression" || kind == "logistic_regression";

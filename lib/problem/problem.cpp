@@ -1,5 +1,6 @@
 #include "problem/problem.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
@@ -8,6 +9,8 @@
 
 #include "io/error.h"
 #include "models/datasets.h"
+#include "models/graph/engine.h"
+#include "models/graph/onnx_import.h"
 #include "models/spec.h"
 #include "objective/test_functions.h"
 
@@ -27,8 +30,12 @@ std::unique_ptr<objective::Objective> make_objective(const nlohmann::json& spec,
     if (!data) throw std::invalid_argument("objective kind '" + kind + "' needs a data set");
     return models::make_network(spec, *data);
   }
+  if (kind == "graph") {
+    (void)models::graph_spec_from_json(spec);  // a bad spec is named first
+    throw std::invalid_argument("objective kind 'graph' is built from a checkpoint (it needs /objective/onnx)");
+  }
   throw std::invalid_argument("unknown objective kind '" + kind +
-                              "' (known: function, mlp, deep_linear, linear_regression, logistic_regression)");
+                              "' (known: function, mlp, deep_linear, linear_regression, logistic_regression, graph)");
 }
 
 namespace {
@@ -43,16 +50,73 @@ models::NetworkOptions checked_network_options(const io::Checkpoint& checkpoint,
   return options;
 }
 
+// A graph model from its checkpoint parts (io/checkpoint.h, docs/graph.md). Every size is compared before
+// the ONNX graph is imported or anything is allocated from it: the spec's parameter count with /params,
+// its input shape with /data/X's columns; then the imported graph's parameters, buffers and input shape
+// with the spec, /params and /buffers. Throws std::invalid_argument for a bad spec or graph, io::FileError
+// for parts that disagree.
+std::unique_ptr<objective::Objective> build_graph_objective(const io::Checkpoint& checkpoint, const std::string& path) {
+  const models::GraphSpec spec = models::graph_spec_from_json(checkpoint.spec);
+  if (spec.parameters != checkpoint.params.size())
+    throw io::FileError(path, "params has " + std::to_string(checkpoint.params.size()) +
+                                  " entries but the spec states " + std::to_string(spec.parameters) + " parameters");
+  if (checkpoint.graph.empty()) throw io::FileError(path, "a graph objective needs the ONNX model /objective/onnx");
+  if (!checkpoint.data)
+    throw io::FileError(path, "objective kind 'graph' needs /data (embedded X, y or a data_file reference)");
+  std::int64_t per_sample = 1;
+  for (auto extent : spec.input_shape) per_sample *= extent;  // bounded by graph_spec_from_json
+  if (checkpoint.data->X.cols() != per_sample)
+    throw io::FileError(path, "/data/X has " + std::to_string(checkpoint.data->X.cols()) +
+                                  " columns but the spec's input_shape " + nlohmann::json(spec.input_shape).dump() +
+                                  " has " + std::to_string(per_sample) + " elements per sample");
+  if (!checkpoint.data->sample_shape.empty() && checkpoint.data->sample_shape != spec.input_shape)
+    throw io::FileError(path, "/data/sample_shape " + nlohmann::json(checkpoint.data->sample_shape).dump() +
+                                  " differs from the spec's input_shape " + nlohmann::json(spec.input_shape).dump());
+  for (const auto& [name, values] : checkpoint.buffers)
+    if (std::find(spec.buffer_names.begin(), spec.buffer_names.end(), name) == spec.buffer_names.end())
+      throw io::FileError(path, "/buffers/" + name + " is not among the spec's buffer_names");
+  models::graph::GraphIR ir;
+  try {
+    ir = models::graph::import_onnx(checkpoint.graph, {spec.parameter_names, spec.buffer_names});
+  } catch (const std::invalid_argument& e) {
+    throw io::FileError(path, std::string("/objective/onnx: ") + e.what());
+  }
+  const std::vector<std::int64_t> graph_sample(ir.input.shape.begin() + 1, ir.input.shape.end());
+  if (graph_sample != spec.input_shape)
+    throw io::FileError(path, "the ONNX input '" + ir.input.name + "' takes samples of shape " +
+                                  nlohmann::json(graph_sample).dump() + " but the spec's input_shape is " +
+                                  nlohmann::json(spec.input_shape).dump());
+  std::int64_t count = 0;
+  for (const auto& p : ir.parameters) count += p.value.element_count();
+  if (count != checkpoint.params.size())
+    throw io::FileError(path, "the ONNX graph's parameters hold " + std::to_string(count) + " values but params has " +
+                                  std::to_string(checkpoint.params.size()));
+  for (auto& buffer : ir.buffers) {  // /buffers is the state; the ONNX copy only gives the shape
+    const auto it = checkpoint.buffers.find(buffer.name);
+    if (it == checkpoint.buffers.end()) throw io::FileError(path, "buffer '" + buffer.name + "' is missing from /buffers");
+    if (it->second.size() != buffer.value.element_count())
+      throw io::FileError(path, "/buffers/" + buffer.name + " has " + std::to_string(it->second.size()) +
+                                    " values but the graph's buffer has " + std::to_string(buffer.value.element_count()));
+    buffer.value.f64.assign(it->second.data(), it->second.data() + it->second.size());
+  }
+  try {
+    return std::make_unique<models::graph::GraphObjective>(std::move(ir), spec.options, *checkpoint.data);
+  } catch (const std::invalid_argument& e) {
+    throw io::FileError(path, std::string("graph model: ") + e.what());
+  }
+}
+
 // The file half of loading a checkpoint: reads and validates it and, for a network that references a
 // data file, reads that file too. Every failure is io::FileError naming the checkpoint.
 io::Checkpoint read_checkpoint_with_data(const std::string& path) {
   io::Checkpoint checkpoint = io::read_checkpoint(path);
   const auto kind_it = checkpoint.spec.find("kind");
-  const bool network = kind_it != checkpoint.spec.end() && kind_it->is_string() &&
-                       models::is_network_kind(kind_it->get<std::string>());
-  if (network && !checkpoint.data && !checkpoint.data_file.empty()) {
+  const std::string kind = kind_it != checkpoint.spec.end() && kind_it->is_string() ? kind_it->get<std::string>() : "";
+  const bool network = models::is_network_kind(kind);
+  if ((network || kind == "graph") && !checkpoint.data && !checkpoint.data_file.empty()) {
     try {  // the sizes are checked before the data set is read
-      (void)checked_network_options(checkpoint, path);
+      if (network) (void)checked_network_options(checkpoint, path);
+      else (void)models::graph_spec_from_json(checkpoint.spec);
     } catch (const std::invalid_argument& e) {
       throw io::FileError(path, std::string("/objective/spec: ") + e.what());
     }
@@ -84,7 +148,11 @@ std::unique_ptr<objective::Objective> build_checkpoint_objective(const io::Check
       if (!checkpoint.data)
         throw io::FileError(path, "objective kind '" + kind + "' needs /data (embedded X, y or a data_file reference)");
       objective = std::make_unique<models::Network>(options, *checkpoint.data);
+    } else if (kind == "graph") {
+      objective = build_graph_objective(checkpoint, path);
     } else {
+      if (!checkpoint.graph.empty() || !checkpoint.buffers.empty())
+        throw io::FileError(path, "/objective/onnx or /buffers present, but the objective kind '" + kind + "' is not 'graph'");
       const io::DataArrays* data = checkpoint.data ? &*checkpoint.data : nullptr;
       if (!checkpoint.data_file.empty())
         throw std::invalid_argument("references data file '" + checkpoint.data_file +

@@ -6,6 +6,8 @@
 //   {"kind": "function", "function": "<test-function spec string>"}   objective/test_functions.h
 //   {"kind": "mlp" | "deep_linear" | "linear_regression" | "logistic_regression", ...}
 //                                                                       models/spec.h (need data)
+//   {"kind": "graph", ...}   models/spec.h; only from a checkpoint, which holds the ONNX model
+//                            (/objective/onnx) and buffers (/buffers) beside the spec (docs/graph.md)
 // A checkpoint's network spec is checked against the length of /params before anything else is
 // allocated; a data reference (/data attributes data_file, data_group) is resolved relative to the
 // checkpoint's folder and read with io::read_data_file.

@@ -69,6 +69,11 @@ void CheckpointRecorder::on_checkpoint(std::int64_t steps_done, const Vector& x,
     if (source_->data_file.empty()) c.data = source_->data;
     c.data_file = source_->data_file;
     c.data_group = source_->data_group;
+    if (!source_->graph.empty()) {  // a graph's spec, ONNX bytes and buffers live beside the objective
+      c.spec = source_->spec;
+      c.graph = source_->graph;
+      c.buffers = source_->buffers;
+    }
   }
   c.optimizer_state = optimizer.state();
   std::string path = final_path_;

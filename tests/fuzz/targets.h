@@ -24,6 +24,8 @@
 
 #include "io/checkpoint.h"
 #include "io/error.h"
+#include "models/graph/engine.h"
+#include "models/graph/onnx_import.h"
 #include "objective/test_functions.h"
 #include "problem/problem.h"
 
@@ -116,6 +118,34 @@ inline int problem_spec_target(const std::uint8_t* data, std::size_t size) {
   } catch (const std::invalid_argument&) {
   } catch (const std::exception& e) {
     unexpected("make_test_function", e);
+  }
+  return 0;
+}
+
+// Arbitrary bytes -> models::graph::import_onnx (every float initializer a parameter), then, for graphs
+// small enough to run, the engine compiled on two samples of zeros and evaluated once. The importer's
+// and the engine's documented refusal is std::invalid_argument.
+inline int onnx_target(const std::uint8_t* data, std::size_t size) {
+  models::graph::GraphIR ir;
+  try {
+    ir = models::graph::import_onnx(std::string_view(reinterpret_cast<const char*>(data), size), {});
+  } catch (const std::invalid_argument&) {
+    return 0;
+  } catch (const std::exception& e) {
+    unexpected("import_onnx", e);
+  }
+  std::int64_t per_sample = 1;
+  for (std::size_t i = 1; i < ir.input.shape.size(); ++i) per_sample *= ir.input.shape[i];  // bounded by the importer
+  if (per_sample > 4096) return 0;
+  io::DataArrays arrays;
+  arrays.X = Eigen::MatrixXd::Zero(2, per_sample);
+  arrays.y = Eigen::MatrixXd::Zero(2, 1);
+  try {
+    models::graph::GraphObjective f(std::move(ir), models::graph::GraphOptions{}, std::move(arrays));
+    touch(f);
+  } catch (const std::invalid_argument&) {
+  } catch (const std::exception& e) {
+    unexpected("GraphObjective", e);
   }
   return 0;
 }

@@ -49,4 +49,8 @@ TEST(FuzzCorpus, ProblemSpecParserReplaysEveryInput) {
   EXPECT_GT(replay("problem_spec", saddlescope::fuzz::problem_spec_target), 0);
 }
 
+TEST(FuzzCorpus, OnnxImporterReplaysEveryInput) {
+  EXPECT_GT(replay("onnx", saddlescope::fuzz::onnx_target), 0);
+}
+
 }  // namespace

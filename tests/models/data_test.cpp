@@ -11,6 +11,7 @@
 #include "models/datasets.h"
 #include "models/spec.h"
 #include "problem/problem.h"
+#include "support/process.h"
 
 namespace {
 
@@ -128,6 +129,48 @@ TEST(MakeCheckpointTool, ModelCheckpointsAreClassified) {
   EXPECT_EQ(run(bin + "/make-checkpoint --model '{\"kind\":\"mlp\",\"widths\":[2,5,2]}' --data spirals:n=0 --out " + out), 2);
   EXPECT_EQ(run(bin + "/classify-critical " + out), 0);  // still the first, valid file
   fs::remove(out);
+}
+
+}  // namespace
+
+namespace {
+
+// The digits are 8×8 single-channel images (sklearn digits.rst), and the file says so.
+TEST(DataFiles, DigitsCarryTheirImageShape) {
+  const io::DataArrays digits = models::read_data_file(std::string(SADDLESCOPE_SOURCE_DIR) + "/data/datasets/digits.h5", "digits");
+  EXPECT_EQ(digits.sample_shape, (std::vector<std::int64_t>{1, 8, 8}));
+}
+
+TEST(SyntheticImages, SameSeedSameBitsAndTheDocumentedLayout) {
+  const io::DataArrays a = models::synthetic_data("images:n=12,classes=4,shape=3x5x6,noise=0.5,seed=7");
+  const io::DataArrays b = models::synthetic_data("images:n=12,classes=4,shape=3x5x6,noise=0.5,seed=7");
+  const io::DataArrays c = models::synthetic_data("images:n=12,classes=4,shape=3x5x6,noise=0.5,seed=8");
+  EXPECT_EQ(a.X, b.X);
+  EXPECT_EQ(a.y, b.y);
+  EXPECT_NE(a.X, c.X);
+  EXPECT_EQ(a.X.cols(), 3 * 5 * 6);
+  EXPECT_EQ(a.sample_shape, (std::vector<std::int64_t>{3, 5, 6}));
+  for (Eigen::Index i = 0; i < a.X.rows(); ++i) EXPECT_EQ(a.y(i, 0), static_cast<double>(i % 4));
+  // Samples of one class share the template: with noise 0 they are identical, other classes differ.
+  const io::DataArrays clean = models::synthetic_data("images:n=8,classes=4,shape=1x4x4,noise=0,seed=1");
+  EXPECT_EQ(clean.X.row(0), clean.X.row(4));
+  EXPECT_NE(clean.X.row(0), clean.X.row(1));
+  EXPECT_THROW(models::synthetic_data("images:n=4,shape=3x32"), std::invalid_argument);
+  EXPECT_THROW(models::synthetic_data("images:n=100000,shape=3x4096x4096"), std::invalid_argument);
+}
+
+TEST(SyntheticImages, SampleShapeRoundTripsThroughACheckpoint) {
+  saddlescope::testing::TempDir dir;
+  io::Checkpoint c;
+  c.params = Eigen::VectorXd::Ones(3);
+  c.spec = {{"kind", "function"}, {"function", "rosenbrock:n=3"}};
+  c.data = models::synthetic_data("images:n=4,classes=2,shape=3x4x4,seed=1");
+  const char* argv[] = {"test_models"};
+  io::write_checkpoint(dir.file("c.h5"), c, io::Provenance::capture("test_models", 1, argv));
+  const io::Checkpoint back = io::read_checkpoint(dir.file("c.h5"));
+  ASSERT_TRUE(back.data.has_value());
+  EXPECT_EQ(back.data->sample_shape, (std::vector<std::int64_t>{3, 4, 4}));
+  EXPECT_EQ(back.data->X, c.data->X);
 }
 
 }  // namespace

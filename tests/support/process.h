@@ -49,6 +49,12 @@ inline ProcessResult run_command(const std::string& command) {
   return r;
 }
 
+// True when Debian's /usr/bin/python3 can import every module of `modules` ("torch, h5py"), for tests
+// that cross-check against Python and skip (with that reason) where it is absent.
+inline bool python_can_import(const std::string& modules) {
+  return run_command("/usr/bin/python3 -c 'import " + modules + "'").exit_code == 0;
+}
+
 // Starts `path` with `args` in the background, stdout and stderr discarded; returns its pid (-1 and
 // a test failure when it cannot be started). For tests that signal a running tool.
 inline pid_t spawn_discarding_output(const std::string& path, std::vector<std::string> args) {

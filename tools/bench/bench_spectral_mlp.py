@@ -81,7 +81,7 @@ def main():
     torch.save({"X": Xt, "y": yt}, data_path)
     here = os.path.dirname(os.path.abspath(__file__))
     subprocess.run([sys.executable, os.path.join(here, "..", "export_torch.py"), model_path, data_path,
-                    "--loss", "cross_entropy", "--out", ckpt], check=True, capture_output=True)
+                    "--loss", "cross_entropy", "--out", ckpt, "--trust-pickle"], check=True, capture_output=True)
 
     # Ours first (its process starts cold either way).
     cmd = [os.path.join(a.bin, "hessian-spectrum"), ckpt, "--top", str(a.k), "--bottom", str(a.k), "--tol", str(a.tol),

@@ -1,0 +1,73 @@
+#pragma once
+// Small ONNX models built with ONNX's own protobuf classes, for the importer and checkpoint tests.
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace saddlescope::testing {
+
+inline void set_input(onnx::ValueInfoProto* v, const std::string& name, int elem_type, std::vector<std::int64_t> dims) {
+  v->set_name(name);
+  auto* t = v->mutable_type()->mutable_tensor_type();
+  t->set_elem_type(elem_type);
+  auto* shape = t->mutable_shape();
+  for (auto d : dims) {
+    auto* dim = shape->add_dim();
+    if (d < 0) dim->set_dim_param("batch");
+    else dim->set_dim_value(d);
+  }
+}
+
+inline onnx::TensorProto* add_initializer(onnx::GraphProto* g, const std::string& name, std::vector<std::int64_t> dims,
+                                   double fill) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::DOUBLE);
+  std::int64_t count = 1;
+  for (auto d : dims) {
+    t->add_dims(d);
+    count *= d;
+  }
+  for (std::int64_t i = 0; i < count; ++i) t->add_double_data(fill + 0.5 * static_cast<double>(i));
+  return t;
+}
+
+// x [batch, 3] -> Gemm(W [2, 3] transposed, b [2]) -> LeakyRelu(alpha 0.01f) -> y [batch, 2]
+inline onnx::ModelProto small_model() {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  auto* opset = m.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(14);
+  auto* g = m.mutable_graph();
+  g->set_name("small");
+  set_input(g->add_input(), "input", onnx::TensorProto::DOUBLE, {-1, 3});
+  set_input(g->add_output(), "output", onnx::TensorProto::DOUBLE, {-1, 2});
+  add_initializer(g, "fc.weight", {2, 3}, 1.0);
+  add_initializer(g, "fc.bias", {2}, -1.0);
+  auto* gemm = g->add_node();
+  gemm->set_name("/fc/Gemm");
+  gemm->set_op_type("Gemm");
+  gemm->add_input("input");
+  gemm->add_input("fc.weight");
+  gemm->add_input("fc.bias");
+  gemm->add_output("z");
+  auto* trans = gemm->add_attribute();
+  trans->set_name("transB");
+  trans->set_type(onnx::AttributeProto::INT);
+  trans->set_i(1);
+  auto* act = g->add_node();
+  act->set_name("/act/LeakyRelu");
+  act->set_op_type("LeakyRelu");
+  act->add_input("z");
+  act->add_output("output");
+  auto* alpha = act->add_attribute();
+  alpha->set_name("alpha");
+  alpha->set_type(onnx::AttributeProto::FLOAT);
+  alpha->set_f(0.01f);
+  return m;
+}
+
+}  // namespace saddlescope::testing
