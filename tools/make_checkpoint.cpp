@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "io/json_text.h"
 #include "io/checkpoint.h"
 #include "models/datasets.h"
 #include "models/spec.h"
@@ -40,8 +41,9 @@ int main(int argc, char** argv) {
     std::string description;
     nlohmann::json seeds = nlohmann::json::object();
     if (!model.empty()) {
-      const nlohmann::json model_spec = nlohmann::json::parse(model, nullptr, false);
-      if (model_spec.is_discarded()) throw std::invalid_argument("--model: not valid JSON");
+      std::string why;
+      const nlohmann::json model_spec = sc::io::parse_json_bounded(model, &why);
+      if (model_spec.is_discarded()) throw std::invalid_argument("--model: " + why);
       if (data.empty()) throw std::invalid_argument("--model needs --data");
       // Spec errors name the flag they came from (one line naming the problem and the flag).
       const sc::models::NetworkOptions options = [&] {

@@ -5,16 +5,19 @@
 #include <signal.h>
 
 #include <Eigen/Core>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <new>
+#include <thread>
 
 #include "io/build_info.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/hdf5.h"
 #include "io/result.h"
+#include "objective/spec_options.h"
 
 namespace saddlescope::cli {
 
@@ -58,8 +61,56 @@ problem::Problem load_problem(const ProblemOptions& o) {
 }
 
 void apply_threads(int threads) {
+  // More threads than the machine has only slow a run down (spinning waits; #17 item 11) and, under an
+  // address-space limit, fail to start inside libgomp, which prints and aborts (#17 item 9): cap them.
+  // Results do not depend on the thread count (DESIGN.md), so the cap changes no answer.
+  const int available = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads > available) {
+    std::cerr << "note: --threads " << threads << " exceeds the " << available << " hardware threads; using "
+              << available << "\n";
+    threads = available;
+  }
   Eigen::setNbThreads(threads);
   omp_set_num_threads(threads);
+}
+
+namespace {
+
+// The same option name as CLI11 prints it: "--seed", or the positional's name.
+std::string option_name(const CLI::Option& option) {
+  return option.get_lnames().empty() ? option.get_name() : "--" + option.get_lnames().front();
+}
+
+}  // namespace
+
+void check_given_values(const CLI::App& app) {
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->count() == 0 || option->get_expected_max() == 0) continue;  // not given, or a flag
+    // CLI11 appends its validators' names ("INT:NONNEGATIVE"): the type is the first word.
+    const std::string full_type = option->get_type_name();
+    const std::string type = full_type.substr(0, full_type.find(':'));
+    for (const std::string& value : option->results()) {
+      if (value.empty())
+        throw std::invalid_argument(option_name(*option) + ": an empty value is not allowed (leave the option out instead)");
+      bool ok = true;
+      if (type == "UINT") {
+        std::uint64_t v = 0;
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+        ok = ec == std::errc() && end == value.data() + value.size();
+      } else if (type == "INT") {
+        ok = objective::parse_integer(value).has_value();
+      } else if (type == "FLOAT") {
+        double v = 0;
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+        ok = ec == std::errc() && end == value.data() + value.size();
+      }
+      if (!ok)
+        throw std::invalid_argument(option_name(*option) + ": '" + value + "' is not " +
+                                    (type == "UINT"  ? "an integer in [0, 2^64 - 1]"
+                                     : type == "INT" ? "an integer in [-2^63, 2^63 - 1]"
+                                                     : "a number"));
+    }
+  }
 }
 
 int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& run) {
@@ -77,16 +128,7 @@ int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& r
     std::fflush(stdout);
     // One line whatever the message quotes (a spec or path from a hostile file may hold newlines or
     // terminal escapes): control characters are shown as \xNN.
-    std::string line;
-    for (unsigned char c : message) {
-      if (c < 0x20 || c == 0x7f) {
-        char buffer[8];
-        std::snprintf(buffer, sizeof buffer, "\\x%02x", c);
-        line += buffer;
-      } else {
-        line += static_cast<char>(c);
-      }
-    }
+    const std::string line = objective::printable(message);
     std::cerr << tool << ": error: " << line << std::endl;
     return code;
   };
@@ -104,6 +146,7 @@ int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& r
     return fail(kUsageError, message + " (see --help)");
   }
   try {
+    check_given_values(app);
     return run();
   } catch (const io::FileError& e) {
     return fail(kBadInputFile, e.what());

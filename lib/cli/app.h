@@ -66,6 +66,12 @@ auto parse_flag(const std::string& flag, Parse&& parse) -> decltype(parse()) {
   }
 }
 
+// The values given, strictly (run_tool calls it after parsing): an empty value is refused (never read
+// as "not given": --out '' is an error), integers are whole-string integers of their type (no
+// saturation: --steps 99999999999999999999 and --seed -1 are refused, where CLI11 alone would give
+// INT64_MAX and 2^64 - 1), numbers are whole-string numbers. std::invalid_argument naming the option.
+void check_given_values(const CLI::App& app);
+
 // Applies --threads (Eigen and OpenMP).
 void apply_threads(int threads);
 

@@ -5,6 +5,7 @@
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/hdf5.h"
+#include "io/json_text.h"
 #include "io/reader.h"
 
 namespace saddlescope::io {
@@ -83,9 +84,10 @@ Checkpoint read_checkpoint(const std::string& path) {
     if (!h5::exists(file, "objective")) throw FileError(path, "group 'objective' is missing");
     h5::Handle objective = h5::open_group(file, "objective");
     const std::string spec_text = h5::read_string_attribute(objective.get(), "spec");
-    c.spec = nlohmann::json::parse(spec_text, nullptr, false);
-    if (c.spec.is_discarded() || !c.spec.is_object())
-      throw FileError(path, "attribute /objective/spec is not a JSON object");
+    std::string why;
+    c.spec = parse_json_bounded(spec_text, &why);
+    if (c.spec.is_discarded()) throw FileError(path, "attribute /objective/spec is " + why);
+    if (!c.spec.is_object()) throw FileError(path, "attribute /objective/spec is not a JSON object");
     if (h5::exists(objective.get(), "onnx")) {
       c.graph = h5::read_bytes(objective.get(), "onnx", kMaxElementsPerDataset);
       if (c.graph.empty()) throw FileError(path, "dataset '/objective/onnx' is empty");
@@ -125,15 +127,14 @@ Checkpoint read_checkpoint(const std::string& path) {
     if (h5::exists(file, "optimizer_state")) {
       h5::Handle group = h5::open_group(file, "optimizer_state");
       OptimizerState state;
-      state.config = nlohmann::json::parse(h5::read_string_attribute(group.get(), "config"), nullptr, false);
-      if (state.config.is_discarded()) throw FileError(path, "attribute /optimizer_state/config is not JSON");
+      state.config = parse_json_bounded(h5::read_string_attribute(group.get(), "config"), &why);
+      if (state.config.is_discarded()) throw FileError(path, "attribute /optimizer_state/config is " + why);
       state.step = h5::read_int_attribute(group.get(), "step");
       for (const std::string& name : list_links(group.get())) {
-        Eigen::VectorXd buffer = h5::read_vector(group.get(), name, kMaxElementsPerDataset);
-        if (buffer.size() != c.params.size())
-          throw FileError(path, "optimizer buffer '" + name + "' has " + std::to_string(buffer.size()) +
-                                    " entries, params has " + std::to_string(c.params.size()));
-        state.buffers.emplace(name, std::move(buffer));
+        // Lengths are the optimizer's contract (most buffers have one entry per parameter, L-BFGS's
+        // scalars three): optim::Optimizer::load_state checks them, with names, signs and finiteness.
+        // Here only the size bound applies, before anything is allocated.
+        state.buffers.emplace(name, h5::read_vector(group.get(), name, kMaxElementsPerDataset));
       }
       c.optimizer_state = std::move(state);
     }

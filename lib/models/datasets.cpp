@@ -2,11 +2,13 @@
 
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <numbers>
 #include <stdexcept>
 
 #include "io/error.h"
+#include "objective/spec_options.h"
 #include "random/random.h"
 
 namespace saddlescope::models {
@@ -157,90 +159,63 @@ bool is_synthetic_data_spec(const std::string& spec) {
 }
 
 io::DataArrays synthetic_data(const std::string& spec) {
-  const std::size_t colon = spec.find(':');
-  const std::string name = spec.substr(0, colon);
-  std::map<std::string, std::string> kv;
-  if (colon != std::string::npos) {
-    std::size_t start = colon + 1;
-    while (start <= spec.size()) {
-      const std::size_t comma = spec.find(',', start);
-      const std::string item = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      const std::size_t eq = item.find('=');
-      if (eq == std::string::npos || eq == 0) throw std::invalid_argument("data spec item '" + item + "' is not key=value");
-      kv[item.substr(0, eq)] = item.substr(eq + 1);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-  }
-  std::map<std::string, bool> used;
-  auto take = [&](const std::string& key, const std::string& fallback) {
-    used[key] = true;
-    auto it = kv.find(key);
-    return it == kv.end() ? fallback : it->second;
-  };
-  auto integer = [&](const std::string& key, const std::string& fallback) {
-    const std::string text = take(key, fallback);
-    std::int64_t value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size())
-      throw std::invalid_argument("data spec '" + key + "' = '" + text + "' is not an integer");
-    return value;
-  };
-  auto number = [&](const std::string& key, const std::string& fallback) {
-    const std::string text = take(key, fallback);
-    double value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size())
-      throw std::invalid_argument("data spec '" + key + "' = '" + text + "' is not a number");
-    return value;
-  };
+  // The one spec parser (objective/spec_options.h): unknown or repeated keys and out-of-range values
+  // are refused with the key named.
+  auto parsed = objective::SpecOptions::split("data spec", spec);
+  const std::string& name = parsed.first;
+  objective::SpecOptions& options = parsed.second;
+  constexpr double kLargest = std::numeric_limits<double>::max();
+  if (!is_synthetic_data_spec(spec))
+    throw std::invalid_argument("unknown synthetic data set '" + name + "' (known: teacher, mixture, spirals, xor, images)");
+  const std::int64_t n = options.integer("n", 200, 1, kMaxSyntheticSamples);
+  const auto seed = static_cast<std::uint64_t>(options.integer("seed", 1, 0, std::numeric_limits<std::int64_t>::max()));
   io::DataArrays d;
-  const std::int64_t n = integer("n", "200");
-  const std::int64_t seed = integer("seed", "1");
-  if (seed < 0) throw std::invalid_argument("data spec 'seed' must be >= 0");
-  const auto useed = static_cast<std::uint64_t>(seed);
   if (name == "teacher") {
     std::vector<std::int64_t> widths;
-    const std::string text = take("widths", "4-8-1");
+    const std::string text = options.text("widths", "4-8-1");
     std::size_t start = 0;
     while (true) {
       const std::size_t dash = text.find('-', start);
-      const std::string item = text.substr(start, dash == std::string::npos ? std::string::npos : dash - start);
-      std::int64_t w = 0;
-      const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), w);
-      if (item.empty() || ec != std::errc() || end != item.data() + item.size() || w < 1)
-        throw std::invalid_argument("data spec 'widths' = '" + text + "' must be positive integers joined by '-'");
-      widths.push_back(w);
+      const auto w = objective::parse_integer(text.substr(start, dash == std::string::npos ? std::string::npos : dash - start));
+      if (!w || *w < 1) options.fail("option 'widths' = '" + text + "' must be positive integers joined by '-'");
+      widths.push_back(*w);
       if (dash == std::string::npos) break;
       start = dash + 1;
     }
-    d = teacher_student(n, widths, kActivationNames.parse(take("activation", "tanh")), number("noise", "0.1"), useed);
+    const Activation activation = kActivationNames.parse(options.text("activation", "tanh"));
+    const double noise = options.real("noise", 0.1, 0.0, kLargest);
+    options.finish("n, widths, activation, noise, seed");
+    d = teacher_student(n, widths, activation, noise, seed);
   } else if (name == "mixture") {
-    d = gaussian_mixture(n, integer("classes", "3"), integer("dim", "2"), number("separation", "3"), useed);
+    const std::int64_t classes = options.integer("classes", 3, 2, 1000);
+    const std::int64_t dim = options.integer("dim", 2, 1, 10000);
+    const double separation = options.real("separation", 3.0, 0.0, kLargest);
+    options.finish("n, classes, dim, separation, seed");
+    d = gaussian_mixture(n, classes, dim, separation, seed);
   } else if (name == "spirals") {
-    d = two_spirals(n, number("noise", "0.05"), useed);
+    const double noise = options.real("noise", 0.05, 0.0, kLargest);
+    options.finish("n, noise, seed");
+    d = two_spirals(n, noise, seed);
   } else if (name == "xor") {
-    d = xor_data(n, number("noise", "0.1"), useed);
-  } else if (name == "images") {
+    const double noise = options.real("noise", 0.1, 0.0, kLargest);
+    options.finish("n, noise, seed");
+    d = xor_data(n, noise, seed);
+  } else {
     std::vector<std::int64_t> shape;
-    const std::string text = take("shape", "3x32x32");
+    const std::string text = options.text("shape", "3x32x32");
     for (std::size_t start = 0;;) {
       const std::size_t x = text.find('x', start);
-      const std::string item = text.substr(start, x == std::string::npos ? std::string::npos : x - start);
-      std::int64_t extent = 0;
-      const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), extent);
-      if (item.empty() || ec != std::errc() || end != item.data() + item.size() || shape.size() == 3)
-        throw std::invalid_argument("data spec 'shape' = '" + text + "' must be CxHxW, e.g. 3x32x32");
-      shape.push_back(extent);
+      const auto extent = objective::parse_integer(text.substr(start, x == std::string::npos ? std::string::npos : x - start));
+      if (!extent || shape.size() == 3) options.fail("option 'shape' = '" + text + "' must be CxHxW, e.g. 3x32x32");
+      shape.push_back(*extent);
       if (x == std::string::npos) break;
       start = x + 1;
     }
-    d = class_images(n, integer("classes", "10"), shape, number("noise", "1"), useed);
-  } else {
-    throw std::invalid_argument("unknown synthetic data set '" + name + "' (known: teacher, mixture, spirals, xor, images)");
+    const std::int64_t classes = options.integer("classes", 10, 2, 1000);
+    const double noise = options.real("noise", 1.0, 0.0, kLargest);
+    options.finish("n, classes, shape, noise, seed");
+    d = class_images(n, classes, shape, noise, seed);
   }
-  for (const auto& [key, value] : kv)
-    if (!used.count(key)) throw std::invalid_argument("data spec '" + name + "' has no key '" + key + "'");
   return d;
 }
 

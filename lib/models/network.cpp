@@ -1,5 +1,7 @@
 #include "models/network.h"
 
+#include "text/format.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -138,8 +140,11 @@ bool NetworkOptions::IsValid(std::string* why) const {
     if (count > kMaxParameters)
       return fail("'widths' claim more than " + std::to_string(kMaxParameters) + " parameters (the largest accepted)");
   }
-  if (!(weight_decay >= 0.0) || !std::isfinite(weight_decay))
-    return fail("'weight_decay' = " + std::to_string(weight_decay) + " must be finite and >= 0");
+  // Above 1e10 the penalty λ‖w‖²/2 outweighs any data loss by more than double precision resolves at
+  // ‖w‖ ≥ 1e-3, and λ = 1e308 overflowed the loss to inf, failing later with a message naming nothing
+  // (#17 item 20): refused here, where the field is known.
+  if (!(weight_decay >= 0.0 && weight_decay <= 1e10))
+    return fail("'weight_decay' = " + text::format_number(weight_decay) + " must be in [0, 1e10]");
   if (!std::isfinite(leaky_slope))
     return fail("'leaky_relu_slope' must be finite");
   if (loss == Loss::logistic && widths.back() != 1)

@@ -9,79 +9,13 @@
 #include <stdexcept>
 
 #include "objective/formulas.h"
+#include "objective/spec_options.h"
 #include "random/random.h"
 
 namespace saddlescope::objective {
 namespace {
 
 constexpr double kPi = std::numbers::pi;
-
-// "key=value,key=value" after the colon; every key must be consumed by the function it names.
-class SpecOptions {
- public:
-  SpecOptions(std::string function, const std::string& text) : function_(std::move(function)) {
-    std::size_t start = 0;
-    while (start < text.size()) {
-      const std::size_t comma = text.find(',', start);
-      const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      const std::size_t eq = item.find('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
-        fail("option '" + item + "' is not of the form key=value");
-      const std::string key = item.substr(0, eq);
-      if (values_.count(key) != 0) fail("option '" + key + "' is given twice");
-      values_[key] = item.substr(eq + 1);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-      if (start == text.size()) fail("trailing ',' in the options");
-    }
-  }
-
-  Index integer(const std::string& key, Index fallback, Index low, Index high) {
-    const auto it = values_.find(key);
-    if (it == values_.end()) return fallback;
-    const std::string text = it->second;
-    values_.erase(it);
-    long long value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size())
-      fail("option '" + key + "' must be an integer, got '" + text + "'");
-    if (value < low || value > high)
-      fail("option '" + key + "' must be in [" + std::to_string(low) + ", " + std::to_string(high) + "], got " + text);
-    return static_cast<Index>(value);
-  }
-
-  double real(const std::string& key, double fallback, double low, double high) {
-    const auto it = values_.find(key);
-    if (it == values_.end()) return fallback;
-    const std::string text = it->second;
-    values_.erase(it);
-    double value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value))
-      fail("option '" + key + "' must be a finite number, got '" + text + "'");
-    if (value < low || value > high) {
-      std::ostringstream rule;
-      rule << "option '" << key << "' must be in [" << low << ", " << high << "], got " << text;
-      fail(rule.str());
-    }
-    return value;
-  }
-
-  // Call after reading every known key: anything left is unknown.
-  void finish(const std::string& allowed) const {
-    if (!values_.empty())
-      fail("unknown option '" + values_.begin()->first + "' (" +
-           (allowed.empty() ? std::string("this function takes no options") : "allowed: " + allowed) + ")");
-  }
-
-  [[noreturn]] void fail(const std::string& problem) const {
-    throw std::invalid_argument("problem spec '" + function_ + "': " + problem);
-  }
-
- private:
-  std::string function_;
-  std::map<std::string, std::string> values_;
-};
 
 // A function of fixed or chosen dimension whose value comes from formulas.h and whose gradient and
 // Hessian are written out by hand in `Derivatives`.
@@ -376,10 +310,14 @@ const std::vector<std::string>& test_function_names() {
 }
 
 std::unique_ptr<TestFunction> make_test_function(const std::string& spec) {
-  const std::size_t colon = spec.find(':');
-  const std::string name = spec.substr(0, colon);
-  SpecOptions options(name, colon == std::string::npos ? std::string() : spec.substr(colon + 1));
-  if (colon != std::string::npos && colon + 1 == spec.size()) options.fail("empty option list after ':'");
+  return make_test_function(spec, nlohmann::json::object());
+}
+
+std::unique_ptr<TestFunction> make_test_function(const std::string& spec, const nlohmann::json& options_json) {
+  auto parsed = SpecOptions::split("problem spec", spec);
+  const std::string name = parsed.first;
+  SpecOptions& options = parsed.second;
+  options.add_json(options_json, {});
 
   auto fixed = [&](Index n, ValueFn f, GradFn g, HessFn h, Vector start) -> std::unique_ptr<TestFunction> {
     options.finish("");
@@ -420,7 +358,8 @@ std::unique_ptr<TestFunction> make_test_function(const std::string& spec) {
   }
   std::string known;
   for (const auto& n : test_function_names()) known += (known.empty() ? "" : ", ") + n;
-  throw std::invalid_argument("problem spec '" + spec + "': unknown function '" + name + "' (known: " + known + ")");
+  throw std::invalid_argument("problem spec '" + printable(spec) + "': unknown function '" + printable(name) +
+                              "' (known: " + known + ")");
 }
 
 }  // namespace saddlescope::objective

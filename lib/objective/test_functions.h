@@ -20,6 +20,7 @@
 //                           over nonzero eigenvalues is K); the M smallest of them are negated; Z are 0.
 //                           Defaults: n=10, kappa=10, negative=0, zero=0, seed=0.
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,10 @@ class TestFunction : public Objective {
 // Builds a test function from its spec string. Throws std::invalid_argument naming the function, the
 // option and the rule when the spec is malformed (unknown name or key, bad value, n out of range).
 std::unique_ptr<TestFunction> make_test_function(const std::string& spec);
+// The same with options given as JSON keys beside the spec string (a checkpoint's
+// {"kind": "function", "function": "rosenbrock", "n": 4}): one parser (objective/spec_options.h), so a
+// key the function does not know, a key given twice or a value out of range is refused either way.
+std::unique_ptr<TestFunction> make_test_function(const std::string& spec, const nlohmann::json& options);
 
 // The names make_test_function accepts.
 const std::vector<std::string>& test_function_names();

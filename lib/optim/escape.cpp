@@ -10,10 +10,8 @@
 namespace saddlescope::optim {
 namespace {
 
-std::string fmt(double v) { return text::format_number(v, text::kRoundTrip); }
-
 bool fail(std::string* why, const std::string& what, const std::string& field, double value, const std::string& rule) {
-  if (why != nullptr) *why = what + ": '" + field + "' = " + fmt(value) + " " + rule;
+  if (why != nullptr) *why = what + ": '" + field + "' = " + text::format_number(value, text::kRoundTrip) + " " + rule;
   return false;
 }
 
@@ -95,19 +93,30 @@ CurvatureProbe probe_curvature(const objective::Objective& f, const Vector& x, c
   return p;
 }
 
-bool PerturbOptions::IsValid(std::string* why) const {
-  const std::string w = "perturb";
-  if (!(epsilon > 0.0)) return fail(why, w, "epsilon", epsilon, "must be > 0");
-  if (!(ell >= 0.0)) return fail(why, w, "ell", ell, "must be >= 0 (0: 1/lr)");
-  if (!(rho > 0.0)) return fail(why, w, "rho", rho, "must be > 0");
-  if (!(delta > 0.0 && delta < 1.0)) return fail(why, w, "delta", delta, "must be in (0, 1)");
-  if (!(delta_f > 0.0)) return fail(why, w, "delta_f", delta_f, "must be > 0");
-  if (!(c > 0.0)) return fail(why, w, "c", c, "must be > 0");
-  if (!(radius >= 0.0)) return fail(why, w, "radius", radius, "must be >= 0 (0: the paper's formula)");
-  if (!(g_thres >= 0.0)) return fail(why, w, "g_thres", g_thres, "must be >= 0 (0: the paper's formula)");
-  if (t_thres < 0) return fail(why, w, "t_thres", static_cast<double>(t_thres), "must be >= 0 (0: the paper's formula)");
-  return true;
+const FieldTable<PerturbOptions>& perturb_fields() {
+  using P = PerturbOptions;
+  static const FieldTable<P> table = [] {
+    const auto all = always<P>();
+    FieldTable<P> t;
+    t.push_back(number_field<P>("epsilon", &P::epsilon, above(0.0), "target gradient accuracy epsilon", all));
+    t.push_back(number_field<P>("ell", &P::ell, at_least(0.0, "0: 1/lr"), "smoothness l (0: 1/lr)", all));
+    t.push_back(number_field<P>("rho", &P::rho, above(0.0), "Hessian-Lipschitz constant rho", all));
+    t.push_back(number_field<P>("delta", &P::delta, [] { Range r = between(0.0, 1.0, true); r.low_open = true; return r; }(),
+                                "failure probability delta", all));
+    t.push_back(number_field<P>("delta_f", &P::delta_f, above(0.0), "bound on f(x0) - f*", all));
+    t.push_back(number_field<P>("c", &P::c, above(0.0), "the paper's constant c", all));
+    t.push_back(number_field<P>("radius", &P::radius, at_least(0.0, "0: the paper's formula"),
+                                "ball radius r (0: the paper's formula)", all));
+    t.push_back(number_field<P>("g_thres", &P::g_thres, at_least(0.0, "0: the paper's formula"),
+                                "gradient threshold (0: the paper's formula)", all));
+    t.push_back(number_field<P>("t_thres", &P::t_thres, at_least(0.0, "0: the paper's formula"),
+                                "steps between perturbations (0: the paper's formula)", all));
+    return t;
+  }();
+  return table;
 }
+
+bool PerturbOptions::IsValid(std::string* why) const { return check_fields(perturb_fields(), *this, "perturb", why); }
 
 PerturbThresholds perturb_thresholds(const PerturbOptions& o, Index dim, double lr) {
   PerturbThresholds t;
@@ -131,15 +140,26 @@ Vector uniform_in_ball(Index n, double radius, random::Rng& rng) {
   return norm > 0.0 ? Vector(v * (r / norm)) : Vector(Vector::Zero(n));
 }
 
+const FieldTable<NegativeCurvatureOptions>& negative_curvature_fields() {
+  using N = NegativeCurvatureOptions;
+  static const FieldTable<N> table = [] {
+    const auto all = always<N>();
+    FieldTable<N> t;
+    t.push_back(number_field<N>("grad_threshold", &N::grad_threshold, at_least(0.0), "act when |g| <= this", all));
+    t.push_back(number_field<N>("lambda_tolerance", &N::lambda_tolerance, at_least(0.0),
+                                "act when lambda_min < -this", all));
+    t.push_back(number_field<N>("rho", &N::rho, at_least(0.0, "0: estimate"),
+                                "Hessian-Lipschitz constant rho (0: estimate along v)", all));
+    t.push_back(number_field<N>("probe_step", &N::probe_step, above(0.0), "finite step h of the rho estimate", all));
+    t.push_back(number_field<N>("max_step", &N::max_step, above(0.0), "step length cap", all));
+    t.push_back(number_field<N>("cooldown", &N::cooldown, at_least(0.0), "steps between two such steps", all));
+    return t;
+  }();
+  return table;
+}
+
 bool NegativeCurvatureOptions::IsValid(std::string* why) const {
-  const std::string w = "negative_curvature";
-  if (!(grad_threshold >= 0.0)) return fail(why, w, "grad_threshold", grad_threshold, "must be >= 0");
-  if (!(lambda_tolerance >= 0.0)) return fail(why, w, "lambda_tolerance", lambda_tolerance, "must be >= 0");
-  if (!(rho >= 0.0)) return fail(why, w, "rho", rho, "must be >= 0 (0: estimate)");
-  if (!(probe_step > 0.0)) return fail(why, w, "probe_step", probe_step, "must be > 0");
-  if (!(max_step > 0.0)) return fail(why, w, "max_step", max_step, "must be > 0");
-  if (cooldown < 0) return fail(why, w, "cooldown", static_cast<double>(cooldown), "must be >= 0");
-  return true;
+  return check_fields(negative_curvature_fields(), *this, "negative_curvature", why);
 }
 
 NegativeCurvatureStep negative_curvature_step(const objective::Objective& f, const Vector& x, const Vector& gradient,
@@ -172,16 +192,23 @@ bool EscapeOptions::IsValid(std::string* why) const {
 
 nlohmann::json EscapeOptions::to_json() const {
   nlohmann::json j = {{"escape", to_string(kind)}};
-  if (kind == EscapeKind::perturb)
-    j.update({{"epsilon", perturb.epsilon}, {"ell", perturb.ell}, {"rho", perturb.rho}, {"delta", perturb.delta},
-              {"delta_f", perturb.delta_f}, {"c", perturb.c}, {"radius", perturb.radius}, {"g_thres", perturb.g_thres},
-              {"t_thres", perturb.t_thres}});
-  if (kind == EscapeKind::negative_curvature)
-    j.update({{"grad_threshold", negative_curvature.grad_threshold},
-              {"lambda_tolerance", negative_curvature.lambda_tolerance}, {"rho", negative_curvature.rho},
-              {"probe_step", negative_curvature.probe_step}, {"max_step", negative_curvature.max_step},
-              {"cooldown", negative_curvature.cooldown}});
+  if (kind == EscapeKind::perturb) fields_to_json(perturb_fields(), perturb, j);
+  if (kind == EscapeKind::negative_curvature) fields_to_json(negative_curvature_fields(), negative_curvature, j);
   return j;
+}
+
+EscapeOptions EscapeOptions::from_json(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("escape") || !j["escape"].is_string())
+    throw std::invalid_argument("escape settings must be a JSON object with a string 'escape'");
+  EscapeOptions o;
+  o.kind = kEscapeNames.parse(j["escape"].get<std::string>());
+  if (o.kind == EscapeKind::perturb) fields_from_json(perturb_fields(), o.perturb, j, "escape", "perturb", "setting");
+  else if (o.kind == EscapeKind::negative_curvature)
+    fields_from_json(negative_curvature_fields(), o.negative_curvature, j, "escape", "negative_curvature", "setting");
+  else fields_from_json(FieldTable<EscapeOptions>{}, o, j, "escape", "escape none", "setting");
+  std::string why;
+  if (!o.IsValid(&why)) throw std::invalid_argument(why);
+  return o;
 }
 
 }  // namespace saddlescope::optim

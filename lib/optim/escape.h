@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "objective/objective.h"
+#include "optim/fields.h"
 #include "random/random.h"
 #include "text/names.h"
 
@@ -85,6 +86,8 @@ struct PerturbOptions {
   std::int64_t t_thres = 0;
   bool IsValid(std::string* why) const;
 };
+// Its field table (optim/fields.h): IsValid, to_json and run-optimizer's --perturb-* flags follow from it.
+const FieldTable<PerturbOptions>& perturb_fields();
 struct PerturbThresholds {
   double chi = 0, radius = 0, g_thres = 0, f_thres = 0;
   std::int64_t t_thres = 0;
@@ -109,6 +112,8 @@ struct NegativeCurvatureOptions {
   std::int64_t cooldown = 1;
   bool IsValid(std::string* why) const;
 };
+// Its field table (optim/fields.h): IsValid, to_json and run-optimizer's --nc-* flags follow from it.
+const FieldTable<NegativeCurvatureOptions>& negative_curvature_fields();
 struct NegativeCurvatureStep {
   bool taken = false;
   double lambda_min = 0.0;
@@ -126,7 +131,9 @@ struct EscapeOptions {
   PerturbOptions perturb;
   NegativeCurvatureOptions negative_curvature;
   bool IsValid(std::string* why) const;
+  // {"escape": name} and the active policy's settings; from_json refuses keys it does not have.
   nlohmann::json to_json() const;
+  static EscapeOptions from_json(const nlohmann::json& j);
 };
 
 }  // namespace saddlescope::optim

@@ -1,10 +1,12 @@
 #include "optim/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <type_traits>
 
+#include "io/error.h"
 #include "optim/second_order.h"
 #include "text/format.h"
 
@@ -24,8 +26,6 @@ inline double root(double v) {
   if (safe < 0.0) __builtin_unreachable();  // never true: NaN < 0 is false
   return __builtin_sqrt(safe);
 }
-
-std::string fmt(double v) { return text::format_number(v, text::kRoundTrip); }
 
 // ---- torch-named first-order optimizers ---------------------------------------------------------
 // Each loop below transcribes torch/optim/<name>.py `_single_tensor_<name>` (torch 1.13) element by
@@ -87,6 +87,7 @@ class Sgd final : public Optimizer {
     auto it = b.find("momentum_buffer");
     buffer_ = it != b.end() ? it->second : Vector();
   }
+  std::vector<BufferSpec> buffer_specs() const override { return {{"momentum_buffer"}}; }
 
  private:
   Vector buffer_;
@@ -134,6 +135,7 @@ class Adagrad final : public Optimizer {
     auto it = b.find("sum");
     sum_ = it != b.end() ? it->second : Vector();
   }
+  std::vector<BufferSpec> buffer_specs() const override { return {{"sum", true}}; }
 
  private:
   Vector sum_;
@@ -186,6 +188,12 @@ class RmsProp final : public Optimizer {
     momentum_buffer_ = get("momentum_buffer");
     grad_avg_ = get("grad_avg");
   }
+  std::vector<BufferSpec> buffer_specs() const override {
+    std::vector<BufferSpec> specs = {{"square_avg", true}};
+    if (config_.momentum > 0.0) specs.push_back({"momentum_buffer"});
+    if (config_.centered) specs.push_back({"grad_avg"});
+    return specs;
+  }
 
  private:
   Vector square_avg_, momentum_buffer_, grad_avg_;
@@ -227,6 +235,7 @@ class Adadelta final : public Optimizer {
     square_avg_ = get("square_avg");
     acc_delta_ = get("acc_delta");
   }
+  std::vector<BufferSpec> buffer_specs() const override { return {{"square_avg", true}, {"acc_delta", true}}; }
 
  private:
   Vector square_avg_, acc_delta_;
@@ -333,6 +342,11 @@ class Adam final : public Optimizer {
     exp_avg_sq_ = get("exp_avg_sq");
     max_exp_avg_sq_ = get("max_exp_avg_sq");
   }
+  std::vector<BufferSpec> buffer_specs() const override {
+    std::vector<BufferSpec> specs = {{"exp_avg"}, {"exp_avg_sq", true}};
+    if (config_.amsgrad) specs.push_back({"max_exp_avg_sq", true});
+    return specs;
+  }
 
  private:
   bool decoupled_;
@@ -379,92 +393,128 @@ OptimizerConfig OptimizerConfig::defaults(OptimizerKind kind) {
   return c;
 }
 
-bool OptimizerConfig::IsValid(std::string* why) const {
-  auto fail = [&](const std::string& field, double value, const std::string& rule) {
-    if (why != nullptr) *why = "optimizer " + to_string(kind) + ": '" + field + "' = " + fmt(value) + " " + rule;
-    return false;
-  };
+namespace {
+
+using C = OptimizerConfig;
+using K = OptimizerKind;
+
+std::function<bool(const C&)> kinds(std::initializer_list<K> list) { return kind_in(&C::kind, list); }
+
+FieldTable<C> make_optimizer_fields() {
+  const auto all = always<C>();
+  const auto torch_first_order = kinds({K::sgd, K::adagrad, K::rmsprop, K::adadelta, K::adam, K::adamw});
+  const auto with_eps = kinds({K::adagrad, K::rmsprop, K::adadelta, K::adam, K::adamw});
+  const auto sfn = kinds({K::saddle_free_newton});
+  const auto krylov = [](const C& c) { return c.subspace == SubspaceMethod::krylov; };
+  const auto lbfgs = kinds({K::lbfgs});
+  FieldTable<C> t;
   // Stricter than torch (which accepts lr = 0): a run that cannot move is a typo, not a request.
-  if (!(lr > 0.0) || !std::isfinite(lr)) return fail("lr", lr, "must be finite and > 0");
-  if (!(momentum >= 0.0) || !std::isfinite(momentum)) return fail("momentum", momentum, "must be finite and >= 0");
-  if (!(weight_decay >= 0.0)) return fail("weight_decay", weight_decay, "must be >= 0");
-  if (!(eps >= 0.0)) return fail("eps", eps, "must be >= 0");
-  if (kind == OptimizerKind::sgd && nesterov && (momentum <= 0.0 || dampening != 0.0))
-    return fail("nesterov", 1, "requires momentum > 0 and dampening = 0 (torch)");
-  if (kind == OptimizerKind::adagrad) {
-    if (!(lr_decay >= 0.0)) return fail("lr_decay", lr_decay, "must be >= 0");
-    if (!(initial_accumulator_value >= 0.0))
-      return fail("initial_accumulator_value", initial_accumulator_value, "must be >= 0");
-  }
-  if (kind == OptimizerKind::rmsprop && !(alpha >= 0.0)) return fail("alpha", alpha, "must be >= 0");
-  if (kind == OptimizerKind::adadelta && !(rho >= 0.0 && rho <= 1.0)) return fail("rho", rho, "must be in [0, 1]");
-  if (kind == OptimizerKind::adam || kind == OptimizerKind::adamw) {
-    if (!(beta1 >= 0.0 && beta1 < 1.0)) return fail("betas[0]", beta1, "must be in [0, 1)");
-    if (!(beta2 >= 0.0 && beta2 < 1.0)) return fail("betas[1]", beta2, "must be in [0, 1)");
-  }
-  if (!(damping >= 0.0)) return fail("damping", damping, "must be >= 0");
-  if (kind == OptimizerKind::saddle_free_newton && subspace == SubspaceMethod::krylov && krylov_dim < 1)
-    return fail("krylov_dim", static_cast<double>(krylov_dim), "must be >= 1");
-  if (kind == OptimizerKind::saddle_free_newton && subspace == SubspaceMethod::krylov) {
-    if (krylov_inner_steps < 1 || krylov_inner_steps > 1000)
-      return fail("krylov_inner_steps", static_cast<double>(krylov_inner_steps), "must be in [1, 1000]");
-    if (krylov_damping_grid < 1 || krylov_damping_grid > 30)
-      return fail("krylov_damping_grid", static_cast<double>(krylov_damping_grid), "must be in [1, 30]");
-  }
-  if (kind == OptimizerKind::lbfgs) {
-    if (max_iter < 1) return fail("max_iter", static_cast<double>(max_iter), "must be >= 1");
-    if (max_eval < 0) return fail("max_eval", static_cast<double>(max_eval), "must be >= 0 (0: max_iter*5/4)");
-    if (history_size < 1) return fail("history_size", static_cast<double>(history_size), "must be >= 1");
-    if (line_search_fn != "strong_wolfe" && !line_search_fn.empty()) {
-      if (why != nullptr) *why = "optimizer lbfgs: 'line_search_fn' = '" + line_search_fn + "' must be strong_wolfe or empty";
-      return false;
-    }
-  }
-  return true;
+  t.push_back(number_field<C>("lr", &C::lr, above(0.0), "learning rate", all));
+  t.push_back(number_field<C>("momentum", &C::momentum, at_least(0.0), "momentum factor (sgd, rmsprop)",
+                              kinds({K::sgd, K::rmsprop})));
+  t.push_back(number_field<C>("dampening", &C::dampening, Range{}, "dampening for momentum (sgd)", kinds({K::sgd})));
+  auto nesterov = bool_field<C>("nesterov", &C::nesterov, "Nesterov momentum (sgd)", kinds({K::sgd}));
+  nesterov.check = [](const C& c) -> std::string {
+    if (c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0))
+      return "'nesterov' = 1 requires momentum > 0 and dampening = 0 (torch)";
+    return "";
+  };
+  t.push_back(nesterov);
+  t.push_back(number_field<C>("weight_decay", &C::weight_decay, at_least(0.0), "L2 penalty (adamw: decoupled)",
+                              torch_first_order));
+  t.push_back(number_field<C>("lr_decay", &C::lr_decay, at_least(0.0), "learning-rate decay (adagrad)",
+                              kinds({K::adagrad})));
+  t.push_back(number_field<C>("initial_accumulator_value", &C::initial_accumulator_value, at_least(0.0),
+                              "initial accumulator (adagrad)", kinds({K::adagrad})));
+  t.push_back(number_field<C>("eps", &C::eps, at_least(0.0), "term added to the denominator", with_eps));
+  t.push_back(number_field<C>("alpha", &C::alpha, at_least(0.0), "smoothing constant (rmsprop)", kinds({K::rmsprop})));
+  t.push_back(bool_field<C>("centered", &C::centered, "centered RMSprop (divide by the estimated standard deviation)",
+                            kinds({K::rmsprop})));
+  t.push_back(number_field<C>("rho", &C::rho, between(0.0, 1.0), "coefficient of the running averages (adadelta)",
+                              kinds({K::adadelta})));
+  Field<C> betas;
+  betas.info = {"betas", FieldType::real_pair, "adam/adamw coefficients of the running averages, e.g. 0.9,0.999", {}};
+  betas.get = [](const C& c) { return nlohmann::json::array({c.beta1, c.beta2}); };
+  betas.set = [](C& c, const nlohmann::json& v) {
+    if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number())
+      throw std::invalid_argument("'betas' must be two numbers, got " + v.dump());
+    c.beta1 = v[0].get<double>();
+    c.beta2 = v[1].get<double>();
+  };
+  betas.used = kinds({K::adam, K::adamw});
+  betas.check = [](const C& c) -> std::string {
+    const Range unit = between(0.0, 1.0, true);
+    if (!unit.contains(c.beta1)) return "'betas[0]' = " + text::format_number(c.beta1, text::kRoundTrip) + " " + unit.rule(FieldType::real);
+    if (!unit.contains(c.beta2)) return "'betas[1]' = " + text::format_number(c.beta2, text::kRoundTrip) + " " + unit.rule(FieldType::real);
+    return "";
+  };
+  t.push_back(betas);
+  t.push_back(bool_field<C>("amsgrad", &C::amsgrad, "AMSGrad variant (adam, adamw)", kinds({K::adam, K::adamw})));
+  t.push_back(bool_field<C>("maximize", &C::maximize, "maximize the objective instead of minimizing",
+                            torch_first_order));
+  t.push_back(number_field<C>("damping", &C::damping, at_least(0.0),
+                              "damping added to H or |H| (newton, saddle_free_newton)",
+                              kinds({K::newton, K::saddle_free_newton})));
+  Field<C> subspace;
+  subspace.info = {"subspace", FieldType::choice, "saddle_free_newton: how |H| is formed", kSubspaceNames.names()};
+  subspace.get = [](const C& c) { return nlohmann::json(to_string(c.subspace)); };
+  subspace.set = [](C& c, const nlohmann::json& v) { c.subspace = kSubspaceNames.parse(v.get<std::string>()); };
+  subspace.used = sfn;
+  subspace.check = [](const C&) { return std::string(); };
+  t.push_back(subspace);
+  t.push_back(number_field<C>("krylov_dim", &C::krylov_dim, at_least(1.0),
+                              "saddle_free_newton krylov: subspace dimension (Lanczos steps)", sfn));
+  t.back().checked_when = krylov;
+  t.push_back(number_field<C>("krylov_inner_steps", &C::krylov_inner_steps, between(1.0, 1000.0),
+                              "saddle_free_newton krylov: steps per subspace (Dauphin et al. 2014, Alg. 1)", sfn));
+  t.back().checked_when = krylov;
+  t.push_back(number_field<C>("krylov_damping_grid", &C::krylov_damping_grid, between(1.0, 30.0),
+                              "saddle_free_newton krylov: damping values searched per step (1: fixed damping)", sfn));
+  t.back().checked_when = krylov;
+  t.push_back(number_field<C>("max_iter", &C::max_iter, at_least(1.0), "lbfgs: inner iterations per step", lbfgs));
+  t.push_back(number_field<C>("max_eval", &C::max_eval, at_least(0.0, "0: max_iter*5/4"),
+                              "lbfgs: evaluations per step (0: max_iter*5/4)", lbfgs));
+  // torch stores max_eval = max_iter*5/4 when it is not given: the JSON shows that value.
+  t.back().get = [](const C& c) { return nlohmann::json(c.max_eval == 0 ? c.max_iter * 5 / 4 : c.max_eval); };
+  t.push_back(number_field<C>("tolerance_grad", &C::tolerance_grad, Range{}, "lbfgs: first-order tolerance", lbfgs));
+  t.push_back(number_field<C>("tolerance_change", &C::tolerance_change, Range{},
+                              "lbfgs: step and loss change tolerance", lbfgs));
+  t.push_back(number_field<C>("history_size", &C::history_size, at_least(1.0), "lbfgs: history size", lbfgs));
+  Field<C> line_search;
+  line_search.info = {"line_search_fn", FieldType::choice, "lbfgs line search: strong_wolfe or none",
+                      {"strong_wolfe", "none"}};
+  // torch: line_search_fn=None is JSON null; "none" on the command line means the same.
+  line_search.get = [](const C& c) {
+    return c.line_search_fn.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.line_search_fn);
+  };
+  line_search.set = [](C& c, const nlohmann::json& v) {
+    c.line_search_fn = v.is_null() ? "" : v.get<std::string>();
+    if (c.line_search_fn == "none") c.line_search_fn.clear();
+  };
+  line_search.used = lbfgs;
+  line_search.check = [](const C& c) -> std::string {
+    if (c.line_search_fn == "strong_wolfe" || c.line_search_fn.empty()) return "";
+    return "'line_search_fn' = '" + c.line_search_fn + "' must be strong_wolfe or empty";
+  };
+  t.push_back(line_search);
+  return t;
+}
+
+}  // namespace
+
+const FieldTable<OptimizerConfig>& optimizer_fields() {
+  static const FieldTable<OptimizerConfig> table = make_optimizer_fields();
+  return table;
+}
+
+bool OptimizerConfig::IsValid(std::string* why) const {
+  return check_fields(optimizer_fields(), *this, "optimizer " + to_string(kind), why);
 }
 
 nlohmann::json OptimizerConfig::to_json() const {
   nlohmann::json j;
   j["optimizer"] = to_string(kind);
-  j["lr"] = lr;
-  switch (kind) {
-    case OptimizerKind::gd:
-      break;
-    case OptimizerKind::sgd:
-      j.update({{"momentum", momentum}, {"dampening", dampening}, {"nesterov", nesterov},
-                {"weight_decay", weight_decay}, {"maximize", maximize}});
-      break;
-    case OptimizerKind::adagrad:
-      j.update({{"lr_decay", lr_decay}, {"weight_decay", weight_decay},
-                {"initial_accumulator_value", initial_accumulator_value}, {"eps", eps}, {"maximize", maximize}});
-      break;
-    case OptimizerKind::rmsprop:
-      j.update({{"alpha", alpha}, {"eps", eps}, {"weight_decay", weight_decay}, {"momentum", momentum},
-                {"centered", centered}, {"maximize", maximize}});
-      break;
-    case OptimizerKind::adadelta:
-      j.update({{"rho", rho}, {"eps", eps}, {"weight_decay", weight_decay}, {"maximize", maximize}});
-      break;
-    case OptimizerKind::adam:
-    case OptimizerKind::adamw:
-      j.update({{"betas", {beta1, beta2}}, {"eps", eps}, {"weight_decay", weight_decay}, {"amsgrad", amsgrad},
-                {"maximize", maximize}});
-      break;
-    case OptimizerKind::newton:
-      j["damping"] = damping;
-      break;
-    case OptimizerKind::saddle_free_newton:
-      j.update({{"damping", damping}, {"subspace", to_string(subspace)},
-                {"krylov_dim", krylov_dim}, {"krylov_inner_steps", krylov_inner_steps},
-                {"krylov_damping_grid", krylov_damping_grid}});
-      break;
-    case OptimizerKind::lbfgs:
-      j.update({{"max_iter", max_iter}, {"max_eval", max_eval == 0 ? max_iter * 5 / 4 : max_eval},
-                {"tolerance_grad", tolerance_grad}, {"tolerance_change", tolerance_change},
-                {"history_size", history_size},
-                {"line_search_fn", line_search_fn.empty() ? nlohmann::json(nullptr) : nlohmann::json(line_search_fn)}});
-      break;
-  }
+  fields_to_json(optimizer_fields(), *this, j);
   return j;
 }
 
@@ -472,47 +522,7 @@ OptimizerConfig OptimizerConfig::from_json(const nlohmann::json& j) {
   if (!j.is_object() || !j.contains("optimizer") || !j["optimizer"].is_string())
     throw std::invalid_argument("optimizer config must be a JSON object with a string 'optimizer'");
   OptimizerConfig c = defaults(kOptimizerNames.parse(j["optimizer"].get<std::string>()));
-  const nlohmann::json allowed = c.to_json();
-  for (const auto& [key, value] : j.items()) {
-    if (key == "optimizer") continue;
-    if (!allowed.contains(key))
-      throw std::invalid_argument("optimizer " + to_string(c.kind) + " has no hyper-parameter '" + key + "'");
-    try {
-      if (key == "lr") c.lr = value.get<double>();
-      else if (key == "momentum") c.momentum = value.get<double>();
-      else if (key == "dampening") c.dampening = value.get<double>();
-      else if (key == "nesterov") c.nesterov = value.get<bool>();
-      else if (key == "weight_decay") c.weight_decay = value.get<double>();
-      else if (key == "maximize") c.maximize = value.get<bool>();
-      else if (key == "lr_decay") c.lr_decay = value.get<double>();
-      else if (key == "initial_accumulator_value") c.initial_accumulator_value = value.get<double>();
-      else if (key == "eps") c.eps = value.get<double>();
-      else if (key == "alpha") c.alpha = value.get<double>();
-      else if (key == "centered") c.centered = value.get<bool>();
-      else if (key == "rho") c.rho = value.get<double>();
-      else if (key == "betas") {
-        if (!value.is_array() || value.size() != 2) throw std::invalid_argument("two numbers expected");
-        c.beta1 = value[0].get<double>();
-        c.beta2 = value[1].get<double>();
-      } else if (key == "amsgrad") c.amsgrad = value.get<bool>();
-      else if (key == "damping") c.damping = value.get<double>();
-      else if (key == "subspace") {
-        c.subspace = kSubspaceNames.parse(value.get<std::string>());
-      } else if (key == "krylov_dim") c.krylov_dim = value.get<std::int64_t>();
-      else if (key == "krylov_inner_steps") c.krylov_inner_steps = value.get<std::int64_t>();
-      else if (key == "krylov_damping_grid") c.krylov_damping_grid = value.get<std::int64_t>();
-      else if (key == "max_iter") c.max_iter = value.get<std::int64_t>();
-      else if (key == "max_eval") c.max_eval = value.get<std::int64_t>();
-      else if (key == "tolerance_grad") c.tolerance_grad = value.get<double>();
-      else if (key == "tolerance_change") c.tolerance_change = value.get<double>();
-      else if (key == "history_size") c.history_size = value.get<std::int64_t>();
-      else if (key == "line_search_fn") c.line_search_fn = value.is_null() ? "" : value.get<std::string>();
-    } catch (const nlohmann::json::exception& e) {
-      throw std::invalid_argument("optimizer config '" + key + "': wrong type (" + value.dump() + ")");
-    } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument("optimizer config '" + key + "': " + e.what());
-    }
-  }
+  fields_from_json(optimizer_fields(), c, j, "optimizer", "optimizer " + to_string(c.kind), "hyper-parameter");
   std::string why;
   if (!c.IsValid(&why)) throw std::invalid_argument(why);
   return c;
@@ -528,10 +538,47 @@ io::OptimizerState Optimizer::state() const {
   return s;
 }
 
-void Optimizer::load_state(const io::OptimizerState& s) {
+void Optimizer::check_buffers(const std::map<std::string, Vector>& buffers, Index n) const {
+  const auto specs = buffer_specs();
+  for (const auto& [name, buffer] : buffers)
+    if (std::none_of(specs.begin(), specs.end(), [&](const BufferSpec& b) { return b.name == name; }))
+      throw std::invalid_argument("buffer '" + name + "' is not a buffer of " + to_string(config_.kind));
+  if (buffers.empty()) return;  // a fresh state
+  for (const auto& spec : specs) {
+    const auto it = buffers.find(spec.name);
+    if (it == buffers.end()) throw std::invalid_argument("buffer '" + spec.name + "' is missing");
+    const Index expected = spec.length > 0 ? spec.length : n;
+    if (it->second.size() != expected)
+      throw std::invalid_argument("buffer '" + spec.name + "' has " + std::to_string(it->second.size()) +
+                                  " entries, expected " + std::to_string(expected));
+    if (spec.non_negative && (it->second.array() < 0.0).any())
+      throw std::invalid_argument("buffer '" + spec.name + "' holds a negative value (a second moment is >= 0)");
+  }
+}
+
+void Optimizer::load_state(const io::OptimizerState& s, Index n) {
+  if (s.step < 0) throw std::invalid_argument("'step' = " + std::to_string(s.step) + " must be >= 0");
   std::map<std::string, Vector> buffers(s.buffers.begin(), s.buffers.end());
+  for (const auto& [name, buffer] : buffers)
+    if (!buffer.allFinite()) throw std::invalid_argument("buffer '" + name + "' holds a non-finite value");
+  if (n < 0)
+    for (const auto& spec : buffer_specs())
+      if (spec.length == 0 && buffers.count(spec.name) != 0) n = buffers.at(spec.name).size();
+  check_buffers(buffers, n);
   load_buffers(buffers);
   steps_ = s.step;
+}
+
+void resume_from_checkpoint(Optimizer& optimizer, const io::Checkpoint& checkpoint, const std::string& path) {
+  if (!checkpoint.optimizer_state) return;
+  const auto& state = *checkpoint.optimizer_state;
+  const auto name = state.config.find("optimizer");
+  if (name == state.config.end() || !name->is_string() || *name != to_string(optimizer.config().kind)) return;
+  try {
+    optimizer.load_state(state, checkpoint.params.size());
+  } catch (const std::invalid_argument& e) {
+    throw io::FileError(path, std::string("/optimizer_state: ") + e.what());
+  }
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config) {

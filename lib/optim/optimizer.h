@@ -20,6 +20,7 @@
 
 #include "io/checkpoint.h"
 #include "objective/objective.h"
+#include "optim/fields.h"
 #include "text/names.h"
 
 namespace saddlescope::optim {
@@ -53,7 +54,9 @@ inline constexpr auto kSubspaceNames = text::make_name_table<SubspaceMethod>(
 inline std::string to_string(SubspaceMethod method) { return std::string(kSubspaceNames.name(method)); }
 
 // Every hyper-parameter of every optimizer. Fields named as in torch; a field an optimizer does not
-// use is ignored. Defaults differ between torch optimizers (lr, eps, weight_decay), so use
+// use is ignored. Each field has one entry in optimizer_fields() (its name, meaning, range rule and
+// the optimizers that use it), from which IsValid, to_json, from_json and run-optimizer's flags follow:
+// a new hyper-parameter is a member here plus one table entry. Defaults differ between torch optimizers (lr, eps, weight_decay), so use
 // OptimizerConfig::defaults(kind) to get torch's defaults for one optimizer.
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::sgd;
@@ -125,17 +128,37 @@ class Optimizer {
   std::int64_t steps_taken() const { return steps_; }
   // State for checkpoints (io::OptimizerState): config, step and named buffers; and back.
   io::OptimizerState state() const;
-  void load_state(const io::OptimizerState& state);
+  // Validates before loading (a state read from a file is untrusted): step >= 0, every buffer finite,
+  // known to this optimizer, of its length (n per-parameter buffers; n < 0: their common length) and
+  // sign (second moments >= 0), and buffers that exist together all present. std::invalid_argument
+  // naming the buffer otherwise; nothing is changed then.
+  void load_state(const io::OptimizerState& state, Index n = -1);
 
  protected:
   explicit Optimizer(OptimizerConfig config) : config_(std::move(config)) {}
   virtual void save_buffers(std::map<std::string, Vector>& buffers) const = 0;
   virtual void load_buffers(const std::map<std::string, Vector>& buffers) = 0;
+  // The buffers of a started run, which exist together (all or none); `length` 0 means n.
+  struct BufferSpec {
+    std::string name;
+    bool non_negative = false;
+    Index length = 0;
+  };
+  virtual std::vector<BufferSpec> buffer_specs() const { return {}; }
+  // The check load_state applies (default: by buffer_specs()); throws std::invalid_argument.
+  virtual void check_buffers(const std::map<std::string, Vector>& buffers, Index n) const;
   OptimizerConfig config_;
   std::int64_t steps_ = 0;
 };
 
+// The field table of OptimizerConfig (optim/fields.h), in the order the flags are listed.
+const FieldTable<OptimizerConfig>& optimizer_fields();
+
 // Throws std::invalid_argument (the IsValid message) for an invalid config.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config);
+
+// Resumes `optimizer` from a checkpoint's /optimizer_state when that state is this optimizer's (same
+// name); a state that load_state refuses is io::FileError naming `path` (exit code 3).
+void resume_from_checkpoint(Optimizer& optimizer, const io::Checkpoint& checkpoint, const std::string& path);
 
 }  // namespace saddlescope::optim

@@ -1,6 +1,8 @@
 #include "optim/schedule.h"
 #include "text/format.h"
 
+#include "objective/spec_options.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numbers>
@@ -178,131 +180,107 @@ std::unique_ptr<Scheduler> make_scheduler(ParamGroup* group, const ScheduleConfi
   throw std::invalid_argument("unknown schedule kind");
 }
 
-std::string fmt(double v) { return text::format_number(v, text::kRoundTrip); }
+}  // namespace
+
+namespace {
+
+using S = ScheduleConfig;
+using SK = ScheduleKind;
+
+std::function<bool(const S&)> schedules(std::initializer_list<SK> list) { return kind_in(&S::kind, list); }
+
+FieldTable<S> make_schedule_fields() {
+  FieldTable<S> t;
+  const auto step = schedules({SK::step});
+  t.push_back(number_field<S>("step_size", &S::step_size, at_least(1.0), "StepLR: period of the decay (steps)", step));
+  t.back().required = step;
+  t.push_back(number_field<S>("gamma", &S::gamma, above(0.0), "StepLR, ExponentialLR: multiplicative decay",
+                              schedules({SK::step, SK::exponential})));
+  t.back().required = schedules({SK::exponential});
+  t.push_back(number_field<S>("T_max", &S::T_max, at_least(1.0), "CosineAnnealingLR: half period (steps)",
+                              schedules({SK::cosine})));
+  t.back().required = schedules({SK::cosine});
+  t.push_back(number_field<S>("eta_min", &S::eta_min, at_least(0.0), "cosine schedules: minimum learning rate",
+                              schedules({SK::cosine, SK::cosine_warm_restarts})));
+  Range positive_integer = at_least(1.0);
+  t.push_back(number_field<S>("T_0", &S::T_0, positive_integer, "CosineAnnealingWarmRestarts: first period (steps)",
+                              schedules({SK::cosine_warm_restarts})));
+  t.back().required = schedules({SK::cosine_warm_restarts});
+  t.push_back(number_field<S>("T_mult", &S::T_mult, at_least(1.0),
+                              "CosineAnnealingWarmRestarts: period growth factor (integer)",
+                              schedules({SK::cosine_warm_restarts})));
+  const auto linear = schedules({SK::linear});
+  Range start = between(0.0, 1.0);
+  start.low_open = true;
+  t.push_back(number_field<S>("start_factor", &S::start_factor, start, "LinearLR: factor at step 0", linear));
+  t.push_back(number_field<S>("end_factor", &S::end_factor, between(0.0, 1.0), "LinearLR: factor at total_iters",
+                              linear));
+  t.push_back(number_field<S>("total_iters", &S::total_iters, at_least(1.0), "LinearLR: steps of the ramp", linear));
+  return t;
+}
 
 }  // namespace
 
+const FieldTable<ScheduleConfig>& schedule_fields() {
+  static const FieldTable<ScheduleConfig> table = make_schedule_fields();
+  return table;
+}
+
 bool ScheduleConfig::IsValid(std::string* why) const {
-  auto fail = [&](const std::string& field, double v, const std::string& rule) {
-    if (why != nullptr) *why = "schedule " + to_string(kind) + ": '" + field + "' = " + fmt(v) + " " + rule;
-    return false;
-  };
-  switch (kind) {
-    case ScheduleKind::constant: break;
-    case ScheduleKind::step:
-      if (step_size < 1) return fail("step_size", static_cast<double>(step_size), "must be >= 1");
-      if (!(gamma > 0.0) || !std::isfinite(gamma)) return fail("gamma", gamma, "must be finite and > 0");
-      break;
-    case ScheduleKind::exponential:
-      if (!(gamma > 0.0) || !std::isfinite(gamma)) return fail("gamma", gamma, "must be finite and > 0");
-      break;
-    case ScheduleKind::cosine:
-      if (T_max < 1) return fail("T_max", static_cast<double>(T_max), "must be >= 1");
-      if (!(eta_min >= 0.0)) return fail("eta_min", eta_min, "must be >= 0");
-      break;
-    case ScheduleKind::cosine_warm_restarts:
-      if (T_0 < 1) return fail("T_0", static_cast<double>(T_0), "must be a positive integer");
-      if (T_mult < 1) return fail("T_mult", static_cast<double>(T_mult), "must be an integer >= 1");
-      if (!(eta_min >= 0.0)) return fail("eta_min", eta_min, "must be >= 0");
-      break;
-    case ScheduleKind::linear:
-      if (!(start_factor > 0.0 && start_factor <= 1.0))
-        return fail("start_factor", start_factor, "must be in (0, 1]");
-      if (!(end_factor >= 0.0 && end_factor <= 1.0)) return fail("end_factor", end_factor, "must be in [0, 1]");
-      if (total_iters < 1) return fail("total_iters", static_cast<double>(total_iters), "must be >= 1");
-      break;
-  }
-  return true;
+  return check_fields(schedule_fields(), *this, "schedule " + to_string(kind), why);
 }
 
 nlohmann::json ScheduleConfig::to_json() const {
   nlohmann::json j;
   j["schedule"] = to_string(kind);
-  switch (kind) {
-    case ScheduleKind::constant: break;
-    case ScheduleKind::step: j.update({{"step_size", step_size}, {"gamma", gamma}}); break;
-    case ScheduleKind::exponential: j["gamma"] = gamma; break;
-    case ScheduleKind::cosine: j.update({{"T_max", T_max}, {"eta_min", eta_min}}); break;
-    case ScheduleKind::cosine_warm_restarts: j.update({{"T_0", T_0}, {"T_mult", T_mult}, {"eta_min", eta_min}}); break;
-    case ScheduleKind::linear:
-      j.update({{"start_factor", start_factor}, {"end_factor", end_factor}, {"total_iters", total_iters}});
-      break;
-  }
+  fields_to_json(schedule_fields(), *this, j);
   return j;
 }
 
-ScheduleConfig ScheduleConfig::from_json(const nlohmann::json& j) {
-  if (!j.is_object() || !j.contains("schedule") || !j["schedule"].is_string())
-    throw std::invalid_argument("schedule must be a JSON object with a string 'schedule'");
-  std::string spec = j["schedule"].get<std::string>();
-  bool first = true;
-  for (const auto& [k, v] : j.items()) {
-    if (k == "schedule") continue;
-    spec += (first ? ':' : ',');
-    spec += k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
-    first = false;
-  }
-  return parse(spec);
-}
+namespace {
 
-ScheduleConfig ScheduleConfig::parse(const std::string& spec) {
-  const std::size_t colon = spec.find(':');
-  std::string name = spec.substr(0, colon);
+// torch's class names as aliases of ours.
+ScheduleKind schedule_from_string(std::string name) {
   static const std::vector<std::pair<std::string, std::string>> aliases = {
       {"StepLR", "step"}, {"ExponentialLR", "exponential"}, {"CosineAnnealingLR", "cosine"},
       {"CosineAnnealingWarmRestarts", "cosine_warm_restarts"}, {"LinearLR", "linear"}, {"ConstantLR", "constant"}};
   for (const auto& [a, n] : aliases)
     if (name == a) name = n;
+  return kScheduleNames.parse(name);
+}
+
+}  // namespace
+
+ScheduleConfig ScheduleConfig::from_json(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("schedule") || !j["schedule"].is_string())
+    throw std::invalid_argument("schedule must be a JSON object with a string 'schedule'");
   ScheduleConfig c;
-  c.kind = kScheduleNames.parse(name);
-  std::vector<std::string> given;
-  if (colon != std::string::npos) {
-    std::stringstream items(spec.substr(colon + 1));
-    std::string item;
-    while (std::getline(items, item, ',')) {
-      const std::size_t eq = item.find('=');
-      if (eq == std::string::npos)
-        throw std::invalid_argument("schedule " + name + ": '" + item + "' is not key=value");
-      const std::string key = item.substr(0, eq), text = item.substr(eq + 1);
-      double value = 0;
-      try {
-        std::size_t used = 0;
-        value = std::stod(text, &used);
-        if (used != text.size()) throw std::invalid_argument("");
-      } catch (const std::exception&) {
-        throw std::invalid_argument("schedule " + name + ": '" + key + "' must be a number, got '" + text + "'");
-      }
-      auto integer = [&]() {
-        if (value != std::floor(value) || std::abs(value) > 1e15)
-          throw std::invalid_argument("schedule " + name + ": '" + key + "' must be an integer, got '" + text + "'");
-        return static_cast<std::int64_t>(value);
-      };
-      const nlohmann::json allowed = c.to_json();
-      if (!allowed.contains(key) || key == "schedule")
-        throw std::invalid_argument("schedule " + name + " has no option '" + key + "'");
-      if (key == "step_size") c.step_size = integer();
-      else if (key == "gamma") c.gamma = value;
-      else if (key == "T_max") c.T_max = integer();
-      else if (key == "eta_min") c.eta_min = value;
-      else if (key == "T_0") c.T_0 = integer();
-      else if (key == "T_mult") c.T_mult = integer();
-      else if (key == "start_factor") c.start_factor = value;
-      else if (key == "end_factor") c.end_factor = value;
-      else if (key == "total_iters") c.total_iters = integer();
-      given.push_back(key);
-    }
-  }
-  auto require = [&](const std::string& key) {
-    if (std::find(given.begin(), given.end(), key) == given.end())
-      throw std::invalid_argument("schedule " + name + " needs '" + key + "' (torch has no default)");
-  };
-  if (c.kind == ScheduleKind::step) require("step_size");
-  if (c.kind == ScheduleKind::exponential) require("gamma");
-  if (c.kind == ScheduleKind::cosine) require("T_max");
-  if (c.kind == ScheduleKind::cosine_warm_restarts) require("T_0");
+  c.kind = schedule_from_string(j["schedule"].get<std::string>());
+  fields_from_json(schedule_fields(), c, j, "schedule", "schedule " + to_string(c.kind), "option");
   std::string why;
   if (!c.IsValid(&why)) throw std::invalid_argument(why);
   return c;
+}
+
+ScheduleConfig ScheduleConfig::parse(const std::string& spec) {
+  // The one spec parser (objective/spec_options.h) splits the options; the field table types them.
+  auto parsed = objective::SpecOptions::split("schedule", spec);
+  objective::SpecOptions& options = parsed.second;
+  ScheduleConfig c;
+  c.kind = schedule_from_string(parsed.first);
+  nlohmann::json j = {{"schedule", to_string(c.kind)}};
+  for (const auto& f : schedule_fields()) {
+    if (!f.used(c)) continue;
+    if (const auto text = options.take(f.info.name)) {
+      try {
+        j[f.info.name] = field_value_from_text(f.info, *text);
+      } catch (const std::invalid_argument& e) {
+        options.fail(e.what());
+      }
+    }
+  }
+  options.finish(used_field_names(schedule_fields(), c));
+  return from_json(j);
 }
 
 bool SchedulePlan::IsValid(std::string* why) const {

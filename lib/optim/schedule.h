@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "optim/fields.h"
 #include "text/names.h"
 
 namespace saddlescope::optim {
@@ -55,6 +56,10 @@ struct ScheduleConfig {
   static ScheduleConfig parse(const std::string& spec);
   static ScheduleConfig from_json(const nlohmann::json& j);
 };
+
+// The field table of ScheduleConfig (optim/fields.h): which schedule uses which option, its range and
+// whether torch requires it; IsValid, to_json, from_json and parse follow from it.
+const FieldTable<ScheduleConfig>& schedule_fields();
 
 // A main schedule, optionally preceded by a warm-up (SequentialLR).
 struct SchedulePlan {

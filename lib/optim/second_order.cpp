@@ -408,6 +408,43 @@ class Lbfgs final : public Optimizer {
       }
     }
   }
+  // d, prev_flat_grad (n each) and the scalars t, H_diag, n_iter (3) together, plus k ≤ history_size
+  // pairs old_dirs_i / old_stps_i (n each, i = 0..k−1) with a finite 1/(yᵀs).
+  void check_buffers(const std::map<std::string, Vector>& b, Index n) const override {
+    if (b.empty()) return;
+    std::size_t pairs = 0;
+    while (b.count("old_dirs_" + std::to_string(pairs)) != 0) ++pairs;
+    for (const auto& [name, buffer] : b) {
+      Index expected = n;
+      if (name == "t_h_diag_iterations") {
+        expected = 3;
+      } else if (name != "d" && name != "prev_flat_grad") {
+        const bool pair_name = name.rfind("old_dirs_", 0) == 0 || name.rfind("old_stps_", 0) == 0;
+        const std::string index = pair_name ? name.substr(9) : std::string();
+        if (!pair_name || index.empty() || index.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoull(index.substr(0, 18)) >= pairs)
+          throw std::invalid_argument("buffer '" + name + "' is not a buffer of lbfgs");
+      }
+      if (buffer.size() != expected)
+        throw std::invalid_argument("buffer '" + name + "' has " + std::to_string(buffer.size()) + " entries, expected " +
+                                    std::to_string(expected));
+    }
+    for (const char* name : {"d", "prev_flat_grad", "t_h_diag_iterations"})
+      if (b.count(name) == 0) throw std::invalid_argument(std::string("buffer '") + name + "' is missing");
+    const Vector& s = b.at("t_h_diag_iterations");
+    if (s(2) < 0 || s(2) != std::floor(s(2)))
+      throw std::invalid_argument("buffer 't_h_diag_iterations': the iteration count must be an integer >= 0");
+    if (static_cast<std::int64_t>(pairs) > config_.history_size)
+      throw std::invalid_argument("buffer 'old_dirs_*': " + std::to_string(pairs) + " pairs exceed history_size " +
+                                  std::to_string(config_.history_size));
+    for (std::size_t k = 0; k < pairs; ++k) {
+      const auto stps = b.find("old_stps_" + std::to_string(k));
+      if (stps == b.end()) throw std::invalid_argument("buffer 'old_stps_" + std::to_string(k) + "' is missing");
+      if (!std::isfinite(1. / b.at("old_dirs_" + std::to_string(k)).dot(stps->second)))
+        throw std::invalid_argument("buffers 'old_dirs_" + std::to_string(k) + "', 'old_stps_" + std::to_string(k) +
+                                    "': y's = 0, not a curvature pair");
+    }
+  }
   void load_buffers(const std::map<std::string, Vector>& b) override {
     auto it = b.find("d");
     if (it == b.end()) return;

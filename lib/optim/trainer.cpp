@@ -75,181 +75,98 @@ std::int64_t MemoryRecorder::count(const std::string& kind) const {
   return std::count_if(events.begin(), events.end(), [&](const Event& e) { return e.kind == kind; });
 }
 
-TrainSummary train(const objective::Objective& f, Vector& x, Optimizer& optimizer, const TrainerOptions& o,
-                   const std::vector<Recorder*>& recorders) {
+namespace {
+
+void check_arguments(const objective::Objective& f, const Vector& x, const TrainerOptions& o) {
   std::string why;
   if (!o.IsValid(&why)) throw std::invalid_argument(why);
   if (x.size() != f.dim())
     throw std::invalid_argument("trainer: x has " + std::to_string(x.size()) + " entries, the objective " +
                                 std::to_string(f.dim()));
-  const bool stochastic = o.batch_size > 0;
-  if (stochastic && f.sample_count() <= 0)
+  if (o.batch_size > 0 && f.sample_count() <= 0)
     throw std::invalid_argument("trainer: --batch-size needs an objective over a data set (" + f.description() +
                                 " has no samples)");
-  if (stochastic && o.batch_size > f.sample_count())
+  if (o.batch_size > 0 && o.batch_size > f.sample_count())
     throw std::invalid_argument("trainer: 'batch_size' = " + std::to_string(o.batch_size) + " exceeds the " +
                                 std::to_string(f.sample_count()) + " samples");
+}
 
-  const auto blocks = f.parameter_blocks();
-  RunInfo info;
-  info.objective = &f;
-  info.optimizer = &optimizer;
-  info.options = &o;
-  for (const auto& b : blocks) info.layer_names.push_back(b.name);
-  for (auto* r : recorders) r->begin(info);
-  auto emit = [&](std::int64_t step, const std::string& kind, const std::string& detail) {
-    const Event e{step, kind, detail};
-    for (auto* r : recorders) r->on_event(e);
-  };
-
-  Schedule schedule(optimizer.config().lr, o.schedule);
-  std::optional<BatchSampler> sampler;
-  if (stochastic) sampler.emplace(f.sample_count(), o.batch_size, o.seed);
-  random::Rng noise_rng(o.seed, 2), perturb_rng(o.seed, 3), probe_rng(o.seed, 4);
-
-  const PerturbThresholds thresholds = perturb_thresholds(o.escape.perturb, f.dim(), optimizer.config().lr);
-  std::int64_t t_noise = std::numeric_limits<std::int64_t>::min() / 2;
-  double f_tilde = 0.0;
-  bool perturbation_pending = false;
-  std::int64_t last_nc_step = std::numeric_limits<std::int64_t>::min() / 2;
-
-  TrainSummary s;
-  Vector g, g_used, x_before;
-  StepRecord row;
-  row.layer_grad_norms.resize(static_cast<Index>(blocks.size()));
-  auto evaluate = [&](double& loss, double& batch_loss) {
-    if (stochastic) {
-      batch_loss = f.batch_gradient(x, sampler->next(), g);
-      loss = f.value(x);
-      s.function_evaluations += 2;
-    } else {
-      loss = f.gradient(x, g);
-      batch_loss = std::numeric_limits<double>::quiet_NaN();
-      s.function_evaluations += 1;
-    }
-  };
-
-  std::int64_t t = 0;
-  for (; t < o.steps; ++t) {
-    double loss = 0.0, batch_loss = 0.0;
-    evaluate(loss, batch_loss);
-    if (t == 0) s.initial_loss = loss;
-    row.step = t;
-    row.loss = loss;
-    row.batch_loss = batch_loss;
-    row.grad_norm = g.norm();
-    row.lr = schedule.lr();
-    for (std::size_t b = 0; b < blocks.size(); ++b)
-      row.layer_grad_norms(static_cast<Index>(b)) = g.segment(blocks[b].offset, blocks[b].size).norm();
-    if (o.trajectory_every > 0 && t % o.trajectory_every == 0)
-      for (auto* r : recorders) r->on_trajectory(t, x);
-
-    const bool finite = std::isfinite(loss) && std::isfinite(batch_loss == batch_loss ? batch_loss : 0.0) && g.allFinite();
-    if (!finite) {
-      row.update_norm = 0.0;
-      row.param_norm = x.norm();
-      for (auto* r : recorders) r->on_step(row);
-      emit(t, event::kDiverged, "loss " + fmt(loss) + ", gradient norm " + fmt(row.grad_norm));
-      s.status = RunStatus::diverged;
-      s.message = "non-finite loss or gradient at step " + std::to_string(t);
-      break;
-    }
-
-    if (o.curvature_every > 0 && t % o.curvature_every == 0) {
-      const CurvatureProbe probe = probe_curvature(f, x, o.probe, probe_rng);
-      s.hvp_count += probe.hvp_count;
-      for (auto* r : recorders) r->on_curvature(t, probe);
-      if (row.grad_norm <= o.saddle_grad_norm && probe.lambda_min < 0.0) {
-        ++s.saddles_detected;
-        emit(t, event::kSaddleDetected,
-             "grad_norm " + fmt(row.grad_norm) + ", lambda_min " + fmt(probe.lambda_min) + " (curvature probe)");
-      }
-    }
-
-    x_before = x;
-    bool escaped = false;
-    bool replace_step = false;
-    if (o.escape.kind == EscapeKind::perturb) {
-      if (perturbation_pending && t - t_noise == thresholds.t_thres) {
-        perturbation_pending = false;
-        if (loss - f_tilde > -thresholds.f_thres)
-          emit(t, event::kPerturbationNoDecrease,
-               "decrease " + fmt(f_tilde - loss) + " < f_thres " + fmt(thresholds.f_thres) + " after " +
-                   std::to_string(thresholds.t_thres) + " steps");
-      }
-      if (row.grad_norm <= thresholds.g_thres && t - t_noise > thresholds.t_thres) {
-        f_tilde = loss;
-        t_noise = t;
-        perturbation_pending = true;
-        x += uniform_in_ball(x.size(), thresholds.radius, perturb_rng);
-        ++s.perturbations;
-        escaped = true;
-        emit(t, event::kPerturbation,
-             "grad_norm " + fmt(row.grad_norm) + " <= g_thres " + fmt(thresholds.g_thres) + ", radius " +
-                 fmt(thresholds.radius));
-        double unused_loss = 0.0, unused_batch = 0.0;
-        evaluate(unused_loss, unused_batch);  // Alg. 2 steps from the perturbed point with ∇f there
-      }
-    } else if (o.escape.kind == EscapeKind::negative_curvature) {
-      const auto& nc = o.escape.negative_curvature;
-      if (row.grad_norm <= nc.grad_threshold && t - last_nc_step > nc.cooldown) {
-        const CurvatureProbe probe = probe_curvature(f, x, o.probe, probe_rng);
-        s.hvp_count += probe.hvp_count;
-        const NegativeCurvatureStep step = negative_curvature_step(f, x, g, probe, nc);
-        s.hvp_count += step.hvp_count;
-        if (step.taken) {
-          ++s.saddles_detected;
-          emit(t, event::kSaddleDetected,
-               "grad_norm " + fmt(row.grad_norm) + ", lambda_min " + fmt(probe.lambda_min) + " (" + probe.method + ")");
-          x += step.step_length * step.direction;
-          last_nc_step = t;
-          ++s.negative_curvature_steps;
-          escaped = replace_step = true;
-          emit(t, event::kNegativeCurvatureStep,
-               "lambda_min " + fmt(step.lambda_min) + ", rho " + fmt(step.rho) + ", step " + fmt(step.step_length));
-        }
-      }
-    }
-
-    if (!escaped && o.stop_grad_norm > 0.0 && row.grad_norm <= o.stop_grad_norm) {
-      emit(t, event::kConverged, "grad_norm " + fmt(row.grad_norm) + " <= " + fmt(o.stop_grad_norm));
-      s.status = RunStatus::finished;
-      s.message = "gradient norm below stop_grad_norm at step " + std::to_string(t);
-      break;
-    }
-
-    if (!replace_step) {
-      g_used = g;
-      if (o.clip.enabled() && clip_gradient(g_used, o.clip)) {
-        ++s.clipped_steps;
-        emit(t, event::kClipping, "grad_norm " + fmt(row.grad_norm) + " clipped to " + fmt(g_used.norm()));
-      }
-      add_gradient_noise(g_used, t, o.noise, noise_rng);
-      StepInput in;
-      in.objective = &f;
-      in.loss = stochastic ? batch_loss : loss;
-      in.gradient = &g_used;
-      in.lr = row.lr;
-      const StepReport report = optimizer.step(x, in);
-      s.function_evaluations += report.function_evaluations;
-      s.hvp_count += report.hvp_count;
-      if (!report.note.empty()) emit(t, event::kOptimizerNote, report.note);
-    }
-    row.update_norm = (x - x_before).norm();
-    row.param_norm = x.norm();
-    for (auto* r : recorders) r->on_step(row);
-    schedule.step();
-    s.steps_taken = t + 1;
-
-    if (o.checkpoint_every > 0 && (t + 1) % o.checkpoint_every == 0 && x.allFinite())
-      for (auto* r : recorders) r->on_checkpoint(t + 1, x, optimizer, false);
-    if (o.stop_requested != nullptr && o.stop_requested->load()) {
-      emit(t, event::kInterrupted, "stop requested (signal)");
-      s.status = RunStatus::interrupted;
-      s.message = "interrupted after step " + std::to_string(t);
-      break;
-    }
+// Step 1 of the loop (trainer.h): f and ∇f at x, on the full batch or the next mini-batch.
+class Evaluator {
+ public:
+  Evaluator(const objective::Objective& f, const TrainerOptions& o, TrainSummary& s) : f_(f), s_(s) {
+    if (o.batch_size > 0) sampler_.emplace(f.sample_count(), o.batch_size, o.seed);
   }
+  bool stochastic() const { return sampler_.has_value(); }
+  // Sets g; returns {full-batch loss, batch loss (NaN for full batch)}.
+  std::pair<double, double> operator()(const Vector& x, Vector& g) {
+    if (sampler_) {
+      const double batch_loss = f_.batch_gradient(x, sampler_->next(), g);
+      s_.function_evaluations += 2;
+      return {f_.value(x), batch_loss};
+    }
+    s_.function_evaluations += 1;
+    return {f_.gradient(x, g), std::numeric_limits<double>::quiet_NaN()};
+  }
+
+ private:
+  const objective::Objective& f_;
+  TrainSummary& s_;
+  std::optional<BatchSampler> sampler_;
+};
+
+struct Recorders {
+  const std::vector<Recorder*>& list;
+  void event(std::int64_t step, const std::string& kind, const std::string& detail) const {
+    const Event e{step, kind, detail};
+    for (auto* r : list) r->on_event(e);
+  }
+};
+
+// The record of step t before the update: losses, gradient norms (total and per block), lr.
+void fill_row(StepRecord& row, std::int64_t t, std::pair<double, double> losses, const Vector& g, double lr,
+              const std::vector<objective::Objective::Block>& blocks) {
+  row.step = t;
+  std::tie(row.loss, row.batch_loss) = losses;
+  row.grad_norm = g.norm();
+  row.lr = lr;
+  for (std::size_t b = 0; b < blocks.size(); ++b)
+    row.layer_grad_norms(static_cast<Index>(b)) = g.segment(blocks[b].offset, blocks[b].size).norm();
+}
+
+void add_outcome(TrainSummary& s, const EscapeOutcome& e, const Recorders& rec) {
+  s.perturbations += e.perturbations;
+  s.negative_curvature_steps += e.negative_curvature_steps;
+  s.saddles_detected += e.saddles_detected;
+  s.hvp_count += e.hvp_count;
+  for (const auto& ev : e.events) rec.event(ev.step, ev.kind, ev.detail);
+}
+
+// Steps 4 and 5: clip, add noise, and the optimizer's update with learning rate `lr`.
+void optimizer_update(const objective::Objective& f, Vector& x, const Vector& g, Vector& g_used, double loss,
+                      double lr, std::int64_t t, Optimizer& optimizer, const TrainerOptions& o, random::Rng& noise_rng,
+                      TrainSummary& s, const Recorders& rec) {
+  g_used = g;
+  if (o.clip.enabled() && clip_gradient(g_used, o.clip)) {
+    ++s.clipped_steps;
+    rec.event(t, event::kClipping, "grad_norm " + fmt(g.norm()) + " clipped to " + fmt(g_used.norm()));
+  }
+  add_gradient_noise(g_used, t, o.noise, noise_rng);
+  StepInput in;
+  in.objective = &f;
+  in.loss = loss;
+  in.gradient = &g_used;
+  in.lr = lr;
+  const StepReport report = optimizer.step(x, in);
+  s.function_evaluations += report.function_evaluations;
+  s.hvp_count += report.hvp_count;
+  if (!report.note.empty()) rec.event(t, event::kOptimizerNote, report.note);
+}
+
+// After the loop: f and ∇f at the final x (a non-finite value there is divergence), the last
+// trajectory point, the final checkpoint, end().
+void finish(const objective::Objective& f, const Vector& x, Optimizer& optimizer, const TrainerOptions& o,
+            TrainSummary& s, const Recorders& rec) {
   if (s.status == RunStatus::running) {
     s.status = RunStatus::finished;
     s.message = "completed " + std::to_string(s.steps_taken) + " steps";
@@ -263,17 +180,98 @@ TrainSummary train(const objective::Objective& f, Vector& x, Optimizer& optimize
     if (!std::isfinite(s.final_loss) || !g_final.allFinite()) {
       s.status = RunStatus::diverged;
       s.message = "non-finite loss at the final point";
-      emit(s.steps_taken, event::kDiverged, "loss " + fmt(s.final_loss) + " at the final point");
+      rec.event(s.steps_taken, event::kDiverged, "loss " + fmt(s.final_loss) + " at the final point");
     }
   } else {
     s.final_loss = std::numeric_limits<double>::quiet_NaN();
     s.final_grad_norm = std::numeric_limits<double>::quiet_NaN();
   }
   if (o.trajectory_every > 0 && x.allFinite() && s.steps_taken % o.trajectory_every == 0 && s.steps_taken > 0)
-    for (auto* r : recorders) r->on_trajectory(s.steps_taken, x);
+    for (auto* r : rec.list) r->on_trajectory(s.steps_taken, x);
   if (x.allFinite())
-    for (auto* r : recorders) r->on_checkpoint(s.steps_taken, x, optimizer, true);
-  for (auto* r : recorders) r->end(s, x);
+    for (auto* r : rec.list) r->on_checkpoint(s.steps_taken, x, optimizer, true);
+  for (auto* r : rec.list) r->end(s, x);
+}
+
+}  // namespace
+
+TrainSummary train(const objective::Objective& f, Vector& x, Optimizer& optimizer, const TrainerOptions& o,
+                   const std::vector<Recorder*>& recorders) {
+  check_arguments(f, x, o);
+  const auto blocks = f.parameter_blocks();
+  RunInfo info{&f, &optimizer, {}, &o};
+  for (const auto& b : blocks) info.layer_names.push_back(b.name);
+  for (auto* r : recorders) r->begin(info);
+  const Recorders rec{recorders};
+
+  TrainSummary s;
+  Schedule schedule(optimizer.config().lr, o.schedule);
+  Evaluator evaluate(f, o, s);
+  random::Rng noise_rng(o.seed, 2), probe_rng(o.seed, 4);
+  const auto escape = make_escape_policy(o.escape, f.dim(), optimizer.config().lr, o.seed);
+  Vector g, g_used, x_before;
+  StepRecord row;
+  row.layer_grad_norms.resize(static_cast<Index>(blocks.size()));
+
+  for (std::int64_t t = 0; t < o.steps; ++t) {
+    const auto losses = evaluate(x, g);
+    const auto [loss, batch_loss] = losses;
+    if (t == 0) s.initial_loss = loss;
+    fill_row(row, t, losses, g, schedule.lr(), blocks);
+    if (o.trajectory_every > 0 && t % o.trajectory_every == 0)
+      for (auto* r : recorders) r->on_trajectory(t, x);
+
+    if (!std::isfinite(loss) || !std::isfinite(batch_loss == batch_loss ? batch_loss : 0.0) || !g.allFinite()) {
+      row.update_norm = 0.0;
+      row.param_norm = x.norm();
+      for (auto* r : recorders) r->on_step(row);
+      rec.event(t, event::kDiverged, "loss " + fmt(loss) + ", gradient norm " + fmt(row.grad_norm));
+      s.status = RunStatus::diverged;
+      s.message = "non-finite loss or gradient at step " + std::to_string(t);
+      break;
+    }
+
+    if (o.curvature_every > 0 && t % o.curvature_every == 0) {
+      const CurvatureProbe probe = probe_curvature(f, x, o.probe, probe_rng);
+      s.hvp_count += probe.hvp_count;
+      for (auto* r : recorders) r->on_curvature(t, probe);
+      if (row.grad_norm <= o.saddle_grad_norm && probe.lambda_min < 0.0) {
+        ++s.saddles_detected;
+        rec.event(t, event::kSaddleDetected,
+                  "grad_norm " + fmt(row.grad_norm) + ", lambda_min " + fmt(probe.lambda_min) + " (curvature probe)");
+      }
+    }
+
+    x_before = x;
+    const EscapeOutcome escaped = escape->on_step({&f, t, loss, row.grad_norm, &g, &o.probe, &probe_rng}, x);
+    add_outcome(s, escaped, rec);
+    if (escaped.reevaluate) evaluate(x, g);  // its losses are not this step's record
+
+    if (!escaped.moved && o.stop_grad_norm > 0.0 && row.grad_norm <= o.stop_grad_norm) {
+      rec.event(t, event::kConverged, "grad_norm " + fmt(row.grad_norm) + " <= " + fmt(o.stop_grad_norm));
+      s.status = RunStatus::finished;
+      s.message = "gradient norm below stop_grad_norm at step " + std::to_string(t);
+      break;
+    }
+    if (!escaped.replaces_update)
+      optimizer_update(f, x, g, g_used, evaluate.stochastic() ? batch_loss : loss, row.lr, t, optimizer, o, noise_rng,
+                       s, rec);
+    row.update_norm = (x - x_before).norm();
+    row.param_norm = x.norm();
+    for (auto* r : recorders) r->on_step(row);
+    schedule.step();
+    s.steps_taken = t + 1;
+
+    if (o.checkpoint_every > 0 && (t + 1) % o.checkpoint_every == 0 && x.allFinite())
+      for (auto* r : recorders) r->on_checkpoint(t + 1, x, optimizer, false);
+    if (o.stop_requested != nullptr && o.stop_requested->load()) {
+      rec.event(t, event::kInterrupted, "stop requested (signal)");
+      s.status = RunStatus::interrupted;
+      s.message = "interrupted after step " + std::to_string(t);
+      break;
+    }
+  }
+  finish(f, x, optimizer, o, s, rec);
   return s;
 }
 

@@ -8,8 +8,8 @@
 //      mini-batch loss and gradient (batches drawn without replacement, a fresh permutation of the
 //      samples per epoch from stream 1 of the seed) and the full-batch loss for the record;
 //   2. non-finite loss or gradient → event "diverged", status diverged, stop;
-//   3. escape: perturb (may move x_t and re-evaluate) or negative_curvature (replaces this step's
-//      optimizer update when it fires);
+//   3. the escape policy's on_step (escape_policy.h): perturb may move x_t and re-evaluate ∇f;
+//      negative_curvature replaces this step's optimizer update when it fires;
 //   4. clip, then add gradient noise; 5. optimizer step with lr = schedule.lr(); 6. schedule.step().
 // The row recorded for step t holds loss(x_t), the batch loss, ‖∇f(x_t)‖ (before clipping and noise),
 // the lr used, ‖x_{t+1} − x_t‖ and ‖x_{t+1}‖, and per-layer gradient norms over parameter_blocks().
@@ -23,6 +23,8 @@
 
 #include "objective/objective.h"
 #include "optim/escape.h"
+#include "optim/escape_policy.h"
+#include "optim/events.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 #include "text/names.h"
@@ -36,19 +38,6 @@ inline constexpr auto kRunStatusNames = text::make_name_table<RunStatus>(
                    {RunStatus::diverged, "diverged"},
                    {RunStatus::interrupted, "interrupted"}});
 inline std::string to_string(RunStatus status) { return std::string(kRunStatusNames.name(status)); }
-
-// Event kinds (the strings stored in /events/kind).
-namespace event {
-inline constexpr const char* kPerturbation = "perturbation";
-inline constexpr const char* kPerturbationNoDecrease = "perturbation_no_decrease";
-inline constexpr const char* kNegativeCurvatureStep = "negative_curvature_step";
-inline constexpr const char* kSaddleDetected = "saddle_detected";
-inline constexpr const char* kClipping = "clipping";
-inline constexpr const char* kDiverged = "diverged";
-inline constexpr const char* kConverged = "converged";
-inline constexpr const char* kInterrupted = "interrupted";
-inline constexpr const char* kOptimizerNote = "optimizer_note";
-}  // namespace event
 
 struct TrainerOptions {
   std::int64_t steps = 1000;            // optimizer steps to take (≥ 0)
@@ -78,12 +67,6 @@ struct StepRecord {
   double update_norm = 0.0;
   double param_norm = 0.0;
   Vector layer_grad_norms;  // one per parameter block
-};
-
-struct Event {
-  std::int64_t step = 0;
-  std::string kind;
-  std::string detail;
 };
 
 struct RunInfo {

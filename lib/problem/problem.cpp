@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "io/error.h"
+#include "io/json_text.h"
 #include "models/datasets.h"
 #include "models/graph/engine.h"
 #include "models/graph/onnx_import.h"
@@ -15,6 +16,15 @@
 #include "objective/test_functions.h"
 
 namespace saddlescope::problem {
+namespace {
+
+nlohmann::json spec_without(const nlohmann::json& spec, std::initializer_list<const char*> keys) {
+  nlohmann::json rest = spec;
+  for (const char* key : keys) rest.erase(key);
+  return rest;
+}
+
+}  // namespace
 
 std::unique_ptr<objective::Objective> make_objective(const nlohmann::json& spec, const io::DataArrays* data) {
   if (!spec.is_object() || !spec.contains("kind") || !spec["kind"].is_string())
@@ -24,7 +34,9 @@ std::unique_ptr<objective::Objective> make_objective(const nlohmann::json& spec,
     if (!spec.contains("function") || !spec["function"].is_string())
       throw std::invalid_argument("objective spec of kind 'function' needs a string 'function'");
     (void)data;
-    return objective::make_test_function(spec["function"].get<std::string>());
+    // Keys beside "function" are the function's options, read by the same parser as the string's
+    // (unknown, repeated or out-of-range keys are refused: {"function": "himmelblau", "n": 10^12} is).
+    return objective::make_test_function(spec["function"].get<std::string>(), spec_without(spec, {"kind", "function"}));
   }
   if (models::is_network_kind(kind)) {
     if (!data) throw std::invalid_argument("objective kind '" + kind + "' needs a data set");
@@ -209,8 +221,9 @@ objective::Vector parse_point(const std::string& text, objective::Index expected
 Problem make_spec_problem(const std::string& spec, const std::string& at, const std::string& at_flag) {
   nlohmann::json json_spec = {{"kind", "function"}, {"function", spec}};
   if (!spec.empty() && spec.front() == '{') {
-    json_spec = nlohmann::json::parse(spec, nullptr, false);
-    if (json_spec.is_discarded()) throw std::invalid_argument("--problem: not valid JSON");
+    std::string why;
+    json_spec = io::parse_json_bounded(spec, &why);
+    if (json_spec.is_discarded()) throw std::invalid_argument("--problem: " + why);
   }
   Problem problem;
   problem.objective = make_objective(json_spec, nullptr);

@@ -38,6 +38,9 @@ Ensemble::Ensemble(const EnsembleOptions& options, Eigen::Index k) : options_(op
       break;
     case EnsembleKind::kWishart:
       wishart_dof_ = options.wishart_dof == 0 ? k : options.wishart_dof;
+      if (wishart_dof_ > 100000000 / k)  // the bound below, checked before the product can overflow
+        throw std::invalid_argument("'wishart_dof' * k = " + std::to_string(wishart_dof_) + " * " + std::to_string(k) +
+                                    " Gaussian entries per sample, more than 10^8");
       gaussian_dim_ = k * wishart_dof_;
       break;
     case EnsembleKind::kHessian: {
@@ -50,6 +53,17 @@ Ensemble::Ensemble(const EnsembleOptions& options, Eigen::Index k) : options_(op
       break;
     }
   }
+  // Sizes before any allocation (#17 items 9, 19): a sample is a Gaussian vector of gaussian_dim
+  // entries and, for dense sampling, a k x k matrix, one of each per thread. 10^8 doubles (800 MB)
+  // bounds both (GOE: k <= 14141; Wishart: k * m <= 10^8); beyond, an allocation inside a parallel
+  // region ended the process (std::terminate) instead of an error.
+  constexpr Eigen::Index kMaxEntries = 100000000;
+  if (k > kMaxEntries / k)
+    throw std::invalid_argument("'k' = " + std::to_string(k) + " needs a " + std::to_string(k) + " x " +
+                                std::to_string(k) + " matrix per sample, more than 10^8 entries");
+  if (gaussian_dim_ > kMaxEntries)
+    throw std::invalid_argument("'k' = " + std::to_string(k) + " gives " + std::to_string(gaussian_dim_) +
+                                " Gaussian entries per sample, more than 10^8");
 }
 
 Ensemble::~Ensemble() = default;

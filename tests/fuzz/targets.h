@@ -27,6 +27,7 @@
 #include "models/graph/engine.h"
 #include "models/graph/onnx_import.h"
 #include "objective/test_functions.h"
+#include "io/json_text.h"
 #include "problem/problem.h"
 
 namespace saddlescope::fuzz {
@@ -54,6 +55,13 @@ inline bool costly_quadratic(const std::string& text) {
     if (std::isalnum(static_cast<unsigned char>(before)) || before == '_') continue;  // e.g. "kappan="
     long long n = 0;
     const auto [end, ec] = std::from_chars(text.data() + at + 2, text.data() + text.size(), n);
+    (void)end;
+    if (ec == std::errc() && n > 256) return true;
+  }
+  // The same option as a JSON key beside the spec string: {"function": "quadratic", "n": 1000}.
+  for (std::size_t at = text.find("\"n\":"); at != std::string::npos; at = text.find("\"n\":", at + 1)) {
+    long long n = 0;
+    const auto [end, ec] = std::from_chars(text.data() + at + 4, text.data() + text.size(), n);
     (void)end;
     if (ec == std::errc() && n > 256) return true;
   }
@@ -90,7 +98,8 @@ inline int checkpoint_target(const std::uint8_t* data, std::size_t size) {
 // Arbitrary text -> JSON -> problem::make_objective, with a small data set for network kinds.
 inline int model_spec_target(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  const nlohmann::json spec = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // As the tools read JSON from outside (io/json_text.h): too deep a nesting is refused before parsing.
+  const nlohmann::json spec = io::parse_json_bounded(text);
   if (spec.is_discarded()) return 0;  // not JSON: the JSON library's business, not ours
   if (costly_quadratic(spec.dump())) return 0;  // dump() undoes \u escapes
   io::DataArrays arrays;

@@ -211,7 +211,7 @@ TEST(RunOptimizerTool, ConfigFileHoldsTheSameOptions) {
 
 TEST(RunOptimizerTool, BadInputIsAUsageOrFileError) {
   EXPECT_EQ(run("--problem rosenbrock --optimizer nosuch").exit_code, 2);
-  EXPECT_EQ(run("--problem rosenbrock --optimizer sgd --nesterov true").exit_code, 2);  // needs momentum
+  EXPECT_EQ(run("--problem rosenbrock --optimizer sgd --nesterov").exit_code, 2);  // needs momentum
   EXPECT_EQ(run("--problem rosenbrock --x0 1,2,3").exit_code, 2);
   EXPECT_EQ(run("--problem rosenbrock --schedule cosine").exit_code, 2);  // T_max required
   EXPECT_EQ(run("--checkpoint " + scratch("missing.h5").string()).exit_code, 3);
