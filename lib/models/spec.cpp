@@ -107,7 +107,7 @@ GraphSpec graph_spec_from_json(const nlohmann::json& spec) {
                                "buffer_names", "input_shape"});
   GraphSpec g;
   if (!spec.contains("loss")) throw std::invalid_argument("spec needs a string field 'loss'");
-  g.options.loss = parse_loss(string_field(spec, "loss", ""));
+  g.options.loss = kLossNames.parse(string_field(spec, "loss", ""));
   if (!spec.contains("mode")) throw std::invalid_argument("spec needs a string field 'mode' (train or eval)");
   g.options.batch_norm_mode = graph::parse_batch_norm_mode(string_field(spec, "mode", ""));
   g.options.weight_decay = number_field(spec, "weight_decay", 0.0);
