@@ -352,6 +352,13 @@ class Lowering {
     s.scalar = alpha;
     const auto ma = broadcast_map(ba, bc), mb = broadcast_map(bb, bc);
     const std::int64_t items = element_count(bc);
+    if (items > 1 && element_count(bb) == 1 && ma.empty() && !trans_a) {
+      // A weight shared by every batch item ([B, T, D] × [D, E]): the items' rows stack into one
+      // [items·M, K] × [K, N] product (the same dot products, one wide GEMM instead of `items` small ones).
+      s.M = items * M;
+      s.batches.push_back({0, 0, 0});
+      return id;
+    }
     for (std::int64_t i = 0; i < items; ++i)
       s.batches.push_back({(ma.empty() ? i : ma[i]) * M * K, (mb.empty() ? i : mb[i]) * K * N, i * M * N});
     return id;
