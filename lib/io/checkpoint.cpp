@@ -6,6 +6,7 @@
 #include "io/error.h"
 #include "io/hdf5.h"
 #include "io/json_text.h"
+#include "io/provenance_file.h"
 #include "io/reader.h"
 
 namespace saddlescope::io {

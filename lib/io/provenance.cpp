@@ -10,6 +10,7 @@
 #include "io/build_info.h"
 #include "io/error.h"
 #include "io/hdf5.h"
+#include "io/provenance_file.h"
 
 namespace saddlescope::io {
 

@@ -1,8 +1,6 @@
 #pragma once
 // Provenance: what every output file carries so a reader can say who made it, from what, and how
 // to make it again (DESIGN.md, "HDF5 files").
-#include <hdf5.h>
-
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -27,22 +25,12 @@ std::string utc_now_iso8601();
 // Joins argv into one line that a POSIX shell would split back into the same words.
 std::string shell_join(int argc, const char* const* argv);
 
-// Root attributes of every saddlescope file: format, format_version, created_by, git_commit,
-// command_line, created_at, seeds (JSON).
-void write_provenance(hid_t file, const std::string& format, std::int64_t format_version, const Provenance& p);
-
-// What a reader finds at the root of a file.
+// What a reader finds at the root of a file (provenance_file.h reads it).
 struct FileHeader {
   std::string format;
   std::int64_t format_version = 0;
   Provenance provenance;
 };
-
-// Opens nothing: reads the root attributes of an open file. Throws FileError naming `path` when the
-// file is not a saddlescope file, is of another format than `expected_format`, or has a
-// format_version above `newest_supported`.
-FileHeader read_and_check_header(hid_t file, const std::string& path, const std::string& expected_format,
-                                 std::int64_t newest_supported);
 
 // SHA-256 of a file's bytes as 64 hex digits (results record the checksum of their input).
 std::string sha256_file(const std::string& path);

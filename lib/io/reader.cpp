@@ -4,6 +4,7 @@
 
 #include "io/error.h"
 #include "io/guard.h"
+#include "io/provenance_file.h"
 
 namespace saddlescope::io {
 

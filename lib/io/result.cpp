@@ -1,6 +1,7 @@
 #include "io/result.h"
 
 #include "io/hdf5.h"
+#include "io/provenance_file.h"
 
 namespace saddlescope::io {
 

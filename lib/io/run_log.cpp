@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "io/error.h"
+#include "io/provenance_file.h"
 
 namespace saddlescope::io {
 

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "io/provenance_file.h"
 #include "io/checkpoint.h"
 #include "io/error.h"
 #include "io/guard.h"

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "io/provenance_file.h"
 #include "io/checkpoint.h"
 #include "io/hdf5.h"
 #include "io/provenance.h"

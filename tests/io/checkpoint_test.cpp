@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 
+#include "io/provenance_file.h"
 #include "io/checkpoint.h"
 #include "io/error.h"
 #include "io/hdf5.h"
