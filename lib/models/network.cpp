@@ -10,7 +10,6 @@
 #include <stdexcept>
 
 #include "models/loss.h"
-#include "models/name_table.h"
 #include "random/random.h"
 
 namespace saddlescope::models {

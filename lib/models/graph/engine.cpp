@@ -8,22 +8,11 @@
 
 #include "models/graph/plan.h"
 #include "models/loss.h"
-#include "models/name_table.h"
 
 namespace saddlescope::models::graph {
 
 using detail::Buffers;
 using detail::Compiled;
-
-const std::vector<std::pair<BatchNormMode, std::string>>& batch_norm_mode_names() {
-  static const std::vector<std::pair<BatchNormMode, std::string>> table = {{BatchNormMode::eval, "eval"},
-                                                                           {BatchNormMode::train, "train"}};
-  return table;
-}
-std::string to_string(BatchNormMode mode) { return name_of(batch_norm_mode_names(), mode); }
-BatchNormMode parse_batch_norm_mode(const std::string& name) {
-  return parse_name(batch_norm_mode_names(), name, "batch-norm mode");
-}
 
 bool GraphOptions::IsValid(std::string* why) const {
   auto fail = [&](const std::string& message) {

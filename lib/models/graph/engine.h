@@ -54,6 +54,7 @@
 #include "models/network.h"
 #include "objective/objective.h"
 #include "objective/training_state.h"
+#include "text/names.h"
 
 namespace saddlescope::models::graph {
 
@@ -63,10 +64,10 @@ using objective::Matrix;
 using objective::Vector;
 
 enum class BatchNormMode { eval, train };
-const std::vector<std::pair<BatchNormMode, std::string>>& batch_norm_mode_names();
-std::string to_string(BatchNormMode mode);
-// Throws std::invalid_argument naming the value and the known names.
-BatchNormMode parse_batch_norm_mode(const std::string& name);
+// kBatchNormModeNames.parse throws std::invalid_argument naming the value and the known names.
+inline constexpr auto kBatchNormModeNames =
+    text::make_name_table<BatchNormMode>("batch-norm mode", {{BatchNormMode::eval, "eval"}, {BatchNormMode::train, "train"}});
+inline std::string to_string(BatchNormMode mode) { return std::string(kBatchNormModeNames.name(mode)); }
 
 struct GraphOptions {
   Loss loss = Loss::cross_entropy;
