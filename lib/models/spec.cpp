@@ -109,7 +109,7 @@ GraphSpec graph_spec_from_json(const nlohmann::json& spec) {
   if (!spec.contains("loss")) throw std::invalid_argument("spec needs a string field 'loss'");
   g.options.loss = kLossNames.parse(string_field(spec, "loss", ""));
   if (!spec.contains("mode")) throw std::invalid_argument("spec needs a string field 'mode' (train or eval)");
-  g.options.batch_norm_mode = graph::parse_batch_norm_mode(string_field(spec, "mode", ""));
+  g.options.batch_norm_mode = graph::kBatchNormModeNames.parse(string_field(spec, "mode", ""));
   g.options.weight_decay = number_field(spec, "weight_decay", 0.0);
   std::string why;
   if (!g.options.IsValid(&why)) throw std::invalid_argument(why);
