@@ -15,7 +15,10 @@ std::string FieldFlags::flag(const std::string& name) const {
 
 nlohmann::json FieldFlags::to_json() const {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [name, text] : given) {
+  std::map<std::string, std::string> all = given;
+  for (const auto& [name, option] : flag_options)
+    if (option->count() > 0) all[name] = flag_text.at(name);
+  for (const auto& [name, text] : all) {
     const auto info = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.name == name; });
     try {
       j[name] = optim::field_value_from_text(*info, text);
@@ -30,10 +33,11 @@ void add_field_flags(CLI::App& app, FieldFlags& flags, const std::string& help_s
   for (const auto& field : flags.fields) {
     const std::string name = field.name;
     if (field.type == optim::FieldType::boolean) {
-      // CLI11 passes +1 for --flag and --flag=true, -1 for --flag=false.
-      app.add_flag_function(
-          flags.flag(name), [&flags, name](std::int64_t count) { flags.given[name] = count > 0 ? "true" : "false"; },
-          field.meaning + " (a bare flag; --" + flags.prefix + name + "=false turns it off)" + help_suffix);
+      // "{true}": a bare --flag gives "true"; --flag=TEXT gives TEXT, parsed strictly in to_json() so
+      // that a bad value names its flag (CLI11's own flag conversion throws an unnamed error).
+      flags.flag_options[name] =
+          app.add_flag(flags.flag(name) + "{true}", flags.flag_text[name],
+                       field.meaning + " (a bare flag; " + flags.flag(name) + "=false turns it off)" + help_suffix);
     } else {
       std::string help = field.meaning;
       if (field.type == optim::FieldType::choice) {
@@ -69,11 +73,12 @@ optim::EscapeOptions escape_options(const OptimizerFlags& o) {
   for (const FieldFlags* flags : {&o.perturb, &o.negative_curvature}) {
     const bool active = (flags == &o.perturb && o.escape == "perturb") ||
                         (flags == &o.negative_curvature && o.escape == "negative_curvature");
-    if (!active && !flags->given.empty())
-      throw std::invalid_argument(flags->flag(flags->given.begin()->first) + " is a setting of --escape " +
+    const nlohmann::json given = flags->to_json();
+    if (!active && !given.empty())
+      throw std::invalid_argument(flags->flag(given.begin().key()) + " is a setting of --escape " +
                                   (flags == &o.perturb ? "perturb" : "negative_curvature") + ", not of --escape " +
                                   o.escape);
-    if (active) j.update(flags->to_json());
+    if (active) j.update(given);
   }
   return optim::EscapeOptions::from_json(j);
 }

@@ -21,7 +21,11 @@ namespace saddlescope::cli {
 struct FieldFlags {
   std::string prefix;                         // "", "perturb-", "nc-"
   std::vector<optim::FieldInfo> fields;
-  std::map<std::string, std::string> given;   // field name -> the text given
+  std::map<std::string, std::string> given;   // field name -> the text given (non-boolean fields)
+  // Boolean fields: CLI11 writes the flag's text ("true" for a bare --flag, else the text after '=')
+  // into flag_text; whether it was given is the option's count().
+  std::map<std::string, std::string> flag_text;
+  std::map<std::string, const CLI::Option*> flag_options;
   // "--<prefix><name>" of a field name.
   std::string flag(const std::string& name) const;
   // The given values as a JSON object keyed by field name; std::invalid_argument naming the flag

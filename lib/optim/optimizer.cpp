@@ -456,6 +456,8 @@ FieldTable<C> make_optimizer_fields() {
   };
   t.push_back(betas);
   t.push_back(bool_field<C>("amsgrad", &C::amsgrad, "AMSGrad variant (adam, adamw)", kinds({K::adam, K::adamw})));
+  t.push_back(bool_field<C>("decoupled_weight_decay", &C::decoupled_weight_decay,
+                            "adam: decay the parameters, not the gradient (adam with it is adamw)", kinds({K::adam})));
   t.push_back(bool_field<C>("maximize", &C::maximize, "maximize the objective instead of minimizing",
                             torch_first_order));
   auto damping = number_field<C>("damping", &C::damping, at_least(0.0),
@@ -618,7 +620,7 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config) {
     case OptimizerKind::adagrad: return std::make_unique<Adagrad>(config);
     case OptimizerKind::rmsprop: return std::make_unique<RmsProp>(config);
     case OptimizerKind::adadelta: return std::make_unique<Adadelta>(config);
-    case OptimizerKind::adam: return std::make_unique<Adam>(config, false);
+    case OptimizerKind::adam: return std::make_unique<Adam>(config, config.decoupled_weight_decay);
     case OptimizerKind::adamw: return std::make_unique<Adam>(config, true);
     case OptimizerKind::newton:
     case OptimizerKind::saddle_free_newton:

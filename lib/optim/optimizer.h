@@ -78,6 +78,7 @@ struct OptimizerConfig {
   double beta1 = 0.9;           // adam/adamw betas
   double beta2 = 0.999;
   bool amsgrad = false;         // adam/adamw: running max of the raw second moment
+  bool decoupled_weight_decay = false;  // adam: decay the parameters, not the gradient (AdamW's rule)
   bool maximize = false;        // torch's maximize flag (first-order torch optimizers)
   // newton / saddle_free_newton: Δ = −lr·(H + damping·I)⁻¹g, resp. −lr·(|H| + damping·I)⁻¹g.
   double damping = 1e-4;

@@ -412,6 +412,7 @@ class Lbfgs final : public Optimizer {
   // pairs old_dirs_i / old_stps_i (n each, i = 0..k−1) with a finite 1/(yᵀs).
   void check_buffers(const std::map<std::string, Vector>& b, Index n) const override {
     if (b.empty()) return;
+    if (n < 0 && b.count("d") != 0) n = b.at("d").size();  // the parameter count, when not given
     std::size_t pairs = 0;
     while (b.count("old_dirs_" + std::to_string(pairs)) != 0) ++pairs;
     for (const auto& [name, buffer] : b) {

@@ -99,8 +99,11 @@ TEST(CliRegressions, DeeplyNestedConfigIsAUsageErrorNotACrash) {
   write_text(dir.file("deep.json"), deep);
   expect_one_line_error("run-optimizer", "--problem rosenbrock --config " + dir.file("deep.json"), 2,
                         {"--config", "nested deeper than 64"});
-  // The same depth in --problem JSON.
-  write_text(dir.file("deep_problem.json"), deep);
+  // The same in --problem JSON, 1000 levels deep (an argument is limited to 128 KiB).
+  std::string deep_problem;
+  for (int i = 0; i < 1000; ++i) deep_problem += "{\"a\":";
+  deep_problem += "1" + std::string(1000, '}');
+  write_text(dir.file("deep_problem.json"), deep_problem);
   expect_one_line_error("run-optimizer", "--problem \"$(cat " + dir.file("deep_problem.json") + ")\"", 2,
                         {"--problem", "nested deeper"});
 }
