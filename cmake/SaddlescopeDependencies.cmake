@@ -22,8 +22,31 @@ find_package(HDF5 COMPONENTS C QUIET)
 if(NOT HDF5_FOUND)
   message(FATAL_ERROR "saddlescope needs HDF5 (C library): install the Debian package 'libhdf5-dev'.")
 endif()
+# The dense path (dense eigenvalues, inertia) runs on LAPACK's blocked kernels over OpenBLAS: Debian's
+# libopenblas-dev (libopenblas.so, which carries LAPACK too) and liblapacke-dev (the C interface).
+find_library(SADDLESCOPE_OPENBLAS_LIBRARY NAMES openblas)
+find_library(SADDLESCOPE_LAPACKE_LIBRARY NAMES lapacke)
+find_path(SADDLESCOPE_LAPACKE_INCLUDE_DIR NAMES lapacke.h)
+if(NOT SADDLESCOPE_OPENBLAS_LIBRARY)
+  message(FATAL_ERROR "saddlescope needs OpenBLAS: install the Debian package 'libopenblas-dev' "
+                      "(apt-get install libopenblas-dev), or run tools/dev.sh, which installs what is missing.")
+endif()
+if(NOT SADDLESCOPE_LAPACKE_LIBRARY OR NOT SADDLESCOPE_LAPACKE_INCLUDE_DIR)
+  message(FATAL_ERROR "saddlescope needs LAPACKE: install the Debian package 'liblapacke-dev' "
+                      "(apt-get install liblapacke-dev), or run tools/dev.sh, which installs what is missing.")
+endif()
 if(SADDLESCOPE_BUILD_TESTS)
   saddlescope_require(GTest libgtest-dev)
+endif()
+# MPI (docs/distributed.md): built when Debian's Open MPI is installed, unless switched off. The tools
+# start MPI only when a launcher (mpirun, srun) started them, so a plain run does not touch it.
+if(NOT DEFINED SADDLESCOPE_MPI OR SADDLESCOPE_MPI)
+  find_package(MPI COMPONENTS C QUIET)
+endif()
+option(SADDLESCOPE_MPI "Build MPI support (data-parallel objectives, work-parallel sweeps)" ${MPI_C_FOUND})
+if(SADDLESCOPE_MPI AND NOT MPI_C_FOUND)
+  message(FATAL_ERROR "SADDLESCOPE_MPI is ON but no MPI was found: install the Debian packages 'libopenmpi-dev openmpi-bin', "
+                      "or configure with -DSADDLESCOPE_MPI=OFF.")
 endif()
 
 # Warnings and machine flags for our own targets only (never global add_compile_options).

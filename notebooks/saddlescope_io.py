@@ -108,13 +108,40 @@ def provenance(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
-def _read_group(group: h5py.Group) -> dict[str, np.ndarray]:
-    """Every dataset below a group, by relative path, as numpy arrays (strings decoded)."""
+# Largest dataset a reader loads, in bytes: the C++ readers' limit (io/checkpoint.h, 2^28 float64).
+MAX_DATASET_BYTES = 8 * 2**28
+# Deflate cannot expand its input more than 1032:1; a filtered dataset claiming more is not real data
+# (the C++ readers' io::h5::kMaxCompressionRatio).
+MAX_COMPRESSION_RATIO = 1100.0
+
+
+def _checked_read(ds: h5py.Dataset, path: str | os.PathLike) -> Any:
+    """ds[()] after checking its declared size against the limit and against the bytes the file stores
+    for it, so a small file declaring terabytes raises FormatError naming the file and the dataset,
+    not numpy's MemoryError ("Unable to allocate 8.00 TiB") or minutes of reading fill values."""
+    declared = int(np.prod(ds.shape, dtype=np.float64) * ds.dtype.itemsize) if ds.shape is not None else 0
+    if declared > MAX_DATASET_BYTES:
+        raise FormatError(f"{path}: dataset '{ds.name}' declares shape {ds.shape} of {ds.dtype} ({declared} bytes), "
+                          f"more than the {MAX_DATASET_BYTES} bytes a reader accepts")
+    if declared > 0 and not ds.is_virtual:
+        stored = ds.id.get_storage_size()
+        filtered = ds.id.get_create_plist().get_nfilters() > 0
+        can_hold = stored * MAX_COMPRESSION_RATIO if filtered else stored
+        if can_hold < declared:
+            raise FormatError(f"{path}: dataset '{ds.name}' declares {declared} bytes but the file stores only "
+                              f"{stored} bytes of it; refused before reading")
+    return ds[()]
+
+
+def _read_group(group: h5py.Group, path: str | os.PathLike = "") -> dict[str, np.ndarray]:
+    """Every dataset below a group, by relative path, as numpy arrays (strings decoded); sizes checked
+    before reading (_checked_read)."""
     out: dict[str, np.ndarray] = {}
+    path = path or group.file.filename
 
     def visit(name: str, obj: Any) -> None:
         if isinstance(obj, h5py.Dataset):
-            data = obj[()]
+            data = _checked_read(obj, path)
             if obj.dtype.kind == "S":
                 data = np.array([_text(x).rstrip("\x00") for x in np.atleast_1d(data)], dtype=object)
             elif obj.dtype.kind == "O":
@@ -142,12 +169,12 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         _check_format(f, path, "saddlescope-checkpoint")
         return Checkpoint(
             path=str(path),
-            params=np.asarray(f["params"][()], dtype=np.float64),
+            params=np.asarray(_checked_read(f["params"], path), dtype=np.float64),
             objective_spec=_maybe_json(f["objective"].attrs.get("spec")) if "objective" in f else None,
             provenance={k: _maybe_json(f.attrs[k]) for k in PROVENANCE_KEYS if k in f.attrs},
-            data=_read_group(f["data"]) if "data" in f else {},
+            data=_read_group(f["data"], path) if "data" in f else {},
             data_attrs=_attrs(f["data"]) if "data" in f else {},
-            optimizer_state=_read_group(f["optimizer_state"]) if "optimizer_state" in f else {},
+            optimizer_state=_read_group(f["optimizer_state"], path) if "optimizer_state" in f else {},
             optimizer_attrs=_attrs(f["optimizer_state"]) if "optimizer_state" in f else {},
         )
 
@@ -242,7 +269,7 @@ def read_result(path: str | os.PathLike, analysis: str | None = None) -> Result:
         f.visititems(visit)
         summary = attrs.get("summary", {})
         return Result(path=str(path), analysis=found, summary=summary if isinstance(summary, dict) else {},
-                      attrs=attrs, datasets=_read_group(f), groups=groups,
+                      attrs=attrs, datasets=_read_group(f, path), groups=groups,
                       provenance={k: attrs[k] for k in PROVENANCE_KEYS if k in attrs})
 
 

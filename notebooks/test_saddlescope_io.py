@@ -69,6 +69,24 @@ def main() -> int:
             f["x"] = np.zeros(3)
         expect_raises(sio.FormatError, sio.read_checkpoint, d / "plain.h5", contains="no root attribute 'format'")
 
+        # Regression (issue #17, item 20): a small file declaring a huge dataset raised numpy's MemoryError
+        # ("Unable to allocate 8.00 TiB") or read fill values for minutes; now a FormatError naming the
+        # file and the dataset, before anything is read. 2^40 float64 over the limit; 2^27 float64
+        # (1 GiB, under the limit) in chunks never written (stores 0 bytes); the same behind gzip.
+        for name, shape, kwargs, reason in (("huge", (2**40,), {}, "more than"),
+                                            ("unwritten", (2**27,), {}, "stores only 0 bytes"),
+                                            ("bomb", (2**27,), {"compression": "gzip"}, "stores only 0 bytes")):
+            shutil.copy(d / "end.h5", d / f"{name}.h5")
+            with h5py.File(d / f"{name}.h5", "r+") as f:
+                del f["params"]
+                f.create_dataset("params", shape=shape, dtype="f8", chunks=(2**16,), **kwargs)
+            expect_raises(sio.FormatError, sio.read_checkpoint, d / f"{name}.h5", contains=f"{name}.h5: dataset '/params'")
+            expect_raises(sio.FormatError, sio.read_checkpoint, d / f"{name}.h5", contains=reason)
+            shutil.copy(d / "c.h5", d / f"{name}_result.h5")
+            with h5py.File(d / f"{name}_result.h5", "r+") as f:
+                f.create_dataset("extra", shape=shape, dtype="f8", chunks=(2**16,), **kwargs)
+            expect_raises(sio.FormatError, sio.read_result, d / f"{name}_result.h5", contains="dataset '/extra'")
+
         # A tool's failure surfaces with its stderr line.
         expect_raises(sio.ToolError, sio.run, "classify-critical", "--problem", "no_such_function", "--at", "0",
                       contains="no_such_function")

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "critical/classify.h"
 #include "curvature/blocks.h"
 #include "io/hdf5.h"
@@ -24,6 +25,7 @@ struct Options {
 
 void setup(CLI::App& app, Options& o) {
   sc::cli::add_problem_options(app, o.source, "himmelblau or rosenbrock:n=4");
+  o.source.data_parallel = true;  // under mpirun each rank reads its rows of the data (docs/distributed.md)
   app.add_option("--grad-tol", o.classify.grad_tol, "Critical when |grad f| <= this (absolute)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -67,6 +69,7 @@ void setup(CLI::App& app, Options& o) {
 }
 
 int run(const Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({{"checkpoint", o.source.checkpoint}}, {{"--out", o.out}});
   sc::cli::apply_threads(o.common.threads);
   const sc::problem::Problem problem = sc::cli::load_problem(o.source);
   sc::critical::ClassifyOptions classify = o.classify;

@@ -13,13 +13,16 @@ BUILD_DIR=${SADDLESCOPE_BUILD:-build}
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 BUILD_PACKAGES=(cmake make g++ pkg-config git libeigen3-dev libspectra-dev libboost-dev libhdf5-dev libcli11-dev
-                nlohmann-json3-dev libgtest-dev hdf5-tools libonnx-dev libprotobuf-dev)
+                nlohmann-json3-dev libgtest-dev hdf5-tools libopenblas-dev liblapacke-dev libonnx-dev libprotobuf-dev)
+# OpenBLAS + LAPACKE: the dense path's blocked eigensolver and Bunch–Kaufman (docs/spectral.md).
 # libonnx-dev + libprotobuf-dev: the ONNX importer of graph models (docs/graph.md).
 # hdf5-tools gives h5clear, which clears the 'open for writing' mark a killed run leaves on its SWMR log.
 # The test suite also cross-checks against PyTorch and executes notebooks with Debian's python3.
-# OpenBLAS so that numpy and torch do not run on the reference BLAS.
+# OpenBLAS so that numpy and torch do not run on the reference BLAS. Open MPI: the MPI build and its
+# tests under mpirun -n 2 / -n 3 (docs/distributed.md); installed before the first configure finds it.
 TEST_PACKAGES=(python3 python3-numpy python3-scipy python3-h5py python3-torch python3-matplotlib python3-pandas
-               python3-nbclient python3-nbformat python3-ipykernel python3-sklearn python3-onnx libopenblas0-pthread)
+               python3-nbclient python3-nbformat python3-ipykernel python3-sklearn python3-onnx libopenblas0-pthread
+               libopenmpi-dev openmpi-bin)
 # libFuzzer and clang's sanitizer runtimes.
 FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 
@@ -36,17 +39,22 @@ install_missing() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
+# build [TARGET...]: configure once, then build the named targets (all of them when none is named).
 build() {
   if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
     cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >&2
   fi
-  cmake --build "$BUILD_DIR" -j"$JOBS" >&2
+  local targets=()
+  [ $# -gt 0 ] && targets=(--target "$@")
+  cmake --build "$BUILD_DIR" -j"$JOBS" "${targets[@]}" >&2
 }
 
 case "${1:-}" in
   example)
     install_missing "${BUILD_PACKAGES[@]}"
-    build
+    # Only what the example runs: the library and one tool, not the test suite (`dev.sh test` builds
+    # the rest), so a newcomer sees the verdict in a couple of minutes.
+    build classify-critical
     "$BUILD_DIR/bin/classify-critical" data/examples/himmelblau_saddle.h5
     ;;
   test)

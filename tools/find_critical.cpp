@@ -3,6 +3,7 @@
 #include <tuple>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "cli/progress.h"
 #include "explore/find_critical.h"
 #include "problem/problem.h"
@@ -59,6 +60,7 @@ std::pair<double, double> parse_box(const std::string& text) {
 }
 
 int run(Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({{"checkpoint", o.source.checkpoint}}, {{"--out", o.out}});
   // Parallelism is over starts (--threads workers); Eigen stays single-threaded inside each.
   sc::cli::apply_threads(1);
   const sc::problem::Problem problem = sc::cli::load_problem(o.source);

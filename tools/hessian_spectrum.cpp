@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "cli/progress.h"
 #include "curvature/blocks.h"
 #include "curvature/kfac.h"
@@ -37,6 +38,7 @@ struct Options {
 void setup(CLI::App& app, Options& o) {
   auto& s = o.spectrum;
   sc::cli::add_problem_options(app, o.source, "rosenbrock:n=100000");
+  o.source.data_parallel = true;  // under mpirun each rank reads its rows of the data (docs/distributed.md)
   app.add_option("--method", o.method, "auto (dense when n <= --dense-threshold), dense, or lanczos")
       ->check(CLI::IsMember(sc::curvature::kMethodNames.names()))
       ->capture_default_str();
@@ -101,6 +103,7 @@ void setup(CLI::App& app, Options& o) {
 }
 
 int run(Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({{"checkpoint", o.source.checkpoint}}, {{"--out", o.out}});
   sc::cli::apply_threads(o.common.threads);
   const sc::problem::Problem problem = sc::cli::load_problem(o.source);
   auto& s = o.spectrum;

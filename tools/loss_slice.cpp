@@ -4,8 +4,10 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "cli/progress.h"
 #include "curvature/blocks.h"
+#include "parallel/parallel.h"
 #include "explore/slice.h"
 #include "io/error.h"
 #include "io/hdf5.h"
@@ -158,6 +160,10 @@ sc::objective::Vector end_point(const Options& o, const sc::problem::Problem& p,
 }
 
 int run(const Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({{"checkpoint", o.source.checkpoint}, {"--to", o.to}}, {{"--out", o.out}});
+  if (!o.resume && !o.out.empty() && sc::report::holds_an_incomplete_slice(o.out))
+    throw std::invalid_argument("--out '" + o.out + "' holds an incomplete loss slice: add --resume to continue it, "
+                                "or remove the file to start over");
   if (o.resume && o.out.empty()) throw std::invalid_argument("--resume needs --out FILE");
   sc::cli::apply_threads(1);  // parallel over grid points; Eigen single-threaded inside each
   sc::explore::SliceOptions s = slice_options(o);
@@ -177,14 +183,17 @@ int run(const Options& o, int argc, char** argv) {
   sc::explore::SlicePlan plan;
   sc::explore::SliceValues values;
   sc::io::h5::Handle file;
-  if (o.resume && std::filesystem::exists(o.out)) {
+  const bool resuming = o.resume && std::filesystem::exists(o.out);
+  if (resuming && sc::parallel::size() > 1)
+    throw std::invalid_argument("--resume reads the slice file on rank 0 only; resume with one process");
+  if (resuming) {
     plan.interpolate = interpolate;
     file = sc::report::open_slice_file(o.out, settings, p.objective->dim(), s, plan, values);
     sc::io::h5::write_attribute(file.get(), "resumed_command_line", sc::io::shell_join(argc, argv));
   } else {
     plan = sc::explore::make_slice_plan(*p.objective, p.point, interpolate ? &other : nullptr, s);
     values.resize(plan.size(), s.curvature);
-    if (!o.out.empty()) {
+    if (!o.out.empty() && sc::cli::writes_files()) {
       const auto provenance = sc::cli::provenance("loss-slice", argc, argv, {{"seed", o.common.seed}});
       file = sc::report::create_slice_file(o.out, provenance, p.input_path, settings, plan, s, values);
     }

@@ -4,8 +4,9 @@
 #include <iostream>
 
 #include "cli/app.h"
-#include "io/json_text.h"
+#include "cli/file_flags.h"
 #include "io/checkpoint.h"
+#include "io/json_text.h"
 #include "models/datasets.h"
 #include "models/spec.h"
 #include "objective/test_functions.h"
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   problem_opt->excludes(model_opt);
   sc::cli::add_common_options(app, common);
   return sc::cli::run_tool(app, argc, argv, [&] {
+    sc::cli::check_file_flags({}, {{"--out", out}});
     sc::io::Checkpoint checkpoint;
     std::string description;
     nlohmann::json seeds = nlohmann::json::object();
@@ -69,6 +71,7 @@ int main(int argc, char** argv) {
         if (colon == std::string::npos || colon == 0 || colon + 1 == data.size())
           throw std::invalid_argument("--data: '" + data + "' is neither a synthetic spec nor FILE.h5:GROUP");
         const std::string file = data.substr(0, colon), group = data.substr(colon + 1);
+        sc::cli::check_file_flags({{"--data", file}}, {{"--out", out}});
         arrays = sc::io::read_data_file(file, group);
         if (embed) {
           checkpoint.data = arrays;
@@ -90,7 +93,8 @@ int main(int argc, char** argv) {
       checkpoint.spec = problem.objective->spec();
       description = problem.objective->description();
     }
-    sc::io::write_checkpoint(out, checkpoint, sc::cli::provenance("make-checkpoint", argc, argv, seeds));
+    if (sc::cli::writes_files())  // under mpirun: rank 0 only
+      sc::io::write_checkpoint(out, checkpoint, sc::cli::provenance("make-checkpoint", argc, argv, seeds));
     if (common.json)
       sc::cli::print_json({{"checkpoint", out}, {"objective", description}, {"n", checkpoint.params.size()}});
     else

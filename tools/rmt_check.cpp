@@ -4,10 +4,13 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/file_flags.h"
 #include "cli/k_list.h"
 #include "cli/progress.h"
 #include "io/hdf5.h"
+#include "report/rmt_calibration.h"
 #include "report/rmt_check.h"
+#include "rmt/calibration.h"
 #include "rmt/check.h"
 
 namespace sc = saddlescope;
@@ -22,6 +25,8 @@ struct Options {
   std::string moves = "auto";
   std::string out;
   bool table = false;
+  int repetitions = 8;
+  int calibrate = 0;
   sc::rmt::CheckOptions check;
   sc::cli::CommonOptions common;
 };
@@ -32,7 +37,9 @@ void setup(CLI::App& app, Options& o) {
   // Checked in run() so a bad value gives our one-line message and exit 2 (CLI11 would too, but
   // negative numbers look like flags to it).
   app.add_option("--samples", o.check.monte_carlo.samples, "Plain Monte Carlo samples per k (> 0)")->capture_default_str();
-  app.add_option("--method", o.method, "auto (MC, then splitting if MC saw < --min-hits hits), mc or splitting")
+  app.add_option("--method", o.method,
+                 "auto (MC, then integration (GOE) or splitting (others) if MC saw < --min-hits hits), mc, splitting or "
+                 "integration")
       ->capture_default_str();
   app.add_option("--sampler", o.sampler, "MC inertia: auto (tridiagonal model for GOE), dense (LDL^T), tridiagonal")
       ->capture_default_str();
@@ -50,7 +57,17 @@ void setup(CLI::App& app, Options& o) {
   app.add_option("--splitting-moves", o.moves,
                  "Splitting moves: auto (eigenvalues for GOE), pcn (matrix entries, any ensemble), eigenvalues")
       ->capture_default_str();
-  app.add_option("--repetitions", o.check.splitting.repetitions, "Splitting: independent runs (error bar)")
+  app.add_option("--repetitions", o.repetitions, "Splitting and integration: independent runs (error bar)")
+      ->capture_default_str();
+  app.add_option("--nodes", o.check.integration.nodes, "Integration: Gauss-Legendre nodes in the shift")->capture_default_str();
+  app.add_option("--sweeps", o.check.integration.sweeps, "Integration: recorded gas sweeps per node and repetition")
+      ->capture_default_str();
+  app.add_option("--burn-in", o.check.integration.burn_in, "Integration: discarded sweeps per chain")->capture_default_str();
+  app.add_option("--endpoint-samples", o.check.integration.endpoint_samples, "Integration: plain MC draws for ln P(T)")
+      ->capture_default_str();
+  app.add_option("--calibrate", o.calibrate,
+                 "Calibration: run this many independent estimates per k (seeds --seed, --seed+1, ...) and report the "
+                 "coverage of their intervals against the exact values")
       ->capture_default_str();
   app.add_flag("--no-exact", [&o](std::int64_t) { o.check.exact = false; }, "Skip the exact values");
   app.add_flag("--table", o.table, "Print a Markdown table");
@@ -58,7 +75,34 @@ void setup(CLI::App& app, Options& o) {
   sc::cli::add_common_options(app, o.common);
 }
 
+int run_calibration(const Options& o, const sc::rmt::CheckProgress& report_progress, sc::cli::ProgressLine& progress,
+                    int argc, char** argv) {
+  sc::rmt::CalibrationOptions c;
+  c.check = o.check;
+  c.seeds = o.calibrate;
+  c.first_seed = o.common.seed;
+  if (o.calibrate < 2) throw std::invalid_argument("--calibrate must be >= 2 (independent estimates per k), got " +
+                                                    std::to_string(o.calibrate));
+  std::string why;
+  if (!c.IsValid(&why)) throw std::invalid_argument(why);
+  const sc::rmt::CalibrationResult result = sc::rmt::calibrate(c, report_progress);
+  progress.finish();
+  const nlohmann::json summary = sc::report::calibration_json(result);
+  if (!o.out.empty()) {
+    sc::cli::write_result_file(o.out, "rmt-check", argc, argv, o.common.seed, "", summary, [&](hid_t file) {
+      sc::io::h5::write_attribute(file, "settings", sc::report::settings_json(o.check, o.common.seed).dump());
+      sc::report::write_calibration(file, result);
+    });
+  }
+  if (o.common.json)
+    sc::cli::print_json(summary);
+  else
+    std::cout << sc::report::calibration_table(result);
+  return sc::cli::kSuccess;
+}
+
 int run(Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({}, {{"--out", o.out}});
   // A refused value names its flag ("--method: unknown method 'x' (known: ...)").
   o.check.ensemble.kind = sc::cli::parse_flag("--ensemble", [&] { return sc::rmt::kEnsembleNames.parse(o.ensemble); });
   o.check.ks = sc::cli::parse_flag("--k", [&] { return sc::cli::parse_k_list(o.k); });
@@ -75,6 +119,7 @@ int run(Options& o, int argc, char** argv) {
   if (o.check.splitting.moves == sc::rmt::SplittingMoves::kEigenvalueGas &&
       !sc::rmt::Ensemble(o.check.ensemble, o.check.ks.front()).has_tridiagonal_model())
     throw std::invalid_argument("--splitting-moves eigenvalues needs --ensemble goe or goe-shift");
+  o.check.splitting.repetitions = o.check.integration.repetitions = o.repetitions;
   std::string why;
   if (!o.check.IsValid(&why)) throw std::invalid_argument(why);
   // A tridiagonal request on a non-GOE ensemble, or k beyond an objective's dimension, fails here.
@@ -85,9 +130,11 @@ int run(Options& o, int argc, char** argv) {
   sc::cli::apply_threads(o.common.threads);
 
   sc::cli::ProgressLine progress("rmt-check", o.common.json);
-  const sc::rmt::CheckResult result = sc::rmt::run_check(
-      o.check, o.common.seed,
-      [&](const std::string& stage, std::int64_t done, std::int64_t total) { progress.update(stage, done, total); });
+  const sc::rmt::CheckProgress report_progress = [&](const std::string& stage, std::int64_t done, std::int64_t total) {
+    progress.update(stage, done, total);
+  };
+  if (o.calibrate != 0) return run_calibration(o, report_progress, progress, argc, argv);
+  const sc::rmt::CheckResult result = sc::rmt::run_check(o.check, o.common.seed, report_progress);
   progress.finish();
   const nlohmann::json summary = sc::report::to_json(result, o.check, o.common.seed);
   if (!o.out.empty()) {

@@ -7,9 +7,11 @@
 
 #include "cli/app.h"
 #include "cli/config_file.h"
+#include "cli/file_flags.h"
 #include "cli/optimizer_flags.h"
 #include "cli/progress.h"
 #include "io/checkpoint.h"
+#include "parallel/parallel.h"
 #include "io/error.h"
 #include "optim/trainer.h"
 #include "problem/problem.h"
@@ -40,6 +42,7 @@ void setup(CLI::App& app, Options& o) {
   // rosenbrock:n=4, or a JSON objective spec); --at (or --x0) replaces the starting point.
   sc::cli::add_problem_options(app, o.source, "rosenbrock:n=4, saddle, or a JSON objective spec",
                                {sc::cli::ProblemFlags::At::kOptional, /*old_aliases=*/true});
+  o.source.data_parallel = true;  // under mpirun each rank reads its rows of the data (docs/distributed.md)
   sc::cli::add_optimizer_flags(app, o.optim);
   app.add_option("--schedule", o.schedule,
                  "LR schedule: constant, step:step_size=S,gamma=G, exponential:gamma=G, cosine:T_max=T,eta_min=E, "
@@ -116,10 +119,16 @@ void stop_on_signals() {
 }
 
 int run(Options& o, int argc, char** argv) {
+  sc::cli::check_file_flags({{"checkpoint", o.source.checkpoint}}, {{"--log", o.log}, {"--out", o.out}});
   sc::cli::apply_threads(o.common.threads);
   const sc::problem::Problem problem = sc::cli::load_problem(o.source);
   const auto& f = *problem.objective;
   const sc::io::Checkpoint* source = problem.checkpoint.get();  // null for --problem
+  // Under mpirun the data set is sharded (o.source.data_parallel); rank 0 alone writes checkpoints, and
+  // they carry the whole data set, so it reads that once more in full for them.
+  std::optional<sc::io::Checkpoint> whole;
+  if (source && source->data && sc::parallel::size() > 1 && sc::cli::writes_files() && !o.out.empty())
+    source = &whole.emplace(sc::io::read_checkpoint(problem.input_path));
   const auto config = sc::cli::optimizer_config(o.optim);
   auto optimizer = sc::optim::make_optimizer(config);
   if (source) sc::optim::resume_from_checkpoint(*optimizer, *source, problem.input_path);
@@ -130,14 +139,14 @@ int run(Options& o, int argc, char** argv) {
   const auto provenance = sc::cli::provenance("run-optimizer", argc, argv, {{"seed", o.common.seed}});
   std::vector<sc::optim::Recorder*> recorders;
   std::optional<sc::report::RunLogRecorder> log;
-  if (!o.log.empty()) {
+  if (!o.log.empty() && sc::cli::writes_files()) {
     sc::report::RunLogRecorderOptions lo;
     lo.log.flush_every_steps = o.flush_every;
     lo.log.flush_every_seconds = o.flush_seconds;
     recorders.push_back(&log.emplace(o.log, provenance, run_config(o, problem, config), lo));
   }
   std::optional<sc::report::CheckpointRecorder> checkpoints;
-  if (!o.out.empty()) recorders.push_back(&checkpoints.emplace(o.out, provenance, source));
+  if (!o.out.empty() && sc::cli::writes_files()) recorders.push_back(&checkpoints.emplace(o.out, provenance, source));
   sc::cli::ProgressLine progress_line("run-optimizer", o.common.json);
   sc::cli::TrainingProgress progress(progress_line);
   recorders.push_back(&progress);

@@ -1,10 +1,8 @@
 #include "cli/app.h"
 
 #include <hdf5.h>
-#include <omp.h>
 #include <signal.h>
 
-#include <Eigen/Core>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -12,12 +10,14 @@
 #include <new>
 #include <thread>
 
+#include "cli/threads.h"
 #include "io/build_info.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/hdf5.h"
 #include "io/result.h"
 #include "objective/spec_options.h"
+#include "parallel/parallel.h"
 
 namespace saddlescope::cli {
 
@@ -55,23 +55,14 @@ problem::Problem load_problem(const ProblemOptions& o) {
   const std::string& at = o.x0.empty() ? o.at : o.x0;
   const std::string at_flag = o.x0.empty() ? "--at" : "--x0";
   if (o.checkpoint.empty()) return problem::make_spec_problem(o.problem, at, at_flag);
-  problem::Problem p = problem::load_checkpoint_problem(o.checkpoint);
+  problem::Problem p = problem::load_checkpoint_problem(o.checkpoint, o.data_parallel ? data_shard() : io::RowShard{});
   if (!at.empty() && at != "start") p.point = problem::parse_point(at, p.objective->dim(), at_flag);
   return p;
 }
 
 void apply_threads(int threads) {
-  // More threads than the machine has only slow a run down (spinning waits; #17 item 11) and, under an
-  // address-space limit, fail to start inside libgomp, which prints and aborts (#17 item 9): cap them.
-  // Results do not depend on the thread count (DESIGN.md), so the cap changes no answer.
-  const int available = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (threads > available) {
-    std::cerr << "note: --threads " << threads << " exceeds the " << available << " hardware threads; using "
-              << available << "\n";
-    threads = available;
-  }
-  Eigen::setNbThreads(threads);
-  omp_set_num_threads(threads);
+  const ThreadSetting s = set_threads(threads);
+  if (!s.note.empty()) std::cerr << "warning: " << s.note << std::endl;
 }
 
 namespace {
@@ -124,11 +115,30 @@ int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& r
   // message. Every file of ours is closed by its RAII handle before run_tool returns, so the handler
   // has nothing to do: switch it off (must come before the first HDF5 call; harmless if too late).
   H5dont_atexit();
+  // Under mpirun every rank runs the same tool; rank 0 alone prints and writes (docs/distributed.md).
+  // Without a launcher this does nothing (MPI is not started).
+  try {
+    parallel::initialize(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::cerr << tool << ": error: " << e.what() << std::endl;
+    return kComputationFailed;
+  }
+  struct Finalize {
+    ~Finalize() { parallel::finalize(); }
+  } finalize_on_return;
+  if (!parallel::is_root() && std::freopen("/dev/null", "w", stdout) == nullptr) std::fclose(stdout);
   auto fail = [&](int code, const std::string& message) {
     std::fflush(stdout);
     // One line whatever the message quotes (a spec or path from a hostile file may hold newlines or
     // terminal escapes): control characters are shown as \xNN.
     const std::string line = objective::printable(message);
+    if (parallel::size() > 1) {
+      // A failing rank cannot finish the collectives the others wait in: it names itself and ends the
+      // whole job (MPI_Abort) with the exit code. No result file is half-written: rank 0 writes only
+      // after every rank has reached the write (write_result_file).
+      std::cerr << tool << ": error: [" << parallel::rank_label() << "] " << line << std::endl;
+      parallel::abort_job(code);
+    }
     std::cerr << tool << ": error: " << line << std::endl;
     return code;
   };
@@ -143,6 +153,11 @@ int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& r
   } catch (const CLI::ParseError& e) {
     std::string message = e.what();
     if (message.empty()) message = e.get_name();
+    // Every rank parses the same argv and fails the same way: rank 0 says it once, all exit with 2.
+    if (parallel::size() > 1) {
+      if (parallel::is_root()) std::cerr << tool << ": error: " << message << " (see --help)" << std::endl;
+      return kUsageError;
+    }
     return fail(kUsageError, message + " (see --help)");
   }
   try {
@@ -171,9 +186,17 @@ io::Provenance provenance(const std::string& tool, int argc, char** argv, const 
   return p;
 }
 
+bool writes_files() { return parallel::is_root(); }
+
+io::RowShard data_shard() { return {parallel::rank(), parallel::size()}; }
+
 void write_result_file(const std::string& out, const std::string& tool, int argc, char** argv, std::uint64_t seed,
                        const std::string& input_path, const nlohmann::json& summary,
                        const std::function<void(hid_t)>& body) {
+  // Every rank comes here with the same result; rank 0 writes once all have arrived, so a rank that
+  // failed earlier (and aborted the job) leaves no file, not even a temporary one.
+  parallel::barrier();
+  if (!parallel::is_root()) return;
   io::AtomicH5File file(out);
   try {
     io::write_result_header(file.get(), provenance(tool, argc, argv, {{"seed", seed}}), tool, input_path, summary);

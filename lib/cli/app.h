@@ -33,12 +33,16 @@ void add_common_options(CLI::App& app, CommonOptions& options);
 // takes a problem: a checkpoint (positional), or --problem SPEC with --at x1,x2,...|start.
 // add_problem_options wires the options and their rules; load_problem reads the checkpoint once and
 // builds the Problem (io::FileError for a bad checkpoint, std::invalid_argument for bad flags or when
-// neither source is given). Workers get their own objectives from Problem::factory.
+// neither source is given). Workers get their own objectives from Problem::factory. `data_parallel`:
+// under mpirun, a checkpoint's objective over data is split by rows, each rank reading its shard
+// (problem::load_checkpoint_problem; docs/distributed.md); tools whose work items each need the whole
+// objective (find-critical, loss-slice) leave it off.
 struct ProblemOptions {
   std::string checkpoint;
   std::string problem;
   std::string at;
   std::string x0;  // the old spelling of --at (run-optimizer), kept as an alias
+  bool data_parallel = false;  // under mpirun: shard the data set over the ranks (not a flag)
 };
 struct ProblemFlags {
   // kRequired: --problem needs --at (the point is the question). kOptional: without --at the test
@@ -72,11 +76,15 @@ auto parse_flag(const std::string& flag, Parse&& parse) -> decltype(parse()) {
 // INT64_MAX and 2^64 - 1), numbers are whole-string numbers. std::invalid_argument naming the option.
 void check_given_values(const CLI::App& app);
 
-// Applies --threads (Eigen and OpenMP).
+// Applies --threads to Eigen, OpenMP and OpenBLAS, capped at the available cores with a warning on
+// stderr when it caps (cli/threads.h says why).
 void apply_threads(int threads);
 
 // Parses argv with `app` (after adding --version), then calls `run`. Every exception is turned
 // into its exit code and one line on stderr. `run` returns the exit code of a completed run.
+// Under an MPI launcher it also starts MPI (parallel::initialize) and finalizes it on return; ranks
+// other than 0 print nothing on stdout, and an exception on any rank prints one line naming that rank
+// and ends the job with the exit code (parallel::abort_job).
 int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& run);
 
 // Prints a JSON object on stdout (indented, one trailing newline).
@@ -85,7 +93,12 @@ void print_json(const nlohmann::json& object);
 // The provenance of the running tool, with seeds filled in.
 io::Provenance provenance(const std::string& tool, int argc, char** argv, const nlohmann::json& seeds);
 
-// Writes `out` atomically as a result file of `tool`: the provenance (argv, seed), the header of
+// Whether this process writes files: rank 0 under MPI, always otherwise.
+bool writes_files();
+// This rank's part of a data set in a data-parallel run (the whole data set with one process).
+io::RowShard data_shard();
+
+// Writes `out` atomically as a result file of `tool` (on rank 0 only, after every rank arrived): the provenance (argv, seed), the header of
 // io::write_result_header (the input file and its SHA-256 when `input_path` is not empty, the
 // summary), then whatever `body` adds. Any HDF5 failure becomes io::FileError naming `out`.
 void write_result_file(const std::string& out, const std::string& tool, int argc, char** argv, std::uint64_t seed,

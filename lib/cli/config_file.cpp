@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/file_flags.h"
 #include "io/json_text.h"
 
 namespace saddlescope::cli {
@@ -50,7 +51,11 @@ class JsonOrTomlConfig : public CLI::ConfigTOML {
 }  // namespace
 
 void add_config_file_option(CLI::App& app) {
-  app.set_config("--config", "", "JSON (or TOML) file with the same options, keys as the long flag names");
+  // A FIFO or device as --config would block CLI11's read for ever: refused when the flag is parsed,
+  // before CLI11 opens the file (cli/file_flags.h, #17 item 10).
+  app.set_config("--config", "", "JSON (or TOML) file with the same options, keys as the long flag names")
+      ->check(regular_input_file())
+      ->trigger_on_parse();
   app.config_formatter(std::make_shared<JsonOrTomlConfig>());
   app.allow_config_extras(CLI::config_extras_mode::error);
 }

@@ -275,8 +275,12 @@ Classification classify(const objective::Objective& f, const objective::Vector& 
   const curvature::SymmetricOperator& H = restricted ? static_cast<const curvature::SymmetricOperator&>(*restricted) : full;
   const auto embed = [&](const objective::Vector& v) { return restricted ? restricted->embed(v) : v; };
   const Eigen::Index n = H.rows();
-  const bool dense = options.method == curvature::Method::dense ||
-                     (options.method == curvature::Method::auto_select && n <= options.dense_threshold) || n < 3;
+  curvature::EigenpairOptions e = options.lanczos;
+  e.which = curvature::Which::both_ends;
+  e.k = std::max<Eigen::Index>(1, std::min(e.k, n / 2));
+  // The one dense-or-Lanczos rule (curvature::use_dense_path): tiny n (no room for both ends in a
+  // Krylov basis) goes dense whatever was asked.
+  const bool dense = curvature::use_dense_path(options.method, n, options.dense_threshold, curvature::krylov_dimension(e, n));
 
   if (dense) {
     const Eigen::MatrixXd M = H.dense();
@@ -290,9 +294,6 @@ Classification classify(const objective::Objective& f, const objective::Vector& 
     return out;
   }
 
-  curvature::EigenpairOptions e = options.lanczos;
-  e.which = curvature::Which::both_ends;
-  e.k = std::min(e.k, n / 2);
   const curvature::EigenpairResult r = curvature::extreme_eigenpairs(H, e);
   decide_from_extremes(block_g.norm(), n, r.eigenvalues.head(e.k), r.residuals.head(e.k), r.eigenvalues.tail(e.k),
                        r.residuals.tail(e.k), r.converged, options, out);

@@ -12,17 +12,27 @@ struct DenseSpectrum {
   Eigen::MatrixXd eigenvectors;  // column j belongs to eigenvalues(j); empty unless requested
 };
 
-// Symmetric eigen-decomposition (Eigen's SelfAdjointEigenSolver: Householder tridiagonalisation and
-// implicit QR, backward stable: each computed eigenvalue is within O(n·ε·‖H‖₂) of an exact one).
+// Symmetric eigen-decomposition on LAPACK over OpenBLAS: a blocked Householder tridiagonalisation
+// (dsytrd), all eigenvalues by dsterf, eigenvectors (when asked) by divide and conquer (dstedc) and the
+// blocked back-transformation (dormtr). Backward stable: each computed eigenvalue is within
+// O(n·ε·‖H‖₂) of an exact one. The eigenvalues are bitwise the same whether vectors are asked for or
+// not (both come from dsterf on the same T). Bitwise reproducible for a fixed OpenBLAS thread count;
+// across thread counts they may differ by rounding (docs/spectral.md, "Determinism").
 DenseSpectrum dense_spectrum(const Eigen::MatrixXd& H, bool with_eigenvectors);
 
+// All eigenvalues, and the eigenvectors of the `bottom` smallest and `top` largest only (columns: those
+// of the bottom ones ascending, then those of the top ones ascending; all n vectors when bottom + top
+// ≥ n, so leftCols(bottom) and rightCols(top) are right either way). The vectors of T by MRRR (dstemr,
+// O(n) each) and one blocked back-transformation: for a few vectors about 1/4 of the full
+// decomposition's flops. Eigenvalues: the same bits as dense_spectrum.
+DenseSpectrum dense_spectrum_extremes(const Eigen::MatrixXd& H, Eigen::Index bottom, Eigen::Index top);
+
 // All eigenvalues, and the eigenvector of the smallest only (eigenvectors is n×1), for what
-// classification needs: the spectrum and the escape direction. Eigenvalues alone skip the
-// accumulation of the tridiagonalising transform and the QR rotations on it (about 4/5 of the work
-// with vectors); the vector then comes from inverse iteration with a Cholesky factor of H − σI,
-// σ = λ_min − δ just below the spectrum (δ = 1e-8·max|λ| + 1e-300, well above λ_min's backward error,
-// so H − σI is positive definite). Falls back to the full decomposition when the factorisation fails
-// or the residual ‖Hv − λ_min v‖ exceeds 1e-10·max|λ| (a cluster at λ_min too tight for a few steps).
+// classification needs: the spectrum and the escape direction. One tridiagonalisation serves both:
+// the values by dsterf (the same bits as dense_spectrum), the one vector of T by MRRR (dstemr, O(n)),
+// back-transformed by dormtr — no accumulation of the n×n transform, about 1/4 of the flops of the full
+// decomposition. Falls back to the full decomposition when the residual ‖Hv − λ_min v‖ exceeds
+// 1e-10·max|λ| (not observed; a guard for tight clusters at λ_min).
 DenseSpectrum dense_spectrum_lowest_vector(const Eigen::MatrixXd& H);
 
 // Dense Hessian of `f` at `x`, analytic when the objective has it, assembled from block HVPs otherwise.

@@ -27,7 +27,9 @@ namespace saddlescope::curvature {
 Inertia inertia_ldlt(const Eigen::MatrixXd& H, double zero_tolerance = 0.0);
 
 // The same, factorising the lower triangle of `work` in place (its contents are destroyed): for hot loops
-// that reuse one workspace and must not allocate.
+// that reuse one workspace and must not allocate. With zero_tolerance = 0 and n ≥ 64 (outside OpenMP
+// workers) this is LAPACK's blocked dsytrf (the same pivot rule, Level-3 updates; it allocates the pivot
+// vector and its workspace); otherwise the unblocked loop, which allocates nothing.
 Inertia inertia_ldlt_in_place(Eigen::MatrixXd& work, double zero_tolerance = 0.0);
 
 // Counts of eigenvalues below −τ, within [−τ, τ] and above τ (the counts inertia_from_eigenvalues(λ, τ)

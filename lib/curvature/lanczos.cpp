@@ -7,7 +7,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "curvature/block_orthogonal.h"
+#include "curvature/block_lanczos.h"
+#include "curvature/dense.h"
 #include "random/random.h"
 #include "text/format.h"
 
@@ -41,36 +42,47 @@ std::vector<Index> pick(Which which, Index size, Index count) {
   return out;
 }
 
-// Explicit residuals ‖A v_j − λ_j v_j‖ of the returned pairs (one block product).
-void finish(const SymmetricOperator& A, EigenpairResult& r) {
-  MatrixXd AV;
-  A.apply(r.eigenvectors, AV);
-  r.residuals.resize(r.eigenvalues.size());
-  for (Index j = 0; j < r.eigenvalues.size(); ++j)
-    r.residuals(j) = (AV.col(j) - r.eigenvalues(j) * r.eigenvectors.col(j)).norm();
-}
-
 EigenpairResult dense_eigenpairs(const SymmetricOperator& A, const EigenpairOptions& o) {
   EigenpairResult r;
   r.dense = true;
-  const MatrixXd M = A.dense();
-  Eigen::SelfAdjointEigenSolver<MatrixXd> solver(M);
-  if (solver.info() != Eigen::Success) throw std::runtime_error("extreme_eigenpairs: dense eigensolver failed");
-  const Index n = M.rows();
+  const DenseSpectrum spectrum = dense_spectrum(A.dense(), true);
+  const Index n = spectrum.eigenvalues.size();
   const std::vector<Index> idx = pick(o.which, n, total_wanted(o));
   r.eigenvalues.resize(static_cast<Index>(idx.size()));
   r.eigenvectors.resize(n, static_cast<Index>(idx.size()));
   for (std::size_t j = 0; j < idx.size(); ++j) {
-    r.eigenvalues(static_cast<Index>(j)) = solver.eigenvalues()(idx[j]);
-    r.eigenvectors.col(static_cast<Index>(j)) = solver.eigenvectors().col(idx[j]);
+    r.eigenvalues(static_cast<Index>(j)) = spectrum.eigenvalues(idx[j]);
+    r.eigenvectors.col(static_cast<Index>(j)) = spectrum.eigenvectors.col(idx[j]);
   }
-  r.norm_estimate = n > 0 ? solver.eigenvalues().cwiseAbs().maxCoeff() : 0.0;
+  r.norm_estimate = n > 0 ? spectrum.eigenvalues.cwiseAbs().maxCoeff() : 0.0;
   r.converged = true;
   r.message = "ncv >= n: the operator was assembled (" + std::to_string(n) + " products) and decomposed densely";
   return r;
 }
 
 }  // namespace
+
+void explicit_residuals(const SymmetricOperator& A, const Eigen::VectorXd& lambda, const Eigen::MatrixXd& V,
+                        Eigen::VectorXd& residuals) {
+  residuals.resize(lambda.size());
+  if (lambda.size() == 0) return;
+  MatrixXd AV;
+  A.apply(V, AV);
+  for (Index j = 0; j < lambda.size(); ++j) residuals(j) = (AV.col(j) - lambda(j) * V.col(j)).norm();
+}
+
+Index krylov_dimension(const EigenpairOptions& o, Index n) {
+  const Index b = std::min<Index>(o.block_size > 0 ? o.block_size : 1, std::max<Index>(n, 1));
+  return o.ncv > 0 ? o.ncv : std::max<Index>(40, 2 * total_wanted(o) + 2 * b);
+}
+
+bool use_dense_path(Method method, Index n, Index dense_threshold, Index ncv) {
+  if (method == Method::dense) return true;
+  // A Krylov basis as large as the space is the dense problem, assembled column by column: exact and
+  // cheaper densely, whatever was asked.
+  if (ncv >= n) return true;
+  return method == Method::auto_select && n <= dense_threshold;
+}
 
 bool EigenpairOptions::IsValid(std::string* why) const {
   auto fail = [&](const std::string& message) {
@@ -105,62 +117,46 @@ EigenpairResult extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOp
                                 ") but the operator has dimension " + std::to_string(n));
   const std::int64_t products_before = A.product_count();
   const Index b = std::min<Index>(o.block_size > 0 ? o.block_size : 1, n);
-  const Index m = o.ncv > 0 ? o.ncv : std::max<Index>(40, 2 * k_total + 2 * b);
+  const Index m = krylov_dimension(o, n);
 
   EigenpairResult r;
-  if (m >= n) {
+  if (use_dense_path(Method::lanczos, n, 0, m)) {
     r = dense_eigenpairs(A, o);
     r.block_size = b;
     r.ncv = n;
-    finish(A, r);
+    explicit_residuals(A, r.eigenvalues, r.eigenvectors, r.residuals);
     r.hvp_count = A.product_count() - products_before;
     return r;
   }
   r.block_size = b;
   r.ncv = m;
 
-  // Basis V (n×m) with V(:, 0:size) orthonormal, projected matrix T = VᵀAV filled as products arrive.
-  // Relation after each expansion: A·V(:,0:size) = V(:,0:size)·T + F·E_lastᵀ, F = Q·R the residual block
-  // of the last product, orthogonal to the basis.
-  MatrixXd V(n, m), T = MatrixXd::Zero(m, m), W, C, Q, R;
+  BlockLanczos lanczos(n, m, b, BlockLanczos::Breakdown::replace);
   random::Rng rng(o.seed, kStartStream);
   {
     MatrixXd start(n, b);
     for (Index j = 0; j < b; ++j)
       for (Index i = 0; i < n; ++i) start(i, j) = rng.normal();
-    orthonormalize_block(V.leftCols(0), start, Q, R, rng, 0.0);
-    V.leftCols(b) = Q;
+    lanczos.start(start, rng);
   }
-  Index size = b, cur = 0, cur_size = b;  // basis size; the block whose product comes next
-  Index kept_count = 0;                    // Ritz vectors kept by the last restart (columns 0..kept_count)
-  double scale = 0.0;                     // largest column norm of any product: the drop threshold's unit
+  MatrixXd W, Yk, Ck, Yw;
+  Eigen::VectorXd thetak;
   Eigen::SelfAdjointEigenSolver<MatrixXd> eig;
 
   for (Index cycle = 1;; ++cycle) {
     // Expand until one more block would not fit.
-    for (;;) {
-      A.apply(V.middleCols(cur, cur_size), W);
-      for (Index j = 0; j < W.cols(); ++j) scale = std::max(scale, W.col(j).norm());
-      // Three-term part first (the previous and current blocks; after a restart, every kept vector,
-      // which the arrowhead couples), then one full sweep, a second only when needed.
-      project_out_local_first(V.leftCols(size), cur >= kept_count + b ? cur - b : 0, W, C);
-      T.block(0, cur, size, cur_size) = C;
-      T.block(cur, 0, cur_size, size) = C.transpose();
-      orthonormalize_block(V.leftCols(size), W, Q, R, rng, scale);
-      if (size + b > m) break;
-      V.middleCols(size, b) = Q;
-      T.block(size, cur, b, cur_size) = R;
-      T.block(cur, size, cur_size, b) = R.transpose();
-      cur = size;
-      cur_size = b;
-      size += b;
-    }
+    do {
+      A.apply(lanczos.pending(), W);
+    } while (lanczos.extend(W, rng));
     // Rayleigh–Ritz. Residual of Ritz pair (θ_i, V y_i): ‖F E_lastᵀ y_i‖ = ‖R · y_i(last block rows)‖.
-    eig.compute(0.5 * (T.topLeftCorner(size, size) + T.topLeftCorner(size, size).transpose()));
+    const Index size = lanczos.size();
+    const auto T = lanczos.projected().topLeftCorner(size, size);
+    eig.compute(0.5 * (T + T.transpose()));
     if (eig.info() != Eigen::Success) throw std::runtime_error("extreme_eigenpairs: Rayleigh-Ritz eigensolver failed");
     const VectorXd& theta = eig.eigenvalues();
     const MatrixXd& Y = eig.eigenvectors();
-    const MatrixXd coupling = R * Y.middleRows(cur, cur_size);  // b × size
+    const MatrixXd coupling =
+        lanczos.residual_coefficients() * Y.middleRows(lanczos.last_block_begin(), lanczos.last_block_size());
     r.norm_estimate = std::max(std::abs(theta(0)), std::abs(theta(size - 1)));
     const double threshold = o.tol * r.norm_estimate;
     const std::vector<Index> wanted = pick(o.which, size, k_total);
@@ -175,12 +171,12 @@ EigenpairResult extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOp
     if (converged == k_total || cycle >= o.max_iterations) {
       r.converged = converged == k_total;
       r.eigenvalues.resize(k_total);
-      MatrixXd Yw(size, k_total);
+      Yw.resize(size, k_total);
       for (Index j = 0; j < k_total; ++j) {
         r.eigenvalues(j) = theta(wanted[static_cast<std::size_t>(j)]);
         Yw.col(j) = Y.col(wanted[static_cast<std::size_t>(j)]);
       }
-      r.eigenvectors.noalias() = V.leftCols(size) * Yw;
+      r.eigenvectors.noalias() = lanczos.basis().leftCols(size) * Yw;
       for (Index j = 0; j < k_total; ++j) r.eigenvectors.col(j).normalize();
       const std::string rule =
           o.tol_relative_to_value ? "tol*max(eps^(2/3), |theta|) (ARPACK's test)" : "tol*|A|_est = " + number(threshold);
@@ -195,26 +191,17 @@ EigenpairResult extreme_eigenpairs(const SymmetricOperator& A, const EigenpairOp
     // Thick restart: keep s Ritz vectors from the wanted end(s), then the residual block.
     const Index s = std::max(k_total, (size - b + k_total) / 2);
     const std::vector<Index> keep = pick(o.which, size, s);
-    MatrixXd Yk(size, s), Ck(b, s);
-    VectorXd thetak(s);
+    Yk.resize(size, s);
+    Ck.resize(b, s);
+    thetak.resize(s);
     for (Index j = 0; j < s; ++j) {
       Yk.col(j) = Y.col(keep[static_cast<std::size_t>(j)]);
       Ck.col(j) = coupling.col(keep[static_cast<std::size_t>(j)]);
       thetak(j) = theta(keep[static_cast<std::size_t>(j)]);
     }
-    const MatrixXd kept = V.leftCols(size) * Yk;
-    V.leftCols(s) = kept;
-    V.middleCols(s, b) = Q;
-    T.setZero();
-    T.topLeftCorner(s, s) = thetak.asDiagonal();
-    T.block(s, 0, b, s) = Ck;
-    T.block(0, s, s, b) = Ck.transpose();
-    cur = s;
-    cur_size = b;
-    size = s + b;
-    kept_count = s;
+    lanczos.restart(Yk, thetak, Ck);
   }
-  finish(A, r);
+  explicit_residuals(A, r.eigenvalues, r.eigenvectors, r.residuals);
   r.hvp_count = A.product_count() - products_before;
   return r;
 }

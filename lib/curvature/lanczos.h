@@ -39,6 +39,13 @@ inline constexpr auto kWhichNames = text::make_name_table<Which>(
     "end", {{Which::smallest, "smallest"}, {Which::largest, "largest"}, {Which::both_ends, "both_ends"}});
 inline std::string to_string(Which which) { return std::string(kWhichNames.name(which)); }
 
+enum class Method { auto_select, dense, lanczos };
+
+// The dense path's size limit, one for every caller (classify-critical, hessian-spectrum, escape
+// probes): `auto` decomposes densely when n ≤ this. At n = 2000 the dense matrix is 32 MB and LAPACK's
+// blocked tridiagonalisation takes about a second on one core; beyond it time grows as n³.
+inline constexpr Eigen::Index kDenseThreshold = 2000;
+
 struct EigenpairOptions {
   // Pairs wanted (at each end for both_ends, so 2k in all). Must be ≥ 1 and, with the solver's n,
   // k ≤ n (2k ≤ n for both_ends).
@@ -89,6 +96,19 @@ struct EigenpairResult {
   double norm_estimate = 0.0;            // ‖A‖_est the tolerance was relative to
   bool dense = false;                    // true when ncv ≥ n made the solver decompose densely
 };
+
+// The one rule for "dense or matrix-free", used by every caller of the extremes: dense when `method`
+// is dense; also when the Krylov basis Lanczos would need (`ncv`, see krylov_dimension) holds the whole
+// space (n ≤ ncv: the dense problem assembled column by column, exact and cheaper densely, whatever
+// was asked — this covers tiny n such as 2); with auto, also when n ≤ dense_threshold.
+bool use_dense_path(Method method, Eigen::Index n, Eigen::Index dense_threshold, Eigen::Index ncv);
+// The Krylov basis size the solver uses for `o` at dimension n: o.ncv, or max(40, 2·k_total + 2·b).
+Eigen::Index krylov_dimension(const EigenpairOptions& o, Eigen::Index n);
+
+// ‖A v_j − λ_j v_j‖₂ for the columns of V (one block product): the one residual computation of every
+// eigenpair result (Lanczos, dense, Spectra).
+void explicit_residuals(const SymmetricOperator& A, const Eigen::VectorXd& lambda, const Eigen::MatrixXd& V,
+                        Eigen::VectorXd& residuals);
 
 // Hessian of f at x.
 EigenpairResult extreme_eigenpairs(const objective::Objective& f, const objective::Vector& x, const EigenpairOptions& o);

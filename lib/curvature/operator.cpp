@@ -16,8 +16,15 @@ Eigen::MatrixXd SymmetricOperator::dense() const {
     apply(V, AV);
     A.middleCols(start, m) = AV;
   }
-  // Products of a symmetric operator agree with their transposes up to rounding: average the triangles.
-  return 0.5 * (A + A.transpose());
+  // Products of a symmetric operator agree with their transposes up to rounding: average the triangles,
+  // in place (the same bits as 0.5·(A + Aᵀ), without a second n×n matrix).
+  for (Eigen::Index j = 0; j < n; ++j)
+    for (Eigen::Index i = j + 1; i < n; ++i) {
+      const double mean = 0.5 * (A(i, j) + A(j, i));
+      A(i, j) = mean;
+      A(j, i) = mean;
+    }
+  return A;
 }
 
 ObjectiveOperator::ObjectiveOperator(const objective::Objective& f, const objective::Vector& x, Curvature curvature)

@@ -37,6 +37,12 @@ class SymmetricOperator {
   std::int64_t product_count() const { return products_; }
   std::int64_t pass_count() const { return passes_; }
   void reset_counts() const { products_ = passes_ = 0; }
+  // Adds products made by other MPI ranks for work items this process did not compute (SLQ probes), so
+  // that the counts are the job's totals, the same for any number of ranks.
+  void add_remote_counts(std::int64_t products, std::int64_t passes) const {
+    products_ += products;
+    passes_ += passes;
+  }
 
   // The dense n×n matrix (symmetrised). The default assembles it from block products against the
   // identity, 64 columns at a time; subclasses with a closed form override it. Counted like apply().

@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "curvature/block_lanczos.h"
+#include "parallel/parallel.h"
 #include "random/random.h"
 #include "text/format.h"
 
@@ -38,6 +40,29 @@ MeanStderr mean_stderr(const std::vector<double>& x) {
   return out;
 }
 
+// Every probe's quadrature on every rank (a no-op with one rank). Record: the nodes, then the weights,
+// of the steps the probe took.
+void share_probes(SlqResult& r) {
+  if (parallel::work_ranks() == 1) return;
+  const Index probes = r.nodes.cols();
+  std::vector<std::vector<double>> records(static_cast<std::size_t>(probes));
+  for (Index j = 0; j < probes; ++j) {
+    if (!parallel::owns_item(j)) continue;
+    const Index m = r.steps_taken(j);
+    std::vector<double>& record = records[static_cast<std::size_t>(j)];
+    record.assign(r.nodes.col(j).data(), r.nodes.col(j).data() + m);
+    record.insert(record.end(), r.weights.col(j).data(), r.weights.col(j).data() + m);
+  }
+  parallel::share_items(records);
+  for (Index j = 0; j < probes; ++j) {
+    const std::vector<double>& record = records[static_cast<std::size_t>(j)];
+    const auto m = static_cast<Index>(record.size() / 2);
+    r.steps_taken(j) = static_cast<int>(m);
+    r.nodes.col(j).head(m) = Eigen::Map<const VectorXd>(record.data(), m);
+    r.weights.col(j).head(m) = Eigen::Map<const VectorXd>(record.data() + m, m);
+  }
+}
+
 }  // namespace
 
 bool SlqOptions::IsValid(std::string* why) const {
@@ -62,13 +87,19 @@ SlqResult stochastic_lanczos_quadrature(const SymmetricOperator& A, const SlqOpt
   const Index n = A.rows();
   if (n < 1) throw std::invalid_argument("stochastic_lanczos_quadrature: the operator has dimension 0");
   const Index steps = std::min(o.steps, n);  // a Krylov space has at most n dimensions
-  const std::int64_t before = A.product_count();
+  const std::int64_t before = A.product_count(), passes_before = A.pass_count();
   Index group = o.probe_block;
-  if (group == 0) {
-    const double per_probe = 8.0 * static_cast<double>(steps + 2) * static_cast<double>(n);
-    group = std::clamp<Index>(static_cast<Index>(o.memory_budget_bytes / per_probe), 1, o.probes);
-  }
+  const double per_probe = 8.0 * static_cast<double>(steps + 2) * static_cast<double>(n);
+  if (group == 0) group = std::clamp<Index>(static_cast<Index>(o.memory_budget_bytes / per_probe), 1, o.probes);
   group = std::min(group, o.probes);
+  // The budget is a limit, not a hint: before, one probe was always run, whatever it needed, and a
+  // large n ended in a bare "out of memory" after minutes (issue #17, item 19).
+  if (static_cast<double>(group) * per_probe > o.memory_budget_bytes)
+    throw std::invalid_argument("'memory_budget_bytes' = " + number(o.memory_budget_bytes) + " is less than " +
+                                std::to_string(group) + " probe(s) of " + std::to_string(steps) +
+                                " Lanczos steps at n = " + std::to_string(n) + " need: " +
+                                std::to_string(static_cast<long long>(static_cast<double>(group) * per_probe)) +
+                                " bytes ((steps + 2) * n * 8 per probe); raise it or lower 'steps'");
 
   SlqResult r;
   r.probe_block = group;
@@ -77,65 +108,71 @@ SlqResult stochastic_lanczos_quadrature(const SymmetricOperator& A, const SlqOpt
   r.steps_taken = Eigen::VectorXi::Zero(o.probes);
   const double inv_sqrt_n = 1.0 / std::sqrt(static_cast<double>(n));
 
-  for (Index first = 0; first < o.probes; first += group) {
-    const Index p = std::min(group, o.probes - first);
-    std::vector<MatrixXd> basis(static_cast<std::size_t>(p), MatrixXd(n, steps));
-    std::vector<std::vector<double>> alpha(static_cast<std::size_t>(p)), beta(static_cast<std::size_t>(p));
-    std::vector<bool> active(static_cast<std::size_t>(p), true);
+  // Probes are work items: under MPI each rank runs the probes it owns (parallel::owns_item), grouped
+  // `group` at a time, and share_items gives every rank every probe's quadrature. A probe's result
+  // depends only on its stream and the operator (each recurrence has its own breakdown test), so the
+  // raw quadrature and all that follows are the same for any number of ranks.
+  std::vector<Index> mine;
+  for (Index j = 0; j < o.probes; ++j)
+    if (parallel::owns_item(j)) mine.push_back(j);
+  const auto owned = static_cast<Index>(mine.size());
+  // One Lanczos recurrence per probe of a group (the library's one kernel, block_lanczos.h, b = 1,
+  // stopping at breakdown), sharing each block product; the bases (steps·n doubles each) are allocated
+  // once and restarted for every group.
+  std::vector<BlockLanczos> recurrences;
+  recurrences.reserve(static_cast<std::size_t>(group));
+  for (Index j = 0; j < group; ++j) recurrences.emplace_back(n, steps, 1, BlockLanczos::Breakdown::stop);
+  MatrixXd start(n, 1), V, W, w(n, 1);
+  std::vector<Index> live;
+  Eigen::SelfAdjointEigenSolver<MatrixXd> eig;
+  for (Index first = 0; first < owned; first += group) {
+    const Index p = std::min(group, owned - first);
+    auto probe = [&](Index j) { return mine[static_cast<std::size_t>(first + j)]; };
+    std::vector<random::Rng> rngs;
     for (Index j = 0; j < p; ++j) {
-      random::Rng rng(o.seed, 0x51c0000 + static_cast<std::uint64_t>(first + j));
-      for (Index i = 0; i < n; ++i) basis[static_cast<std::size_t>(j)](i, 0) = rng.rademacher() * inv_sqrt_n;
+      rngs.emplace_back(o.seed, 0x51c0000 + static_cast<std::uint64_t>(probe(j)));
+      for (Index i = 0; i < n; ++i) start(i, 0) = rngs.back().rademacher() * inv_sqrt_n;
+      recurrences[static_cast<std::size_t>(j)].start(start, rngs.back());
     }
-    MatrixXd V(n, p), W;
-    double scale = 0.0;
+    std::vector<bool> active(static_cast<std::size_t>(p), true);
     for (Index step = 0; step < steps; ++step) {
-      // Gather the active probes' current vectors into one block.
-      std::vector<Index> live;
+      // Gather the active probes' next vectors into one block.
+      live.clear();
       for (Index j = 0; j < p; ++j)
         if (active[static_cast<std::size_t>(j)]) live.push_back(j);
       if (live.empty()) break;
       V.resize(n, static_cast<Index>(live.size()));
-      for (std::size_t c = 0; c < live.size(); ++c) V.col(static_cast<Index>(c)) = basis[static_cast<std::size_t>(live[c])].col(step);
+      for (std::size_t c = 0; c < live.size(); ++c)
+        V.col(static_cast<Index>(c)) = recurrences[static_cast<std::size_t>(live[c])].pending().col(0);
       A.apply(V, W);
       for (std::size_t c = 0; c < live.size(); ++c) {
-        const std::size_t j = static_cast<std::size_t>(live[c]);
-        auto w = W.col(static_cast<Index>(c));
-        scale = std::max(scale, w.norm());
-        const auto& U = basis[j];
-        const double a = U.col(step).dot(w);
-        alpha[j].push_back(a);
-        // Full reorthogonalisation against all of this probe's vectors, twice (the three-term
-        // recurrence is one of the projections; doing all of them keeps the basis orthonormal).
-        for (int pass = 0; pass < 2; ++pass) {
-          const VectorXd d = U.leftCols(step + 1).transpose() * w;
-          w -= U.leftCols(step + 1) * d;
-        }
-        r.steps_taken(first + static_cast<Index>(j)) = static_cast<int>(step + 1);
-        if (step + 1 == steps) continue;
-        const double b = w.norm();
-        // Breakdown: the Krylov space is invariant and the quadrature is exact with step+1 nodes.
-        if (b <= 1e-12 * scale || b == 0.0) {
-          active[j] = false;
-          continue;
-        }
-        beta[j].push_back(b);
-        basis[j].col(step + 1) = w / b;
+        const auto j = static_cast<std::size_t>(live[c]);
+        w.col(0) = W.col(static_cast<Index>(c));
+        r.steps_taken(probe(live[c])) = static_cast<int>(step + 1);
+        // False at the last step, or at a breakdown (β ≈ 0: the Krylov space is invariant and the
+        // quadrature exact with step+1 nodes).
+        if (!recurrences[j].extend(w, rngs[j])) active[j] = false;
       }
     }
     // Gauss quadrature from each tridiagonal T.
     for (Index j = 0; j < p; ++j) {
-      const auto& a = alpha[static_cast<std::size_t>(j)];
-      const auto& b = beta[static_cast<std::size_t>(j)];
-      const Index m = static_cast<Index>(a.size());
-      VectorXd diag = Eigen::Map<const VectorXd>(a.data(), m);
-      VectorXd off = m > 1 ? VectorXd(Eigen::Map<const VectorXd>(b.data(), m - 1)) : VectorXd();
-      Eigen::SelfAdjointEigenSolver<MatrixXd> eig;
+      const BlockLanczos& rec = recurrences[static_cast<std::size_t>(j)];
+      const Index m = r.steps_taken(probe(j));
+      const auto T = rec.projected().topLeftCorner(m, m);
+      const VectorXd diag = T.diagonal();
+      const VectorXd off = m > 1 ? VectorXd(T.diagonal(-1)) : VectorXd();
       eig.computeFromTridiagonal(diag, off, Eigen::ComputeEigenvectors);
       if (eig.info() != Eigen::Success) throw std::runtime_error("stochastic_lanczos_quadrature: tridiagonal eigensolver failed");
-      r.nodes.col(first + j).head(m) = eig.eigenvalues();
-      r.weights.col(first + j).head(m) = eig.eigenvectors().row(0).transpose().array().square();
+      r.nodes.col(probe(j)).head(m) = eig.eigenvalues();
+      r.weights.col(probe(j)).head(m) = eig.eigenvectors().row(0).transpose().array().square();
     }
     if (o.progress) o.progress(first + p, A.product_count() - before);
+  }
+  share_probes(r);
+  if (parallel::work_ranks() > 1) {  // count the other ranks' products too: the job's total
+    const std::int64_t mine = A.product_count() - before, passes = A.pass_count() - passes_before;
+    A.add_remote_counts(static_cast<std::int64_t>(parallel::work_sum(static_cast<double>(mine))) - mine,
+                        static_cast<std::int64_t>(parallel::work_sum(static_cast<double>(passes))) - passes);
   }
 
   // Moments, trace and index from the raw quadrature.

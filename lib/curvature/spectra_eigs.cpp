@@ -37,11 +37,7 @@ EigenpairResult spectra_extreme_eigenpairs(const SymmetricOperator& A, const Eig
   r.eigenvectors = solver.eigenvectors(nconv);
   r.message = r.converged ? "Spectra: converged" : "Spectra: " + std::to_string(nconv) + " of " + std::to_string(nev) + " converged";
   if (r.eigenvalues.size() > 0) {
-    Eigen::MatrixXd AV;
-    A.apply(r.eigenvectors, AV);
-    r.residuals.resize(r.eigenvalues.size());
-    for (Eigen::Index j = 0; j < r.eigenvalues.size(); ++j)
-      r.residuals(j) = (AV.col(j) - r.eigenvalues(j) * r.eigenvectors.col(j)).norm();
+    explicit_residuals(A, r.eigenvalues, r.eigenvectors, r.residuals);
     r.norm_estimate = r.eigenvalues.cwiseAbs().maxCoeff();
   }
   r.hvp_count = A.product_count() - before;

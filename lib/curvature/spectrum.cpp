@@ -16,33 +16,25 @@ using Eigen::Index;
 using Eigen::MatrixXd;
 using Eigen::VectorXd;
 
-void explicit_residuals(const SymmetricOperator& A, const VectorXd& lambda, const MatrixXd& V, VectorXd& res) {
-  res.resize(lambda.size());
-  if (lambda.size() == 0) return;
-  MatrixXd AV;
-  A.apply(V, AV);
-  for (Index j = 0; j < lambda.size(); ++j) res(j) = (AV.col(j) - lambda(j) * V.col(j)).norm();
-}
 
 void dense_path(const SymmetricOperator& A, const SpectrumOptions& o, SpectrumReport& r) {
   r.method = "dense";
   if (o.progress) o.progress("eigenpairs", 0, 1);
   const MatrixXd M = A.dense();
-  Eigen::SelfAdjointEigenSolver<MatrixXd> eig(M);
-  if (eig.info() != Eigen::Success) throw std::runtime_error("analyze_spectrum: the dense eigensolver did not converge");
   const Index n = M.rows();
-  r.all_eigenvalues = eig.eigenvalues();
+  const DenseSpectrum eig = dense_spectrum_extremes(M, std::min(o.bottom, n), std::min(o.top, n));
+  r.all_eigenvalues = eig.eigenvalues;
   const Index b = std::min(o.bottom, n), t = std::min(o.top, n);
-  r.bottom_eigenvalues = eig.eigenvalues().head(b);
-  r.top_eigenvalues = eig.eigenvalues().tail(t);
-  const MatrixXd bv = eig.eigenvectors().leftCols(b), tv = eig.eigenvectors().rightCols(t);
+  r.bottom_eigenvalues = eig.eigenvalues.head(b);
+  r.top_eigenvalues = eig.eigenvalues.tail(t);
+  const MatrixXd bv = eig.eigenvectors.leftCols(b), tv = eig.eigenvectors.rightCols(t);
   explicit_residuals(A, r.bottom_eigenvalues, bv, r.bottom_residuals);
   explicit_residuals(A, r.top_eigenvalues, tv, r.top_residuals);
   if (o.eigenvectors) {
     r.bottom_eigenvectors = bv;
     r.top_eigenvectors = tv;
   }
-  r.message = "dense: all " + std::to_string(n) + " eigenvalues (Householder tridiagonalisation + implicit QR)";
+  r.message = "dense: all " + std::to_string(n) + " eigenvalues (LAPACK: blocked tridiagonalisation; MRRR for the vectors)";
   r.has_trace = true;
   r.trace = M.trace();
   r.trace_stderr = 0.0;
@@ -50,12 +42,12 @@ void dense_path(const SymmetricOperator& A, const SpectrumOptions& o, SpectrumRe
   r.diagonal = M.diagonal();
   r.diagonal_stderr = VectorXd::Zero(n);
   r.has_index = true;
-  const double max_abs = n > 0 ? eig.eigenvalues().cwiseAbs().maxCoeff() : 0.0;
+  const double max_abs = n > 0 ? eig.eigenvalues.cwiseAbs().maxCoeff() : 0.0;
   // Index by LDLᵀ (Sylvester: #{λ < −τ} = ν₋(M + τI), τ = zero_rtol·max|λ|), the eigenvalue count beside it;
   // they differ only when an eigenvalue lies within rounding of −τ, and the message says so.
   const double tau = o.density.zero_rtol * max_abs;
   Index by_eigenvalues = 0;
-  for (double l : eig.eigenvalues())
+  for (double l : eig.eigenvalues)
     if (l < -tau) ++by_eigenvalues;
   MatrixXd shifted = M;
   shifted.diagonal().array() += tau;
@@ -67,7 +59,7 @@ void dense_path(const SymmetricOperator& A, const SpectrumOptions& o, SpectrumRe
   // The exact spectrum as a density: nodes = eigenvalues, weights 1/n, broadened like SLQ's.
   if (o.density.probes > 0 && n > 0) {
     r.has_density = true;
-    r.density = broadened_density(eig.eigenvalues(), o.density, r.trace, r.index_fraction);
+    r.density = broadened_density(eig.eigenvalues, o.density, r.trace, r.index_fraction);
   }
   if (o.progress) o.progress("eigenpairs", 1, 1);
 }
@@ -223,7 +215,12 @@ SpectrumReport analyze_spectrum(const SymmetricOperator& A, const SpectrumOption
   const std::int64_t before = A.product_count();
   SpectrumReport r;
   r.n = n;
-  const bool dense = o.method == Method::dense || (o.method == Method::auto_select && n <= o.dense_threshold);
+  EigenpairOptions e = o.lanczos;
+  e.k = std::max<Index>(1, std::max(o.top, o.bottom));
+  e.which = o.top > 0 && o.bottom > 0 ? Which::both_ends : Which::smallest;
+  // Explicit --method lanczos keeps its matrix-free density and trace even when the eigensolver itself
+  // goes dense (ncv ≥ n); auto and dense follow the one rule.
+  const bool dense = o.method != Method::lanczos && use_dense_path(o.method, n, o.dense_threshold, krylov_dimension(e, n));
   if (dense)
     dense_path(A, o, r);
   else

@@ -16,7 +16,7 @@
 
 namespace saddlescope::curvature {
 
-enum class Method { auto_select, dense, lanczos };
+// Method is declared in lanczos.h (with use_dense_path, the one dense-or-Lanczos rule).
 inline constexpr auto kMethodNames = text::make_name_table<Method>(
     "method", {{Method::auto_select, "auto"}, {Method::dense, "dense"}, {Method::lanczos, "lanczos"}});
 inline std::string to_string(Method method) { return std::string(kMethodNames.name(method)); }
@@ -25,10 +25,6 @@ enum class TraceMethod { hutchinson, hutchpp };
 inline constexpr auto kTraceMethodNames = text::make_name_table<TraceMethod>(
     "trace method", {{TraceMethod::hutchinson, "hutchinson"}, {TraceMethod::hutchpp, "hutchpp"}});
 inline std::string to_string(TraceMethod method) { return std::string(kTraceMethodNames.name(method)); }
-
-// The dense path's size limit: `auto` decomposes densely when n ≤ this. At n = 2000 the dense matrix
-// is 32 MB and Eigen's symmetric eigensolver takes a few seconds on one core; beyond it time grows as n³.
-inline constexpr Eigen::Index kDenseThreshold = 2000;
 
 struct SpectrumOptions {
   Method method = Method::auto_select;

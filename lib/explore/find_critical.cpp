@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "parallel/parallel.h"
 #include "random/random.h"
 #include "text/format.h"
 
@@ -108,9 +109,10 @@ namespace {
 
 // Runs body(worker_objective, item) for item in [0, count) on `threads` threads; items are claimed from an
 // atomic counter, but every item's result depends only on the item, so the order does not matter.
-// After each item, progress(stage, items done, count) — serialised — when `progress` is set.
+// After each item, progress(stage, items done, count) — serialised — when `progress` is set. With
+// `dealt_out`, only the items this MPI rank owns are computed (parallel::owns_item).
 template <class Body>
-void parallel_for(const ObjectiveFactory& factory, int threads, std::int64_t count, Body body,
+void parallel_for(const ObjectiveFactory& factory, int threads, std::int64_t count, bool dealt_out, Body body,
                   const FindOptions::Progress& progress, std::string_view stage) {
   std::atomic<std::int64_t> next{0};
   std::exception_ptr error;
@@ -121,7 +123,11 @@ void parallel_for(const ObjectiveFactory& factory, int threads, std::int64_t cou
     try {
       const std::unique_ptr<objective::Objective> f = factory();
       for (std::int64_t i = next++; i < count && !failed; i = next++) {
-        body(*f, i);
+        if (dealt_out && !parallel::owns_item(i)) continue;
+        {
+          const parallel::ItemScope item;  // nothing inside an item is dealt out over ranks again
+          body(*f, i);
+        }
         if (progress) {
           const std::lock_guard<std::mutex> lock(progress_mutex);
           progress(stage, ++done, count);
@@ -137,6 +143,32 @@ void parallel_for(const ObjectiveFactory& factory, int threads, std::int64_t cou
   worker(0);
   for (auto& t : pool) t.join();
   if (error) std::rethrow_exception(error);
+}
+
+// Every start's outcome on every rank (a no-op with one rank). Record: status, iterations, value,
+// grad_norm, the two counts, then the final iterate.
+void share_start_outcomes(std::vector<StartOutcome>& starts, std::vector<Vector>& finals,
+                          std::vector<std::int64_t>& gradient_counts, std::vector<std::int64_t>& hessian_counts) {
+  if (parallel::work_ranks() == 1) return;
+  std::vector<std::vector<double>> records(starts.size());
+  for (std::size_t s = 0; s < starts.size(); ++s) {
+    if (!parallel::owns_item(static_cast<std::int64_t>(s))) continue;
+    const StartOutcome& start = starts[s];
+    records[s] = {static_cast<double>(start.status), static_cast<double>(start.iterations), start.value,
+                  start.grad_norm, static_cast<double>(gradient_counts[s]), static_cast<double>(hessian_counts[s])};
+    records[s].insert(records[s].end(), finals[s].data(), finals[s].data() + finals[s].size());
+  }
+  parallel::share_items(records);
+  for (std::size_t s = 0; s < starts.size(); ++s) {
+    const std::vector<double>& r = records[s];
+    starts[s].status = static_cast<StartStatus>(static_cast<int>(r[0]));
+    starts[s].iterations = static_cast<std::int64_t>(r[1]);
+    starts[s].value = r[2];
+    starts[s].grad_norm = r[3];
+    gradient_counts[s] = static_cast<std::int64_t>(r[4]);
+    hessian_counts[s] = static_cast<std::int64_t>(r[5]);
+    finals[s] = Eigen::Map<const Vector>(r.data() + 6, static_cast<Index>(r.size() - 6));
+  }
 }
 
 }  // namespace
@@ -157,7 +189,10 @@ FindSummary find_critical_points(const ObjectiveFactory& factory, const FindOpti
   summary.starts.resize(static_cast<std::size_t>(o.starts));
   std::vector<Vector> finals(static_cast<std::size_t>(o.starts));
   std::vector<std::int64_t> gradient_counts(o.starts, 0), hessian_counts(o.starts, 0);
-  parallel_for(factory, o.threads, o.starts, [&](const objective::Objective& f, std::int64_t s) {
+  // Starts are work items: under MPI each rank solves the starts it owns (parallel::owns_item), and
+  // share_items hands every rank every start's outcome, so the merge below sees the same inputs for any
+  // number of ranks. Points are then classified on every rank (few, and cheap next to the starts).
+  parallel_for(factory, o.threads, o.starts, true, [&](const objective::Objective& f, std::int64_t s) {
     random::Rng rng(o.seed, kStartStream + static_cast<std::uint64_t>(s));
     Vector x(n);
     for (Index i = 0; i < n; ++i)
@@ -165,6 +200,8 @@ FindSummary find_critical_points(const ObjectiveFactory& factory, const FindOpti
     summary.starts[s] = solve_from(f, x, o, &gradient_counts[s], &hessian_counts[s]);
     finals[s] = std::move(x);
   }, o.progress, "starts");
+
+  share_start_outcomes(summary.starts, finals, gradient_counts, hessian_counts);
 
   // Merge duplicates in start order (deterministic whatever the threads did).
   for (std::int64_t s = 0; s < o.starts; ++s) {
@@ -197,7 +234,7 @@ FindSummary find_critical_points(const ObjectiveFactory& factory, const FindOpti
     ++summary.points[start.point].start_count;
   }
 
-  parallel_for(factory, o.threads, static_cast<std::int64_t>(summary.points.size()),
+  parallel_for(factory, o.threads, static_cast<std::int64_t>(summary.points.size()), false,
                [&](const objective::Objective& f, std::int64_t k) {
                  CriticalPoint& point = summary.points[k];
                  point.classification = critical::classify(f, point.x, o.classify);

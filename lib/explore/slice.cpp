@@ -9,6 +9,7 @@
 #include "curvature/blocks.h"
 #include "curvature/lanczos.h"
 #include "models/graph/engine.h"
+#include "parallel/parallel.h"
 #include "random/random.h"
 #include "text/format.h"
 
@@ -218,6 +219,36 @@ Index SliceValues::done_count() const {
   return count;
 }
 
+namespace {
+
+// Grid points are work items keyed by their grid index k: under MPI each rank evaluates the points of a
+// chunk it owns, and this gives every rank every point's values (a no-op with one rank).
+void share_chunk(const std::vector<Index>& pending, std::size_t begin, std::size_t end, bool curvature,
+                 SliceValues& values) {
+  if (parallel::work_ranks() == 1) return;
+  // Items are numbered by grid index, so ownership does not depend on how the grid is chunked.
+  const Index last = pending[end - 1];  // pending is ascending
+  std::vector<std::vector<double>> records(static_cast<std::size_t>(last + 1));
+  for (std::size_t p = begin; p < end; ++p) {
+    const Index k = pending[p];
+    if (!parallel::owns_item(k)) continue;
+    records[static_cast<std::size_t>(k)] = {values.loss(k)};
+    if (curvature) records[static_cast<std::size_t>(k)] = {values.loss(k), values.lambda_min(k), values.lambda_max(k)};
+  }
+  parallel::share_items(records);
+  for (std::size_t p = begin; p < end; ++p) {
+    const Index k = pending[p];
+    const std::vector<double>& r = records[static_cast<std::size_t>(k)];
+    values.loss(k) = r.at(0);
+    if (curvature) {
+      values.lambda_min(k) = r.at(1);
+      values.lambda_max(k) = r.at(2);
+    }
+  }
+}
+
+}  // namespace
+
 Index evaluate_slice(const ObjectiveFactory& factory, const SlicePlan& plan, const SliceOptions& o, int threads,
                      Index max_new_points, Index chunk, SliceValues& values, const std::function<void()>& flush) {
   if (threads < 1) throw std::invalid_argument("'threads' must be >= 1");
@@ -247,6 +278,8 @@ Index evaluate_slice(const ObjectiveFactory& factory, const SlicePlan& plan, con
         const objective::Objective& f = *objectives[t];
         for (std::size_t p = next++; p < end && !failed; p = next++) {
           const Index k = pending[p];
+          if (!parallel::owns_item(k)) continue;
+          const parallel::ItemScope item;  // nothing inside a point is dealt out over ranks again
           const Vector x = plan.point(k);
           values.loss(k) = f.value(x);
           if (o.curvature) {
@@ -268,6 +301,7 @@ Index evaluate_slice(const ObjectiveFactory& factory, const SlicePlan& plan, con
     worker(0);
     for (auto& t : pool) t.join();
     if (error) std::rethrow_exception(error);
+    share_chunk(pending, begin, end, o.curvature, values);
     for (std::size_t p = begin; p < end; ++p) values.done[pending[p]] = 1;
     computed += static_cast<Index>(end - begin);
     if (flush) flush();

@@ -36,6 +36,12 @@ void require_finite(const Eigen::MatrixXd& values, const std::string& path, cons
   if (!values.allFinite()) throw FileError(path, what + " contains NaN or Inf");
 }
 
+// Reads X and y of a data group (rows of `shard` only, by hyperslab): equal row counts, at least as
+// many samples as parts, finite values. `where` names the group in messages ("/data"); `rows`
+// receives N. Throws FileError naming `path`, or h5::Hdf5Error from the HDF5 layer.
+DataArrays read_data_arrays(hid_t group, const std::string& path, const std::string& where, const RowShard& shard,
+                            std::int64_t* rows);
+
 }  // namespace
 
 std::string sample_shape_problem(const std::vector<std::int64_t>& shape, Eigen::Index columns) {
@@ -73,7 +79,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& c, const Proven
   file.commit();
 }
 
-Checkpoint read_checkpoint(const std::string& path) {
+Checkpoint read_checkpoint(const std::string& path, const RowShard& shard) {
   OpenedFile opened = open_saddlescope_file(path, kCheckpointFormat, kCheckpointFormatVersion);
   const hid_t file = opened.handle.get();
   Checkpoint c;
@@ -106,20 +112,7 @@ Checkpoint read_checkpoint(const std::string& path) {
     if (h5::exists(file, "data")) {
       h5::Handle data = h5::open_group(file, "data");
       if (h5::exists(data.get(), "X")) {
-        DataArrays arrays;
-        arrays.X = h5::read_matrix(data.get(), "X", kMaxElementsPerDataset);
-        arrays.y = h5::read_matrix(data.get(), "y", kMaxElementsPerDataset);
-        if (arrays.X.rows() != arrays.y.rows())
-          throw FileError(path, "/data/X has " + std::to_string(arrays.X.rows()) + " rows but /data/y has " +
-                                    std::to_string(arrays.y.rows()));
-        require_finite(arrays.X, path, "dataset '/data/X'");
-        require_finite(arrays.y, path, "dataset '/data/y'");
-        if (h5::exists(data.get(), "sample_shape")) {
-          arrays.sample_shape = h5::read_int_vector(data.get(), "sample_shape", 8);
-          const std::string problem = sample_shape_problem(arrays.sample_shape, arrays.X.cols());
-          if (!problem.empty()) throw FileError(path, "/data/" + problem);
-        }
-        c.data = std::move(arrays);
+        c.data = read_data_arrays(data.get(), path, "/data", shard, &c.data_rows);
       } else {
         c.data_file = h5::read_string_attribute(data.get(), "data_file");
         c.data_group = h5::read_string_attribute(data.get(), "data_group");
@@ -145,28 +138,61 @@ Checkpoint read_checkpoint(const std::string& path) {
   return c;
 }
 
-DataArrays read_data_file(const std::string& path, const std::string& group) {
+namespace {
+
+DataArrays read_data_arrays(hid_t group, const std::string& path, const std::string& where, const RowShard& shard,
+                            std::int64_t* rows) {
+  DataArrays arrays;
+  std::int64_t total = 0, total_y = 0;
+  if (shard.whole()) {
+    arrays.X = h5::read_matrix(group, "X", kMaxElementsPerDataset);
+    arrays.y = h5::read_matrix(group, "y", kMaxElementsPerDataset);
+    total = arrays.X.rows();
+    total_y = arrays.y.rows();
+  } else {
+    // The row count comes from X's shape; y must match it before its rows are selected.
+    (void)h5::read_matrix_rows(group, "X", kMaxElementsPerDataset, 0, 0, &total);
+    if (total < shard.parts)
+      throw FileError(path, where + " has " + std::to_string(total) + " samples, fewer than the " +
+                                std::to_string(shard.parts) + " parts it is split into");
+    arrays.X = h5::read_matrix_rows(group, "X", kMaxElementsPerDataset, shard.begin(total), shard.end(total), &total);
+    (void)h5::read_matrix_rows(group, "y", kMaxElementsPerDataset, 0, 0, &total_y);
+    if (total_y == total)
+      arrays.y = h5::read_matrix_rows(group, "y", kMaxElementsPerDataset, shard.begin(total), shard.end(total), &total_y);
+  }
+  if (total != total_y)
+    throw FileError(path, where + "/X has " + std::to_string(total) + " rows but " + where + "/y has " +
+                              std::to_string(total_y));
+  const std::string part = shard.whole() ? "" : " (rows " + std::to_string(shard.begin(total)) + " to " +
+                                                    std::to_string(shard.end(total) - 1) + ", " + shard.describe() + ")";
+  require_finite(arrays.X, path, "dataset '" + where + "/X'" + part);
+  require_finite(arrays.y, path, "dataset '" + where + "/y'" + part);
+  if (h5::exists(group, "sample_shape")) {  // the per-sample tensor shape of image data (graph models)
+    arrays.sample_shape = h5::read_int_vector(group, "sample_shape", 8);
+    const std::string problem = sample_shape_problem(arrays.sample_shape, arrays.X.cols());
+    if (!problem.empty()) throw FileError(path, where + "/" + problem);
+  }
+  if (rows) *rows = total;
+  return arrays;
+}
+
+}  // namespace
+
+DataArrays read_data_file(const std::string& path, const std::string& group, const RowShard& shard,
+                          std::int64_t* rows) {
   OpenedFile opened = open_saddlescope_file(path, kDataFormat, kDataFormatVersion);
   DataArrays d;
+  std::int64_t total = 0;
   try {
     if (group.empty() || !h5::exists(opened.handle.get(), group))
       throw FileError(path, "has no data set '" + group + "'");
     h5::Handle g = h5::open_group(opened.handle.get(), group);
-    d.X = h5::read_matrix(g.get(), "X", kMaxElementsPerDataset);
-    d.y = h5::read_matrix(g.get(), "y", kMaxElementsPerDataset);
-    if (h5::exists(g.get(), "sample_shape")) {
-      d.sample_shape = h5::read_int_vector(g.get(), "sample_shape", 8);
-      const std::string problem = sample_shape_problem(d.sample_shape, d.X.cols());
-      if (!problem.empty()) throw FileError(path, "/" + group + "/" + problem);
-    }
+    d = read_data_arrays(g.get(), path, "/" + group, shard, &total);
   } catch (const h5::Hdf5Error& e) {
     throw FileError(path, "/" + group + ": " + e.what());
   }
-  if (d.X.rows() != d.y.rows())
-    throw FileError(path, "/" + group + "/X has " + std::to_string(d.X.rows()) + " rows but /" + group + "/y has " +
-                                  std::to_string(d.y.rows()));
-  if (d.X.rows() == 0) throw FileError(path, "/" + group + " has no samples");
-  if (!d.X.allFinite() || !d.y.allFinite()) throw FileError(path, "/" + group + " contains NaN or Inf");
+  if (total == 0) throw FileError(path, "/" + group + " has no samples");
+  if (rows) *rows = total;
   return d;
 }
 

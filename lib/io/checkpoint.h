@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "io/provenance.h"
+#include "io/shard.h"
 
 namespace saddlescope::io {
 
@@ -58,7 +59,8 @@ struct OptimizerState {
 struct Checkpoint {
   Eigen::VectorXd params;
   nlohmann::json spec = nlohmann::json::object();  // objective spec (problem/problem.h)
-  std::optional<DataArrays> data;                  // embedded data set
+  std::optional<DataArrays> data;                  // embedded data set (only the rows of `shard` when read by part)
+  std::int64_t data_rows = 0;                      // samples N of the whole data set (0 when none was read)
   std::string data_file;                           // or a reference to a data set in another file
   std::string data_group;
   std::optional<OptimizerState> optimizer_state;
@@ -73,15 +75,20 @@ struct Checkpoint {
 void write_checkpoint(const std::string& path, const Checkpoint& checkpoint, const Provenance& provenance);
 
 // Reads and validates (format, version, shapes, finiteness of params and data, sizes before any
-// allocation). Throws FileError with one line naming the file and the problem.
-Checkpoint read_checkpoint(const std::string& path);
+// allocation). Throws FileError with one line naming the file and the problem. With a `shard` of
+// P > 1 parts, only that part's rows of an embedded /data are read (io/shard.h); the finiteness check
+// covers those rows, and fewer samples than parts is refused.
+Checkpoint read_checkpoint(const std::string& path, const RowShard& shard = {});
 
 // Data files (format "saddlescope-data"): groups holding X [N, d] and y [N, k] (tools/convert_sklearn_data.py
 // writes them; a checkpoint may reference one).
 inline constexpr const char* kDataFormat = "saddlescope-data";
 inline constexpr std::int64_t kDataFormatVersion = 1;
 // Reads /<group>/X and /<group>/y of a data file, checking format, version, shapes (sizes before
-// allocation), matching row counts and finiteness. Throws FileError naming the file.
-DataArrays read_data_file(const std::string& path, const std::string& group);
+// allocation), matching row counts and finiteness. Throws FileError naming the file. With a `shard`
+// of P > 1 parts only that part's rows are read (io/shard.h); `rows` receives N, the samples of the
+// whole data set.
+DataArrays read_data_file(const std::string& path, const std::string& group, const RowShard& shard = {},
+                          std::int64_t* rows = nullptr);
 
 }  // namespace saddlescope::io

@@ -119,7 +119,18 @@ void probe_numbers(hid_t dataset, hid_t space) {
   }
 }
 
+// Data kept outside the file (external storage, virtual datasets) is not read: the parent refuses
+// such files (io::check_self_contained), and reading them would make the child open other files.
+bool data_outside_the_file(hid_t dataset) {
+  Handle dcpl(h5::check(H5Dget_create_plist(dataset), "dataset properties"), H5Pclose);
+  return H5Pget_external_count(dcpl.get()) != 0 || H5Pget_layout(dcpl.get()) == H5D_VIRTUAL;
+}
+
 void probe_dataset(hid_t dataset) {
+  if (data_outside_the_file(dataset)) return;
+  // Declared far beyond what the file stores (unwritten, or a compression bomb): every reader refuses it
+  // from its shape and storage alone, and reading it would cost its declared size (h5::storage_shortfall).
+  if (!h5::storage_shortfall(dataset, "").empty()) return;
   Handle type(h5::check(H5Dget_type(dataset), "dataset type"), H5Tclose);
   Handle space(h5::check(H5Dget_space(dataset), "dataset shape"), H5Sclose);
   const H5T_class_t cls = H5Tget_class(type.get());

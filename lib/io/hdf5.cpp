@@ -1,5 +1,6 @@
 #include "io/hdf5.h"
 
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -96,6 +97,8 @@ Handle open_checked(hid_t parent, const std::string& name, int rank, H5T_class_t
   if (total > static_cast<long double>(max_elements))
     throw Hdf5Error("dataset '" + name + "' holds " + std::to_string(static_cast<double>(total)) +
                     " elements, more than the " + std::to_string(max_elements) + " allowed");
+  const std::string shortfall = storage_shortfall(dataset.get(), name);
+  if (!shortfall.empty()) throw Hdf5Error(shortfall);
   return dataset;
 }
 
@@ -268,9 +271,13 @@ std::string read_string_attribute(hid_t object, const std::string& name) {
   check(H5Tset_size(memtype.get(), size), "sizing the string type");
   // HDF5 converts no fixed-length string between character sets: read in the file's own (ASCII or UTF-8).
   check(H5Tset_cset(memtype.get(), H5Tget_cset(type.get())), "setting the character set");
+  // NUL-padded in memory, not NUL-terminated (HDF5's default for H5T_C_S1): converting a full-width
+  // NUL-padded string (h5py's np.bytes_, which stores "abc" as exactly 3 bytes) into a NUL-terminated
+  // one of the same size keeps room for the terminator and drops the last character (issue #17, 12).
+  check(H5Tset_strpad(memtype.get(), H5T_STR_NULLPAD), "setting the string padding");
   std::string buffer(size, '\0');
   check(H5Aread(attr.get(), memtype.get(), buffer.data()), "reading attribute '" + name + "'");
-  buffer.resize(std::strlen(buffer.c_str()));
+  buffer.resize(std::strlen(buffer.c_str()));  // `size` bytes and no NUL: the whole buffer
   return buffer;
 }
 
@@ -319,6 +326,32 @@ void write_strings(hid_t parent, const std::string& name, const std::vector<std:
         "writing dataset '" + name + "'");
 }
 
+std::string storage_shortfall(hid_t dataset, const std::string& name) {
+  Handle dcpl(check(H5Dget_create_plist(dataset), "reading the properties of dataset '" + name + "'"), H5Pclose);
+  if (H5Pget_layout(dcpl.get()) == H5D_VIRTUAL) return "";
+  Handle type(check(H5Dget_type(dataset), "reading the type of dataset '" + name + "'"), H5Tclose);
+  Handle space(check(H5Dget_space(dataset), "reading the shape of dataset '" + name + "'"), H5Sclose);
+  const hssize_t elements = H5Sget_simple_extent_npoints(space.get());
+  if (elements <= 0) return "";
+  const long double declared = static_cast<long double>(elements) * static_cast<long double>(H5Tget_size(type.get()));
+  const long double stored = static_cast<long double>(H5Dget_storage_size(dataset));
+  const int filters = H5Pget_nfilters(dcpl.get());
+  const long double can_hold = filters > 0 ? stored * kMaxCompressionRatio : stored;
+  if (can_hold >= declared) return "";
+  std::string full = name;  // the dataset's path in the file, so the message names it whatever group it is in
+  char path[256] = {};
+  const ssize_t length = H5Iget_name(dataset, path, sizeof path);
+  if (length > 0 && static_cast<std::size_t>(length) < sizeof path) full = path;
+  auto bytes = [](long double b) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.0Lf", b);
+    return std::string(text);
+  };
+  return "dataset '" + full + "' declares " + bytes(declared) + " bytes but the file stores only " + bytes(stored) +
+         " bytes of it" + (filters > 0 ? " (behind a filter: beyond any real compression ratio)" : " (never written)") +
+         "; refused before reading";
+}
+
 std::vector<hsize_t> dataset_shape(hid_t dataset) {
   Handle space(check(H5Dget_space(dataset), "reading a dataset's shape"), H5Sclose);
   const int rank = check(H5Sget_simple_extent_ndims(space.get()), "reading a dataset's rank");
@@ -350,6 +383,30 @@ Eigen::MatrixXd read_matrix(hid_t parent, const std::string& name, hsize_t max_e
   if (values.size() > 0)
     check(H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
           "reading dataset '" + name + "'");
+  return values;
+}
+
+Eigen::MatrixXd read_matrix_rows(hid_t parent, const std::string& name, hsize_t max_elements, std::int64_t begin,
+                                 std::int64_t end, std::int64_t* total_rows) {
+  std::vector<hsize_t> shape;
+  Handle dataset = open_checked(parent, name, 2, H5T_FLOAT, max_elements, shape);
+  if (total_rows) *total_rows = static_cast<std::int64_t>(shape[0]);
+  if (begin < 0 || end < begin || static_cast<hsize_t>(end) > shape[0])
+    throw Hdf5Error("dataset '" + name + "' has " + std::to_string(shape[0]) + " rows; rows [" + std::to_string(begin) +
+                    ", " + std::to_string(end) + ") are not inside it");
+  const hsize_t rows = static_cast<hsize_t>(end - begin);
+  Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> values(static_cast<Eigen::Index>(rows),
+                                                                               static_cast<Eigen::Index>(shape[1]));
+  if (values.size() > 0) {
+    const hsize_t start[2] = {static_cast<hsize_t>(begin), 0};
+    const hsize_t count[2] = {rows, shape[1]};
+    Handle file_space(check(H5Dget_space(dataset.get()), "dataspace of '" + name + "'"), H5Sclose);
+    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr),
+          "selecting rows of '" + name + "'");
+    Handle memory_space(check(H5Screate_simple(2, count, nullptr), "memory space for '" + name + "'"), H5Sclose);
+    check(H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, memory_space.get(), file_space.get(), H5P_DEFAULT, values.data()),
+          "reading rows of dataset '" + name + "'");
+  }
   return values;
 }
 

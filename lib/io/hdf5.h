@@ -90,9 +90,25 @@ void write_bytes(hid_t parent, const std::string& name, const std::string& bytes
 std::vector<hsize_t> dataset_shape(hid_t dataset);
 H5T_class_t dataset_class(hid_t dataset);
 
-// Readers check rank and class and refuse sizes above `max_elements` before allocating.
+// "" when the bytes `dataset` stores in the file can hold what its shape declares; otherwise why not.
+// A small file can declare a huge dataset: chunks never written read as fill values, and a filter
+// (deflate) expands a few bytes into gigabytes. Reading such a dataset costs its declared size in
+// memory and time before anything can refuse it (issue #17, item 19: a 14 KB file declaring a 2 GiB
+// /data/X). Unfiltered data must be stored in full; filtered data within kMaxCompressionRatio (deflate
+// cannot exceed 1032:1, its longest match over its shortest code). Virtual datasets store nothing of
+// their own and are not judged here (only the run log's own views are accepted, io/reader.h).
+inline constexpr double kMaxCompressionRatio = 1100.0;
+std::string storage_shortfall(hid_t dataset, const std::string& name);
+
+// Readers check rank and class and refuse sizes above `max_elements` before allocating, and datasets
+// whose stored bytes cannot hold their declared size (storage_shortfall).
 Eigen::VectorXd read_vector(hid_t parent, const std::string& name, hsize_t max_elements);
 Eigen::MatrixXd read_matrix(hid_t parent, const std::string& name, hsize_t max_elements);
+// Rows [begin, end) of a 2-D dataset, by a hyperslab read (only those rows are read and allocated).
+// `max_elements` bounds the whole dataset as for read_matrix; `total_rows` receives its row count.
+// Throws Hdf5Error when the range is not inside the dataset.
+Eigen::MatrixXd read_matrix_rows(hid_t parent, const std::string& name, hsize_t max_elements, std::int64_t begin,
+                                 std::int64_t end, std::int64_t* total_rows);
 std::vector<std::int64_t> read_int_vector(hid_t parent, const std::string& name, hsize_t max_elements);
 // A 1-D integer dataset of one-byte elements, refused above `max_bytes` before allocating.
 std::string read_bytes(hid_t parent, const std::string& name, hsize_t max_bytes);

@@ -209,16 +209,24 @@ RunLog::RunLog(std::string path, const Provenance& provenance, const nlohmann::j
     }
     h5::check(H5Fflush(f, H5F_SCOPE_GLOBAL), "flushing");
     h5::check(H5Fstart_swmr_write(f), "starting SWMR writing");
-    std::error_code ec;
-    std::filesystem::rename(temporary, path_, ec);
-    if (ec) throw h5::Hdf5Error("renaming " + temporary + ": " + ec.message());
+    lock_ = WriterLock::acquire(temporary);  // before the log has its name: one writer (io/writer_lock.h)
+    install_without_replacing_a_live_writer(temporary, path_);
   } catch (const h5::Hdf5Error& e) {
     file_.reset();
     std::remove(temporary.c_str());
+    lock_.release();
     throw FileError(path_, std::string("cannot write the run log: ") + e.what());
+  } catch (const FileError& e) {
+    file_.reset();
+    std::remove(temporary.c_str());
+    lock_.release();
+    // Named after the log, not its temporary, whichever file the error was about.
+    const std::string what = e.what(), prefix = e.path() + ": ";
+    throw FileError(path_, what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what);
   } catch (...) {
     file_.reset();
     std::remove(temporary.c_str());
+    lock_.release();
     throw;
   }
   last_flush_ = std::chrono::steady_clock::now();
@@ -294,6 +302,10 @@ void RunLog::maybe_flush() {
 
 void RunLog::flush() {
   check_open();
+  // Rows on disk before this flush, per column: what a failed flush rolls back to.
+  std::vector<std::pair<Column*, hsize_t>> before;
+  for (auto* group : {&steps_, &trajectory_, &curvature_, &events_})
+    for (auto& column : *group) before.emplace_back(column.get(), column->rows_on_disk);
   try {
     // Events' `step` (index 0) last, so len(/events/step) counts complete events.
     for (auto* group : {&steps_, &trajectory_, &curvature_, &events_}) {
@@ -303,6 +315,17 @@ void RunLog::flush() {
     h5::check(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flushing");
   } catch (const h5::Hdf5Error& e) {
     broken_ = true;
+    // A SWMR writer's H5Dset_extent reaches the disk at once (the object header is flushed for
+    // readers), but the rows written after it may not have (the disk filled while the chunks were
+    // flushed): the failed flush's rows would read as zeros, in some tables and not others (issue
+    // #17, item 4). Shrink every table back to the rows of the last complete flush; the shrink only
+    // rewrites object headers in place, so it needs no new space on the full disk.
+    for (auto& [column, rows] : before) {
+      const hsize_t dims[2] = {rows, column->width};
+      if (H5Dset_extent(column->dataset.get(), dims) < 0 || H5Oflush(column->dataset.get()) < 0)
+        H5Eclear2(H5E_DEFAULT);
+      column->rows_on_disk = rows;
+    }
     throw FileError(path_, std::string("cannot write the run log: ") + e.what());
   }
   pending_steps_ = 0;
@@ -335,12 +358,14 @@ void RunLog::close() {
       for (auto& column : *group) (void)column->dataset.release();
     steps_.clear(), trajectory_.clear(), curvature_.clear(), events_.clear();
     (void)file_.release();
-    return;
+    return;  // the lock stays with the abandoned file until the process ends
   }
   flush();
   const hid_t id = file_.release();
   steps_.clear(), trajectory_.clear(), curvature_.clear(), events_.clear();
-  if (H5Fclose(id) < 0) throw FileError(path_, "cannot close the run log");
+  const bool closed = H5Fclose(id) >= 0;
+  lock_.release();
+  if (!closed) throw FileError(path_, "cannot close the run log");
 }
 
 std::int64_t RunLog::steps_written() const {

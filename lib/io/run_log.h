@@ -31,6 +31,12 @@
 // in SWMR-read mode (h5py: File(path, "r", swmr=True)), as while the run is alive, or clear the flag
 // with `h5clear -s` (Debian package hdf5-tools).
 // All datasets are created before H5Fstart_swmr_write (SWMR forbids creating objects afterwards).
+//
+// One writer per log (issue #17, item 5): the writer holds an io::WriterLock (io/writer_lock.h) on its
+// log from before the log appears under `path` until it is closed or the process dies. A second RunLog
+// for the same path refuses (FileError "is being written by another process") instead of replacing
+// the live log (io::install_without_replacing_a_live_writer). A finished or killed run's log is not
+// locked and is replaced as before. SWMR readers (h5py, notebooks) are unaffected.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -42,6 +48,7 @@
 
 #include "io/hdf5.h"
 #include "io/provenance.h"
+#include "io/writer_lock.h"
 
 namespace saddlescope::io {
 
@@ -119,6 +126,7 @@ class RunLog {
   // on only the root group's own metadata is flushed (the `status` rewritten in place), and close()
   // abandons the file's identifiers instead of closing them.
   bool broken_ = false;
+  WriterLock lock_;  // the writer's lock (see above), held until close()
 };
 
 // For readers (notebooks use h5py; tests and tools use these): the lengths of every dataset in

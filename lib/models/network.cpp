@@ -1,6 +1,6 @@
 #include "models/network.h"
 
-#include "text/format.h"
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,10 +10,15 @@
 #include <stdexcept>
 
 #include "models/loss.h"
+#include "text/format.h"
 #include "random/random.h"
 
 namespace saddlescope::models {
 namespace {
+
+// Samples per shard of a product's R-passes (see product()): enough columns for efficient GEMMs, few
+// enough that a batch of 512 gives 4 shards to share among threads.
+constexpr Index kShardSamples = 128;
 
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
@@ -193,21 +198,34 @@ Vector initial_parameters(const NetworkOptions& options, Init init, std::uint64_
 
 // ---------------------------------------------------------------------------------------------------
 // Workspaces. Index l runs over layers 1..L (entry 0 unused unless said). Shapes, with B the batch
-// size and m the block width:
-//   Z[l], H[l], D1[l], D2[l], delta[l], G[l]   [d_l, B]
-//   RZ[l], RH[l], Rdelta[l], RG[l]             [d_l, m·B]  (column block j belongs to vector j)
-struct Network::Workspace {
-  std::vector<Matrix> Z, H, D1, D2, delta, G, RZ, RH, Rdelta, RG;
-  Matrix inputs, targets;  // gathered mini-batch, [d_0, B] and [k_y, B]
-  Matrix dZ;               // ∂ℓ_i/∂z_L per sample (no 1/B), [d_L, B]
-  Matrix loss_aux;         // softmax probabilities (cross_entropy) or sigmoid (logistic), [d_L, B]
+// size, m the block width and B_s a shard's sample count:
+//   Z[l], H[l], D1[l], D2[l], delta[l], G[l]   [d_l, B]            (Workspace: the point's state)
+//   RZ[l], RH[l], Rdelta[l], RG[l]             [d_l, m·B_s]        (Shard: column block j ↔ vector j)
+struct Network::Shard {
+  Index begin = 0, count = 0;  // samples [begin, begin + count) of the batch
+  std::vector<Matrix> RZ, RH, Rdelta, RG;
   // Sparsity of the current chunk (r_forward): slice[l·m + j] ≠ 0 when vector j has a nonzero entry in
   // layer l's parameters; live[l] ≠ 0 when R{z_l}, R{h_l} may be nonzero. Zero parts are skipped, which
   // is what makes dense-Hessian columns (one-hot vectors) cheaper.
   std::vector<char> slice, live;
+  Matrix out;  // this shard's part of the product, n × (chunk width)
+};
+
+struct Network::Workspace {
+  std::vector<Matrix> Z, H, D1, D2, delta, G;
+  Matrix inputs, targets;  // gathered mini-batch, [d_0, B] and [k_y, B]
+  Matrix dZ;               // ∂ℓ_i/∂z_L per sample (no 1/B), [d_L, B]
+  Matrix loss_aux;         // softmax probabilities (cross_entropy) or sigmoid (logistic), [d_L, B]
+  std::vector<Shard> shards;
+  // What Z, H, D1, D2, dZ, loss_aux (and, when `backward_done`, delta and G) currently hold, for the
+  // products to reuse at a fixed point: a copy of the point, the batch (empty with `full`), and the
+  // forward level (−1: nothing reusable). Every forward pass clears it first; product() sets it after.
+  Vector cached_point;
+  std::vector<std::int64_t> cached_batch;
+  bool cached_full = false, backward_done = false;
+  int cached_level = -1;
   explicit Workspace(std::size_t layers)
-      : Z(layers), H(layers), D1(layers), D2(layers), delta(layers), G(layers), RZ(layers), RH(layers),
-        Rdelta(layers), RG(layers) {}
+      : Z(layers), H(layers), D1(layers), D2(layers), delta(layers), G(layers) {}
 };
 
 Network::Network(NetworkOptions options, io::DataArrays data) : options_(std::move(options)), data_(std::move(data)) {
@@ -286,6 +304,7 @@ void Network::gather(Batch batch, bool full, const Matrix*& inputs, const Matrix
 
 double Network::forward(const double* theta, const Matrix& inputs, const Matrix& targets, int level) const {
   Workspace& ws = *ws_;
+  ws.cached_level = -1;  // the state is about to change: nothing is reusable until product() says so
   const auto& w = options_.widths;
   const std::size_t L = w.size() - 1;
   const Index B = inputs.cols();
@@ -326,71 +345,95 @@ void Network::backward(const double* theta, const Matrix& inputs, double scale, 
   }
 }
 
-void Network::r_forward(const double* theta, const Matrix& inputs, const double* V, Index m) const {
-  Workspace& ws = *ws_;
+void Network::r_forward(const double* theta, const Matrix& inputs, Shard& sh, const double* V, Index m) const {
+  const Workspace& ws = *ws_;
   const auto& w = options_.widths;
   const std::size_t L = w.size() - 1;
-  const Index B = inputs.cols(), n = parameter_count_;
-  ws.live.assign(L + 1, 0);
-  ws.slice.assign((L + 1) * static_cast<std::size_t>(m), 0);
+  const Index c0 = sh.begin, B = sh.count, n = parameter_count_;
+  sh.live.assign(L + 1, 0);
+  sh.slice.assign((L + 1) * static_cast<std::size_t>(m), 0);
   for (std::size_t l = 1; l <= L; ++l) {
     const Index layer_size = w[l] * w[l - 1] + (options_.bias ? w[l] : 0);
     bool any = false;
     for (Index j = 0; j < m; ++j) {
       const bool nonzero = (ConstVectorMap(V + j * n + weight_offset_[l], layer_size).array() != 0.0).any();
-      ws.slice[l * m + j] = nonzero;
+      sh.slice[l * m + j] = nonzero;
       any = any || nonzero;
     }
-    const bool below = l > 1 && ws.live[l - 1];
-    ws.live[l] = below || any;
-    if (!ws.live[l]) continue;
-    const Matrix& prev = l > 1 ? ws.H[l - 1] : inputs;
-    if (below)
-      ws.RZ[l].leftCols(m * B).noalias() = SC_WT(theta, l).transpose() * ws.RH[l - 1].leftCols(m * B);
-    else
-      ws.RZ[l].leftCols(m * B).setZero();
+    const bool below = l > 1 && sh.live[l - 1];
+    sh.live[l] = below || any;
+    if (!sh.live[l]) continue;
+    const auto prev = (l > 1 ? ws.H[l - 1] : inputs).middleCols(c0, B);
+    if (below) sh.RZ[l].leftCols(m * B).noalias() = SC_WT(theta, l).transpose() * sh.RH[l - 1].leftCols(m * B);
     for (Index j = 0; j < m; ++j) {
-      if (!ws.slice[l * m + j]) continue;
+      auto block = sh.RZ[l].middleCols(j * B, B);
+      if (!sh.slice[l * m + j]) {
+        if (!below) block.setZero();
+        continue;
+      }
       const double* v = V + j * n;
-      auto block = ws.RZ[l].middleCols(j * B, B);
-      block.noalias() += SC_WT(v, l).transpose() * prev;
+      // Assigned rather than zeroed and accumulated when nothing comes from below (the first layer).
+      if (below)
+        block.noalias() += SC_WT(v, l).transpose() * prev;
+      else
+        block.noalias() = SC_WT(v, l).transpose() * prev;
       if (options_.bias) block.colwise() += ConstVectorMap(v + bias_offset_[l], w[l]);
     }
     if (l < L) {
-      for (Index j = 0; j < m; ++j)
-        ws.RH[l].middleCols(j * B, B) = ws.D1[l].cwiseProduct(ws.RZ[l].middleCols(j * B, B));
-      if (residual_at(l) && below) ws.RH[l].leftCols(m * B) += ws.RH[l - 1].leftCols(m * B);
+      const auto D1 = ws.D1[l].middleCols(c0, B);
+      for (Index j = 0; j < m; ++j) sh.RH[l].middleCols(j * B, B) = D1.cwiseProduct(sh.RZ[l].middleCols(j * B, B));
+      if (residual_at(l) && below) sh.RH[l].leftCols(m * B) += sh.RH[l - 1].leftCols(m * B);
     }
   }
 }
 
-void Network::r_backward(const double* theta, const Matrix& inputs, const double* V, Index m, bool second_order,
-                         double* out) const {
-  Workspace& ws = *ws_;
+void Network::r_loss(Product which, Shard& sh, Index m, double inv_B) const {
+  const Workspace& ws = *ws_;
+  const std::size_t L = options_.widths.size() - 1;
+  const Index c0 = sh.begin, B = sh.count;
+  const Matrix& RZ = sh.RZ[L];
+  Matrix& Rd = sh.Rdelta[L];
+  if (which == Product::fisher) {
+    // g_i·v = ∂ℓ_i/∂z · J_i v, so F v = (1/B) Σ_i J_iᵀ ∂ℓ_i/∂z (g_i·v): a backward pass of these rows.
+    for (Index j = 0; j < m; ++j)
+      for (Index i = 0; i < B; ++i)
+        Rd.col(j * B + i) = ws.dZ.col(c0 + i) * (inv_B * ws.dZ.col(c0 + i).dot(RZ.col(j * B + i)));
+    return;
+  }
+  // Hessian of the loss in the logits, per sample, applied to R{z_L} (the shard's samples' auxiliaries).
+  loss_hessian_product(options_.loss, ws.loss_aux.middleCols(c0, B), RZ.leftCols(m * B), inv_B, Rd.leftCols(m * B));
+}
+
+void Network::r_backward(const double* theta, const Matrix& inputs, Shard& sh, const double* V, Index m,
+                         bool second_order, double* out) const {
+  const Workspace& ws = *ws_;
   const auto& w = options_.widths;
   const std::size_t L = w.size() - 1;
-  const Index B = inputs.cols(), n = parameter_count_;
+  const Index c0 = sh.begin, B = sh.count, n = parameter_count_;
   for (std::size_t l = L; l >= 1; --l) {
-    const Matrix& prev = l > 1 ? ws.H[l - 1] : inputs;
+    const auto prev = (l > 1 ? ws.H[l - 1] : inputs).middleCols(c0, B);
+    const auto delta = ws.delta[l].middleCols(c0, B);
     for (Index j = 0; j < m; ++j) {
       double* o = out + j * n;
-      const auto Rdelta = ws.Rdelta[l].middleCols(j * B, B);
+      const auto Rdelta = sh.Rdelta[l].middleCols(j * B, B);
       SC_WT_OUT(o, l).noalias() = prev * Rdelta.transpose();
-      if (second_order && l > 1 && ws.live[l - 1])
-        SC_WT_OUT(o, l).noalias() += ws.RH[l - 1].middleCols(j * B, B) * ws.delta[l].transpose();
+      if (second_order && l > 1 && sh.live[l - 1])
+        SC_WT_OUT(o, l).noalias() += sh.RH[l - 1].middleCols(j * B, B) * delta.transpose();
       if (options_.bias) VectorMap(o + bias_offset_[l], w[l]).noalias() = Rdelta.rowwise().sum();
     }
     if (l > 1) {
-      ws.RG[l - 1].leftCols(m * B).noalias() = SC_WT(theta, l) * ws.Rdelta[l].leftCols(m * B);
+      sh.RG[l - 1].leftCols(m * B).noalias() = SC_WT(theta, l) * sh.Rdelta[l].leftCols(m * B);
       if (second_order)
         for (Index j = 0; j < m; ++j)
-          if (ws.slice[l * m + j]) ws.RG[l - 1].middleCols(j * B, B).noalias() += SC_WT(V + j * n, l) * ws.delta[l];
-      if (residual_at(l)) ws.RG[l - 1].leftCols(m * B) += ws.RG[l].leftCols(m * B);
+          if (sh.slice[l * m + j]) sh.RG[l - 1].middleCols(j * B, B).noalias() += SC_WT(V + j * n, l) * delta;
+      if (residual_at(l)) sh.RG[l - 1].leftCols(m * B) += sh.RG[l].leftCols(m * B);
+      const auto D1 = ws.D1[l - 1].middleCols(c0, B);
       for (Index j = 0; j < m; ++j) {
-        auto Rd = ws.Rdelta[l - 1].middleCols(j * B, B);
-        Rd = ws.RG[l - 1].middleCols(j * B, B).cwiseProduct(ws.D1[l - 1]);
-        if (second_order && ws.live[l - 1])
-          Rd.array() += ws.G[l - 1].array() * ws.D2[l - 1].array() * ws.RZ[l - 1].middleCols(j * B, B).array();
+        auto Rd = sh.Rdelta[l - 1].middleCols(j * B, B);
+        Rd = sh.RG[l - 1].middleCols(j * B, B).cwiseProduct(D1);
+        if (second_order && sh.live[l - 1])
+          Rd.array() += ws.G[l - 1].middleCols(c0, B).array() * ws.D2[l - 1].middleCols(c0, B).array() *
+                        sh.RZ[l - 1].middleCols(j * B, B).array();
       }
     }
   }
@@ -422,40 +465,81 @@ void Network::product(Product which, const Vector& x, Batch batch, bool full, co
   if (V.cols() == 0) return;
   Workspace& ws = *ws_;
   const Matrix *inputs = nullptr, *targets = nullptr;
-  gather(batch, full, inputs, targets);
+  const int level = which == Product::hessian ? 2 : 1;
+  const bool need_backward = which == Product::hessian;
+  // The forward pass, its derivatives and the backward pass do not depend on V: a Lanczos run, SLQ or
+  // Hutchinson asks for many products at one point, and pays for them once. Reused only when the point
+  // and the batch are bitwise the ones they were computed for (compared, O(n + B), not assumed).
+  const bool reuse = ws.cached_level >= level && (ws.backward_done || !need_backward) && ws.cached_full == full &&
+                     ws.cached_point.size() == x.size() &&
+                     std::equal(x.data(), x.data() + x.size(), ws.cached_point.data()) &&
+                     (full || std::equal(batch.begin(), batch.end(), ws.cached_batch.begin(), ws.cached_batch.end()));
+  if (reuse) {
+    inputs = full ? &inputs_ : &ws.inputs;
+    targets = full ? &targets_ : &ws.targets;
+  } else {
+    gather(batch, full, inputs, targets);
+  }
   const Index B = inputs->cols();
   const double inv_B = 1.0 / static_cast<double>(B);
   const std::size_t L = options_.widths.size() - 1;
-  forward(x.data(), *inputs, *targets, which == Product::hessian ? 2 : 1);
-  if (which == Product::hessian) backward(x.data(), *inputs, inv_B, nullptr);
-  // The R-passes run over chunks of the block whose workspaces stay cache-sized (see
-  // r_chunk_columns); the forward and backward passes above are shared by every chunk.
+  if (!reuse) {
+    forward(x.data(), *inputs, *targets, level);
+    if (need_backward) backward(x.data(), *inputs, inv_B, nullptr);
+    ws.cached_point = x;
+    if (full)
+      ws.cached_batch.clear();
+    else
+      ws.cached_batch.assign(batch.begin(), batch.end());
+    ws.cached_full = full;
+    ws.backward_done = need_backward;
+    ws.cached_level = level;
+  }
+  // The R-passes run over shards of the batch (kShardSamples samples each, a count fixed by the batch
+  // alone, so the partial sums — added in shard order — give the same bits for any thread count), in
+  // parallel when threads are available, and over chunks of the block whose workspaces stay
+  // cache-sized (see r_chunk_columns); the forward and backward passes above are shared by all.
   // Workspaces are sized for a full chunk once; a shorter last chunk uses their left columns, so
   // repeated calls of the same shape do not allocate.
-  const Index chunk = std::min(r_chunk_columns(B), V.cols());
-  for (std::size_t l = 1; l <= L; ++l)
-    for (Matrix* r : {&ws.RZ[l], &ws.RH[l], &ws.Rdelta[l], &ws.RG[l]})
-      if (r->rows() != options_.widths[l] || r->cols() < chunk * B) r->resize(options_.widths[l], chunk * B);
+  const Index shard_count = std::max<Index>(1, (B + kShardSamples / 2) / kShardSamples);
+  if (static_cast<Index>(ws.shards.size()) != shard_count) ws.shards.assign(static_cast<std::size_t>(shard_count), Shard{});
+  Index largest = 0;
+  for (Index s = 0; s < shard_count; ++s) {
+    Shard& sh = ws.shards[static_cast<std::size_t>(s)];
+    sh.begin = s * B / shard_count;
+    sh.count = (s + 1) * B / shard_count - sh.begin;
+    largest = std::max(largest, sh.count);
+  }
+  const Index chunk = std::min(r_chunk_columns(largest), V.cols());
+  for (Shard& sh : ws.shards) {
+    for (std::vector<Matrix>* r : {&sh.RZ, &sh.RH, &sh.Rdelta, &sh.RG}) r->resize(L + 1);
+    for (std::size_t l = 1; l <= L; ++l)
+      for (Matrix* r : {&sh.RZ[l], &sh.RH[l], &sh.Rdelta[l], &sh.RG[l]})
+        if (r->rows() != options_.widths[l] || r->cols() < chunk * sh.count) r->resize(options_.widths[l], chunk * sh.count);
+    if (sh.out.rows() != parameter_count_ || sh.out.cols() < chunk) sh.out.resize(parameter_count_, chunk);
+  }
+  // The thread budget is the process's (--threads, set through Eigen::setNbThreads by cli::set_threads):
+  // not the OpenMP ICV, which worker std::threads of find-critical / loss-slice would read as "all
+  // cores"; and never a nested team inside someone else's parallel region.
+  const int threads = omp_in_parallel() ? 1 : static_cast<int>(std::min<Index>(shard_count, Eigen::nbThreads()));
   for (Index start = 0; start < V.cols(); start += chunk) {
     const Index m = std::min(chunk, V.cols() - start);
     const double* v = V.data() + start * parameter_count_;
-    r_forward(x.data(), *inputs, v, m);
-    if (!ws.live[L]) {  // every vector of the chunk is zero
-      out.middleCols(start, m).setZero();
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (Index s = 0; s < shard_count; ++s) {
+      Shard& sh = ws.shards[static_cast<std::size_t>(s)];
+      r_forward(x.data(), *inputs, sh, v, m);
+      if (!sh.live[L]) continue;  // every vector of the chunk is zero
+      r_loss(which, sh, m, inv_B);
+      r_backward(x.data(), *inputs, sh, v, m, which == Product::hessian, sh.out.data());
+    }
+    auto dst = out.middleCols(start, m);
+    if (!ws.shards[0].live[L]) {
+      dst.setZero();
       continue;
     }
-    const Matrix& RZ = ws.RZ[L];
-    Matrix& Rd = ws.Rdelta[L];
-    if (which == Product::fisher) {
-      // g_i·v = ∂ℓ_i/∂z · J_i v, so F v = (1/B) Σ_i J_iᵀ ∂ℓ_i/∂z (g_i·v): a backward pass of these rows.
-      for (Index j = 0; j < m; ++j)
-        for (Index i = 0; i < B; ++i)
-          Rd.col(j * B + i) = ws.dZ.col(i) * (inv_B * ws.dZ.col(i).dot(RZ.col(j * B + i)));
-    } else {
-      // Hessian of the loss in the logits, per sample, applied to R{z_L}.
-      loss_hessian_product(options_.loss, ws.loss_aux, RZ.leftCols(m * B), inv_B, Rd.leftCols(m * B));
-    }
-    r_backward(x.data(), *inputs, v, m, which == Product::hessian, out.data() + start * parameter_count_);
+    dst = ws.shards[0].out.leftCols(m);
+    for (Index s = 1; s < shard_count; ++s) dst += ws.shards[static_cast<std::size_t>(s)].out.leftCols(m);
   }
   if (which != Product::fisher && options_.weight_decay != 0.0) out += options_.weight_decay * V;
 }

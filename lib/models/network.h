@@ -35,8 +35,13 @@
 // repeated calls of the same shape do not allocate in our code (Eigen's GEMM itself takes its packing
 // buffers from the heap when they exceed EIGEN_STACK_ALLOCATION_LIMIT, 128 KiB). A block of m vectors
 // shares one forward and backward pass; its R-passes run in chunks of columns whose workspaces stay
-// near 8 MiB, since beyond the cache the per-vector cost rises. One instance must not be used from two
-// threads at once (objective.h); make one per thread.
+// near 8 MiB, since beyond the cache the per-vector cost rises. Products at a fixed point reuse its
+// state: the forward pass (activations and their first two derivatives), the loss's logit derivatives
+// and the backward pass are kept with a copy of the point and batch they belong to, and the next
+// product at the same point and batch (compared bitwise) runs only its R-passes — a Lanczos run pays
+// one forward/backward pass, not one per product. Any other evaluation (value, gradient, outputs) or a
+// different point or batch recomputes. One instance must not be used from two threads at once
+// (objective.h; the cached state is part of the instance); make one per thread.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -163,13 +168,18 @@ class Network final : public objective::Objective, public objective::KroneckerFa
   double forward(const double* theta, const Matrix& inputs, const Matrix& targets, int level) const;
   // Backpropagation of delta_L = scale·dZ: fills delta and G, writes the gradient into `grad`.
   void backward(const double* theta, const Matrix& inputs, double scale, double* grad) const;
-  // R-forward pass: RZ, RH for the m columns of V.
+  // The R-passes of one shard of the batch (a contiguous range of samples with its own R-workspaces),
+  // so that shards run on separate threads and their partial products are summed in shard order.
+  struct Shard;
+  // R-forward pass over the shard's samples: RZ, RH for the m columns of V.
   // V: m contiguous columns of n entries.
-  void r_forward(const double* theta, const Matrix& inputs, const double* V, Index m) const;
+  void r_forward(const double* theta, const Matrix& inputs, Shard& shard, const double* V, Index m) const;
+  // The loss's Hessian in the logits applied to R{z_L} (or the Fisher's rank-one rows): R{δ_L}.
+  void r_loss(Product which, Shard& shard, Index m, double inv_B) const;
   // Backward pass of the R-quantities with Rdelta[L] set; `second_order` adds the Hessian-only terms.
-  // Writes m columns of n entries at `out`.
-  void r_backward(const double* theta, const Matrix& inputs, const double* V, Index m, bool second_order,
-                  double* out) const;
+  // Writes the shard's part of m columns of n entries at `out`.
+  void r_backward(const double* theta, const Matrix& inputs, Shard& shard, const double* V, Index m,
+                  bool second_order, double* out) const;
   Index r_chunk_columns(Index batch) const;
   double evaluate(const Vector& x, Batch batch, bool full, Vector* gradient) const;
   void product(Product which, const Vector& x, Batch batch, bool full, const Matrix& V, Matrix& out) const;

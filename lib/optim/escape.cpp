@@ -66,7 +66,14 @@ CurvatureProbe probe_curvature(const objective::Objective& f, const Vector& x, c
                                random::Rng& rng) {
   CurvatureProbe p;
   const Index n = x.size();
-  if (n <= o.dense_max_dim) {
+  // Matrix-free: block thick-restart Lanczos for both ends (curvature/lanczos.h), seeded from the
+  // probe stream so the same seed gives the same bits; dense by the one rule of curvature::use_dense_path.
+  curvature::EigenpairOptions eo;
+  eo.k = 1;
+  eo.which = curvature::Which::both_ends;
+  eo.tol = o.tolerance;
+  eo.max_iterations = o.max_restarts;
+  if (curvature::use_dense_path(curvature::Method::auto_select, n, o.dense_max_dim, curvature::krylov_dimension(eo, n))) {
     const curvature::DenseSpectrum s = curvature::dense_spectrum(curvature::dense_hessian(f, x), true);
     p.lambda_min = s.eigenvalues(0);
     p.lambda_max = s.eigenvalues(n - 1);
@@ -75,13 +82,6 @@ CurvatureProbe probe_curvature(const objective::Objective& f, const Vector& x, c
     p.method = "dense";
     return p;
   }
-  // Matrix-free: block thick-restart Lanczos for both ends (curvature/lanczos.h), seeded from the
-  // probe stream so the same seed gives the same bits.
-  curvature::EigenpairOptions eo;
-  eo.k = 1;
-  eo.which = curvature::Which::both_ends;
-  eo.tol = o.tolerance;
-  eo.max_iterations = o.max_restarts;
   eo.seed = rng.next();
   const curvature::EigenpairResult r = curvature::extreme_eigenpairs(f, x, eo);
   p.lambda_min = r.eigenvalues(0);

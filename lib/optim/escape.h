@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "curvature/lanczos.h"
 #include "objective/objective.h"
 #include "optim/fields.h"
 #include "random/random.h"
@@ -37,11 +38,12 @@ struct GradNoiseOptions {
 };
 void add_gradient_noise(Vector& g, std::int64_t step, const GradNoiseOptions& options, random::Rng& rng);
 
-// Extreme eigenvalues of ∇²f(x). Dense eigen-decomposition up to `dense_max_dim` parameters; above,
+// Extreme eigenvalues of ∇²f(x). Dense eigen-decomposition up to `dense_max_dim` parameters (or when
+// the Krylov basis would be the whole space: curvature::use_dense_path); above,
 // matrix-free block thick-restart Lanczos for both ends (curvature::extreme_eigenpairs,
 // curvature/lanczos.h) with residual tolerance `tolerance`·‖H‖_est and at most `max_restarts` cycles.
 struct CurvatureProbeOptions {
-  Index dense_max_dim = 1000;
+  Index dense_max_dim = curvature::kDenseThreshold;  // the one threshold (curvature/lanczos.h)
   double tolerance = 1e-6;
   Index max_restarts = 100;
   bool IsValid(std::string* why) const;

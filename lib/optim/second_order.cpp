@@ -8,7 +8,9 @@
 #include <stdexcept>
 #include <vector>
 
+#include "curvature/block_lanczos.h"
 #include "curvature/dense.h"
+#include "curvature/operator.h"
 
 // L-BFGS follows torch/optim/lbfgs.py operation by operation; this file is compiled with
 // -ffp-contract=off (lib/CMakeLists.txt) so that no compiler fuses them.
@@ -475,36 +477,25 @@ void lanczos_basis(const objective::Objective& f, const Vector& x, const Vector&
                    std::int64_t& hvp_count, Matrix* HQ) {
   const Index n = x.size();
   k = std::max<Index>(1, std::min(k, n));
-  Q.setZero(n, k);
-  if (HQ != nullptr) HQ->setZero(n, k);
-  Vector alpha = Vector::Zero(k), beta = Vector::Zero(k);
-  Q.col(0) = start.normalized();
-  Matrix v(n, 1), hv;
+  // The library's one Lanczos kernel (curvature/block_lanczos.h), b = 1, stopping when the Krylov space
+  // becomes invariant; the products are kept for V^T(HV).
+  const curvature::ObjectiveOperator H(f, x, curvature::Curvature::hessian);
+  curvature::BlockLanczos lanczos(n, k, 1, curvature::BlockLanczos::Breakdown::stop);
+  random::Rng rng(0, 0);  // a stopping recurrence never draws; start() needs one for a zero start
+  lanczos.start(start, rng);
+  if (HQ != nullptr) HQ->resize(n, k);
+  Matrix hv;
   Index m = 0;
-  for (Index j = 0; j < k; ++j) {
-    v.col(0) = Q.col(j);
-    f.hessian_vector_product(x, v, hv);
-    ++hvp_count;
-    if (HQ != nullptr) HQ->col(j) = hv.col(0);
-    Vector w = hv.col(0);
-    alpha(j) = Q.col(j).dot(w);
-    // Full reorthogonalisation, twice ("twice is enough", Parlett), against all previous vectors.
-    for (int pass = 0; pass < 2; ++pass) w -= Q.leftCols(j + 1) * (Q.leftCols(j + 1).transpose() * w);
-    m = j + 1;
-    if (j + 1 == k) break;
-    const double b = w.norm();
-    // An invariant subspace: the Krylov space is exhausted (relative to the scale of T so far).
-    if (b <= 1e-12 * std::max(1.0, alpha.head(j + 1).cwiseAbs().maxCoeff())) break;
-    beta(j) = b;
-    Q.col(j + 1) = w / b;
+  for (bool more = true; more;) {
+    H.apply(lanczos.pending(), hv);
+    if (HQ != nullptr) HQ->col(m) = hv.col(0);
+    ++m;
+    more = lanczos.extend(hv, rng);
   }
-  Q.conservativeResize(n, m);
+  hvp_count += m;
+  Q = lanczos.basis().leftCols(m);
+  T = lanczos.projected().topLeftCorner(m, m);
   if (HQ != nullptr) HQ->conservativeResize(n, m);
-  T.setZero(m, m);
-  for (Index j = 0; j < m; ++j) {
-    T(j, j) = alpha(j);
-    if (j + 1 < m) T(j, j + 1) = T(j + 1, j) = beta(j);
-  }
 }
 
 std::unique_ptr<Optimizer> make_second_order_optimizer(const OptimizerConfig& config) {

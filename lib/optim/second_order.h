@@ -10,9 +10,10 @@ namespace saddlescope::optim {
 
 std::unique_ptr<Optimizer> make_second_order_optimizer(const OptimizerConfig& config);
 
-// Lanczos with full reorthogonalisation, k steps from `start` on the Hessian of f at x: returns the
-// orthonormal basis Q (n×m, m ≤ k; fewer when an invariant subspace is found) and the m×m
-// tridiagonal T = QᵀHQ, and when `HQ` is given the products H·Q (n×m). `hvp_count` is increased by
+// Lanczos with full reorthogonalisation, k steps from `start` on the Hessian of f at x (the library's
+// one Lanczos kernel, curvature/block_lanczos.h): returns the orthonormal basis Q (n×m, m ≤ k; fewer
+// when an invariant subspace is found) and the m×m projection T = QᵀHQ (tridiagonal up to rounding),
+// and when `HQ` is given the products H·Q (n×m). `hvp_count` is increased by
 // the number of products. Used by the Krylov saddle-free Newton step (Dauphin et al. 2014, Alg. 1).
 void lanczos_basis(const objective::Objective& f, const Vector& x, const Vector& start, Index k, Matrix& Q,
                    Matrix& T, std::int64_t& hvp_count, Matrix* HQ = nullptr);

@@ -14,6 +14,7 @@
 #include "models/graph/onnx_import.h"
 #include "models/spec.h"
 #include "objective/test_functions.h"
+#include "parallel/data_parallel.h"
 
 namespace saddlescope::problem {
 namespace {
@@ -120,8 +121,8 @@ std::unique_ptr<objective::Objective> build_graph_objective(const io::Checkpoint
 
 // The file half of loading a checkpoint: reads and validates it and, for a network that references a
 // data file, reads that file too. Every failure is io::FileError naming the checkpoint.
-io::Checkpoint read_checkpoint_with_data(const std::string& path) {
-  io::Checkpoint checkpoint = io::read_checkpoint(path);
+io::Checkpoint read_checkpoint_with_data(const std::string& path, const io::RowShard& shard = {}) {
+  io::Checkpoint checkpoint = io::read_checkpoint(path, shard);
   const auto kind_it = checkpoint.spec.find("kind");
   const std::string kind = kind_it != checkpoint.spec.end() && kind_it->is_string() ? kind_it->get<std::string>() : "";
   const bool network = models::is_network_kind(kind);
@@ -135,7 +136,7 @@ io::Checkpoint read_checkpoint_with_data(const std::string& path) {
     std::filesystem::path file(checkpoint.data_file);
     if (file.is_relative()) file = std::filesystem::path(path).parent_path() / file;
     try {
-      checkpoint.data = io::read_data_file(file.string(), checkpoint.data_group);
+      checkpoint.data = io::read_data_file(file.string(), checkpoint.data_group, shard, &checkpoint.data_rows);
     } catch (const io::FileError& e) {  // name the checkpoint too: it is the file the user gave
       throw io::FileError(path, std::string("/data reference: ") + e.what());
     }
@@ -183,15 +184,26 @@ std::unique_ptr<objective::Objective> build_checkpoint_objective(const io::Check
 
 }  // namespace
 
-Problem load_checkpoint_problem(const std::string& path) {
-  auto checkpoint = std::make_shared<const io::Checkpoint>(read_checkpoint_with_data(path));
+Problem load_checkpoint_problem(const std::string& path, const io::RowShard& shard) {
+  auto checkpoint = std::make_shared<const io::Checkpoint>(read_checkpoint_with_data(path, shard));
+  // With P > 1 parts the objective over data is this rank's shard, summed over the ranks by
+  // DataParallelObjective (so the factory's objectives are collective too: main thread only).
+  auto build = [checkpoint, path, shard]() -> std::unique_ptr<objective::Objective> {
+    std::unique_ptr<objective::Objective> objective = build_checkpoint_objective(*checkpoint, path);
+    if (shard.whole() || !checkpoint->data || objective->sample_count() == 0) return objective;
+    try {
+      return std::make_unique<parallel::DataParallelObjective>(std::move(objective), shard, checkpoint->data_rows);
+    } catch (const std::invalid_argument& e) {
+      throw io::FileError(path, e.what());
+    }
+  };
   Problem problem;
-  problem.objective = build_checkpoint_objective(*checkpoint, path);
+  problem.objective = build();
   problem.point = checkpoint->params;
   problem.source = "checkpoint " + path;
   problem.input_path = path;
   problem.checkpoint = checkpoint;
-  problem.factory = [checkpoint, path] { return build_checkpoint_objective(*checkpoint, path); };
+  problem.factory = build;
   return problem;
 }
 

@@ -47,8 +47,10 @@ struct Problem {
 
 // From a checkpoint: reads and validates it, resolves a referenced data file, builds the objective and
 // checks that the parameter vector has the objective's dimension. Every failure is io::FileError
-// (exit code 3) naming the file.
-Problem load_checkpoint_problem(const std::string& path);
+// (exit code 3) naming the file. With a `shard` of P > 1 parts (data-parallel MPI runs: part = rank,
+// parts = ranks), an objective over data is built from that part's rows only and wrapped in
+// parallel::DataParallelObjective, which sums over the ranks; objectives without data are unchanged.
+Problem load_checkpoint_problem(const std::string& path, const io::RowShard& shard = {});
 
 // From `--problem SPEC --at x1,x2,...`. SPEC is a test-function spec string or (starting with '{') an
 // objective spec in JSON that needs no data. `at` = "start" (or empty) takes the test function's

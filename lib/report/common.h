@@ -15,6 +15,10 @@ inline std::string aligned_row(const std::string& label, const std::string& valu
 }
 
 inline std::vector<double> as_vector(const Eigen::VectorXd& v) { return std::vector<double>(v.data(), v.data() + v.size()); }
+// The other way, for the HDF5 writers (io::h5::write_vector takes Eigen vectors).
+inline Eigen::VectorXd as_eigen(const std::vector<double>& v) {
+  return Eigen::Map<const Eigen::VectorXd>(v.data(), static_cast<Eigen::Index>(v.size()));
+}
 
 // JSON has no inf or nan: those become null.
 inline nlohmann::json number_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(); }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "io/hdf5.h"
+#include "report/common.h"
 #include "text/format.h"
 
 namespace saddlescope::report {
@@ -37,7 +38,15 @@ nlohmann::json settings_json(const rmt::CheckOptions& o, std::uint64_t seed) {
             {"repetitions", o.splitting.repetitions},
             {"initial_step", o.splitting.initial_step},
             {"max_levels", o.splitting.max_levels},
-            {"confidence", o.splitting.confidence}}}};
+            {"confidence", o.splitting.confidence}}},
+          {"integration",
+           {{"nodes", o.integration.nodes},
+            {"sweeps", o.integration.sweeps},
+            {"burn_in", o.integration.burn_in},
+            {"endpoint_samples", o.integration.endpoint_samples},
+            {"upper_margin", o.integration.upper_margin},
+            {"repetitions", o.integration.repetitions},
+            {"confidence", o.integration.confidence}}}};
 }
 
 nlohmann::json to_json(const rmt::CheckResult& result, const rmt::CheckOptions& options, std::uint64_t seed) {
@@ -49,6 +58,8 @@ nlohmann::json to_json(const rmt::CheckResult& result, const rmt::CheckOptions& 
                           {"ci_low", r.ci_low},
                           {"ci_high", r.ci_high},
                           {"log_p", r.log_p},
+                          {"log_ci_low", number_or_null(r.log_ci_low)},
+                          {"log_ci_high", number_or_null(r.log_ci_high)},
                           {"log10_p", r.log_p / std::log(10.0)},
                           {"relative_error", r.relative_error},
                           {"half_power", r.half_power},
@@ -69,7 +80,8 @@ nlohmann::json to_json(const rmt::CheckResult& result, const rmt::CheckOptions& 
                       {"mean", m.index_mean},
                       {"variance", m.index_variance},
                       {"mean_theory", r.index_mean_theory},
-                      {"variance_theory", r.index_variance_theory}};
+                      {"variance_theory", r.index_variance_theory},
+                      {"theory", r.index_theory}};
     }
     if (r.has_splitting) {
       const rmt::SplittingResult& s = r.splitting;
@@ -84,7 +96,37 @@ nlohmann::json to_json(const rmt::CheckResult& result, const rmt::CheckOptions& 
                           {"mean_acceptance", s.mean_acceptance},
                           {"moves", to_string(s.moves_used)},
                           {"matrix_evaluations", s.matrix_evaluations},
+                          {"level_probabilities", s.run_level_probabilities},
+                          {"level_acceptance", s.run_level_acceptance},
                           {"seconds", r.splitting_seconds}};
+    }
+    if (r.has_integration) {
+      const rmt::IntegrationResult& g = r.integration;
+      nlohmann::json nodes = nlohmann::json::array();
+      for (const rmt::IntegrationNode& n : g.nodes)
+        nodes.push_back({{"shift", n.shift},
+                         {"weight", n.weight},
+                         {"mean_trace", n.mean_trace},
+                         {"trace_variance", n.trace_variance},
+                         {"tau_int", n.tau_int},
+                         {"tau_int_max", n.tau_int_max},
+                         {"acceptance", {{"single", n.acceptance[0]}, {"translation", n.acceptance[1]}, {"dilation", n.acceptance[2]}}}});
+      row["integration"] = {{"p", g.p},
+                            {"log_p", g.log_p},
+                            {"log_ci_low", g.log_ci_low},
+                            {"log_ci_high", g.log_ci_high},
+                            {"relative_error", g.relative_error},
+                            {"predicted_standard_error", g.predicted_standard_error},
+                            {"status", to_string(g.status)},
+                            {"repetitions", g.repetitions},
+                            {"t_quantile", g.t_quantile},
+                            {"lower_shift", g.lower_shift},
+                            {"upper_shift", g.upper_shift},
+                            {"endpoint_log_p", g.endpoint_log_p},
+                            {"run_log_estimates", g.run_log_estimates},
+                            {"total_sweeps", g.total_sweeps},
+                            {"nodes", nodes},
+                            {"seconds", r.integration_seconds}};
     }
     if (r.exact.available) row["exact"] = {{"p", r.exact.p}, {"log_p", r.exact.log_p}};
     rows.push_back(row);
@@ -131,7 +173,7 @@ std::string markdown_table(const rmt::CheckResult& result) {
   t << "|---:|:---|---:|:---|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const rmt::KResult& r : result.results) {
     t << "| " << r.k << " | " << to_string(r.method_used) << " | " << p_text(r.p, r.log_p) << " | ["
-      << p_text(r.ci_low, std::log(r.ci_low)) << ", " << p_text(r.ci_high, std::log(r.ci_high)) << "] | "
+      << p_text(r.ci_low, r.log_ci_low) << ", " << p_text(r.ci_high, r.log_ci_high) << "] | "
       << g(r.relative_error, 2) << " | ";
     if (r.has_monte_carlo)
       t << r.monte_carlo.hits << " / " << r.monte_carlo.samples;
@@ -157,7 +199,8 @@ std::string markdown_table(const rmt::CheckResult& result) {
   } else {
     t << "No fit: fewer than 3 values of k with a finite estimate and an error bar.\n";
   }
-  t << "Index theory in parentheses: mean k/2 by symmetry; variance k/4 (diagonal) or the asymptotic ln k/π² (GOE).\n";
+  t << "Index theory in parentheses: GOE exact finite-k mean and variance from the Pfaffian generating function "
+       "(k ≤ 100; beyond, the leading ln k/π²); diagonal binomial.\n";
   return t.str();
 }
 
@@ -165,13 +208,15 @@ std::string summary_text(const rmt::CheckResult& result, const rmt::CheckOptions
   std::string out = "rmt-check: " + result.ensemble_description + ", method " + rmt::to_string(options.method) +
                     ", seed " + std::to_string(seed) + "\n";
   char line[512];
-  std::snprintf(line, sizeof line, "%4s  %-9s  %-12s  %-27s  %-9s  %-12s  %-10s\n", "k", "method", "P(all>0)",
+  std::snprintf(line, sizeof line, "%4s  %-11s  %-12s  %-27s  %-9s  %-12s  %-10s\n", "k", "method", "P(all>0)",
                 "95% interval", "rel.err", "exact", "0.5^k");
   out += line;
   for (const auto& r : result.results) {
-    std::snprintf(line, sizeof line, "%4d  %-9s  %-12.5g  [%-11.4g, %-11.4g]  %-9.2g  %-12.5g  %-10.4g\n", r.k,
-                  rmt::to_string(r.method_used).c_str(), r.p, r.ci_low, r.ci_high, r.relative_error,
-                  r.exact.available ? r.exact.p : std::nan(""), r.half_power);
+    // p_text: probabilities below the smallest double still print, from their logs.
+    std::snprintf(line, sizeof line, "%4d  %-11s  %-12s  [%-11s, %-11s]  %-9.2g  %-12s  %-10.4g\n", r.k,
+                  rmt::to_string(r.method_used).c_str(), p_text(r.p, r.log_p).c_str(), p_text(r.ci_low, r.log_ci_low).c_str(),
+                  p_text(r.ci_high, r.log_ci_high).c_str(), r.relative_error,
+                  r.exact.available ? p_text(r.exact.p, r.exact.log_p).c_str() : "—", r.half_power);
     out += line;
   }
   if (result.fit.available) {
@@ -183,6 +228,39 @@ std::string summary_text(const rmt::CheckResult& result, const rmt::CheckOptions
   return out + line;
 }
 
+namespace {
+
+// The integration_* attributes and datasets of a /k_<k> group (one dataset per node quantity).
+void write_integration(hid_t group, const rmt::IntegrationResult& in) {
+  namespace h5 = io::h5;
+  h5::write_attribute(group, "integration_log_p", in.log_p);
+  h5::write_attribute(group, "integration_relative_error", in.relative_error);
+  h5::write_attribute(group, "integration_predicted_standard_error", in.predicted_standard_error);
+  h5::write_attribute(group, "integration_status", to_string(in.status));
+  h5::write_attribute(group, "integration_repetitions", static_cast<std::int64_t>(in.repetitions));
+  h5::write_attribute(group, "integration_lower_shift", in.lower_shift);
+  h5::write_attribute(group, "integration_upper_shift", in.upper_shift);
+  h5::write_attribute(group, "integration_endpoint_log_p", in.endpoint_log_p);
+  h5::write_attribute(group, "integration_total_sweeps", static_cast<std::int64_t>(in.total_sweeps));
+  h5::write_vector(group, "integration_run_log_estimates", as_eigen(in.run_log_estimates));
+  auto column = [&](const char* name, auto field) {
+    std::vector<double> v;
+    for (const rmt::IntegrationNode& n : in.nodes) v.push_back(field(n));
+    h5::write_vector(group, std::string("integration_node_") + name, as_eigen(v));
+  };
+  column("shift", [](const rmt::IntegrationNode& n) { return n.shift; });
+  column("weight", [](const rmt::IntegrationNode& n) { return n.weight; });
+  column("mean_trace", [](const rmt::IntegrationNode& n) { return n.mean_trace; });
+  column("trace_variance", [](const rmt::IntegrationNode& n) { return n.trace_variance; });
+  column("tau_int", [](const rmt::IntegrationNode& n) { return n.tau_int; });
+  column("tau_int_max", [](const rmt::IntegrationNode& n) { return n.tau_int_max; });
+  column("acceptance_single", [](const rmt::IntegrationNode& n) { return n.acceptance[0]; });
+  column("acceptance_translation", [](const rmt::IntegrationNode& n) { return n.acceptance[1]; });
+  column("acceptance_dilation", [](const rmt::IntegrationNode& n) { return n.acceptance[2]; });
+}
+
+}  // namespace
+
 void write_check(hid_t file, const rmt::CheckResult& result) {
   namespace h5 = io::h5;
   for (const rmt::KResult& r : result.results) {
@@ -193,7 +271,12 @@ void write_check(hid_t file, const rmt::CheckResult& result) {
     h5::write_attribute(g.get(), "log_p", r.log_p);
     h5::write_attribute(g.get(), "ci_low", r.ci_low);
     h5::write_attribute(g.get(), "ci_high", r.ci_high);
+    h5::write_attribute(g.get(), "log_ci_low", r.log_ci_low);
+    h5::write_attribute(g.get(), "log_ci_high", r.log_ci_high);
     h5::write_attribute(g.get(), "relative_error", r.relative_error);
+    h5::write_attribute(g.get(), "index_mean_theory", r.index_mean_theory);
+    h5::write_attribute(g.get(), "index_variance_theory", r.index_variance_theory);
+    h5::write_attribute(g.get(), "index_theory", r.index_theory);
     h5::write_attribute(g.get(), "half_power", r.half_power);
     h5::write_attribute(g.get(), "samples", static_cast<std::int64_t>(r.has_monte_carlo ? r.monte_carlo.samples : 0));
     h5::write_attribute(g.get(), "hits", static_cast<std::int64_t>(r.has_monte_carlo ? r.monte_carlo.hits : 0));
@@ -209,10 +292,22 @@ void write_check(hid_t file, const rmt::CheckResult& result) {
       h5::write_attribute(g.get(), "splitting_p", r.splitting.p);
       h5::write_attribute(g.get(), "splitting_log_p", r.splitting.log_p);
       h5::write_attribute(g.get(), "splitting_relative_error", r.splitting.relative_error);
-      h5::write_vector(g.get(), "splitting_run_log_estimates",
-                       Eigen::Map<const Eigen::VectorXd>(r.splitting.run_log_estimates.data(),
-                                                         static_cast<Eigen::Index>(r.splitting.run_log_estimates.size())));
+      h5::write_vector(g.get(), "splitting_run_log_estimates", as_eigen(r.splitting.run_log_estimates));
+      // Per repetition and level, flattened in repetition order; splitting_run_level_counts says where each run ends.
+      std::vector<double> probabilities, acceptance;
+      std::vector<std::int64_t> levels;
+      for (std::size_t i = 0; i < r.splitting.run_level_probabilities.size(); ++i) {
+        probabilities.insert(probabilities.end(), r.splitting.run_level_probabilities[i].begin(),
+                             r.splitting.run_level_probabilities[i].end());
+        acceptance.insert(acceptance.end(), r.splitting.run_level_acceptance[i].begin(), r.splitting.run_level_acceptance[i].end());
+        levels.push_back(static_cast<std::int64_t>(r.splitting.run_level_probabilities[i].size()));
+      }
+      h5::write_attribute(g.get(), "splitting_mean_acceptance", r.splitting.mean_acceptance);
+      h5::write_int_vector(g.get(), "splitting_run_level_counts", levels);
+      h5::write_vector(g.get(), "splitting_level_probabilities", as_eigen(probabilities));
+      h5::write_vector(g.get(), "splitting_level_acceptance", as_eigen(acceptance));
     }
+    if (r.has_integration) write_integration(g.get(), r.integration);
     if (r.exact.available) {
       h5::write_attribute(g.get(), "exact_p", r.exact.p);
       h5::write_attribute(g.get(), "exact_log_p", r.exact.log_p);

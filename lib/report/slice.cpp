@@ -1,15 +1,21 @@
 #include "report/slice.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 #include <vector>
 
 #include "io/provenance_file.h"
 #include "io/checkpoint.h"
 #include "io/error.h"
+#include "io/file_checks.h"
 #include "io/guard.h"
+#include "io/reader.h"
 #include "io/result.h"
+#include "io/writer_lock.h"
 #include "text/format.h"
 
 namespace saddlescope::report {
@@ -77,8 +83,14 @@ std::string first_difference(const nlohmann::json& a, const nlohmann::json& b) {
 Handle create_slice_file(const std::string& path, const io::Provenance& provenance, const std::string& input_path,
                          const nlohmann::json& settings, const SlicePlan& plan, const SliceOptions& options,
                          const SliceValues& values) {
+  // Built whole under a temporary name, then renamed into place without replacing a live writer's file
+  // (io/writer_lock.h): nothing at `path` is truncated, and a disk that fills while the layout is
+  // written leaves the previous file (or none), never a half-made one --resume would refuse (issue #17,
+  // items 2 and 13). HDF5's exclusive flock on the open file marks it as written from then on.
+  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  Handle file;
   try {
-    Handle file = io::h5::create_file(path);
+    file = io::h5::create_file(temporary);
     io::write_result_header(file.get(), provenance, "loss-slice", input_path, nlohmann::json::object());
     io::h5::write_attribute(file.get(), "settings", settings.dump());
     io::h5::write_vector(file.get(), "origin", plan.origin);
@@ -98,21 +110,43 @@ Handle create_slice_file(const std::string& path, const io::Provenance& provenan
       create_grid_dataset(file.get(), "lambda_max", H5T_IEEE_F64LE, shape);
     }
     write_slice_values(file.get(), values, nlohmann::json::object());
+    io::install_without_replacing_a_live_writer(temporary, path);
     return file;
   } catch (const io::h5::Hdf5Error& e) {
+    file.reset();
+    std::remove(temporary.c_str());
     throw io::FileError(path, std::string("cannot be written: ") + e.what());
+  } catch (...) {
+    file.reset();
+    std::remove(temporary.c_str());
+    throw;
+  }
+}
+
+bool holds_an_incomplete_slice(const std::string& path) {
+  if (io::path_kind(path) != io::PathKind::regular) return false;
+  try {
+    io::OpenedFile opened = io::open_saddlescope_file(path, io::kResultFormat, io::kResultFormatVersion);
+    const hid_t file = opened.handle.get();
+    return io::h5::has_attribute(file, "analysis") && io::h5::read_string_attribute(file, "analysis") == "loss-slice" &&
+           io::h5::has_attribute(file, "status") && io::h5::read_string_attribute(file, "status") == "incomplete";
+  } catch (const std::exception&) {  // unreadable or another kind of file: nothing --resume could use
+    return false;
   }
 }
 
 Handle open_slice_file(const std::string& path, const nlohmann::json& settings, Index n, const SliceOptions& options,
                        SlicePlan& plan, SliceValues& values) {
+  io::require_regular_input(path);
   if (!io::h5::is_hdf5_file(path)) throw io::FileError(path, "--resume: not an HDF5 file");
+  if (io::held_by_a_writer(path)) throw io::FileError(path, "--resume: is being written by another process; wait for it to end");
   io::check_hdf5_file_survives_reading(path);  // a corrupt file must not crash or hang libhdf5 (io/guard.h)
   Handle file;
   nlohmann::json stored;
   try {
     file = io::h5::open_file(path, true);
     io::read_and_check_header(file.get(), path, io::kResultFormat, io::kResultFormatVersion);
+    io::check_self_contained(file.get(), path);
     if (!io::h5::has_attribute(file.get(), "analysis") ||
         io::h5::read_string_attribute(file.get(), "analysis") != "loss-slice")
       throw io::FileError(path, "--resume: not a loss-slice result file");

@@ -12,9 +12,10 @@
 //   /loss             float64 [n1] or [n1, n2] (NaN where not yet computed)
 //   /done             int64, same shape: 1 where the value is computed
 //   /lambda_min, /lambda_max   float64, same shape (with curvature)
-// The file is written in place (not through a temporary) so that an interrupted run keeps every flushed
-// chunk; --resume reopens it, refuses it unless its `settings` equal the new run's, and fills the points
-// whose done flag is 0.
+// The file is created whole under a temporary name and renamed into place (never over a file another
+// process is writing: io/writer_lock.h), then written in place so that an interrupted run keeps every
+// flushed chunk; --resume reopens it, refuses it unless its `settings` equal the new run's, and fills the
+// points whose done flag is 0.
 #include <hdf5.h>
 
 #include <nlohmann/json.hpp>
@@ -26,12 +27,19 @@
 
 namespace saddlescope::report {
 
-// Creates (or overwrites) `path` with every dataset sized and the values of `values` (usually NaN, done 0).
+// Creates (or replaces) `path` with every dataset sized and the values of `values` (usually NaN, done 0).
+// Built under a temporary name and renamed into place (io/writer_lock.h): an existing file is never
+// truncated, and one another process is writing is not replaced (io::FileError "is being written by
+// another process"). The returned handle keeps HDF5's exclusive flock, the mark of a live writer.
 io::h5::Handle create_slice_file(const std::string& path, const io::Provenance& provenance,
                                  const std::string& input_path, const nlohmann::json& settings,
                                  const explore::SlicePlan& plan, const explore::SliceOptions& options, const explore::SliceValues& values);
 
-// Opens an existing slice file read-write for resuming. Throws io::FileError (exit 3) when it is not a
+// True when `path` is a readable loss-slice result file whose status is "incomplete": work that --resume
+// could continue, which a fresh run must not replace (issue #17, item 2). False for anything else.
+bool holds_an_incomplete_slice(const std::string& path);
+
+// Opens an existing slice file read-write for resuming (refused while another process writes it). Throws io::FileError (exit 3) when it is not a
 // loss-slice result file or its datasets have unexpected shapes, and std::invalid_argument (exit 2) when its
 // settings differ from `settings` (naming the first field that differs). Fills `plan` and `values` from it.
 io::h5::Handle open_slice_file(const std::string& path, const nlohmann::json& settings, objective::Index n,

@@ -13,7 +13,7 @@ namespace saddlescope::rmt {
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Stream families: part of every stream id, so MC and splitting never share a stream.
-constexpr std::uint64_t kMonteCarloStreams = 1, kSplittingStreams = 2;
+constexpr std::uint64_t kMonteCarloStreams = 1, kSplittingStreams = 2, kIntegrationStreams = 3;
 }  // namespace
 
 bool CheckOptions::IsValid(std::string* why) const {
@@ -24,6 +24,9 @@ bool CheckOptions::IsValid(std::string* why) const {
   if (!ensemble.IsValid(why)) return false;
   if (!monte_carlo.IsValid(why)) return false;
   if (!splitting.IsValid(why)) return false;
+  if (!integration.IsValid(why)) return false;
+  if (method == Method::kIntegration && ensemble.kind != EnsembleKind::kGoe && ensemble.kind != EnsembleKind::kGoeShift)
+    return fail("method 'integration' needs ensemble goe or goe-shift, got " + to_string(ensemble.kind));
   if (ks.empty()) return fail("'ks' must not be empty");
   for (int k : ks)
     if (k < 1) return fail("every k must be >= 1, got " + std::to_string(k));
@@ -32,46 +35,6 @@ bool CheckOptions::IsValid(std::string* why) const {
 }
 
 namespace {
-
-bool symmetric_at_zero(const EnsembleOptions& e) {
-  return e.shift == 0.0 && (e.kind == EnsembleKind::kGoe || e.kind == EnsembleKind::kGoeShift ||
-                            e.kind == EnsembleKind::kDiagonal);
-}
-
-ExactValue exact_value(const EnsembleOptions& e, int k) {
-  ExactValue v;
-  switch (e.kind) {
-    case EnsembleKind::kGoe:
-    case EnsembleKind::kGoeShift:
-      if (e.shift == 0.0) v = goe_positive_probability_exact(k);
-      break;
-    case EnsembleKind::kDiagonal: {
-      // Independent entries s·z + μ > 0 with probability Φ(μ/s) each.
-      const double q = boost::math::cdf(boost::math::normal_distribution<double>(), e.shift / e.scale);
-      v.available = true;
-      v.log_p = k * std::log(q);
-      v.p = std::exp(v.log_p);
-      break;
-    }
-    case EnsembleKind::kWishart: {
-      // X Xᵀ with X of full row rank k (probability 1 when m ≥ k) is positive definite; μ ≥ 0 keeps it so.
-      const long m = e.wishart_dof == 0 ? k : e.wishart_dof;
-      if (m >= k && e.shift >= 0.0) {
-        v.available = true;
-        v.p = 1.0;
-        v.log_p = 0.0;
-      } else if (m < k && e.shift <= 0.0) {
-        v.available = true;  // rank m < k: a zero (or, shifted down, negative) eigenvalue always
-        v.p = 0.0;
-        v.log_p = -std::numeric_limits<double>::infinity();
-      }
-      break;
-    }
-    case EnsembleKind::kHessian:
-      break;
-  }
-  return v;
-}
 
 // Weighted least squares y ≈ X β with standard deviations sigma; covariance scaled by the Birge ratio
 // χ²/(n − p) when it exceeds 1 (the errors then understate the scatter).
@@ -117,6 +80,37 @@ void fit_exact(const std::vector<KResult>& results, Fit& fit) {
   }
 }
 
+void set_index_theory(const EnsembleOptions& e, int k, KResult& r) {
+  r.index_mean_theory = r.index_variance_theory = kNaN;
+  const double t = e.shift / e.scale;
+  switch (e.kind) {
+    case EnsembleKind::kGoe:
+    case EnsembleKind::kGoeShift: {
+      const ExactIndexMoments m = goe_index_moments_exact(k, t);
+      if (m.available) {
+        r.index_theory = "exact";
+        r.index_mean_theory = m.mean;
+        r.index_variance_theory = m.variance;
+      } else if (e.shift == 0.0) {
+        r.index_theory = "asymptotic-leading";
+        r.index_mean_theory = 0.5 * k;
+        r.index_variance_theory = std::log(static_cast<double>(k)) / (std::numbers::pi * std::numbers::pi);
+      }
+      break;
+    }
+    case EnsembleKind::kDiagonal: {
+      // Each diagonal entry s·z + μ is negative with probability q = Φ(−μ/s), independently.
+      const double q = boost::math::cdf(boost::math::normal_distribution<double>(), -t);
+      r.index_theory = "binomial";
+      r.index_mean_theory = k * q;
+      r.index_variance_theory = k * q * (1 - q);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
 Fit fit_results(const std::vector<KResult>& results, const EnsembleOptions& e) {
   Fit fit;
   fit_exact(results, fit);
@@ -158,7 +152,71 @@ Fit fit_results(const std::vector<KResult>& results, const EnsembleOptions& e) {
 
 }  // namespace
 
-CheckResult run_check(const CheckOptions& options, std::uint64_t seed, const CheckProgress& progress) {
+ExactValue exact_value(const EnsembleOptions& e, int k) {
+  ExactValue v;
+  switch (e.kind) {
+    case EnsembleKind::kGoe:
+    case EnsembleKind::kGoeShift:
+      // sH₀ + μI > 0 ⇔ H₀ + (μ/s)I > 0.
+      v = goe_positive_probability_exact(k, e.shift / e.scale);
+      break;
+    case EnsembleKind::kDiagonal: {
+      // Independent entries s·z + μ > 0 with probability Φ(μ/s) each.
+      const double q = boost::math::cdf(boost::math::normal_distribution<double>(), e.shift / e.scale);
+      v.available = true;
+      v.log_p = k * std::log(q);
+      v.p = std::exp(v.log_p);
+      break;
+    }
+    case EnsembleKind::kWishart: {
+      // X Xᵀ with X of full row rank k (probability 1 when m ≥ k) is positive definite; μ ≥ 0 keeps it so.
+      const long m = e.wishart_dof == 0 ? k : e.wishart_dof;
+      if (m >= k && e.shift >= 0.0) {
+        v.available = true;
+        v.p = 1.0;
+        v.log_p = 0.0;
+      } else if (m < k && e.shift <= 0.0) {
+        v.available = true;  // rank m < k: a zero (or, shifted down, negative) eigenvalue always
+        v.p = 0.0;
+        v.log_p = -std::numeric_limits<double>::infinity();
+      }
+      break;
+    }
+    case EnsembleKind::kHessian:
+      break;
+  }
+  return v;
+}
+
+namespace {
+
+// Runs `estimate(progress)` with the stage's progress and its wall time in `seconds`.
+template <class Estimate>
+auto timed_estimate(const std::string& stage, const CheckProgress& progress, double& seconds, Estimate estimate) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Progress p;
+  if (progress) p = [&](std::int64_t d, std::int64_t t) { progress(stage, d, t); };
+  auto result = estimate(p);
+  seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
+// The reported estimate from a rare-event result (splitting or integration: the same field names).
+template <class RareResult>
+void take_estimate(Method method, const RareResult& e, KResult& r) {
+  r.method_used = method;
+  r.p = e.p;
+  r.log_p = e.log_p;
+  r.ci_low = e.ci_low;
+  r.ci_high = e.ci_high;
+  r.log_ci_low = e.log_ci_low;
+  r.log_ci_high = e.log_ci_high;
+  r.relative_error = e.relative_error;
+}
+
+}  // namespace
+
+CheckResult run_check(const CheckOptions& options, std::uint64_t seed, const CheckProgress& progress, bool index_theory) {
   std::string why;
   if (!options.IsValid(&why)) throw std::invalid_argument(why);
   using Clock = std::chrono::steady_clock;
@@ -170,14 +228,11 @@ CheckResult run_check(const CheckOptions& options, std::uint64_t seed, const Che
     KResult r;
     r.k = k;
     r.half_power = std::pow(0.5, k);
-    const bool sym = symmetric_at_zero(options.ensemble);
-    r.index_mean_theory = sym ? 0.5 * k : kNaN;
-    r.index_variance_theory = !sym ? kNaN
-                              : options.ensemble.kind == EnsembleKind::kDiagonal ? 0.25 * k
-                                                                                 : std::log(static_cast<double>(k)) / (std::numbers::pi * std::numbers::pi);
+    r.index_mean_theory = r.index_variance_theory = kNaN;
+    if (index_theory) set_index_theory(options.ensemble, k, r);
     if (options.exact) r.exact = exact_value(options.ensemble, k);
     const std::string stage = "k=" + std::to_string(k);
-    if (options.method != Method::kSplitting) {
+    if (options.method == Method::kAuto || options.method == Method::kMonteCarlo) {
       const auto t0 = Clock::now();
       Progress p;
       if (progress) p = [&](std::int64_t d, std::int64_t t) { progress(stage + " monte carlo", d, t); };
@@ -188,24 +243,26 @@ CheckResult run_check(const CheckOptions& options, std::uint64_t seed, const Che
       r.p = r.monte_carlo.p;
       r.ci_low = r.monte_carlo.ci_low;
       r.ci_high = r.monte_carlo.ci_high;
+      r.log_ci_low = std::log(r.ci_low);
+      r.log_ci_high = std::log(r.ci_high);
       r.log_p = std::log(r.p);
       r.relative_error = r.monte_carlo.hits > 0 ? std::sqrt((1 - r.p) / (static_cast<double>(r.monte_carlo.samples) * r.p)) : kNaN;
     }
-    const bool need_splitting =
-        options.method == Method::kSplitting || (options.method == Method::kAuto && r.monte_carlo.hits < options.min_hits);
-    if (need_splitting) {
-      const auto t0 = Clock::now();
-      Progress p;
-      if (progress) p = [&](std::int64_t d, std::int64_t t) { progress(stage + " splitting", d, t); };
-      r.splitting = subset_simulation(ensemble, options.splitting, seed, stream_id({kSplittingStreams, static_cast<std::uint64_t>(k)}), p);
-      r.splitting_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    const bool rare = options.method == Method::kAuto && r.monte_carlo.hits < options.min_hits;
+    const bool goe_like = ensemble.has_tridiagonal_model();
+    if (options.method == Method::kIntegration || (rare && goe_like)) {
+      r.has_integration = true;
+      r.integration = timed_estimate(stage + " integration", progress, r.integration_seconds, [&](const Progress& p) {
+        return thermodynamic_integration(ensemble, options.integration, seed,
+                                         stream_id({kIntegrationStreams, static_cast<std::uint64_t>(k)}), p);
+      });
+      take_estimate(Method::kIntegration, r.integration, r);
+    } else if (options.method == Method::kSplitting || rare) {
       r.has_splitting = true;
-      r.method_used = Method::kSplitting;
-      r.p = r.splitting.p;
-      r.ci_low = r.splitting.ci_low;
-      r.ci_high = r.splitting.ci_high;
-      r.log_p = r.splitting.log_p;
-      r.relative_error = r.splitting.relative_error;
+      r.splitting = timed_estimate(stage + " splitting", progress, r.splitting_seconds, [&](const Progress& p) {
+        return subset_simulation(ensemble, options.splitting, seed, stream_id({kSplittingStreams, static_cast<std::uint64_t>(k)}), p);
+      });
+      take_estimate(Method::kSplitting, r.splitting, r);
     }
     out.results.push_back(std::move(r));
   }

@@ -11,17 +11,20 @@
 
 #include "rmt/ensemble.h"
 #include "rmt/exact.h"
+#include "rmt/integration.h"
 #include "rmt/montecarlo.h"
 #include "rmt/splitting.h"
 #include "text/names.h"
 
 namespace saddlescope::rmt {
 
-// kAuto: plain Monte Carlo with the sample budget, then subset simulation too when it saw fewer than
-// `min_hits` hits (the estimate reported is then the splitting one; both are kept).
-enum class Method { kAuto, kMonteCarlo, kSplitting };
+// kAuto: plain Monte Carlo with the sample budget, then, when it saw fewer than `min_hits` hits, a
+// rare-event estimate too — thermodynamic integration in the shift for goe/goe-shift (rmt/integration.h),
+// subset simulation for the other ensembles (the estimate reported is then the rare-event one; both are kept).
+enum class Method { kAuto, kMonteCarlo, kSplitting, kIntegration };
 inline constexpr auto kMethodNames = text::make_name_table<Method>(
-    "method", {{Method::kAuto, "auto"}, {Method::kMonteCarlo, "mc"}, {Method::kSplitting, "splitting"}});
+    "method", {{Method::kAuto, "auto"}, {Method::kMonteCarlo, "mc"}, {Method::kSplitting, "splitting"},
+               {Method::kIntegration, "integration"}});
 inline std::string to_string(Method method) { return std::string(kMethodNames.name(method)); }
 
 
@@ -31,8 +34,9 @@ struct CheckOptions {
   Method method = Method::kAuto;
   MonteCarloOptions monte_carlo;
   SplittingOptions splitting;
+  IntegrationOptions integration;
   std::int64_t min_hits = 100;  // auto: fewer plain hits than this ⇒ also subset simulation; ≥ 1
-  bool exact = true;            // compute exact values where known (goe at shift 0; diagonal; wishart)
+  bool exact = true;            // compute exact values where known (goe at any shift; diagonal; wishart)
   bool IsValid(std::string* why) const;
 };
 
@@ -40,6 +44,7 @@ struct KResult {
   int k = 0;
   Method method_used = Method::kMonteCarlo;  // which estimator `p` comes from
   double p = 0, ci_low = 0, ci_high = 0, log_p = 0;
+  double log_ci_low = 0, log_ci_high = 0;    // ln of the interval ends: finite where ci_low/ci_high underflow
   double relative_error = 0;                 // of p (MC: binomial √((1−p)/(n p)); splitting: measured)
   double half_power = 0;                     // 0.5^k
   bool has_monte_carlo = false;
@@ -48,11 +53,17 @@ struct KResult {
   bool has_splitting = false;
   SplittingResult splitting;
   double splitting_seconds = 0;
+  bool has_integration = false;
+  IntegrationResult integration;
+  double integration_seconds = 0;
   ExactValue exact;                          // available = false when unknown
-  // Theory for the index (number of negative eigenvalues), NaN where none applies: mean k/2 for
-  // symmetric laws at shift 0 (goe, diagonal); variance k/4 (diagonal, binomial) or the asymptotic
-  // ln k/π² (goe, Majumdar, Nadal, Scardicchio & Vivo, PRL 103 220603 (2009), β = 1; leading term only).
+  // Theory for the index (number of negative eigenvalues), NaN where none applies. goe/goe-shift at any
+  // shift, k ≤ kMaxExactIndexK: the exact finite-k mean and variance from the Pfaffian generating function
+  // (rmt/exact.h); beyond that only the leading asymptotic variance ln k/π² (Majumdar, Nadal, Scardicchio
+  // & Vivo, PRL 103 220603 (2009), β = 1) and the mean k/2 at shift 0. diagonal: Binomial(k, Φ(−μ/s)).
+  // `index_theory` names which ("exact", "binomial", "asymptotic-leading", "none").
   double index_mean_theory = 0, index_variance_theory = 0;
+  std::string index_theory = "none";
 };
 
 struct Fit {
@@ -77,6 +88,12 @@ struct CheckResult {
 // (stage text, done, total) after each unit of work; may be empty.
 using CheckProgress = std::function<void(const std::string&, std::int64_t, std::int64_t)>;
 
-CheckResult run_check(const CheckOptions& options, std::uint64_t seed, const CheckProgress& progress = {});
+// `index_theory` false skips the exact index moments (the calibration's repeated runs do not show them).
+CheckResult run_check(const CheckOptions& options, std::uint64_t seed, const CheckProgress& progress = {},
+                      bool index_theory = true);
+
+// The exact P(all eigenvalues > 0) where one is known: goe/goe-shift at any shift with |μ/s| ≤
+// kMaxExactShift (rmt/exact.h), diagonal Φ(μ/s)^k, wishart 1 (m ≥ k, μ ≥ 0) or 0 (m < k, μ ≤ 0).
+ExactValue exact_value(const EnsembleOptions& ensemble, int k);
 
 }  // namespace saddlescope::rmt

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "curvature/inertia.h"
+#include "parallel/parallel.h"
 
 namespace saddlescope::rmt {
 
@@ -47,6 +48,24 @@ struct BlockTally {
   std::vector<std::int64_t> histogram;
 };
 
+// Blocks are work items: under MPI each rank draws the blocks it owns; this gives every rank every
+// block's tally (integer counts, exact as doubles), so the sums below run in block order everywhere.
+void share_tallies(std::vector<BlockTally>& tallies) {
+  if (parallel::work_ranks() == 1) return;
+  std::vector<std::vector<double>> records(tallies.size());
+  for (std::size_t b = 0; b < tallies.size(); ++b) {
+    if (!parallel::owns_item(static_cast<std::int64_t>(b))) continue;
+    records[b].push_back(static_cast<double>(tallies[b].hits));
+    for (std::int64_t h : tallies[b].histogram) records[b].push_back(static_cast<double>(h));
+  }
+  parallel::share_items(records);
+  for (std::size_t b = 0; b < tallies.size(); ++b) {
+    tallies[b].hits = static_cast<std::int64_t>(records[b].at(0));
+    tallies[b].histogram.assign(records[b].size() - 1, 0);
+    for (std::size_t j = 1; j < records[b].size(); ++j) tallies[b].histogram[j - 1] = static_cast<std::int64_t>(records[b][j]);
+  }
+}
+
 }  // namespace
 
 MonteCarloResult monte_carlo(const Ensemble& ensemble, const MonteCarloOptions& options, std::uint64_t seed,
@@ -71,6 +90,7 @@ MonteCarloResult monte_carlo(const Ensemble& ensemble, const MonteCarloOptions& 
     std::vector<double> diagonal, offdiagonal;
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t b = 0; b < blocks; ++b) {
+      if (!parallel::owns_item(b)) continue;  // MPI: another rank draws this block
       random::Rng rng(seed, stream_id({stream_base, static_cast<std::uint64_t>(b)}));
       BlockTally& t = tallies[static_cast<std::size_t>(b)];
       t.histogram.assign(static_cast<std::size_t>(k + 1), 0);
@@ -96,6 +116,7 @@ MonteCarloResult monte_carlo(const Ensemble& ensemble, const MonteCarloOptions& 
       }
     }
   }
+  share_tallies(tallies);
   MonteCarloResult r;
   r.samples = n;
   r.sampler_used = sampler;

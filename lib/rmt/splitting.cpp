@@ -8,6 +8,8 @@
 #include <stdexcept>
 
 #include "curvature/inertia.h"
+#include "parallel/parallel.h"
+#include "rmt/coulomb_gas.h"
 
 namespace saddlescope::rmt {
 
@@ -42,32 +44,109 @@ struct Run {
   int levels = 0;
   bool converged = true;
   std::int64_t accepted = 0, proposed = 0, evaluations = 0;
+  std::vector<double> level_probabilities;  // conditional probability of each level, the last one included
+  std::vector<double> level_acceptance;     // acceptance of the moves that refilled each level
 };
 
-Run one_run(const Ensemble& ensemble, const SplittingOptions& o, std::uint64_t seed, std::uint64_t stream_base,
-            std::uint64_t repetition) {
+// The move kernels of the one level loop below. A kernel owns the meaning of a state (a column of
+// dim() doubles), draws it iid from the ensemble (`draw`, returning its score λ_min(H)), moves a chain
+// with the law conditioned on {score > threshold} invariant (`move`), and adapts its step between
+// levels from the last level's counts (a deterministic function of the run).
+
+// pCN on the Gaussian coordinates z of H (any ensemble; splitting.h).
+class MatrixPcnKernel {
+ public:
+  MatrixPcnKernel(const Ensemble& ensemble, double initial_step) : ensemble_(ensemble), step_(initial_step) {}
+  struct Workspace {
+    Eigen::VectorXd z, proposal;
+    Eigen::MatrixXd H, work;
+  };
+  Eigen::Index dim() const { return ensemble_.gaussian_dim(); }
+  double draw(random::Rng& rng, Eigen::Ref<Eigen::VectorXd> state, Workspace& w) const {
+    ensemble_.draw_gaussian(rng, w.z);
+    state = w.z;
+    ensemble_.matrix(w.z, w.H);
+    return lambda_min(w.H);
+  }
+  void move(Eigen::VectorXd& z, double& score, double threshold, int moves, random::Rng& rng, Workspace& w,
+            GasCounts& counts) const {
+    const double rho = std::sqrt(std::max(0.0, 1.0 - step_ * step_));
+    w.proposal.resize(z.size());
+    for (int move = 0; move < moves; ++move) {
+      for (Eigen::Index i = 0; i < z.size(); ++i) w.proposal[i] = rho * z[i] + step_ * rng.normal();
+      ensemble_.matrix(w.proposal, w.H);
+      ++counts.proposed[0];
+      // Cheap rejection first: λ_min > L ⇔ H − L·I positive definite (Cholesky, early exit).
+      w.work = w.H;
+      if (!curvature::is_positive_definite_in_place(w.work, threshold)) continue;
+      z = w.proposal;
+      score = lambda_min(w.H);
+      ++counts.accepted[0];
+    }
+  }
+  // One matrix evaluation per proposal.
+  std::int64_t evaluations(const GasCounts& counts) const { return counts.proposed[0]; }
+  // Aim at an acceptance rate near 0.3 (a common target for random-walk-type proposals).
+  void adapt(const GasCounts& level) { step_ = std::clamp(step_ * std::exp(2.0 * (level.rate(0) - 0.3)), 1e-4, 1.0); }
+
+ private:
+  const Ensemble& ensemble_;
+  double step_;
+};
+
+// The GOE eigenvalues as a Coulomb gas (rmt/coulomb_gas.h): single-eigenvalue, translation and dilation
+// moves conditioned on the level, in k dimensions instead of k(k+1)/2, which mixes where the matrix-space
+// pCN chains freeze (observed: pCN at k ≥ 17 gave estimates many orders of magnitude low). The state holds
+// the base eigenvalues (H₀ = (A + Aᵀ)/2); H = sH₀ + μI maps scores affinely.
+class EigenvalueGasKernel {
+ public:
+  explicit EigenvalueGasKernel(const Ensemble& ensemble)
+      : k_(ensemble.k()), scale_(ensemble.options().scale), shift_(ensemble.options().shift) {
+    steps_.single = 1.0 / std::sqrt(static_cast<double>(k_));  // of the order of the level spacing
+  }
+  struct Workspace {};
+  Eigen::Index dim() const { return k_; }
+  double draw(random::Rng& rng, Eigen::Ref<Eigen::VectorXd> state, Workspace&) const {
+    state = draw_goe_eigenvalues(k_, rng);
+    return scale_ * state.minCoeff() + shift_;
+  }
+  void move(Eigen::VectorXd& lambda, double& score, double threshold, int sweeps, random::Rng& rng, Workspace&,
+            GasCounts& counts) const {
+    const double wall = (threshold - shift_) / scale_;  // λ₀ > wall ⇔ sλ₀ + μ > threshold
+    for (int sweep = 0; sweep < sweeps; ++sweep) gas_sweep(lambda, wall, steps_, rng, counts);
+    score = scale_ * lambda.minCoeff() + shift_;
+  }
+  // One sweep (k + 2 proposals) costs about one matrix's worth of work.
+  std::int64_t evaluations(const GasCounts& counts) const { return counts.proposed[1]; }
+  void adapt(const GasCounts& level) { adapt_gas_steps(level, steps_); }
+
+ private:
+  Eigen::Index k_;
+  double scale_, shift_;
+  GasSteps steps_;
+};
+
+// Subset simulation (splitting.h) with the moves of `kernel`: the one level loop.
+template <class Kernel>
+Run level_loop(Kernel& kernel, const SplittingOptions& o, std::uint64_t seed, std::uint64_t stream_base,
+               std::uint64_t repetition) {
   const std::int64_t N = o.population;
   const auto Ns = static_cast<std::int64_t>(std::llround(static_cast<double>(N) * o.level_probability));
-  const Eigen::Index m = ensemble.gaussian_dim();
+  const Eigen::Index m = kernel.dim();
   Eigen::MatrixXd states(m, N), next(m, N);
   std::vector<double> score(static_cast<std::size_t>(N)), next_score(static_cast<std::size_t>(N));
   Run run;
   // Level 0: iid draws.
 #pragma omp parallel
   {
-    Eigen::VectorXd z(m);
-    Eigen::MatrixXd H;
+    typename Kernel::Workspace workspace;
 #pragma omp for schedule(static)
     for (std::int64_t c = 0; c < N; ++c) {
       random::Rng rng(seed, stream_id({stream_base, repetition, 0, static_cast<std::uint64_t>(c)}));
-      ensemble.draw_gaussian(rng, z);
-      states.col(c) = z;
-      ensemble.matrix(z, H);
-      score[static_cast<std::size_t>(c)] = lambda_min(H);
+      score[static_cast<std::size_t>(c)] = kernel.draw(rng, states.col(c), workspace);
     }
   }
   run.evaluations += N;
-  double step = o.initial_step;
   std::vector<std::int64_t> order(static_cast<std::size_t>(N));
   for (int level = 1;; ++level) {
     std::iota(order.begin(), order.end(), 0);
@@ -78,7 +157,9 @@ Run one_run(const Ensemble& ensemble, const SplittingOptions& o, std::uint64_t s
     });
     const auto positive = std::count_if(score.begin(), score.end(), [](double s) { return s > 0.0; });
     if (positive >= Ns) {
-      run.log_p += std::log(static_cast<double>(positive) / static_cast<double>(N));
+      const double last = static_cast<double>(positive) / static_cast<double>(N);
+      run.log_p += std::log(last);
+      run.level_probabilities.push_back(last);
       run.levels = level - 1;
       return run;
     }
@@ -91,155 +172,42 @@ Run one_run(const Ensemble& ensemble, const SplittingOptions& o, std::uint64_t s
         0.5 * (score[static_cast<std::size_t>(order[static_cast<std::size_t>(Ns - 1)])] +
                score[static_cast<std::size_t>(order[static_cast<std::size_t>(Ns)])]);
     run.log_p += std::log(static_cast<double>(Ns) / static_cast<double>(N));
-    const double rho = std::sqrt(std::max(0.0, 1.0 - step * step));
-    std::vector<std::int64_t> accepted(static_cast<std::size_t>(Ns), 0), evaluations(static_cast<std::size_t>(Ns), 0);
+    run.level_probabilities.push_back(static_cast<double>(Ns) / static_cast<double>(N));
+    std::vector<GasCounts> counts(static_cast<std::size_t>(Ns));
     // Chain j (a kept state) fills slots j, j + Ns, j + 2Ns, … < N.
 #pragma omp parallel
     {
-      Eigen::VectorXd z(m), proposal(m);
-      Eigen::MatrixXd H, work;
+      typename Kernel::Workspace workspace;
+      Eigen::VectorXd state(m);
 #pragma omp for schedule(dynamic, 4)
       for (std::int64_t j = 0; j < Ns; ++j) {
         random::Rng rng(seed, stream_id({stream_base, repetition, static_cast<std::uint64_t>(level),
                                          static_cast<std::uint64_t>(j)}));
         const std::int64_t src = order[static_cast<std::size_t>(j)];
-        z = states.col(src);
+        state = states.col(src);
         double s = score[static_cast<std::size_t>(src)];
         for (std::int64_t slot = j; slot < N; slot += Ns) {
-          for (int move = 0; move < o.moves_per_state; ++move) {
-            for (Eigen::Index i = 0; i < m; ++i) proposal[i] = rho * z[i] + step * rng.normal();
-            ensemble.matrix(proposal, H);
-            ++evaluations[static_cast<std::size_t>(j)];
-            // Cheap rejection first: λ_min > L ⇔ H − L·I positive definite (Cholesky, early exit).
-            work = H;
-            if (!curvature::is_positive_definite_in_place(work, threshold)) continue;
-            z = proposal;
-            s = lambda_min(H);
-            ++accepted[static_cast<std::size_t>(j)];
-          }
-          next.col(slot) = z;
+          kernel.move(state, s, threshold, o.moves_per_state, rng, workspace, counts[static_cast<std::size_t>(j)]);
+          next.col(slot) = state;
           next_score[static_cast<std::size_t>(slot)] = s;
         }
       }
     }
-    std::int64_t acc = 0, ev = 0;
-    for (std::int64_t j = 0; j < Ns; ++j) {
-      acc += accepted[static_cast<std::size_t>(j)];
-      ev += evaluations[static_cast<std::size_t>(j)];
-    }
-    run.accepted += acc;
-    run.proposed += ev;
-    run.evaluations += ev;
-    states.swap(next);
-    score.swap(next_score);
-    // Aim at an acceptance rate near 0.3 (a common target for random-walk-type proposals).
-    const double rate = static_cast<double>(acc) / static_cast<double>(std::max<std::int64_t>(ev, 1));
-    step = std::clamp(step * std::exp(2.0 * (rate - 0.3)), 1e-4, 1.0);
-  }
-}
-
-
-// Subset simulation on the GOE eigenvalues themselves. The event depends on H only through its
-// eigenvalues, whose joint law (β = 1, weight e^{−λ²/2}) is the Coulomb gas
-//   p(λ) ∝ Π_{i<j} |λ_i − λ_j| Π_i e^{−λ_i²/2}.
-// A sweep proposes λ_i' = λ_i + σξ for each i in turn and accepts with the Metropolis ratio
-// p(λ')/p(λ), restricted to λ_min' above the level: reversible w.r.t. p conditioned on the level, in
-// k dimensions instead of k(k+1)/2, which mixes where the matrix-space pCN chains freeze (observed:
-// pCN at k ≥ 17 gave estimates many orders of magnitude low). H = sH₀ + μI maps scores affinely.
-Run one_run_eigenvalues(const Ensemble& ensemble, const SplittingOptions& o, std::uint64_t seed,
-                        std::uint64_t stream_base, std::uint64_t repetition) {
-  const std::int64_t N = o.population;
-  const auto Ns = static_cast<std::int64_t>(std::llround(static_cast<double>(N) * o.level_probability));
-  const Eigen::Index k = ensemble.k();
-  const double s = ensemble.options().scale, mu = ensemble.options().shift;
-  Eigen::MatrixXd states(k, N), next(k, N);  // base-scale eigenvalues (H₀ = (A + Aᵀ)/2)
-  std::vector<double> score(static_cast<std::size_t>(N)), next_score(static_cast<std::size_t>(N));
-  Run run;
-  EnsembleOptions base = ensemble.options();
-  base.scale = 1.0;
-  base.shift = 0.0;
-  const Ensemble base_ensemble(base, k);
-#pragma omp parallel
-  {
-    Eigen::VectorXd z;
-    Eigen::MatrixXd H;
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(k);
-#pragma omp for schedule(static)
-    for (std::int64_t c = 0; c < N; ++c) {
-      random::Rng rng(seed, stream_id({stream_base, repetition, 0, static_cast<std::uint64_t>(c)}));
-      base_ensemble.draw_gaussian(rng, z);
-      base_ensemble.matrix(z, H);
-      solver.compute(H, Eigen::EigenvaluesOnly);
-      states.col(c) = solver.eigenvalues();
-      score[static_cast<std::size_t>(c)] = s * solver.eigenvalues()(0) + mu;
-    }
-  }
-  run.evaluations += N;
-  double step = o.initial_step;
-  std::vector<std::int64_t> order(static_cast<std::size_t>(N));
-  for (int level = 1;; ++level) {
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
-      const double sa = score[static_cast<std::size_t>(a)], sb = score[static_cast<std::size_t>(b)];
-      return sa != sb ? sa > sb : a < b;
-    });
-    const auto positive = std::count_if(score.begin(), score.end(), [](double v) { return v > 0.0; });
-    if (positive >= Ns) {
-      run.log_p += std::log(static_cast<double>(positive) / static_cast<double>(N));
-      run.levels = level - 1;
-      return run;
-    }
-    if (level > o.max_levels) {
-      run.converged = false;
-      run.levels = level - 1;
-      return run;
-    }
-    const double threshold = 0.5 * (score[static_cast<std::size_t>(order[static_cast<std::size_t>(Ns - 1)])] +
-                                    score[static_cast<std::size_t>(order[static_cast<std::size_t>(Ns)])]);
-    const double floor = (threshold - mu) / s;  // λ₀ > floor ⇔ sλ₀ + μ > threshold
-    run.log_p += std::log(static_cast<double>(Ns) / static_cast<double>(N));
-    std::vector<std::int64_t> accepted(static_cast<std::size_t>(Ns), 0), proposed(static_cast<std::size_t>(Ns), 0);
-#pragma omp parallel
-    {
-      Eigen::VectorXd lam(k);
-#pragma omp for schedule(dynamic, 4)
-      for (std::int64_t j = 0; j < Ns; ++j) {
-        random::Rng rng(seed, stream_id({stream_base, repetition, static_cast<std::uint64_t>(level),
-                                         static_cast<std::uint64_t>(j)}));
-        lam = states.col(order[static_cast<std::size_t>(j)]);
-        for (std::int64_t slot = j; slot < N; slot += Ns) {
-          for (int sweep = 0; sweep < o.moves_per_state; ++sweep) {
-            for (Eigen::Index i = 0; i < k; ++i) {
-              const double old = lam[i], proposal = old + step * rng.normal();
-              const double u = rng.uniform_open_zero();  // drawn every time: the stream does not depend on branches
-              ++proposed[static_cast<std::size_t>(j)];
-              if (!(proposal > floor)) continue;
-              double log_ratio = -0.5 * (proposal * proposal - old * old);
-              for (Eigen::Index m = 0; m < k; ++m)
-                if (m != i) log_ratio += std::log(std::abs(proposal - lam[m]) / std::abs(old - lam[m]));
-              if (std::log(u) < log_ratio) {
-                lam[i] = proposal;
-                ++accepted[static_cast<std::size_t>(j)];
-              }
-            }
-          }
-          next.col(slot) = lam;
-          next_score[static_cast<std::size_t>(slot)] = s * lam.minCoeff() + mu;
-        }
+    GasCounts total;  // reduced in chain order
+    for (const GasCounts& c : counts)
+      for (int type = 0; type < 3; ++type) {
+        total.proposed[type] += c.proposed[type];
+        total.accepted[type] += c.accepted[type];
       }
-    }
-    std::int64_t acc = 0, prop = 0;
-    for (std::int64_t j = 0; j < Ns; ++j) {
-      acc += accepted[static_cast<std::size_t>(j)];
-      prop += proposed[static_cast<std::size_t>(j)];
-    }
-    run.accepted += acc;
-    run.proposed += prop;
-    run.evaluations += prop / std::max<Eigen::Index>(k, 1);  // one sweep ≈ one matrix's worth of work
+    const std::int64_t proposed = total.proposed[0] + total.proposed[1] + total.proposed[2];
+    const std::int64_t accepted = total.accepted[0] + total.accepted[1] + total.accepted[2];
+    run.accepted += accepted;
+    run.proposed += proposed;
+    run.evaluations += kernel.evaluations(total);
+    run.level_acceptance.push_back(static_cast<double>(accepted) / static_cast<double>(std::max<std::int64_t>(proposed, 1)));
     states.swap(next);
     score.swap(next_score);
-    const double rate = static_cast<double>(acc) / static_cast<double>(std::max<std::int64_t>(prop, 1));
-    step = std::clamp(step * std::exp(2.0 * (rate - 0.4)), 1e-6, 10.0);
+    kernel.adapt(total);
   }
 }
 
@@ -251,22 +219,50 @@ SplittingResult subset_simulation(const Ensemble& ensemble, const SplittingOptio
   if (!options.IsValid(&why)) throw std::invalid_argument(why);
   SplittingResult r;
   std::int64_t accepted = 0, proposed = 0;
+  const bool gas = options.moves == SplittingMoves::kEigenvalueGas ||
+                   (options.moves == SplittingMoves::kAuto && ensemble.has_tridiagonal_model());
+  if (options.moves == SplittingMoves::kEigenvalueGas && !ensemble.has_tridiagonal_model())
+    throw std::invalid_argument("splitting moves 'eigenvalues' need ensemble goe or goe-shift");
+  r.moves_used = gas ? SplittingMoves::kEigenvalueGas : SplittingMoves::kMatrixPcn;
+  // Repetitions are work items: under MPI each rank runs the ones it owns (each from its own streams),
+  // then every rank gets every run and combines them in repetition order.
+  std::vector<std::vector<double>> records(static_cast<std::size_t>(options.repetitions));
   for (int rep = 0; rep < options.repetitions; ++rep) {
-    const bool gas = options.moves == SplittingMoves::kEigenvalueGas ||
-                     (options.moves == SplittingMoves::kAuto && ensemble.has_tridiagonal_model());
-    if (options.moves == SplittingMoves::kEigenvalueGas && !ensemble.has_tridiagonal_model())
-      throw std::invalid_argument("splitting moves 'eigenvalues' need ensemble goe or goe-shift");
-    r.moves_used = gas ? SplittingMoves::kEigenvalueGas : SplittingMoves::kMatrixPcn;
-    const Run run = gas ? one_run_eigenvalues(ensemble, options, seed, stream_base, static_cast<std::uint64_t>(rep))
-                        : one_run(ensemble, options, seed, stream_base, static_cast<std::uint64_t>(rep));
-    if (!run.converged) r.status = SplittingStatus::kMaxLevels;
-    r.run_estimates.push_back(std::exp(run.log_p));
-    r.run_log_estimates.push_back(run.log_p);
-    r.run_levels.push_back(run.levels);
-    accepted += run.accepted;
-    proposed += run.proposed;
-    r.matrix_evaluations += run.evaluations;
+    if (!parallel::owns_item(rep)) continue;
+    Run run;
+    if (gas) {
+      EigenvalueGasKernel kernel(ensemble);
+      run = level_loop(kernel, options, seed, stream_base, static_cast<std::uint64_t>(rep));
+    } else {
+      MatrixPcnKernel kernel(ensemble, options.initial_step);
+      run = level_loop(kernel, options, seed, stream_base, static_cast<std::uint64_t>(rep));
+    }
+    // One record per repetition for share_items: six scalars, then the per-level probabilities and
+    // acceptance rates, each preceded by its length.
+    std::vector<double>& record = records[static_cast<std::size_t>(rep)];
+    record = {run.log_p, static_cast<double>(run.levels), run.converged ? 1.0 : 0.0, static_cast<double>(run.accepted),
+              static_cast<double>(run.proposed), static_cast<double>(run.evaluations)};
+    record.push_back(static_cast<double>(run.level_probabilities.size()));
+    record.insert(record.end(), run.level_probabilities.begin(), run.level_probabilities.end());
+    record.push_back(static_cast<double>(run.level_acceptance.size()));
+    record.insert(record.end(), run.level_acceptance.begin(), run.level_acceptance.end());
     if (progress) progress(rep + 1, options.repetitions);
+  }
+  parallel::share_items(records);
+  for (const std::vector<double>& run : records) {
+    if (run.at(2) == 0.0) r.status = SplittingStatus::kMaxLevels;
+    r.run_estimates.push_back(std::exp(run[0]));
+    r.run_log_estimates.push_back(run[0]);
+    r.run_levels.push_back(static_cast<int>(run[1]));
+    accepted += static_cast<std::int64_t>(run[3]);
+    proposed += static_cast<std::int64_t>(run[4]);
+    r.matrix_evaluations += static_cast<std::int64_t>(run[5]);
+    const auto probabilities = static_cast<std::size_t>(run.at(6));
+    r.run_level_probabilities.emplace_back(run.begin() + 7, run.begin() + 7 + static_cast<std::ptrdiff_t>(probabilities));
+    const std::size_t at = 7 + probabilities;
+    const auto acceptance = static_cast<std::size_t>(run.at(at));
+    r.run_level_acceptance.emplace_back(run.begin() + static_cast<std::ptrdiff_t>(at + 1),
+                                        run.begin() + static_cast<std::ptrdiff_t>(at + 1 + acceptance));
   }
   const double R = options.repetitions;
   // Mean and spread on estimates scaled by the largest run, so nothing underflows: log_p stays right
@@ -281,8 +277,10 @@ SplittingResult subset_simulation(const Ensemble& ensemble, const SplittingOptio
   r.relative_error = std::sqrt(var / R) / mean;
   const double t = boost::math::quantile(boost::math::students_t_distribution<double>(R - 1),
                                          0.5 + options.confidence / 2);
-  r.ci_low = r.p * std::exp(-t * r.relative_error);
-  r.ci_high = r.p * std::exp(t * r.relative_error);
+  r.log_ci_low = r.log_p - t * r.relative_error;
+  r.log_ci_high = r.log_p + t * r.relative_error;
+  r.ci_low = std::exp(r.log_ci_low);
+  r.ci_high = std::exp(r.log_ci_high);
   r.mean_acceptance = proposed > 0 ? static_cast<double>(accepted) / static_cast<double>(proposed) : 0.0;
   return r;
 }

@@ -31,9 +31,10 @@
 
 namespace saddlescope::rmt {
 
-// The Markov moves. kMatrixPcn: pCN on the Gaussian coordinates z of H (any ensemble). kEigenvalueGas:
-// Metropolis sweeps on the GOE eigenvalues under their joint density (goe/goe-shift only; see
-// splitting.cpp). kAuto: the eigenvalue gas where it exists — the pCN chains in k(k+1)/2 dimensions
+// The Markov moves — the move kernels of the one level loop (splitting.cpp). kMatrixPcn: pCN on the
+// Gaussian coordinates z of H (any ensemble). kEigenvalueGas: sweeps of single-eigenvalue, translation
+// and dilation moves on the GOE eigenvalues under their joint density (goe/goe-shift only;
+// rmt/coulomb_gas.h). kAuto: the eigenvalue gas where it exists — the pCN chains in k(k+1)/2 dimensions
 // stop mixing at deep levels (measured: estimates orders of magnitude low for k ≥ 17).
 enum class SplittingMoves { kAuto, kMatrixPcn, kEigenvalueGas };
 inline constexpr auto kSplittingMovesNames = text::make_name_table<SplittingMoves>(
@@ -62,11 +63,16 @@ struct SplittingResult {
   double p = 0;                       // mean of the run estimates
   double relative_error = 0;          // standard error of the mean / p
   double ci_low = 0, ci_high = 0;     // p·exp(∓t·relative_error)
+  double log_ci_low = 0, log_ci_high = 0;  // their logs (finite where they underflow)
   double log_p = 0;                   // ln p (finite even where p underflows to 0)
   std::vector<double> run_estimates;      // one per repetition (0 where it underflows)
   std::vector<double> run_log_estimates;  // ln of each run's estimate
   std::vector<int> run_levels;        // levels (thresholds) used by each run
-  double mean_acceptance = 0;         // pCN acceptance over all runs and levels
+  // Per run, per level: the conditional probability of the level given the one before (p₀ for every level
+  // but the last, which is the final fraction above 0), and the acceptance rate of the moves that refilled
+  // it (one entry fewer: the last level is not refilled).
+  std::vector<std::vector<double>> run_level_probabilities, run_level_acceptance;
+  double mean_acceptance = 0;         // move acceptance over all runs and levels
   SplittingMoves moves_used = SplittingMoves::kMatrixPcn;
   std::int64_t matrix_evaluations = 0;  // H(z) built, over all runs (the cost measure)
 };

@@ -21,6 +21,7 @@
 #include "io/hdf5.h"
 #include "io/provenance.h"
 #include "support/process.h"
+#include "support/refusal.h"
 
 namespace sc = saddlescope;
 namespace h5 = sc::io::h5;
@@ -28,41 +29,10 @@ using sc::testing::line_count;
 using sc::testing::run_command;
 using sc::testing::TempDir;
 using sc::testing::tool_path;
+using sc::testing::expect_refusal;
+using sc::testing::quote;
 
 namespace {
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-// Runs `tool args` with the limits above; checks the contract; `mentions` must all occur on stderr.
-// `env` (e.g. "SADDLESCOPE_HDF5_GUARD_TIMEOUT=3 ") is put before the tool's command.
-void expect_refusal(const std::string& tool, const std::string& args, const std::vector<std::string>& mentions,
-                    const std::string& env = "") {
-  const std::string limit = kSanitized ? "" : "ulimit -v 2097152; ";
-  const auto r = run_command("(" + limit + env + "exec timeout 30 " + tool_path(tool) + " " + args + ")");
-  SCOPED_TRACE(tool + " " + args);
-  EXPECT_NE(r.exit_code, 124) << "timed out (hang)";
-  EXPECT_LT(r.exit_code, 128) << "killed by a signal: " << r.err;
-  EXPECT_TRUE(r.exit_code == 2 || r.exit_code == 3) << "exit code " << r.exit_code << ", stderr: " << r.err;
-  EXPECT_EQ(line_count(r.err), 1) << "stderr: " << r.err;
-  EXPECT_TRUE(r.out.empty()) << "stdout: " << r.out;
-  for (const auto& m : mentions) EXPECT_NE(r.err.find(m), std::string::npos) << "'" << m << "' not named in: " << r.err;
-}
 
 sc::io::Provenance corpus_provenance() {
   const char* argv[] = {"test_hardening"};

@@ -180,4 +180,34 @@ TEST(Faults, DiskFullWhileLoggingEndsWithAnErrorAndAReadableLog) {
   }
 }
 
+// Regression (issue #17, item 4): the disk fills during a flush. Before, the failed flush's rows were
+// visible as zeros in /trajectory and /curvature (their extents had reached the disk, their data had
+// not) while /steps was right. Now every table is rolled back to the last complete flush: /trajectory
+// holds the parameters of steps 0..P-1 (--trajectory-every 1: P = T, and Rosenbrock's start has no
+// zero coordinate, so a row of zeros is a row never written) and /curvature the probes of steps
+// 0, 5, 10, ... (--curvature-every 5).
+TEST(Faults, RegressionDiskFullFlushLeavesNoRowsOfZeros) {
+  TempDir dir;
+  const std::string log = dir.file("run.h5");
+  const auto r = run_command("ulimit -f 2048; exec " + tool_path("run-optimizer") +
+                             " --problem rosenbrock:n=200 --optimizer sgd --lr 1e-6 --steps 100000 --trajectory-every 1"
+                             " --curvature-every 5 --flush-every 100 --log " + log);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_LT(r.exit_code, 128) << r.err;
+  const hsize_t T = check_log(log);
+  ASSERT_GT(T, 0u);
+  h5::Handle f = h5::open_file(log, false, /*swmr_read=*/true);
+  const auto trajectory_step = h5::read_int_vector(f.get(), "trajectory/step", std::uint64_t{1} << 30);
+  const Eigen::MatrixXd params = h5::read_matrix(f.get(), "trajectory/params", std::uint64_t{1} << 30);
+  const auto curvature_step = h5::read_int_vector(f.get(), "curvature/step", std::uint64_t{1} << 30);
+  EXPECT_EQ(trajectory_step.size(), T) << "one trajectory row per step";
+  for (std::size_t i = 0; i < trajectory_step.size(); ++i) {
+    ASSERT_EQ(trajectory_step[i], static_cast<std::int64_t>(i)) << "trajectory row " << i;
+    ASSERT_GT(params.row(static_cast<Eigen::Index>(i)).cwiseAbs().sum(), 0.0) << "trajectory row " << i << " is zeros";
+  }
+  EXPECT_EQ(curvature_step.size(), (T + 4) / 5) << "one probe every 5 steps";
+  for (std::size_t i = 0; i < curvature_step.size(); ++i)
+    ASSERT_EQ(curvature_step[i], static_cast<std::int64_t>(5 * i)) << "curvature row " << i;
+}
+
 }  // namespace

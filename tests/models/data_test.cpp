@@ -137,7 +137,7 @@ namespace {
 
 // The digits are 8×8 single-channel images (sklearn digits.rst), and the file says so.
 TEST(DataFiles, DigitsCarryTheirImageShape) {
-  const io::DataArrays digits = models::read_data_file(std::string(SADDLESCOPE_SOURCE_DIR) + "/data/datasets/digits.h5", "digits");
+  const io::DataArrays digits = io::read_data_file(std::string(SADDLESCOPE_SOURCE_DIR) + "/data/datasets/digits.h5", "digits");
   EXPECT_EQ(digits.sample_shape, (std::vector<std::int64_t>{1, 8, 8}));
 }
 

@@ -49,11 +49,22 @@ TEST(RmtCheckTool, JsonHasTheContractFields) {
 }
 
 TEST(RmtCheckTool, AutoSwitchesToSplittingWhenHitsAreFew) {
-  // k = 7: P ≈ 1e-7, so 2000 plain samples see no hit and auto must use splitting.
-  const auto o = run("--ensemble goe --k 7 --samples 2000 --population 200 --repetitions 3 --json");
+  // diagonal, k = 24: P = 0.5^24 ≈ 6e-8, so 2000 plain samples see no hit and auto must use splitting
+  // (the ensembles without an eigenvalue density: diagonal, wishart, hessian).
+  const auto o = run("--ensemble diagonal --k 24 --samples 2000 --population 200 --repetitions 3 --json");
   ASSERT_EQ(o.code, 0);
   const auto j = nlohmann::json::parse(o.out);
   EXPECT_EQ(j["results"][0]["method"], "splitting");
+  EXPECT_TRUE(j["results"][0].contains("monte_carlo"));
+  EXPECT_GT(j["results"][0]["p"].get<double>(), 0.0);
+}
+
+TEST(RmtCheckTool, AutoSwitchesToIntegrationForGoeWhenHitsAreFew) {
+  // GOE, k = 7: P ≈ 9e-8, so 2000 plain samples see no hit and auto must use thermodynamic integration.
+  const auto o = run("--ensemble goe --k 7 --samples 2000 --sweeps 200 --burn-in 200 --nodes 8 --repetitions 3 --json");
+  ASSERT_EQ(o.code, 0);
+  const auto j = nlohmann::json::parse(o.out);
+  EXPECT_EQ(j["results"][0]["method"], "integration");
   EXPECT_TRUE(j["results"][0].contains("monte_carlo"));
   EXPECT_GT(j["results"][0]["p"].get<double>(), 0.0);
 }

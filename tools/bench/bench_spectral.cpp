@@ -183,6 +183,20 @@ int main(int argc, char** argv) {
       out["hvp_seconds_per_column_block_" + std::to_string(m)] =
           time_it(5, [&] { f.hessian_vector_product(x, Vm, HV); }) / static_cast<double>(m);
     }
+    // Products at a fixed point reuse its forward/backward pass (models::Network); a product at a new
+    // point pays for it. Alternating two points measures the latter.
+    out["hvp_over_gradient_block_1"] =
+        out["hvp_seconds_per_column_block_1"].get<double>() / out["gradient_seconds"].get<double>();
+    {
+      const Eigen::MatrixXd V1 = V.leftCols(1);
+      Eigen::VectorXd x2 = x;
+      x2(0) += 1e-3;
+      bool flip = false;
+      out["hvp_seconds_new_point_block_1"] = time_it(6, [&] {
+        f.hessian_vector_product(flip ? x2 : x, V1, HV);
+        flip = !flip;
+      });
+    }
     out["reorthogonalisation_seconds_per_column_ncv40"] = time_it(5, [&] {
       W = V.leftCols(1);
       sc::curvature::project_out(B, W, C);

@@ -29,12 +29,14 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import timed  # noqa: E402
 
 
 def main():
@@ -89,13 +91,7 @@ def main():
            "--threads", str(a.threads)] + a.extra.split()
     if a.keep_checkpoint:
         shutil.copyfile(ckpt, a.keep_checkpoint)
-    # CPU seconds as well as wall: on a loaded machine the CPU time is the fairer comparison.
-    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    ours_wall = time.perf_counter() - t0
-    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    ours_cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    ours_wall, ours_cpu, proc = timed(cmd)
     if proc.returncode not in (0, 1):
         sys.exit("hessian-spectrum failed: " + proc.stderr)
     ours = json.loads(proc.stdout)

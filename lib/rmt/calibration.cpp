@@ -1,0 +1,90 @@
+#include "rmt/calibration.h"
+
+#include <boost/math/distributions/students_t.hpp>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+namespace saddlescope::rmt {
+
+bool CalibrationOptions::IsValid(std::string* why) const {
+  auto fail = [&](const std::string& m) {
+    if (why) *why = m;
+    return false;
+  };
+  if (!check.IsValid(why)) return false;
+  if (check.method == Method::kMonteCarlo) return fail("'method' must be a rare-event method for calibration, got 'mc'");
+  if (seeds < 2) return fail("'seeds' must be >= 2, got " + std::to_string(seeds));
+  for (double q : nominal)
+    if (!(q > 0 && q < 1)) return fail("every 'nominal' level must be in (0, 1), got " + std::to_string(q));
+  return true;
+}
+
+CalibrationResult calibrate(const CalibrationOptions& options, const CheckProgress& progress) {
+  std::string why;
+  if (!options.IsValid(&why)) throw std::invalid_argument(why);
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  CalibrationResult out;
+  out.nominal = options.nominal;
+  for (int k : options.check.ks) {
+    const ExactValue exact = exact_value(options.check.ensemble, k);
+    if (!exact.available || !std::isfinite(exact.log_p))
+      throw std::invalid_argument("calibration needs an exact value: none known for " +
+                                  Ensemble(options.check.ensemble, k).description() + " at k = " + std::to_string(k));
+  }
+  // Each run is run_check on one k with the rare-event method forced, exact values and index theory off.
+  CheckOptions one = options.check;
+  one.exact = false;
+  if (one.method == Method::kAuto)
+    one.method = Ensemble(one.ensemble, 1).has_tridiagonal_model() ? Method::kIntegration : Method::kSplitting;
+  for (int k : options.check.ks) {
+    const auto t0 = Clock::now();
+    CalibrationRow row;
+    row.k = k;
+    row.exact_log_p = exact_value(options.check.ensemble, k).log_p;
+    row.method_used = one.method;
+    row.confidence = one.method == Method::kIntegration ? one.integration.confidence : one.splitting.confidence;
+    row.degrees_of_freedom =
+        (one.method == Method::kIntegration ? one.integration.repetitions : one.splitting.repetitions) - 1;
+    const double t_own = boost::math::quantile(boost::math::students_t_distribution<double>(row.degrees_of_freedom),
+                                               0.5 + row.confidence / 2);
+    one.ks = {k};
+    for (int s = 0; s < options.seeds; ++s) {
+      const CheckResult r = run_check(one, options.first_seed + static_cast<std::uint64_t>(s), {}, false);
+      if (out.ensemble_description.empty()) out.ensemble_description = r.ensemble_description;
+      const KResult& kr = r.results.front();
+      const double center = 0.5 * (kr.log_ci_low + kr.log_ci_high);
+      const double se = (kr.log_ci_high - kr.log_ci_low) / (2 * t_own);
+      row.log_p.push_back(kr.log_p);
+      row.center.push_back(center);
+      row.standard_error.push_back(se);
+      if (kr.log_ci_low <= row.exact_log_p && row.exact_log_p <= kr.log_ci_high) ++row.covered;
+      if (progress) progress("k=" + std::to_string(k) + " calibration", s + 1, options.seeds);
+    }
+    row.runs = options.seeds;
+    for (double q : options.nominal) {
+      const double t = boost::math::quantile(boost::math::students_t_distribution<double>(row.degrees_of_freedom), 0.5 + q / 2);
+      int covered = 0;
+      for (std::size_t i = 0; i < row.center.size(); ++i)
+        if (std::abs(row.center[i] - row.exact_log_p) <= t * row.standard_error[i]) ++covered;
+      row.coverage.push_back(static_cast<double>(covered) / row.runs);
+    }
+    double mean = 0, se_mean = 0;
+    for (std::size_t i = 0; i < row.log_p.size(); ++i) {
+      mean += (row.log_p[i] - row.exact_log_p) / row.runs;
+      se_mean += row.standard_error[i] / row.runs;
+    }
+    double spread = 0;
+    for (double l : row.log_p) spread += (l - row.exact_log_p - mean) * (l - row.exact_log_p - mean) / (row.runs - 1);
+    row.mean_log_error = mean;
+    row.log_error_spread = std::sqrt(spread);
+    row.mean_standard_error = se_mean;
+    row.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    out.rows.push_back(std::move(row));
+  }
+  out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return out;
+}
+
+}  // namespace saddlescope::rmt

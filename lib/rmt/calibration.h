@@ -1,0 +1,53 @@
+#pragma once
+// Calibration of rmt-check's rare-event intervals: R independent estimates per k (seeds first_seed,
+// first_seed + 1, …), each with its own interval, against the exact value (rmt/exact.h; the GOE at any
+// shift, the diagonal ensemble, the Wishart control). The empirical coverage — the fraction of intervals
+// that contain the exact value — is what an interval's nominal level promises; it is reported at the
+// estimator's own level and, from the same runs, at the levels in `nominal` (the interval of a run with
+// centre c, standard error e and d degrees of freedom at level q is c ± t_d((1+q)/2)·e), which draws the
+// coverage-against-nominal curve. With R runs the coverage of a correct 95% interval is Binomial(R, 0.95)/R:
+// at R = 20, 18 or more covered has probability 0.92.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rmt/check.h"
+
+namespace saddlescope::rmt {
+
+struct CalibrationOptions {
+  CheckOptions check;          // ensemble, ks, and the method: integration or splitting (auto picks as run_check)
+  int seeds = 20;              // independent estimates per k; ≥ 2
+  std::uint64_t first_seed = 1;
+  std::vector<double> nominal = {0.5, 0.68, 0.8, 0.9, 0.95, 0.99};  // each in (0, 1)
+  bool IsValid(std::string* why) const;
+};
+
+struct CalibrationRow {
+  int k = 0;
+  double exact_log_p = 0;
+  Method method_used = Method::kIntegration;
+  double confidence = 0.95;                // the estimator's own level
+  int covered = 0;                         // runs whose interval at `confidence` contains the exact value
+  int runs = 0;
+  std::vector<double> log_p;               // per run: the point estimate of ln P
+  std::vector<double> center, standard_error;  // per run: interval centre and standard error of ln P̂
+  int degrees_of_freedom = 0;              // of each run's Student interval (repetitions − 1)
+  std::vector<double> coverage;            // per nominal level
+  double mean_log_error = 0;               // mean over runs of ln P̂ − ln P (bias, in log units)
+  double log_error_spread = 0;             // their standard deviation
+  double mean_standard_error = 0;          // mean stated standard error (compare with the spread)
+  double seconds = 0;                      // wall time for the R runs
+};
+
+struct CalibrationResult {
+  std::string ensemble_description;
+  std::vector<double> nominal;
+  std::vector<CalibrationRow> rows;
+  double seconds = 0;
+};
+
+// Throws std::invalid_argument for invalid options, method mc, or a k without an exact value.
+CalibrationResult calibrate(const CalibrationOptions& options, const CheckProgress& progress = {});
+
+}  // namespace saddlescope::rmt
