@@ -4,6 +4,7 @@
 #include "cli/app.h"
 #include "cli/file_flags.h"
 #include "critical/classify.h"
+#include "curvature/blocks.h"
 #include "io/hdf5.h"
 #include "problem/problem.h"
 #include "report/classification.h"
@@ -16,6 +17,7 @@ struct Options {
   sc::cli::ProblemOptions source;
   std::string method = "auto";
   std::string out;
+  std::string blocks;
   long show = 5;
   sc::critical::ClassifyOptions classify;
   sc::cli::CommonOptions common;
@@ -59,6 +61,9 @@ void setup(CLI::App& app, Options& o) {
   app.add_option("--show", o.show, "Eigenvalues to list at each end of the spectrum")
       ->check(CLI::Range(1L, 1000000L))
       ->capture_default_str();
+  app.add_option("--block", o.blocks,
+                 "Classify on these parameter blocks only (names or globs, comma-separated): the gradient's block "
+                 "coordinates and the diagonal Hessian block; a block verdict, the escape direction embedded");
   app.add_option("--out", o.out, "Write a result file (HDF5)");
   sc::cli::add_common_options(app, o.common);
 }
@@ -72,6 +77,9 @@ int run(const Options& o, int argc, char** argv) {
   classify.lanczos.k = o.show;
   classify.lanczos.seed = o.common.seed;
   classify.density.seed = o.common.seed;
+  if (!o.blocks.empty())
+    classify.blocks = sc::curvature::select_blocks(problem.objective->parameter_blocks(),
+                                                   sc::curvature::split_block_patterns(o.blocks));
   const sc::critical::Classification c = sc::critical::classify(*problem.objective, problem.point, classify);
 
   nlohmann::json summary = sc::report::to_json(c, o.show);

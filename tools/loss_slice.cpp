@@ -6,6 +6,7 @@
 #include "cli/app.h"
 #include "cli/file_flags.h"
 #include "cli/progress.h"
+#include "curvature/blocks.h"
 #include "parallel/parallel.h"
 #include "explore/slice.h"
 #include "io/error.h"
@@ -27,6 +28,8 @@ struct Options {
   std::string normalization = "auto";
   std::string method = "auto";
   std::string out;
+  std::string blocks;
+  std::string xignore;
   int dims = 1;
   bool keep_1d = false;
   bool curvature = false;
@@ -58,6 +61,13 @@ void setup(CLI::App& app, Options& o) {
       ->capture_default_str();
   app.add_flag("--keep-1d", o.keep_1d,
                "Filter normalisation: normalise biases / 1-D blocks as one filter instead of zeroing them");
+  app.add_option("--xignore", o.xignore,
+                 "biasbn: zero the random directions on biases and normalisation parameters (every block of rank "
+                 "<= 1), as Li et al.'s --xignore biasbn; the default unless --keep-1d")
+      ->check(CLI::IsMember({"biasbn"}));
+  app.add_option("--block", o.blocks,
+                 "Directions zero outside these parameter blocks (names or globs, comma-separated); eigenvector "
+                 "directions are those of the diagonal Hessian block");
   app.add_flag("--curvature", o.curvature, "Also lambda_min and lambda_max at every grid point");
   app.add_option("--method", o.method, "--curvature and eigenvector directions: dense, lanczos or auto")
       ->check(CLI::IsMember(sc::curvature::kMethodNames.names()))
@@ -92,6 +102,8 @@ sc::explore::SliceOptions slice_options(const Options& o) {
     throw std::invalid_argument("--to / --to-at are only used with --directions interpolate");
   if (!o.to.empty() && problem) throw std::invalid_argument("--to needs a checkpoint; with --problem use --to-at");
   if (!o.to_at.empty() && !problem) throw std::invalid_argument("--to-at needs --problem; with a checkpoint use --to");
+  if (!o.xignore.empty() && o.keep_1d)
+    throw std::invalid_argument("--xignore biasbn zeroes the 1-D blocks that --keep-1d keeps: give one of them");
   if (!o.grid.empty()) {
     const auto g = parse_list(o.grid, static_cast<std::size_t>(o.dims), "--grid");
     for (double v : g)
@@ -164,6 +176,8 @@ int run(const Options& o, int argc, char** argv) {
   s.normalization = o.normalization != "auto" ? sc::explore::kNormalizationNames.parse(o.normalization)
                     : network                 ? sc::explore::Normalization::filter
                                               : sc::explore::Normalization::none;
+  if (!o.blocks.empty())
+    s.blocks = sc::curvature::select_blocks(blocks, sc::curvature::split_block_patterns(o.blocks));
   settings.update(sc::report::slice_settings(*p.objective, s));
 
   sc::explore::SlicePlan plan;

@@ -133,6 +133,8 @@ int run(Options& o, int argc, char** argv) {
   auto optimizer = sc::optim::make_optimizer(config);
   if (source) sc::optim::resume_from_checkpoint(*optimizer, *source, problem.input_path);
   configure_trainer(o);
+  // Batch norm in train mode: its running statistics advance every step, as torch's do.
+  o.trainer.training_state = dynamic_cast<sc::objective::TrainingState*>(problem.objective.get());
 
   const auto provenance = sc::cli::provenance("run-optimizer", argc, argv, {{"seed", o.common.seed}});
   std::vector<sc::optim::Recorder*> recorders;

@@ -4,6 +4,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "curvature/blocks.h"
 #include "curvature/dense.h"
 #include "curvature/inertia.h"
 #include "text/format.h"
@@ -263,29 +264,38 @@ Classification classify(const objective::Objective& f, const objective::Vector& 
   out.value = f.gradient(x, g);
   if (!std::isfinite(out.value) || !g.allFinite())
     throw std::invalid_argument("classify: the objective or its gradient is not finite at this point");
-  const Eigen::Index n = f.dim();
+  const curvature::ObjectiveOperator full(f, x, curvature::Curvature::hessian);
+  std::optional<curvature::RestrictedOperator> restricted;
+  objective::Vector block_g = g;
+  if (!options.blocks.empty()) {
+    restricted.emplace(full, options.blocks);
+    block_g = restricted->restrict(g);
+    for (const auto& block : options.blocks) out.blocks.push_back(block.name);
+  }
+  const curvature::SymmetricOperator& H = restricted ? static_cast<const curvature::SymmetricOperator&>(*restricted) : full;
+  const auto embed = [&](const objective::Vector& v) { return restricted ? restricted->embed(v) : v; };
+  const Eigen::Index n = H.rows();
   curvature::EigenpairOptions e = options.lanczos;
   e.which = curvature::Which::both_ends;
   e.k = std::max<Eigen::Index>(1, std::min(e.k, n / 2));
   // The one dense-or-Lanczos rule (curvature::use_dense_path): tiny n (no room for both ends in a
   // Krylov basis) goes dense whatever was asked.
   const bool dense = curvature::use_dense_path(options.method, n, options.dense_threshold, curvature::krylov_dimension(e, n));
-  const curvature::ObjectiveOperator H(f, x, curvature::Curvature::hessian);
 
   if (dense) {
     const Eigen::MatrixXd M = H.dense();
     const curvature::DenseSpectrum spectrum = curvature::dense_spectrum_lowest_vector(M);
-    decide(g.norm(), M, spectrum.eigenvalues, options, out);
+    decide(block_g.norm(), M, spectrum.eigenvalues, options, out);
     out.has_index_fraction = n > 0;
     out.index_fraction = n > 0 ? static_cast<double>(out.index) / static_cast<double>(n) : 0.0;
-    out.hvp_count = H.product_count();
+    out.hvp_count = full.product_count();
     if (out.verdict != Verdict::local_minimum && spectrum.eigenvalues.size() > 0)
-      set_escape(f, x, g, spectrum.eigenvectors.col(0), options, out);
+      set_escape(f, x, g, embed(spectrum.eigenvectors.col(0)), options, out);
     return out;
   }
 
   const curvature::EigenpairResult r = curvature::extreme_eigenpairs(H, e);
-  decide_from_extremes(g.norm(), n, r.eigenvalues.head(e.k), r.residuals.head(e.k), r.eigenvalues.tail(e.k),
+  decide_from_extremes(block_g.norm(), n, r.eigenvalues.head(e.k), r.residuals.head(e.k), r.eigenvalues.tail(e.k),
                        r.residuals.tail(e.k), r.converged, options, out);
   if (options.density.probes > 0) {
     const curvature::SlqResult q = curvature::stochastic_lanczos_quadrature(H, options.density);
@@ -294,8 +304,8 @@ Classification classify(const objective::Objective& f, const objective::Vector& 
     out.index_fraction_stderr = q.index_fraction_stderr;
     out.index_fraction_resolution = q.index_fraction_resolution;
   }
-  out.hvp_count = H.product_count();
-  if (out.verdict != Verdict::local_minimum) set_escape(f, x, g, r.eigenvectors.col(0), options, out);
+  out.hvp_count = full.product_count();
+  if (out.verdict != Verdict::local_minimum) set_escape(f, x, g, embed(r.eigenvectors.col(0)), options, out);
   return out;
 }
 

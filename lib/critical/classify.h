@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "curvature/lanczos.h"
 #include "curvature/slq.h"
@@ -52,6 +53,12 @@ struct ClassifyOptions {
   curvature::EigenpairOptions lanczos;
   // Lanczos path: SLQ for the index estimate (probes = 0 skips it).
   curvature::SlqOptions density;
+  // Block verdict (classify-critical --block): when not empty, the point is classified on these
+  // parameter blocks alone — the first-order test on the gradient's block coordinates, the spectrum of
+  // the diagonal block H_bb (curvature/blocks.h), the escape direction embedded in the full space (zero
+  // outside the blocks). A block minimum says nothing about the other coordinates; a block saddle is a
+  // saddle of f too (a descent direction of H_bb is one of H).
+  std::vector<objective::Objective::Block> blocks;
 
   // False, with `why` naming the field, its value and the rule, when an option is out of range.
   bool IsValid(std::string* why) const;
@@ -60,6 +67,9 @@ struct ClassifyOptions {
 struct Classification {
   Verdict verdict = Verdict::not_critical;
   std::string decided_by;  // which test decided, in words, with the numbers it compared
+  // Block verdict: the names of the blocks the classification was restricted to (empty: all of x);
+  // `n`, the eigenvalues, index and grad_norm are then those of the block, the escape direction is full-size.
+  std::vector<std::string> blocks;
   std::string method = "dense";
   Eigen::Index n = 0;  // parameters
   double value = 0.0;

@@ -158,4 +158,17 @@ std::vector<LayerCurvature> layer_table(const SymmetricOperator& A, const std::v
   return rows;
 }
 
+SpectrumReport analyze_block_spectrum(const SymmetricOperator& A, const std::vector<ParameterBlock>& blocks,
+                                      const SpectrumOptions& options) {
+  const RestrictedOperator restricted(A, blocks);
+  SpectrumReport report = analyze_spectrum(restricted, options);
+  for (Eigen::MatrixXd* vectors : {&report.bottom_eigenvectors, &report.top_eigenvectors}) {
+    if (vectors->size() == 0) continue;
+    Eigen::MatrixXd full(A.rows(), vectors->cols());
+    for (Eigen::Index j = 0; j < vectors->cols(); ++j) full.col(j) = restricted.embed(vectors->col(j));
+    *vectors = std::move(full);
+  }
+  return report;
+}
+
 }  // namespace saddlescope::curvature

@@ -16,6 +16,7 @@
 
 #include "curvature/lanczos.h"
 #include "curvature/operator.h"
+#include "curvature/spectrum.h"
 #include "objective/objective.h"
 
 namespace saddlescope::curvature {
@@ -50,6 +51,13 @@ class RestrictedOperator final : public SymmetricOperator {
   std::vector<ParameterBlock> blocks_;
   Eigen::Index size_ = 0;
 };
+
+// analyze_spectrum on A_bb (hessian-spectrum --block): eigenvalues, density, trace and index are those of
+// the block; eigenvectors (when kept) are embedded into the full parameter space (zeros outside the
+// blocks, n rows), so they can be used as directions at the point; the diagonal stays over the blocks'
+// coordinates, in the order of `blocks`. `report.n` is the block's size.
+SpectrumReport analyze_block_spectrum(const SymmetricOperator& A, const std::vector<ParameterBlock>& blocks,
+                                      const SpectrumOptions& options);
 
 struct LayerTableOptions {
   // Lanczos settings for each block's λ_min and λ_max (k and which are set per block).

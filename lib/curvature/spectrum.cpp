@@ -1,6 +1,7 @@
 #include "curvature/spectrum.h"
 
 #include <Eigen/Eigenvalues>
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <stdexcept>
@@ -57,23 +58,8 @@ void dense_path(const SymmetricOperator& A, const SpectrumOptions& o, SpectrumRe
   r.index_fraction = n > 0 ? static_cast<double>(negative) / static_cast<double>(n) : 0.0;
   // The exact spectrum as a density: nodes = eigenvalues, weights 1/n, broadened like SLQ's.
   if (o.density.probes > 0 && n > 0) {
-    SlqResult& d = r.density;
     r.has_density = true;
-    d.nodes = eig.eigenvalues;
-    d.weights = VectorXd::Constant(n, 1.0 / static_cast<double>(n));
-    d.steps_taken = Eigen::VectorXi::Constant(1, static_cast<int>(n));
-    d.lambda_low = eig.eigenvalues(0);
-    d.lambda_high = eig.eigenvalues(n - 1);
-    const double range = d.lambda_high - d.lambda_low;
-    d.sigma_absolute = o.density.sigma * (range > 0.0 ? range : std::max(max_abs, 1.0));
-    const double s = d.sigma_absolute;
-    d.grid = VectorXd::LinSpaced(o.density.grid_points, d.lambda_low - 6.0 * s, d.lambda_high + 6.0 * s);
-    d.density = VectorXd::Zero(o.density.grid_points);
-    const double norm = 1.0 / (std::sqrt(2.0 * std::numbers::pi) * s * static_cast<double>(n));
-    for (double c : eig.eigenvalues) d.density += (norm * (-0.5 * ((d.grid.array() - c) / s).square()).exp()).matrix();
-    d.trace = r.trace;
-    d.index_fraction = r.index_fraction;
-    d.message = "exact eigenvalues, broadened";
+    r.density = broadened_density(eig.eigenvalues, o.density, r.trace, r.index_fraction);
   }
   if (o.progress) o.progress("eigenpairs", 1, 1);
 }
@@ -143,6 +129,64 @@ void lanczos_path(const SymmetricOperator& A, const SpectrumOptions& o, Spectrum
 }
 
 }  // namespace
+
+SlqResult broadened_density(const VectorXd& eigenvalues, const SlqOptions& options, double trace, double index_fraction) {
+  const Index n = eigenvalues.size();
+  if (n == 0) throw std::invalid_argument("broadened_density: no eigenvalues");
+  SlqResult d;
+  d.nodes = eigenvalues;
+  d.weights = VectorXd::Constant(n, 1.0 / static_cast<double>(n));
+  d.steps_taken = Eigen::VectorXi::Constant(1, static_cast<int>(n));
+  d.lambda_low = eigenvalues.minCoeff();
+  d.lambda_high = eigenvalues.maxCoeff();
+  const double max_abs = eigenvalues.cwiseAbs().maxCoeff();
+  const double range = d.lambda_high - d.lambda_low;
+  d.sigma_absolute = options.sigma * (range > 0.0 ? range : std::max(max_abs, 1.0));
+  const double s = d.sigma_absolute;
+  d.grid = VectorXd::LinSpaced(options.grid_points, d.lambda_low - 6.0 * s, d.lambda_high + 6.0 * s);
+  d.density = VectorXd::Zero(options.grid_points);
+  const double norm = 1.0 / (std::sqrt(2.0 * std::numbers::pi) * s * static_cast<double>(n));
+  for (double c : eigenvalues) d.density += (norm * (-0.5 * ((d.grid.array() - c) / s).square()).exp()).matrix();
+  d.trace = trace;
+  d.index_fraction = index_fraction;
+  d.message = "exact eigenvalues, broadened";
+  return d;
+}
+
+SpectrumReport spectrum_from_eigenvalues(const VectorXd& eigenvalues, const SpectrumOptions& o, const std::string& method,
+                                         const std::string& message) {
+  std::string why;
+  if (!o.IsValid(&why)) throw std::invalid_argument(why);
+  const Index n = eigenvalues.size();
+  if (std::max(o.top, o.bottom) > n)
+    throw std::invalid_argument("--top/--bottom: " + std::to_string(std::max(o.top, o.bottom)) +
+                                " pairs wanted but n = " + std::to_string(n));
+  SpectrumReport r;
+  r.n = n;
+  r.method = method;
+  r.message = message;
+  VectorXd sorted = eigenvalues;
+  std::sort(sorted.begin(), sorted.end());
+  r.all_eigenvalues = sorted;
+  r.bottom_eigenvalues = sorted.head(std::min(o.bottom, n));
+  r.top_eigenvalues = sorted.tail(std::min(o.top, n));
+  r.bottom_residuals = VectorXd::Zero(r.bottom_eigenvalues.size());
+  r.top_residuals = VectorXd::Zero(r.top_eigenvalues.size());
+  r.has_trace = true;
+  r.trace = sorted.sum();
+  r.trace_method = "exact";
+  r.has_index = true;
+  const double tau = n > 0 ? o.density.zero_rtol * sorted.cwiseAbs().maxCoeff() : 0.0;
+  Index negative = 0;
+  for (double l : sorted)
+    if (l < -tau) ++negative;
+  r.index_fraction = n > 0 ? static_cast<double>(negative) / static_cast<double>(n) : 0.0;
+  if (o.density.probes > 0 && n > 0) {
+    r.has_density = true;
+    r.density = broadened_density(sorted, o.density, r.trace, r.index_fraction);
+  }
+  return r;
+}
 
 bool SpectrumOptions::IsValid(std::string* why) const {
   auto fail = [&](const std::string& message) {

@@ -77,4 +77,16 @@ struct SpectrumReport {
 // Runs the analysis on `A`. Throws std::invalid_argument for invalid options or sizes.
 SpectrumReport analyze_spectrum(const SymmetricOperator& A, const SpectrumOptions& o);
 
+// The report of an operator whose every eigenvalue is known in closed form (K-FAC: curvature/kfac.h):
+// the extremes from `eigenvalues` (residuals 0: no iteration), trace = their sum, index = the count
+// below −τ (τ = density.zero_rtol·max|λ|), the broadened density when density.probes > 0, no
+// eigenvectors and no diagonal. `method` and `message` say where the eigenvalues came from.
+SpectrumReport spectrum_from_eigenvalues(const Eigen::VectorXd& eigenvalues, const SpectrumOptions& o,
+                                         const std::string& method, const std::string& message);
+
+// Exact eigenvalues as a density (the dense path's): nodes = eigenvalues, weights 1/n, Gaussian
+// broadening σ = options.sigma × the spectral range on options.grid_points points.
+SlqResult broadened_density(const Eigen::VectorXd& eigenvalues, const SlqOptions& options, double trace,
+                            double index_fraction);
+
 }  // namespace saddlescope::curvature

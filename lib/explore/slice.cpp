@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "curvature/blocks.h"
 #include "curvature/lanczos.h"
 #include "models/graph/engine.h"
 #include "parallel/parallel.h"
@@ -117,6 +118,11 @@ Vector random_direction(const objective::Objective& f, const Vector& w, const Sl
   Vector d(f.dim());
   for (Index i = 0; i < d.size(); ++i) d(i) = rng.normal();
   if (o.normalization == Normalization::filter) filter_normalize(f, w, d, o.zero_one_dimensional);
+  if (!o.blocks.empty()) {
+    Vector kept = Vector::Zero(d.size());
+    for (const auto& block : o.blocks) kept.segment(block.offset, block.size) = d.segment(block.offset, block.size);
+    d = std::move(kept);
+  }
   return d;
 }
 
@@ -141,6 +147,9 @@ SlicePlan make_slice_plan(const objective::Objective& f, const Vector& center, c
   if (other != nullptr && other->size() != n)
     throw std::invalid_argument("the two points have different numbers of parameters (" + std::to_string(n) + " and " +
                                 std::to_string(other->size()) + ")");
+  if (interpolate && !o.blocks.empty())
+    throw std::invalid_argument("parameter blocks cannot restrict directions 'interpolate' (the line between the two points "
+                                "is fixed); use random or eigenvector directions");
   SlicePlan plan;
   plan.interpolate = interpolate;
   plan.origin = center;
@@ -164,7 +173,17 @@ SlicePlan make_slice_plan(const objective::Objective& f, const Vector& center, c
                 : o.directions == SliceDirections::bottom ? curvature::Which::smallest
                                                           : curvature::Which::both_ends;
       e.k = o.directions == SliceDirections::extreme ? 1 : o.dims;
-      const curvature::EigenpairResult r = curvature::extreme_eigenpairs(f, center, e);
+      curvature::EigenpairResult r;
+      if (o.blocks.empty()) {
+        r = curvature::extreme_eigenpairs(f, center, e);
+      } else {
+        const curvature::ObjectiveOperator hessian(f, center, curvature::Curvature::hessian);
+        const curvature::RestrictedOperator block(hessian, o.blocks);
+        r = curvature::extreme_eigenpairs(block, e);
+        Eigen::MatrixXd embedded(n, r.eigenvectors.cols());
+        for (Index j = 0; j < r.eigenvectors.cols(); ++j) embedded.col(j) = block.embed(r.eigenvectors.col(j));
+        r.eigenvectors = std::move(embedded);
+      }
       if (!r.converged) throw std::runtime_error("eigenvector directions: Lanczos did not converge: " + r.message);
       // Ascending order: for `top` the largest is the last column.
       Index first = 0, second = 1;

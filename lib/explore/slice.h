@@ -63,6 +63,11 @@ struct SliceOptions {
   critical::ClassifyOptions classify;
   // Eigenvector directions: extreme_eigenpairs options (k and which are set from `directions`/`dims`).
   curvature::EigenpairOptions eigen;
+  // loss-slice --block: when not empty, every direction is zero outside these parameter blocks — random
+  // directions are drawn and normalised as usual and then zeroed elsewhere; eigenvector directions are
+  // the eigenvectors of the diagonal block H_bb (curvature/blocks.h) embedded in the full space. Not
+  // with `interpolate` (the line θ_A → θ_B is what it is).
+  std::vector<objective::Objective::Block> blocks;
   // Progress of evaluate_slice: ("points", done, total) as points finish (total = the points this run
   // computes). Calls are serialised but may come from any worker thread. May be empty.
   std::function<void(std::string_view, std::int64_t, std::int64_t)> progress;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "optim/optimizer.h"
 #include "random/random.h"
 
 namespace saddlescope::optim {
@@ -109,6 +110,56 @@ void KfacPreconditioner::load_state(const std::map<std::string, objective::Vecto
   factors_.clear();
   inverse_basis_.clear();
   have_inverse_ = false;
+}
+
+namespace {
+
+KfacOptions kfac_options(const OptimizerConfig& c) {
+  KfacOptions o;
+  o.damping = c.damping;
+  o.factor_decay = c.factor_decay;
+  o.factor_interval = c.factor_interval;
+  o.inverse_interval = c.inverse_interval;
+  o.fisher = c.fisher;
+  return o;
+}
+
+class KfacOptimizer final : public Optimizer {
+ public:
+  explicit KfacOptimizer(OptimizerConfig c) : Optimizer(std::move(c)), preconditioner_(kfac_options(config_)) {}
+  StepReport step(Vector& x, const StepInput& in) override {
+    if (in.objective == nullptr) throw std::invalid_argument("kfac needs the objective in its StepInput");
+    Vector direction;
+    preconditioner_.precondition(*in.objective, x, *in.gradient, steps_ + 1, direction, in.batch);
+    x -= in.lr * direction;
+    ++steps_;
+    return {};
+  }
+
+ protected:
+  void save_buffers(std::map<std::string, Vector>& buffers) const override {
+    if (preconditioner_.refreshes() > 0) preconditioner_.save_state(buffers);
+  }
+  void load_buffers(const std::map<std::string, Vector>& buffers) override {
+    if (!buffers.empty()) preconditioner_.load_state(buffers);
+  }
+  // The layer names and shapes are the model's: every buffer must be a "kfac." one and, when any is
+  // there, "kfac.refreshes" too; shapes are checked against the model's layers at the first step.
+  void check_buffers(const std::map<std::string, Vector>& buffers, Index) const override {
+    for (const auto& [name, buffer] : buffers)
+      if (name.rfind("kfac.", 0) != 0) throw std::invalid_argument("buffer '" + name + "' is not a buffer of kfac");
+    if (!buffers.empty() && buffers.count("kfac.refreshes") == 0)
+      throw std::invalid_argument("buffer 'kfac.refreshes' is missing");
+  }
+
+ private:
+  KfacPreconditioner preconditioner_;
+};
+
+}  // namespace
+
+std::unique_ptr<Optimizer> make_kfac_optimizer(const OptimizerConfig& config) {
+  return std::make_unique<KfacOptimizer>(config);
 }
 
 }  // namespace saddlescope::optim

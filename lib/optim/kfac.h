@@ -10,6 +10,7 @@
 // size and momentum (Secs. 6.4, 7); the learning rate is the caller's, as in torch-style K-FAC ports.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -57,5 +58,15 @@ class KfacPreconditioner {
   bool have_inverse_ = false;
   std::map<std::string, objective::Vector> pending_state_;  // loaded, applied at the first refresh
 };
+
+class Optimizer;
+struct OptimizerConfig;
+// The `kfac` optimizer of run-optimizer (OptimizerKind::kfac): x ← x − lr·F̂⁻¹g through a
+// KfacPreconditioner built from the config's damping, factor_decay, factor_interval, inverse_interval
+// and fisher (sampled targets from seed 0: refresh k draws from random::Rng(0, k)). The factors are
+// refreshed on the step's mini-batch (StepInput::batch). Its checkpoint buffers are the preconditioner's
+// ("kfac.<layer>.A" …, "kfac.refreshes"), so a resumed run continues bit for bit. Throws
+// std::invalid_argument at the first step when the objective has no Kronecker factors.
+std::unique_ptr<Optimizer> make_kfac_optimizer(const OptimizerConfig& config);
 
 }  // namespace saddlescope::optim

@@ -7,6 +7,8 @@
 #include <type_traits>
 
 #include "io/error.h"
+#include "objective/kronecker_names.h"
+#include "optim/kfac.h"
 #include "optim/second_order.h"
 #include "text/format.h"
 
@@ -389,6 +391,10 @@ OptimizerConfig OptimizerConfig::defaults(OptimizerKind kind) {
     case OptimizerKind::lbfgs:
       c.lr = 1.0;
       break;
+    case OptimizerKind::kfac:
+      c.lr = 1e-3;
+      c.damping = 1e-3;  // KfacOptions' default
+      break;
   }
   return c;
 }
@@ -454,9 +460,31 @@ FieldTable<C> make_optimizer_fields() {
                             "adam: decay the parameters, not the gradient (adam with it is adamw)", kinds({K::adam})));
   t.push_back(bool_field<C>("maximize", &C::maximize, "maximize the objective instead of minimizing",
                             torch_first_order));
-  t.push_back(number_field<C>("damping", &C::damping, at_least(0.0),
-                              "damping added to H or |H| (newton, saddle_free_newton)",
-                              kinds({K::newton, K::saddle_free_newton})));
+  auto damping = number_field<C>("damping", &C::damping, at_least(0.0),
+                                 "damping added to H or |H| (newton, saddle_free_newton); kfac: Tikhonov damping "
+                                 "split between the factors (Martens & Grosse 2015, Sec. 6.3), > 0",
+                                 kinds({K::newton, K::saddle_free_newton, K::kfac}));
+  // kfac's damped factors are Cholesky-factorised: its damping must be > 0.
+  damping.check = [general = damping.check](const C& c) -> std::string {
+    if (c.kind == K::kfac && !(c.damping > 0.0 && std::isfinite(c.damping)))
+      return "'damping' = " + text::format_number(c.damping, text::kRoundTrip) + " must be finite and > 0 (kfac)";
+    return general(c);
+  };
+  t.push_back(damping);
+  t.push_back(number_field<C>("factor_decay", &C::factor_decay, between(0.0, 1.0, true),
+                              "kfac: weight of the old running average of the factors", kinds({K::kfac})));
+  t.push_back(number_field<C>("factor_interval", &C::factor_interval, at_least(1.0),
+                              "kfac: steps between refreshes of the factors", kinds({K::kfac})));
+  t.push_back(number_field<C>("inverse_interval", &C::inverse_interval, at_least(1.0),
+                              "kfac: steps between inversions of the damped factors", kinds({K::kfac})));
+  Field<C> fisher;
+  fisher.info = {"fisher", FieldType::choice, "kfac: G from exact (GGN), sampled (true Fisher) or empirical targets",
+                 objective::kKroneckerFisherNames.names()};
+  fisher.get = [](const C& c) { return nlohmann::json(to_string(c.fisher)); };
+  fisher.set = [](C& c, const nlohmann::json& v) { c.fisher = objective::kKroneckerFisherNames.parse(v.get<std::string>()); };
+  fisher.used = kinds({K::kfac});
+  fisher.check = [](const C&) { return std::string(); };
+  t.push_back(fisher);
   Field<C> subspace;
   subspace.info = {"subspace", FieldType::choice, "saddle_free_newton: how |H| is formed", kSubspaceNames.names()};
   subspace.get = [](const C& c) { return nlohmann::json(to_string(c.subspace)); };
@@ -598,6 +626,8 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config) {
     case OptimizerKind::saddle_free_newton:
     case OptimizerKind::lbfgs:
       return make_second_order_optimizer(config);
+    case OptimizerKind::kfac:
+      return make_kfac_optimizer(config);
   }
   throw std::invalid_argument("unknown optimizer kind");
 }

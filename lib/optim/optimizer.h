@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "io/checkpoint.h"
+#include "objective/kronecker.h"
 #include "objective/objective.h"
 #include "optim/fields.h"
 #include "text/names.h"
@@ -29,7 +30,7 @@ using objective::Index;
 using objective::Matrix;
 using objective::Vector;
 
-enum class OptimizerKind { gd, sgd, adagrad, rmsprop, adadelta, adam, adamw, newton, saddle_free_newton, lbfgs };
+enum class OptimizerKind { gd, sgd, adagrad, rmsprop, adadelta, adam, adamw, newton, saddle_free_newton, lbfgs, kfac };
 
 // Name table: "gd", "sgd", ... as above (flags, config files and logs use these names).
 inline constexpr auto kOptimizerNames = text::make_name_table<OptimizerKind>(
@@ -42,7 +43,8 @@ inline constexpr auto kOptimizerNames = text::make_name_table<OptimizerKind>(
                   {OptimizerKind::adamw, "adamw"},
                   {OptimizerKind::newton, "newton"},
                   {OptimizerKind::saddle_free_newton, "saddle_free_newton"},
-                  {OptimizerKind::lbfgs, "lbfgs"}});
+                  {OptimizerKind::lbfgs, "lbfgs"},
+                  {OptimizerKind::kfac, "kfac"}});
 inline std::string to_string(OptimizerKind kind) { return std::string(kOptimizerNames.name(kind)); }
 // Throws std::invalid_argument listing the known names.
 
@@ -94,6 +96,14 @@ struct OptimizerConfig {
   double tolerance_change = 1e-9;
   std::int64_t history_size = 100;
   std::string line_search_fn = "strong_wolfe";
+  // kfac (Martens & Grosse 2015; optim/kfac.h): Δ = −lr·[diag_l (Ā_l + π√γ I) ⊗ (Ḡ_l + (√γ/π) I)]⁻¹ g
+  // with γ = damping (default 1e-3 for kfac) + the objective's weight decay; running averages of the
+  // factors with weight min(1 − 1/k, factor_decay), refreshed every factor_interval steps (on the step's
+  // mini-batch), inverted every inverse_interval steps; `fisher`: which δ the G factor uses.
+  double factor_decay = 0.95;
+  std::int64_t factor_interval = 1;
+  std::int64_t inverse_interval = 20;
+  objective::KroneckerFisher fisher = objective::KroneckerFisher::sampled;
 
   // torch's defaults for `kind`.
   static OptimizerConfig defaults(OptimizerKind kind);
@@ -111,6 +121,8 @@ struct StepInput {
   double loss = 0.0;
   const Vector* gradient = nullptr;
   double lr = 0.0;
+  // The mini-batch `gradient` was computed on (empty: the full data set); kfac refreshes its factors on it.
+  objective::Batch batch;
 };
 
 struct StepReport {

@@ -98,10 +98,13 @@ class Evaluator {
     if (o.batch_size > 0) sampler_.emplace(f.sample_count(), o.batch_size, o.seed);
   }
   bool stochastic() const { return sampler_.has_value(); }
+  // The mini-batch of the last evaluation (empty for full batch).
+  objective::Batch batch() const { return batch_; }
   // Sets g; returns {full-batch loss, batch loss (NaN for full batch)}.
   std::pair<double, double> operator()(const Vector& x, Vector& g) {
     if (sampler_) {
-      const double batch_loss = f_.batch_gradient(x, sampler_->next(), g);
+      batch_ = sampler_->next();
+      const double batch_loss = f_.batch_gradient(x, batch_, g);
       s_.function_evaluations += 2;
       return {f_.value(x), batch_loss};
     }
@@ -113,6 +116,7 @@ class Evaluator {
   const objective::Objective& f_;
   TrainSummary& s_;
   std::optional<BatchSampler> sampler_;
+  objective::Batch batch_;
 };
 
 struct Recorders {
@@ -143,8 +147,8 @@ void add_outcome(TrainSummary& s, const EscapeOutcome& e, const Recorders& rec) 
 }
 
 // Steps 4 and 5: clip, add noise, and the optimizer's update with learning rate `lr`.
-void optimizer_update(const objective::Objective& f, Vector& x, const Vector& g, Vector& g_used, double loss,
-                      double lr, std::int64_t t, Optimizer& optimizer, const TrainerOptions& o, random::Rng& noise_rng,
+void optimizer_update(const objective::Objective& f, objective::Batch batch, Vector& x, const Vector& g, Vector& g_used,
+                      double loss, double lr, std::int64_t t, Optimizer& optimizer, const TrainerOptions& o, random::Rng& noise_rng,
                       TrainSummary& s, const Recorders& rec) {
   g_used = g;
   if (o.clip.enabled() && clip_gradient(g_used, o.clip)) {
@@ -157,6 +161,7 @@ void optimizer_update(const objective::Objective& f, Vector& x, const Vector& g,
   in.loss = loss;
   in.gradient = &g_used;
   in.lr = lr;
+  in.batch = batch;
   const StepReport report = optimizer.step(x, in);
   s.function_evaluations += report.function_evaluations;
   s.hvp_count += report.hvp_count;
@@ -210,6 +215,7 @@ TrainSummary train(const objective::Objective& f, Vector& x, Optimizer& optimize
   random::Rng noise_rng(o.seed, 2), probe_rng(o.seed, 4);
   const auto escape = make_escape_policy(o.escape, f.dim(), optimizer.config().lr, o.seed);
   Vector g, g_used, x_before;
+  std::vector<std::int64_t> all_samples;
   StepRecord row;
   row.layer_grad_norms.resize(static_cast<Index>(blocks.size()));
 
@@ -242,6 +248,17 @@ TrainSummary train(const objective::Objective& f, Vector& x, Optimizer& optimize
       }
     }
 
+    if (o.training_state != nullptr && o.training_state->trains_state()) {
+      if (evaluate.stochastic()) {
+        o.training_state->advance(x, evaluate.batch());
+      } else {
+        // Full batch: every sample, in order (the statistics do not depend on the order).
+        if (all_samples.empty())
+          for (std::int64_t i = 0; i < f.sample_count(); ++i) all_samples.push_back(i);
+        o.training_state->advance(x, all_samples);
+      }
+    }
+
     x_before = x;
     const EscapeOutcome escaped = escape->on_step({&f, t, loss, row.grad_norm, &g, &o.probe, &probe_rng}, x);
     add_outcome(s, escaped, rec);
@@ -254,7 +271,7 @@ TrainSummary train(const objective::Objective& f, Vector& x, Optimizer& optimize
       break;
     }
     if (!escaped.replaces_update)
-      optimizer_update(f, x, g, g_used, evaluate.stochastic() ? batch_loss : loss, row.lr, t, optimizer, o, noise_rng,
+      optimizer_update(f, evaluate.batch(), x, g, g_used, evaluate.stochastic() ? batch_loss : loss, row.lr, t, optimizer, o, noise_rng,
                        s, rec);
     row.update_norm = (x - x_before).norm();
     row.param_norm = x.norm();

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "objective/objective.h"
+#include "objective/training_state.h"
 #include "optim/escape.h"
 #include "optim/escape_policy.h"
 #include "optim/events.h"
@@ -55,6 +56,10 @@ struct TrainerOptions {
   CurvatureProbeOptions probe;
   SchedulePlan schedule;                // default: constant
   const std::atomic<bool>* stop_requested = nullptr;  // checked after every step (SIGINT/SIGTERM)
+  // The objective's training state (objective.h), when it has one that trains: advanced once per step,
+  // after the step's gradient and before the update, at that point and on that mini-batch (the full data
+  // set for full-batch runs), as torch's training forward pass does. Normally the same object as `f`.
+  objective::TrainingState* training_state = nullptr;
   bool IsValid(std::string* why) const;
 };
 

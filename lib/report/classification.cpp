@@ -30,6 +30,11 @@ nlohmann::json to_json(const critical::Classification& c, Eigen::Index show, Eig
   nlohmann::json j;
   j["verdict"] = std::string(to_string(c.verdict));
   j["decided_by"] = c.decided_by;
+  if (!c.blocks.empty()) {
+    // A block verdict: the classification of the diagonal block H_bb on these parameter blocks only.
+    j["block_verdict"] = true;
+    j["blocks"] = c.blocks;
+  }
   j["method"] = c.method;
   j["n"] = c.n;
   j["value"] = c.value;
@@ -86,7 +91,14 @@ std::string summary_text(const critical::Classification& c, Eigen::Index show) {
   auto row = [&](const std::string& label, const std::string& value) { s << aligned_row(label, value); };
   const Eigen::Index n = c.eigenvalues.size();
   const bool lanczos = c.method == "lanczos";
-  row("verdict", std::string(to_string(c.verdict)));
+  if (c.blocks.empty()) {
+    row("verdict", std::string(to_string(c.verdict)));
+  } else {
+    std::string names;
+    for (const auto& name : c.blocks) names += (names.empty() ? "" : ", ") + name;
+    row("verdict", std::string(to_string(c.verdict)) + "  (BLOCK VERDICT: the diagonal block of " + names +
+                       " only; the escape direction is zero outside it)");
+  }
   row("method", c.method + (lanczos ? "  (" + std::to_string(c.hvp_count) + " Hessian-vector products" +
                                           (c.converged ? ")" : ", NOT CONVERGED)")
                                     : std::string()));
@@ -141,6 +153,7 @@ void write_classification(hid_t group, const critical::Classification& c) {
   namespace h5 = io::h5;
   h5::write_attribute(group, "verdict", std::string(to_string(c.verdict)));
   h5::write_attribute(group, "decided_by", c.decided_by);
+  if (!c.blocks.empty()) h5::write_strings(group, "blocks", c.blocks);
   h5::write_attribute(group, "method", c.method);
   h5::write_attribute(group, "n", static_cast<std::int64_t>(c.n));
   h5::write_attribute(group, "converged", static_cast<std::int64_t>(c.converged ? 1 : 0));

@@ -231,6 +231,11 @@ nlohmann::json slice_settings(const objective::Objective& objective, const Slice
   settings["seed"] = s.seed;
   settings["curvature"] = s.curvature;
   settings["method"] = curvature::to_string(s.classify.method);
+  if (!s.blocks.empty()) {  // only then, so files written before --block existed still resume
+    nlohmann::json names = nlohmann::json::array();
+    for (const auto& block : s.blocks) names.push_back(block.name);
+    settings["blocks"] = names;
+  }
   return settings;
 }
 

@@ -130,4 +130,143 @@ void write_spectrum(hid_t parent, const curvature::SpectrumReport& r) {
   }
 }
 
+nlohmann::json blocks_to_json(const std::vector<curvature::ParameterBlock>& blocks) {
+  nlohmann::json names = nlohmann::json::array();
+  Eigen::Index size = 0;
+  for (const auto& block : blocks) {
+    names.push_back(block.name);
+    size += block.size;
+  }
+  return {{"names", names}, {"size", size}};
+}
+
+void write_blocks(hid_t parent, const std::vector<curvature::ParameterBlock>& blocks) {
+  namespace h5 = io::h5;
+  h5::Handle g = h5::create_group(parent, "blocks");
+  std::vector<std::string> names;
+  std::vector<std::int64_t> offset, size;
+  for (const auto& block : blocks) {
+    names.push_back(block.name);
+    offset.push_back(block.offset);
+    size.push_back(block.size);
+  }
+  h5::write_strings(g.get(), "names", names);
+  h5::write_int_vector(g.get(), "offset", offset);
+  h5::write_int_vector(g.get(), "size", size);
+}
+
+nlohmann::json to_json(const std::vector<curvature::LayerCurvature>& rows) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : rows)
+    out.push_back({{"name", r.name},
+                   {"size", r.size},
+                   {"lambda_min", number_or_null(r.lambda_min)},
+                   {"lambda_max", number_or_null(r.lambda_max)},
+                   {"trace", number_or_null(r.trace)},
+                   {"trace_stderr", number_or_null(r.trace_stderr)},
+                   {"exact", r.exact},
+                   {"converged", r.converged},
+                   {"hvp_count", r.hvp_count}});
+  return out;
+}
+
+std::string layer_table_text(const std::vector<curvature::LayerCurvature>& rows) {
+  std::string out = "  per layer (lambda_min, lambda_max, trace; * = Lanczos/Hutchinson estimate, ! = not converged)\n";
+  for (const auto& r : rows)
+    out += aligned_row("  " + r.name, "[" + std::to_string(r.size) + "]  " + text::format_number(r.lambda_min, 6) + "  " +
+                                          text::format_number(r.lambda_max, 6) + "  " + text::format_number(r.trace, 6) +
+                                          (r.exact ? "" : " +- " + text::format_number(r.trace_stderr, 2) + " *") +
+                                          (r.converged ? "" : " !"));
+  return out;
+}
+
+void write_layer_table(hid_t parent, const std::vector<curvature::LayerCurvature>& rows) {
+  namespace h5 = io::h5;
+  h5::Handle g = h5::create_group(parent, "layers");
+  const auto m = static_cast<Eigen::Index>(rows.size());
+  Eigen::VectorXd size(m), lo(m), hi(m), trace(m), stderr_(m), exact(m), converged(m), products(m);
+  std::vector<std::string> names;
+  for (Eigen::Index i = 0; i < m; ++i) {
+    const auto& r = rows[static_cast<std::size_t>(i)];
+    names.push_back(r.name);
+    size(i) = static_cast<double>(r.size);
+    lo(i) = r.lambda_min;
+    hi(i) = r.lambda_max;
+    trace(i) = r.trace;
+    stderr_(i) = r.trace_stderr;
+    exact(i) = r.exact ? 1.0 : 0.0;
+    converged(i) = r.converged ? 1.0 : 0.0;
+    products(i) = static_cast<double>(r.hvp_count);
+  }
+  h5::write_strings(g.get(), "names", names);
+  h5::write_vector(g.get(), "size", size);
+  h5::write_vector(g.get(), "lambda_min", lo);
+  h5::write_vector(g.get(), "lambda_max", hi);
+  h5::write_vector(g.get(), "trace", trace);
+  h5::write_vector(g.get(), "trace_stderr", stderr_);
+  h5::write_vector(g.get(), "exact", exact);
+  h5::write_vector(g.get(), "converged", converged);
+  h5::write_vector(g.get(), "hvp_count", products);
+}
+
+nlohmann::json to_json(const std::vector<curvature::KfacLayerComparison>& rows) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : rows)
+    out.push_back({{"name", r.name},
+                   {"size", r.size},
+                   {"kfac_lambda_min", number_or_null(r.kfac_lambda_min)},
+                   {"kfac_lambda_max", number_or_null(r.kfac_lambda_max)},
+                   {"kfac_trace", number_or_null(r.kfac_trace)},
+                   {"exact_lambda_min", number_or_null(r.exact.lambda_min)},
+                   {"exact_lambda_max", number_or_null(r.exact.lambda_max)},
+                   {"exact_trace", number_or_null(r.exact.trace)},
+                   {"exact_trace_stderr", number_or_null(r.exact.trace_stderr)},
+                   {"exact_converged", r.exact.converged},
+                   {"relative_frobenius_error", number_or_null(r.relative_frobenius_error)},
+                   {"frobenius_exact", r.frobenius_exact}});
+  return out;
+}
+
+std::string kfac_comparison_text(const std::vector<curvature::KfacLayerComparison>& rows) {
+  std::string out = "  K-FAC vs exact GGN per layer (lambda_max, trace: K-FAC / exact; relative Frobenius error)\n";
+  for (const auto& r : rows)
+    out += aligned_row("  " + r.name, "[" + std::to_string(r.size) + "]  " + text::format_number(r.kfac_lambda_max, 6) +
+                                          " / " + text::format_number(r.exact.lambda_max, 6) + "  " +
+                                          text::format_number(r.kfac_trace, 6) + " / " +
+                                          text::format_number(r.exact.trace, 6) + "  " +
+                                          text::format_number(r.relative_frobenius_error, 3) +
+                                          (r.frobenius_exact ? "" : " (estimated)"));
+  return out;
+}
+
+void write_kfac_comparison(hid_t parent, const std::vector<curvature::KfacLayerComparison>& rows, const std::string& fisher) {
+  namespace h5 = io::h5;
+  h5::Handle g = h5::create_group(parent, "kfac_comparison");
+  h5::write_attribute(g.get(), "fisher", fisher);
+  const auto m = static_cast<Eigen::Index>(rows.size());
+  std::vector<std::string> names;
+  Eigen::VectorXd size(m), klo(m), khi(m), ktr(m), elo(m), ehi(m), etr(m), err(m);
+  for (Eigen::Index i = 0; i < m; ++i) {
+    const auto& r = rows[static_cast<std::size_t>(i)];
+    names.push_back(r.name);
+    size(i) = static_cast<double>(r.size);
+    klo(i) = r.kfac_lambda_min;
+    khi(i) = r.kfac_lambda_max;
+    ktr(i) = r.kfac_trace;
+    elo(i) = r.exact.lambda_min;
+    ehi(i) = r.exact.lambda_max;
+    etr(i) = r.exact.trace;
+    err(i) = r.relative_frobenius_error;
+  }
+  h5::write_strings(g.get(), "names", names);
+  h5::write_vector(g.get(), "size", size);
+  h5::write_vector(g.get(), "kfac_lambda_min", klo);
+  h5::write_vector(g.get(), "kfac_lambda_max", khi);
+  h5::write_vector(g.get(), "kfac_trace", ktr);
+  h5::write_vector(g.get(), "exact_lambda_min", elo);
+  h5::write_vector(g.get(), "exact_lambda_max", ehi);
+  h5::write_vector(g.get(), "exact_trace", etr);
+  h5::write_vector(g.get(), "relative_frobenius_error", err);
+}
+
 }  // namespace saddlescope::report

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "objective/training_state.h"
 #include "text/format.h"
 
 namespace saddlescope::report {
@@ -73,6 +74,9 @@ void CheckpointRecorder::on_checkpoint(std::int64_t steps_done, const Vector& x,
       c.spec = source_->spec;
       c.graph = source_->graph;
       c.buffers = source_->buffers;
+      // The buffers as training left them (batch norm's running statistics in train mode).
+      if (const auto* state = dynamic_cast<const objective::TrainingState*>(objective_); state != nullptr)
+        for (auto& [name, values] : state->state()) c.buffers[name] = std::move(values);
     }
   }
   c.optimizer_state = optimizer.state();

@@ -135,6 +135,17 @@ void GraphObjective::set_buffers(std::vector<NamedTensor> buffers) {
   state_->at = nullptr;
 }
 
+bool GraphObjective::trains_state() const {
+  return options_.batch_norm_mode == BatchNormMode::train && !plan_->ir.buffers.empty();
+}
+
+std::map<std::string, Vector> GraphObjective::state() const {
+  std::map<std::string, Vector> out;
+  for (const auto& b : plan_->ir.buffers)
+    out.emplace(b.name, Eigen::Map<const Vector>(b.value.f64.data(), static_cast<Index>(b.value.f64.size())));
+  return out;
+}
+
 namespace {
 void check_batch(Batch batch, std::int64_t N) {
   if (batch.empty()) throw std::invalid_argument("mini-batch is empty");

@@ -53,6 +53,7 @@
 #include "models/graph/ir.h"
 #include "models/network.h"
 #include "objective/objective.h"
+#include "objective/training_state.h"
 #include "text/names.h"
 
 namespace saddlescope::models::graph {
@@ -82,7 +83,7 @@ struct GraphOptions {
   bool IsValid(std::string* why) const;
 };
 
-class GraphObjective final : public objective::Objective {
+class GraphObjective final : public objective::Objective, public objective::TrainingState {
  public:
   // Compiles the graph: checks that every node's op is supported (std::invalid_argument "unsupported
   // op 'Foo' (node 'bar')"), infers and checks every shape against `ir.input`'s per-sample shape and
@@ -133,6 +134,11 @@ class GraphObjective final : public objective::Objective {
   // the *unbiased* batch variance (torch.nn.BatchNorm2d, momentum from the node, 0.1 by default).
   // The objective's own buffers are unchanged; set_buffers() installs the result.
   std::vector<NamedTensor> train_step_buffers(const Vector& x, Batch batch) const;
+  // objective::TrainingState: in train mode with buffers, a training step installs
+  // train_step_buffers(x, batch); state() is buffers() by name.
+  bool trains_state() const override;
+  void advance(const Vector& x, Batch batch) override { set_buffers(train_step_buffers(x, batch)); }
+  std::map<std::string, Vector> state() const override;
 
   // Samples evaluated in one pass: the data set's size, or fewer when independent samples are
   // evaluated in chunks to keep the activations under `workspace_budget_bytes`.
