@@ -250,12 +250,12 @@ TEST(CliRegressions, HugeSizesAreUsageErrorsBeforeAllocation) {
 }
 
 // #17 items 9 and 20: --threads 1024 made libgomp print "Thread creation failed" and abort under an
-// address-space limit. More threads than the machine has are capped with a one-line note.
+// address-space limit. More threads than the machine has are capped with a one-line warning (cli/threads.h).
 TEST(CliRegressions, MoreThreadsThanTheMachineHasAreCapped) {
   const auto r = run_limited("rmt-check", "--k 3 --samples 1000 --threads 1024 --json");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err.find("libgomp"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("note: --threads 1024 exceeds"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("warning: --threads 1024 exceeds"), std::string::npos) << r.err;
   EXPECT_LE(line_count(r.err), 1) << r.err;
 }
 

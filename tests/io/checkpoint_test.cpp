@@ -183,7 +183,7 @@ TEST(Checkpoint, RefusesWrongContents) {
                              h5::Handle g = h5::create_group(f, "objective");
                              h5::write_attribute(g.get(), "spec", std::string("{not json"));
                            }),
-                 "not a JSON object");
+                 "attribute /objective/spec is not valid JSON");
   expect_refused(write_raw(dir, "rows.h5",
                            [](hid_t f) {
                              h5::write_vector(f, "params", Eigen::VectorXd::Ones(2));
