@@ -133,6 +133,31 @@ def _checked_read(ds: h5py.Dataset, path: str | os.PathLike) -> Any:
     return ds[()]
 
 
+def _refuse_outside_references(f: h5py.File, path: str | os.PathLike, allow_virtual: bool = False) -> None:
+    """An untrusted file is data, never a key to the disk (issue #17, item 7): refuse external links,
+    external storage and (unless `allow_virtual`, for a run log read as one) virtual datasets anywhere
+    in the file, before anything is read — h5py would follow them to any file the user can read. Soft
+    links are walked past, not followed: with no external link in the file they stay inside it."""
+    def walk(group: h5py.Group) -> None:
+        for name in group:
+            link = group.get(name, getlink=True)
+            where = f"{group.name.rstrip('/')}/{name}"
+            if isinstance(link, h5py.ExternalLink):
+                raise FormatError(f"{path}: '{where}' is an external link to {link.filename}:{link.path}; "
+                                  "refused (an untrusted file must not read other files)")
+            if not isinstance(link, h5py.HardLink):
+                continue
+            obj = group[name]
+            if isinstance(obj, h5py.Group):
+                walk(obj)
+            elif isinstance(obj, h5py.Dataset):
+                if obj.id.get_create_plist().get_external_count() > 0:
+                    raise FormatError(f"{path}: dataset '{where}' keeps its data in external files; refused")
+                if obj.is_virtual and not allow_virtual:
+                    raise FormatError(f"{path}: dataset '{where}' is a virtual dataset; refused")
+    walk(f)
+
+
 def _read_group(group: h5py.Group, path: str | os.PathLike = "") -> dict[str, np.ndarray]:
     """Every dataset below a group, by relative path, as numpy arrays (strings decoded); sizes checked
     before reading (_checked_read)."""
@@ -167,6 +192,7 @@ class Checkpoint:
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     with h5py.File(path, "r") as f:
         _check_format(f, path, "saddlescope-checkpoint")
+        _refuse_outside_references(f, path)
         return Checkpoint(
             path=str(path),
             params=np.asarray(_checked_read(f["params"], path), dtype=np.float64),
@@ -215,6 +241,7 @@ def open_run_log(path: str | os.PathLike) -> h5py.File:
 def read_run_log(path: str | os.PathLike) -> RunLog:
     """A run log, also one still being written or left by a killed run (opened with swmr=True)."""
     with open_run_log(path) as f:
+        _refuse_outside_references(f, path, allow_virtual=True)
         steps = f["steps"]
         df = pd.DataFrame({k: steps[k][()] for k in steps if steps[k].ndim == 1})
         if "step" in df:
@@ -256,6 +283,7 @@ def read_result(path: str | os.PathLike, analysis: str | None = None) -> Result:
     With `analysis`, also refuse a result written by another tool."""
     with h5py.File(path, "r") as f:
         _check_format(f, path, "saddlescope-result")
+        _refuse_outside_references(f, path)
         attrs = _attrs(f)
         found = attrs.get("analysis", "")
         if analysis is not None and found != analysis:

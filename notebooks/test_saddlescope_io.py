@@ -87,6 +87,22 @@ def main() -> int:
                 f.create_dataset("extra", shape=shape, dtype="f8", chunks=(2**16,), **kwargs)
             expect_raises(sio.FormatError, sio.read_result, d / f"{name}_result.h5", contains="dataset '/extra'")
 
+        # Regression (issue #17, item 7, the notebook reader): a checkpoint whose /params is an external link
+        # to another file, or whose data lives in external storage, was read through (h5py follows
+        # both); now refused naming the object, before anything is read.
+        with h5py.File(d / "secret.h5", "w") as f:
+            f["values"] = np.arange(3.0)
+        shutil.copy(d / "end.h5", d / "extlink.h5")
+        with h5py.File(d / "extlink.h5", "r+") as f:
+            del f["params"]
+            f["params"] = h5py.ExternalLink(str(d / "secret.h5"), "/values")
+        expect_raises(sio.FormatError, sio.read_checkpoint, d / "extlink.h5", contains="'/params' is an external link")
+        (d / "raw.bin").write_bytes(np.arange(3.0).tobytes())
+        shutil.copy(d / "c.h5", d / "extstore_result.h5")
+        with h5py.File(d / "extstore_result.h5", "r+") as f:
+            f.create_dataset("extra", shape=(3,), dtype="f8", external=[(str(d / "raw.bin"), 0, 24)])
+        expect_raises(sio.FormatError, sio.read_result, d / "extstore_result.h5", contains="external files")
+
         # A tool's failure surfaces with its stderr line.
         expect_raises(sio.ToolError, sio.run, "classify-critical", "--problem", "no_such_function", "--at", "0",
                       contains="no_such_function")

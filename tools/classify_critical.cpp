@@ -1,4 +1,5 @@
 // classify-critical: what kind of point is this, and what is the evidence?
+#include <algorithm>
 #include <iostream>
 
 #include "cli/app.h"
@@ -19,6 +20,7 @@ struct Options {
   std::string out;
   std::string blocks;
   long show = 5;
+  bool show_given = false;  // --show on the command line (the default is clamped to n silently)
   sc::critical::ClassifyOptions classify;
   sc::cli::CommonOptions common;
 };
@@ -60,6 +62,7 @@ void setup(CLI::App& app, Options& o) {
       ->capture_default_str();
   app.add_option("--show", o.show, "Eigenvalues to list at each end of the spectrum")
       ->check(CLI::Range(1L, 1000000L))
+      ->each([&o](const std::string&) { o.show_given = true; })
       ->capture_default_str();
   app.add_option("--block", o.blocks,
                  "Classify on these parameter blocks only (names or globs, comma-separated): the gradient's block "
@@ -74,7 +77,11 @@ int run(const Options& o, int argc, char** argv) {
   const sc::problem::Problem problem = sc::cli::load_problem(o.source);
   sc::critical::ClassifyOptions classify = o.classify;
   classify.method = sc::curvature::kMethodNames.parse(o.method);
-  classify.lanczos.k = o.show;
+  // More eigenvalues than there are parameters cannot be listed: clamp, and say so (#17 item 19).
+  const long show = std::min<long>(o.show, static_cast<long>(problem.objective->dim()));
+  if (show < o.show && o.show_given)
+    std::cerr << "note: --show " << o.show << " exceeds the " << show << " parameters; showing " << show << "\n";
+  classify.lanczos.k = show;
   classify.lanczos.seed = o.common.seed;
   classify.density.seed = o.common.seed;
   if (!o.blocks.empty())
@@ -82,7 +89,7 @@ int run(const Options& o, int argc, char** argv) {
                                                    sc::curvature::split_block_patterns(o.blocks));
   const sc::critical::Classification c = sc::critical::classify(*problem.objective, problem.point, classify);
 
-  nlohmann::json summary = sc::report::to_json(c, o.show);
+  nlohmann::json summary = sc::report::to_json(c, show);
   summary["objective"] = problem.objective->description();
   summary["source"] = problem.source;
   summary["tolerances"] = {{"grad_tol", o.classify.grad_tol},
@@ -105,7 +112,7 @@ int run(const Options& o, int argc, char** argv) {
   } else {
     std::cout << "classify-critical: " << problem.objective->description() << " (n = " << problem.objective->dim()
               << ") from " << problem.source << "\n"
-              << sc::report::summary_text(c, o.show);
+              << sc::report::summary_text(c, show);
     if (!o.out.empty()) std::cout << "  result file           " << o.out << "\n";
   }
   // A Lanczos run that did not converge is a failed computation (exit 1), with its output written.

@@ -134,3 +134,19 @@ TEST(ClassifyCriticalTool, VersionAndHelp) {
 }
 
 }  // namespace
+
+namespace {
+
+// #17 item 19: `--show` larger than n was accepted silently; it is clamped to n with a one-line note,
+// and the lists hold the n eigenvalues there are (himmelblau has n = 2).
+TEST(ClassifyCriticalTool, ShowLargerThanTheParameterCountIsClampedWithANote) {
+  const auto r = run_command(kTool + " --problem himmelblau --at 0,0 --show 10 --json");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(sc::testing::line_count(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("note: --show 10 exceeds the 2 parameters; showing 2"), std::string::npos) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["eigenvalues_smallest"].size(), 2u) << r.out;
+  EXPECT_EQ(j["eigenvalues_largest"].size(), 2u) << r.out;
+}
+
+}  // namespace
