@@ -570,9 +570,12 @@ io::OptimizerState Optimizer::state() const {
 
 void Optimizer::check_buffers(const std::map<std::string, Vector>& buffers, Index n) const {
   const auto specs = buffer_specs();
-  for (const auto& [name, buffer] : buffers)
+  // (A named pair, not a structured binding: clang 14, the fuzz build's compiler, cannot capture one.)
+  for (const auto& entry : buffers) {
+    const std::string& name = entry.first;
     if (std::none_of(specs.begin(), specs.end(), [&](const BufferSpec& b) { return b.name == name; }))
       throw std::invalid_argument("buffer '" + name + "' is not a buffer of " + to_string(config_.kind));
+  }
   if (buffers.empty()) return;  // a fresh state
   for (const auto& spec : specs) {
     const auto it = buffers.find(spec.name);
