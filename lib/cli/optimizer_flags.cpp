@@ -18,7 +18,9 @@ nlohmann::json FieldFlags::to_json() const {
   std::map<std::string, std::string> all = given;
   for (const auto& [name, option] : flag_options)
     if (option->count() > 0) all[name] = flag_text.at(name);
-  for (const auto& [name, text] : all) {
+  for (const auto& entry : all) {  // not a structured binding: clang 14 (the fuzz build) cannot capture one
+    const std::string& name = entry.first;
+    const std::string& text = entry.second;
     const auto info = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.name == name; });
     try {
       j[name] = optim::field_value_from_text(*info, text);
