@@ -96,6 +96,23 @@ Eigen::VectorXd KfacOperator::eigenvalues() const {
   return Eigen::Map<const Eigen::VectorXd>(all.data(), static_cast<Eigen::Index>(all.size()));
 }
 
+std::vector<objective::Objective::Block> kfac_uncovered_blocks(const std::vector<objective::Objective::Block>& blocks,
+                                                               const KfacOperator& kfac) {
+  std::vector<bool> covered(static_cast<std::size_t>(kfac.rows()), false);
+  auto mark = [&](Eigen::Index begin, Eigen::Index size) {
+    std::fill(covered.begin() + begin, covered.begin() + begin + size, true);
+  };
+  for (const auto& layer : kfac.layers()) {
+    mark(layer.weight_offset, layer.out * layer.in);
+    if (layer.has_bias()) mark(layer.bias_offset, layer.out);
+  }
+  std::vector<objective::Objective::Block> out;
+  for (const auto& block : blocks)
+    if (!std::all_of(covered.begin() + block.offset, covered.begin() + block.offset + block.size, [](bool c) { return c; }))
+      out.push_back(block);
+  return out;
+}
+
 double kfac_pi(const KroneckerLayer& layer) {
   const double a = layer.A.trace() / static_cast<double>(layer.A.rows());
   const double g = layer.G.trace() / static_cast<double>(layer.G.rows());

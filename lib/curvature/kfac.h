@@ -60,6 +60,12 @@ class KfacOperator final : public SymmetricOperator {
   double regulariser_;
 };
 
+// The parameter blocks (Objective::parameter_blocks()) with entries outside every layer of `kfac`:
+// K-FAC has no factors for them (normalisation scales and shifts, …) and gives them λ alone, so
+// compare_kfac leaves them out and the tools report them beside the comparison.
+std::vector<objective::Objective::Block> kfac_uncovered_blocks(const std::vector<objective::Objective::Block>& blocks,
+                                                               const KfacOperator& kfac);
+
 // The damped inverse [diag_l (A_l + π_l√γ I) ⊗ (G_l + (√γ/π_l) I)]⁻¹ on the layers' entries (γ > 0),
 // and (γI)⁻¹ on entries outside every layer; the factors are Cholesky-factorised once, at construction,
 // so an optimizer re-forms it only every `inverse_interval` steps.
