@@ -38,6 +38,18 @@ Eigen::MatrixXd dense_damped(const std::vector<KroneckerLayer>& layers, Eigen::I
   return M;
 }
 
+// M&G Sec. 5's running average, written out: Ā ← ε Ā + (1 − ε) A (the first refresh takes the factors).
+void running_average(std::vector<KroneckerLayer>& average, const std::vector<KroneckerLayer>& fresh, double decay) {
+  if (average.empty()) {
+    average = fresh;
+    return;
+  }
+  for (std::size_t l = 0; l < fresh.size(); ++l) {
+    average[l].A = decay * average[l].A + (1 - decay) * fresh[l].A;
+    average[l].G = decay * average[l].G + (1 - decay) * fresh[l].G;
+  }
+}
+
 TEST(KfacOptimizer, FirstStepsEqualADenseSolveWithRunningAveragesAndIntervals) {
   const sc::io::DataArrays data = sc::models::gaussian_mixture(24, 3, 4, 2.0, 3);
   sc::models::NetworkOptions o;
@@ -65,13 +77,7 @@ TEST(KfacOptimizer, FirstStepsEqualADenseSolveWithRunningAveragesAndIntervals) {
     if ((step - 1) % options.factor_interval == 0) {
       const auto fresh = net.kronecker_factors(x, KroneckerFisher::exact, 0);
       ++refreshes;
-      const double decay = std::min(1.0 - 1.0 / refreshes, options.factor_decay);
-      if (average.empty()) average = fresh;
-      else
-        for (std::size_t l = 0; l < fresh.size(); ++l) {
-          average[l].A = decay * average[l].A + (1 - decay) * fresh[l].A;
-          average[l].G = decay * average[l].G + (1 - decay) * fresh[l].G;
-        }
+      running_average(average, fresh, std::min(1.0 - 1.0 / refreshes, options.factor_decay));
     }
     if ((step - 1) % options.inverse_interval == 0) inverse = dense_damped(average, net.dim(), gamma).inverse();
     const sc::objective::Vector expected = inverse * g;
@@ -148,13 +154,7 @@ TEST(KfacOptimizer, GraphCnnFirstStepsEqualADenseSolveWithSampledTargetsKeyedByS
     const std::uint64_t seed = sc::random::Rng(sc::random::Rng(31, sc::optim::kKfacStream).next(), step).next();
     seeds.push_back(seed);
     const auto fresh = f.kronecker_factors(x, KroneckerFisher::sampled, seed);
-    const double decay = std::min(1.0 - 1.0 / static_cast<double>(step), options.factor_decay);
-    if (average.empty()) average = fresh;
-    else
-      for (std::size_t l = 0; l < fresh.size(); ++l) {
-        average[l].A = decay * average[l].A + (1 - decay) * fresh[l].A;
-        average[l].G = decay * average[l].G + (1 - decay) * fresh[l].G;
-      }
+    running_average(average, fresh, std::min(1.0 - 1.0 / static_cast<double>(step), options.factor_decay));
     if ((step - 1) % options.inverse_interval == 0) inverse = dense_damped(average, f.dim(), gamma).inverse();
     const sc::objective::Vector expected = inverse * g;
     kfac.precondition(f, x, g, step, direction);
