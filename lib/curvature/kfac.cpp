@@ -4,6 +4,7 @@
 #include <Eigen/Eigenvalues>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "random/random.h"
@@ -134,13 +135,17 @@ KfacDampedInverse::KfacDampedInverse(const std::vector<KroneckerLayer>& layers, 
     f.layout.bias_offset = layer.bias_offset;
     f.a.compute(layer.A + pi * root * Eigen::MatrixXd::Identity(layer.A.rows(), layer.A.cols()));
     f.g.compute(layer.G + (root / pi) * Eigen::MatrixXd::Identity(layer.G.rows(), layer.G.cols()));
-    if (f.a.info() != Eigen::Success || f.g.info() != Eigen::Success)
-      throw std::invalid_argument("K-FAC layer '" + layer.name + "': a damped factor is not positive definite (NaN in the factors?)");
+    factored_ = factored_ && layer.A.allFinite() && layer.G.allFinite() && f.a.info() == Eigen::Success &&
+                f.g.info() == Eigen::Success;
     layers_.push_back(std::move(f));
   }
 }
 
 void KfacDampedInverse::apply(const Eigen::MatrixXd& V, Eigen::MatrixXd& out) const {
+  if (!factored_) {
+    out.setConstant(V.rows(), V.cols(), std::numeric_limits<double>::quiet_NaN());
+    return;
+  }
   out = V / damping_;  // entries outside every layer: (γI)⁻¹
   for (const auto& f : layers_) {
     const Eigen::Index m = V.cols(), total = f.layout.in_total();

@@ -42,7 +42,9 @@ class KfacPreconditioner {
   // `step` counts from 1. Refreshes the factors at x (on `batch`, or the full data set when empty)
   // when (step − 1) % factor_interval == 0, re-forms the inverse when (step − 1) % inverse_interval == 0
   // (and whenever none exists yet), then writes F̂⁻¹·gradient into `direction`. Throws
-  // std::invalid_argument when `f` has no Kronecker factors.
+  // std::invalid_argument when `f` has no Kronecker factors. Factors that overflowed or turned NaN (a
+  // diverging run) give a NaN direction (KfacDampedInverse::factored()), which the trainer reports as
+  // divergence: a numerical outcome, not misuse.
   void precondition(const objective::Objective& f, const objective::Vector& x, const objective::Vector& gradient,
                     std::int64_t step, objective::Vector& direction, objective::Batch batch = {});
   const std::vector<objective::KroneckerLayer>& running_factors() const { return factors_; }

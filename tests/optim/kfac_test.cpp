@@ -166,6 +166,22 @@ TEST(KfacOptimizer, GraphCnnFirstStepsEqualADenseSolveWithSampledTargetsKeyedByS
   EXPECT_NE(seeds[0], seeds[1]);  // the sampled targets change with the step (they were seed 0 for every run before)
 }
 
+// Regression: a diverging run's factors turned NaN and the damped inverse threw std::invalid_argument,
+// which run-optimizer reported as a usage error (exit 2) instead of divergence (exit 1).
+TEST(KfacOptimizer, NonFiniteFactorsGiveANanStepNotAnException) {
+  const sc::io::DataArrays data = sc::models::gaussian_mixture(12, 2, 3, 2.0, 5);
+  sc::models::NetworkOptions o;
+  o.widths = {3, 4, 2};
+  o.loss = sc::models::Loss::cross_entropy;
+  const sc::models::Network net(o, data);
+  sc::objective::Vector x = sc::models::initial_parameters(o, sc::models::Init::xavier, 2);
+  x(0) = std::numeric_limits<double>::quiet_NaN();
+  sc::optim::KfacPreconditioner kfac(sc::optim::KfacOptions{});
+  sc::objective::Vector g = sc::objective::Vector::Ones(x.size()), direction;
+  EXPECT_NO_THROW(kfac.precondition(net, x, g, 1, direction));
+  EXPECT_TRUE(direction.array().isNaN().all());
+}
+
 TEST(KfacOptimizer, InvalidOptionsAreRefusedNamingTheField) {
   sc::optim::KfacOptions options;
   options.factor_decay = 1.0;
