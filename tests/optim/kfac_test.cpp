@@ -88,12 +88,22 @@ TEST(KfacOptimizer, FirstStepsEqualADenseSolveWithRunningAveragesAndIntervals) {
   EXPECT_EQ(kfac.refreshes(), 4);
 }
 
+// A 3→4→2 cross-entropy network on a 20-point Gaussian mixture.
+struct SmallNetwork {
+  static sc::models::NetworkOptions options() {
+    sc::models::NetworkOptions o;
+    o.widths = {3, 4, 2};
+    o.loss = sc::models::Loss::cross_entropy;
+    return o;
+  }
+  const sc::models::NetworkOptions o = options();
+  const sc::models::Network net{o, sc::models::gaussian_mixture(20, 2, 3, 2.0, 5)};
+};
+
 TEST(KfacOptimizer, ResumingFromSavedStateContinuesTheSameTrajectory) {
-  const sc::io::DataArrays data = sc::models::gaussian_mixture(20, 2, 3, 2.0, 5);
-  sc::models::NetworkOptions o;
-  o.widths = {3, 4, 2};
-  o.loss = sc::models::Loss::cross_entropy;
-  const sc::models::Network net(o, data);
+  const SmallNetwork small;
+  const auto& net = small.net;
+  const auto& o = small.o;
   sc::optim::KfacOptions options;
   options.factor_interval = 2;
   options.inverse_interval = 3;
@@ -169,16 +179,12 @@ TEST(KfacOptimizer, GraphCnnFirstStepsEqualADenseSolveWithSampledTargetsKeyedByS
 // Regression: a diverging run's factors turned NaN and the damped inverse threw std::invalid_argument,
 // which run-optimizer reported as a usage error (exit 2) instead of divergence (exit 1).
 TEST(KfacOptimizer, NonFiniteFactorsGiveANanStepNotAnException) {
-  const sc::io::DataArrays data = sc::models::gaussian_mixture(12, 2, 3, 2.0, 5);
-  sc::models::NetworkOptions o;
-  o.widths = {3, 4, 2};
-  o.loss = sc::models::Loss::cross_entropy;
-  const sc::models::Network net(o, data);
-  sc::objective::Vector x = sc::models::initial_parameters(o, sc::models::Init::xavier, 2);
+  const SmallNetwork small;
+  sc::objective::Vector x = sc::models::initial_parameters(small.o, sc::models::Init::xavier, 2);
   x(0) = std::numeric_limits<double>::quiet_NaN();
   sc::optim::KfacPreconditioner kfac(sc::optim::KfacOptions{});
   sc::objective::Vector g = sc::objective::Vector::Ones(x.size()), direction;
-  EXPECT_NO_THROW(kfac.precondition(net, x, g, 1, direction));
+  EXPECT_NO_THROW(kfac.precondition(small.net, x, g, 1, direction));
   EXPECT_TRUE(direction.array().isNaN().all());
 }
 
