@@ -11,6 +11,7 @@
 #include "io/checkpoint.h"
 #include "io/hdf5.h"
 #include "support/process.h"
+#include "support/resume.h"
 
 namespace sc = saddlescope;
 using sc::testing::run_command;
@@ -85,19 +86,15 @@ TEST_F(GraphKfacTool, BatchNormParametersAreReportedOutsideTheComparison) {
 
 TEST_F(GraphKfacTool, KfacOptimizerTrainsTheCnnAndResumesBitForBit) {
   const std::string start = cnn("start.h5", 64);
-  const std::string tool = sc::testing::tool_path("run-optimizer");
   // Full batch: the trainer does not store its mini-batch sampler's position in a checkpoint, so only
   // full-batch runs resume bit for bit (any optimizer); the sampled targets are keyed by (seed, step).
   const std::string settings =
       " --optimizer kfac --lr 0.1 --damping 0.1 --factor-interval 2 --inverse-interval 3 --fisher sampled --seed 4";
-  const std::string straight = dir_.file("straight.h5"), half = dir_.file("half.h5"), resumed = dir_.file("resumed.h5");
-  auto r = run_command(tool + " " + start + settings + " --steps 10 --out " + straight + " --json");
-  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-  const auto j = nlohmann::json::parse(r.out);
-  EXPECT_LT(j["final_loss"].get<double>(), j["initial_loss"].get<double>());
-  ASSERT_EQ(run_command(tool + " " + start + settings + " --steps 5 --out " + half).exit_code, 0);
-  ASSERT_EQ(run_command(tool + " " + half + settings + " --steps 5 --out " + resumed).exit_code, 0);
-  const auto a = sc::io::read_checkpoint(straight), b = sc::io::read_checkpoint(resumed);
+  const auto runs = sc::testing::run_straight_and_resumed(start, settings, 5, dir_);
+  ASSERT_FALSE(runs.summary.is_null());
+  EXPECT_LT(runs.summary["final_loss"].get<double>(), runs.summary["initial_loss"].get<double>());
+  const auto& a = runs.straight;
+  const auto& b = runs.resumed;
   ASSERT_TRUE(a.optimizer_state.has_value());
   EXPECT_EQ(a.optimizer_state->buffers.count("kfac.conv1.A"), 1u);
   EXPECT_EQ(a.optimizer_state->buffers.count("kfac.fc.G"), 1u);
