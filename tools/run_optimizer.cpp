@@ -167,7 +167,7 @@ int run(Options& o, int argc, char** argv) {
   }
 
   if (o.common.json) {
-    nlohmann::json out = summary.to_json();
+    nlohmann::json out = sc::report::to_json(summary);
     out["objective"] = f.description();
     out["optimizer"] = config.to_json();
     out["schedule"] = o.trainer.schedule.to_json();
