@@ -11,7 +11,7 @@
 #include "models/graph/engine.h"
 #include "parallel/parallel.h"
 #include "random/random.h"
-#include "text/format.h"
+#include "text/refuse.h"
 
 namespace saddlescope::explore {
 
@@ -19,9 +19,8 @@ using objective::Index;
 using objective::Vector;
 
 bool SliceOptions::IsValid(std::string* why) const {
-  auto fail = [&](const std::string& field, double value, const std::string& rule) {
-    if (why != nullptr) *why = "'" + field + "' = " + text::format_number(value) + " must " + rule;
-    return false;
+  auto fail = [why](const std::string& field, double value, const std::string& rule) {
+    return text::refuse(why, field, value, rule);
   };
   if (dims != 1 && dims != 2) return fail("dims", dims, "be 1 or 2");
   if (points1 < 1) return fail("points1", static_cast<double>(points1), "be >= 1");
