@@ -15,6 +15,7 @@ using sc::curvature::EigenpairOptions;
 using sc::curvature::EigenpairResult;
 using sc::curvature::MatrixOperator;
 using sc::curvature::Which;
+using sc::curvature::testing::dense_eigenvalues;
 using sc::curvature::testing::random_symmetric;
 using sc::curvature::testing::with_spectrum;
 
@@ -26,10 +27,6 @@ EigenpairOptions wanted(Eigen::Index k, Which which) {
   o.k = k;
   o.which = which;
   return o;
-}
-
-Eigen::VectorXd dense_eigenvalues(const Eigen::MatrixXd& A) {
-  return Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(A, Eigen::EigenvaluesOnly).eigenvalues();
 }
 
 // The eigenvalues `which` asks for, from the exact (dense) spectrum, in the solver's order.
