@@ -122,6 +122,26 @@ TEST_F(MpiTools, RmtCheckIsBitwiseIdenticalOnAnyNumberOfRanks) {
   expect_bitwise("rmt-check", "--ensemble goe --k 1:4 --samples 6000 --method auto --min-hits 2000 --seed 11");
 }
 
+// Thermodynamic integration's (repetition, node) chains and endpoint samples are work items dealt out over
+// the ranks (and the threads); two k values at once, so their items share one sequence (docs/distributed.md).
+TEST_F(MpiTools, RmtCheckIntegrationIsBitwiseIdenticalOnAnyNumberOfRanks) {
+  SKIP_WITHOUT_MPI();
+  expect_bitwise("rmt-check",
+                 "--ensemble goe --k 4,7 --method integration --nodes 5 --sweeps 200 --burn-in 100 "
+                 "--endpoint-samples 2000 --repetitions 3 --no-exact --seed 8 --threads 2");
+}
+
+// k values are dealt out with their items: one Monte Carlo block per k (fewer items per k than ranks), and
+// under auto the k with few hits go on to integration (goe) in a second stage, again across k.
+TEST_F(MpiTools, RmtCheckDealsTheItemsOfAllKValuesOutTogether) {
+  SKIP_WITHOUT_MPI();
+  expect_bitwise("rmt-check",
+                 "--ensemble goe --k 1:7 --samples 3000 --method auto --min-hits 300 --nodes 4 --sweeps 150 "
+                 "--burn-in 100 --endpoint-samples 1500 --repetitions 2 --no-exact --seed 12");
+  expect_bitwise("rmt-check",
+                 "--ensemble diagonal --k 1:5 --samples 3000 --method auto --min-hits 300 --repetitions 2 --seed 13");
+}
+
 TEST_F(MpiTools, FindCriticalIsBitwiseIdenticalOnAnyNumberOfRanks) {
   SKIP_WITHOUT_MPI();
   expect_bitwise("find-critical", "--problem himmelblau --starts 25 --box=-5,5 --seed 5 --threads 2");
