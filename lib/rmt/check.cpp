@@ -1,6 +1,8 @@
 #include "rmt/check.h"
 
 #include <Eigen/Dense>
+#include <algorithm>
+#include <array>
 #include <boost/math/distributions/normal.hpp>
 #include <cmath>
 #include <limits>
@@ -205,6 +207,9 @@ void take_estimate(Method method, const RareResult& e, KResult& r) {
   r.relative_error = e.relative_error;
 }
 
+// The names set_index_theory gives KResult::index_theory, coded by position in work-item records.
+const std::array<std::string, 4> kIndexTheories = {"none", "exact", "binomial", "asymptotic-leading"};
+
 // One stage of run_check — an estimator for each of the k values `which` (indices into the run's ks) — as
 // one sequence of work items (docs/distributed.md): the items of which[0] are numbered 0 … m₀ − 1, those of
 // which[1] continue at m₀, and so on; under MPI rank r computes items r, r + P, … of the whole stage (every
@@ -254,10 +259,34 @@ CheckResult run_check(const CheckOptions& options, std::uint64_t seed, const Che
     KResult& r = out.results[j];
     r.k = options.ks[j];
     r.half_power = std::pow(0.5, r.k);
-    r.index_mean_theory = r.index_variance_theory = kNaN;
-    if (index_theory) set_index_theory(options.ensemble, r.k, r);
-    if (options.exact) r.exact = exact_value(options.ensemble, r.k);
   }
+  // Stage 0: the theory of each k (exact value, index moments) — a work item per k, since its Pfaffians
+  // cost seconds at large k (k = 1..60: 9 CPU s in all), which every rank would otherwise repeat. Record:
+  // [exact available, p, ln p, index mean, index variance, which index theory].
+  double theory_seconds = 0;  // not reported
+  run_stage(
+      every, [](std::size_t) { return std::int64_t{1}; },
+      [&](std::size_t j, std::int64_t first, ItemRecords records) {
+        if (!parallel::owns_item(first)) return;
+        KResult r;
+        r.index_mean_theory = r.index_variance_theory = kNaN;
+        if (index_theory) set_index_theory(options.ensemble, options.ks[j], r);
+        if (options.exact) r.exact = exact_value(options.ensemble, options.ks[j]);
+        const auto which = std::find(kIndexTheories.begin(), kIndexTheories.end(), r.index_theory);
+        records[0] = {r.exact.available ? 1.0 : 0.0, r.exact.p, r.exact.log_p, r.index_mean_theory, r.index_variance_theory,
+                      static_cast<double>(which - kIndexTheories.begin())};
+      },
+      [&](std::size_t j, std::span<const std::vector<double>> records) {
+        const std::vector<double>& t = records[0];
+        KResult& r = out.results[j];
+        r.exact.available = t.at(0) != 0.0;
+        r.exact.p = t[1];
+        r.exact.log_p = t[2];
+        r.index_mean_theory = t[3];
+        r.index_variance_theory = t[4];
+        r.index_theory = kIndexTheories.at(static_cast<std::size_t>(t.at(5)));
+      },
+      [&](std::size_t) -> double& { return theory_seconds; });
   auto stream = [&](std::uint64_t family, std::size_t j) {
     return stream_id({family, static_cast<std::uint64_t>(options.ks[j])});
   };
