@@ -218,6 +218,23 @@ Index SliceValues::done_count() const {
   return count;
 }
 
+void broadcast_slice(SlicePlan& plan, SliceValues& values) {
+  if (parallel::size() == 1) return;
+  // Every vector as doubles, rank 0's length and bits (done flags are 0/1, exact as doubles).
+  auto send = [](Vector& v) {
+    std::vector<double> buffer(v.data(), v.data() + v.size());
+    parallel::broadcast_from_root(buffer);
+    v = Eigen::Map<const Vector>(buffer.data(), static_cast<Index>(buffer.size()));
+  };
+  for (Vector* v : {&plan.origin, &plan.end, &plan.d1, &plan.d2, &plan.eigenvalues, &plan.alpha, &plan.beta,
+                    &values.loss, &values.lambda_min, &values.lambda_max})
+    send(*v);
+  std::vector<double> done(values.done.begin(), values.done.end());
+  parallel::broadcast_from_root(done);
+  values.done.assign(done.size(), 0);
+  for (std::size_t k = 0; k < done.size(); ++k) values.done[k] = static_cast<std::int64_t>(done[k]);
+}
+
 namespace {
 
 // Grid points are work items keyed by their grid index k: under MPI each rank evaluates the points of a
