@@ -14,6 +14,8 @@
 #include "models/datasets.h"
 #include "models/network.h"
 #include "optim/kfac.h"
+#include "support/networks.h"
+#include "support/options.h"
 
 namespace sc = saddlescope;
 using sc::objective::KroneckerFisher;
@@ -51,12 +53,9 @@ void running_average(std::vector<KroneckerLayer>& average, const std::vector<Kro
 }
 
 TEST(KfacOptimizer, FirstStepsEqualADenseSolveWithRunningAveragesAndIntervals) {
-  const sc::io::DataArrays data = sc::models::gaussian_mixture(24, 3, 4, 2.0, 3);
-  sc::models::NetworkOptions o;
-  o.widths = {4, 6, 3};
-  o.loss = sc::models::Loss::cross_entropy;
+  sc::models::NetworkOptions o = sc::testing::classifier_options({4, 6, 3});
   o.weight_decay = 1e-3;
-  const sc::models::Network net(o, data);
+  const sc::models::Network net = sc::testing::on_gaussian_mixture(o, 24, 3);
   sc::objective::Vector x = sc::models::initial_parameters(o, sc::models::Init::xavier, 4);
 
   sc::optim::KfacOptions options;
@@ -88,11 +87,6 @@ TEST(KfacOptimizer, FirstStepsEqualADenseSolveWithRunningAveragesAndIntervals) {
   EXPECT_EQ(kfac.refreshes(), 4);
 }
 
-// A 3→4→2 cross-entropy network on a 20-point Gaussian mixture.
-struct SmallNetwork {
-  static sc::models::NetworkOptions options() {
-    sc::models::NetworkOptions o;
-    o.widths = {3, 4, 2};
     o.loss = sc::models::Loss::cross_entropy;
     return o;
   }
@@ -101,9 +95,8 @@ struct SmallNetwork {
 };
 
 TEST(KfacOptimizer, ResumingFromSavedStateContinuesTheSameTrajectory) {
-  const SmallNetwork small;
-  const auto& net = small.net;
-  const auto& o = small.o;
+  const sc::models::NetworkOptions o = sc::testing::classifier_options({3, 4, 2});
+  const sc::models::Network net = sc::testing::on_gaussian_mixture(o, 20, 5);
   sc::optim::KfacOptions options;
   options.factor_interval = 2;
   options.inverse_interval = 3;
@@ -179,21 +172,20 @@ TEST(KfacOptimizer, GraphCnnFirstStepsEqualADenseSolveWithSampledTargetsKeyedByS
 // Regression: a diverging run's factors turned NaN and the damped inverse threw std::invalid_argument,
 // which run-optimizer reported as a usage error (exit 2) instead of divergence (exit 1).
 TEST(KfacOptimizer, NonFiniteFactorsGiveANanStepNotAnException) {
-  const SmallNetwork small;
-  sc::objective::Vector x = sc::models::initial_parameters(small.o, sc::models::Init::xavier, 2);
+  const sc::models::NetworkOptions o = sc::testing::classifier_options({3, 4, 2});
+  const sc::models::Network net = sc::testing::on_gaussian_mixture(o, 20, 5);
+  sc::objective::Vector x = sc::models::initial_parameters(o, sc::models::Init::xavier, 2);
   x(0) = std::numeric_limits<double>::quiet_NaN();
   sc::optim::KfacPreconditioner kfac(sc::optim::KfacOptions{});
   sc::objective::Vector g = sc::objective::Vector::Ones(x.size()), direction;
-  EXPECT_NO_THROW(kfac.precondition(small.net, x, g, 1, direction));
+  EXPECT_NO_THROW(kfac.precondition(net, x, g, 1, direction));
   EXPECT_TRUE(direction.array().isNaN().all());
 }
 
 TEST(KfacOptimizer, InvalidOptionsAreRefusedNamingTheField) {
   sc::optim::KfacOptions options;
   options.factor_decay = 1.0;
-  std::string why;
-  EXPECT_FALSE(options.IsValid(&why));
-  EXPECT_NE(why.find("'factor_decay'"), std::string::npos);
+  sc::testing::expect_invalid(options, "'factor_decay'");
   EXPECT_THROW(sc::optim::KfacPreconditioner{options}, std::invalid_argument);
 }
 

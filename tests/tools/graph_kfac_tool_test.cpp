@@ -11,7 +11,7 @@
 #include "io/checkpoint.h"
 #include "io/hdf5.h"
 #include "support/process.h"
-#include "support/resume.h"
+#include "support/tool_runs.h"
 
 namespace sc = saddlescope;
 using sc::testing::run_command;
