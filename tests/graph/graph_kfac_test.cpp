@@ -226,6 +226,26 @@ TEST(GraphKfac, ConvolutionFactorsEqualExplicitPatchesAndProbeGradients) {
   EXPECT_LT(relative(layers[2].G, G2.bottomRightCorner(2, 2)), kTolerance);
 }
 
+// A data set larger than one pass (a 1 MiB workspace budget: about 60 samples of this CNN per pass) is
+// evaluated in chunks of samples, the last one smaller: the factors are the same sums in another order,
+// and the sampled targets the same draws (one stream over the chunks in sample order).
+TEST(GraphKfac, ChunkedPassesGiveTheSameFactors) {
+  const Cnn cnn(false);
+  const io::DataArrays data = class_data(150, Cnn::C0 * Cnn::H0 * Cnn::H0, 3, 13);
+  GraphOptions small;
+  small.workspace_budget_bytes = std::int64_t{1} << 20;
+  const GraphObjective whole(cnn.ir, GraphOptions{}, data), chunked(cnn.ir, small, data);
+  ASSERT_LT(chunked.samples_per_pass(), 75);  // at least three passes
+  for (const auto which : {KroneckerFisher::exact, KroneckerFisher::sampled}) {
+    const auto a = whole.kronecker_factors(cnn.x, which, 3), b = chunked.kronecker_factors(cnn.x, which, 3);
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t l = 0; l < a.size(); ++l) {
+      EXPECT_LT(relative(b[l].A, a[l].A), kTolerance) << a[l].name;
+      EXPECT_LT(relative(b[l].G, a[l].G), kTolerance) << a[l].name;
+    }
+  }
+}
+
 // Parameters no Kronecker layer covers: batch-norm scale and shift (and a weight used twice).
 TEST(GraphKfac, BatchNormParametersAreOutsideEveryLayer) {
   Builder b({2, 4, 4}, 5);

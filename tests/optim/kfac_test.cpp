@@ -87,13 +87,6 @@ TEST(KfacOptimizer, FirstStepsEqualADenseSolveWithRunningAveragesAndIntervals) {
   EXPECT_EQ(kfac.refreshes(), 4);
 }
 
-    o.loss = sc::models::Loss::cross_entropy;
-    return o;
-  }
-  const sc::models::NetworkOptions o = options();
-  const sc::models::Network net{o, sc::models::gaussian_mixture(20, 2, 3, 2.0, 5)};
-};
-
 TEST(KfacOptimizer, ResumingFromSavedStateContinuesTheSameTrajectory) {
   const sc::models::NetworkOptions o = sc::testing::classifier_options({3, 4, 2});
   const sc::models::Network net = sc::testing::on_gaussian_mixture(o, 20, 5);

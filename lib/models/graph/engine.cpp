@@ -428,8 +428,8 @@ std::vector<objective::KroneckerLayer> GraphObjective::kronecker_factors(const V
   // One chunk of samples: A from the forward values, then the δ columns in lanes through the
   // Gauss–Newton R-backward pass (no second-order terms: δ = J_zᵀ q for each column q), G from them.
   auto accumulate = [&](const Compiled& c) {
+    sites = detail::kronecker_sites(c);  // per plan: a last, smaller chunk has its own compiled plan
     if (layers.empty()) {
-      sites = detail::kronecker_sites(c);
       for (const auto& site : sites) {
         objective::KroneckerLayer layer = site.layout;
         layer.A.setZero(layer.in_total(), layer.in_total());
