@@ -75,6 +75,31 @@ TEST_F(GraphKfacTool, CompareKfacOnOneSampleIsExactForTheLinearLayerAndTheTraces
   EXPECT_EQ(sc::io::h5::read_int_attribute(group.get(), "outside_parameters"), 0);
 }
 
+// The same torch MLP exported as an MLP spec (models::Network) and, wrapped in a module, through ONNX as a
+// graph (the engine): two independent implementations of the factors. K-FAC's closed-form spectrum
+// (trace, extreme eigenvalues) and the per-layer traces agree for all three kinds (sampled: the same
+// draws, Rng(seed, 0) in sample order) to rounding — 1e-12 relative for sums of a few hundred products.
+TEST_F(GraphKfacTool, TorchMlpExportedAsGraphHasTheFactorsOfTheMlpPath) {
+  const auto r = run_command("OMP_NUM_THREADS=1 /usr/bin/python3 " SADDLESCOPE_SOURCE_DIR "/tests/tools/kfac_mlp_pair.py " +
+                             dir_.file(""));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const std::string fisher : {"exact", "sampled", "empirical"}) {
+    SCOPED_TRACE(fisher);
+    const std::string args = " --curvature kfac --compare-kfac --kfac-fisher " + fisher + " --seed 3 --bottom 2 --top 2";
+    const auto mlp = spectrum(dir_.file("mlp.h5") + args), graph = spectrum(dir_.file("graph.h5") + args);
+    EXPECT_NE(mlp["objective"], graph["objective"]);  // really the two engines
+    EXPECT_NEAR(graph["trace"].get<double>(), mlp["trace"].get<double>(), 1e-12 * mlp["trace"].get<double>());
+    for (const char* key : {"eigenvalues_top", "eigenvalues_bottom"})
+      for (std::size_t i = 0; i < mlp[key].size(); ++i)
+        EXPECT_NEAR(graph[key][i].get<double>(), mlp[key][i].get<double>(), 1e-12 * mlp["lambda_max"].get<double>()) << key;
+    ASSERT_EQ(graph["kfac_comparison"].size(), 2u);
+    for (std::size_t l = 0; l < 2; ++l) {
+      const double a = mlp["kfac_comparison"][l]["kfac_trace"].get<double>(), b = graph["kfac_comparison"][l]["kfac_trace"].get<double>();
+      EXPECT_NEAR(b, a, 1e-12 * a);
+    }
+  }
+}
+
 // With batch norm the scales and shifts are in no K-FAC layer: the tools name them and their count.
 TEST_F(GraphKfacTool, BatchNormParametersAreReportedOutsideTheComparison) {
   const std::string bn = cnn("bn.h5", 16, 0, "--batch-norm");
