@@ -37,19 +37,19 @@ Exit codes: 0 written; 2 usage error or unsupported model; 3 unreadable or inval
 """
 import argparse
 import copy as copy_module
-import datetime
 import importlib.util
 import io
 import json
 import os
 import shlex
-import subprocess
 import sys
 import warnings
 
 import h5py
 import numpy as np
 import torch
+
+from h5_provenance import write_provenance, write_string
 
 VERSION = "0.1.0"
 LOSSES = ("mse", "cross_entropy", "logistic")
@@ -275,19 +275,6 @@ def _onnx_contents(onnx_bytes):
     return {t.name for t in graph.initializer}, [(n.name, n.op_type) for n in graph.node]
 
 
-def _git_commit():
-    try:
-        here = os.path.dirname(os.path.abspath(__file__))
-        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _write_string(obj, name, value):
-    obj.attrs.create(name, value, dtype=h5py.string_dtype(encoding="utf-8"))
-
-
 def export_checkpoint(model, X, y, loss, path, seeds=None, command_line=None, weight_decay=0.0):
     """Write `model` at its current parameters, with data (X, y) and `loss`, as a checkpoint at `path`.
 
@@ -314,16 +301,11 @@ def export_checkpoint(model, X, y, loss, path, seeds=None, command_line=None, we
     temporary = f"{path}.tmp-{os.getpid()}"
     try:
         with h5py.File(temporary, "w") as f:
-            _write_string(f, "format", "saddlescope-checkpoint")
-            f.attrs.create("format_version", 1, dtype=np.int64)
-            _write_string(f, "created_by", f"export_torch.py {VERSION} (torch {torch.__version__})")
-            _write_string(f, "git_commit", _git_commit())
-            _write_string(f, "command_line", command_line if command_line is not None else shlex.join(sys.argv))
-            _write_string(f, "created_at", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
-            _write_string(f, "seeds", json.dumps(seeds or {}))
+            write_provenance(f, "saddlescope-checkpoint", f"export_torch.py {VERSION} (torch {torch.__version__})",
+                             command_line if command_line is not None else shlex.join(sys.argv), seeds)
             f.create_dataset("params", data=theta.astype(np.float64))
             objective = f.create_group("objective")
-            _write_string(objective, "spec", json.dumps(spec))
+            write_string(objective, "spec", json.dumps(spec))
             if graph is not None:
                 objective.create_dataset("onnx", data=np.frombuffer(graph, dtype=np.uint8))
                 if buffers:

@@ -43,8 +43,9 @@
 // the measured one as a check that the chains' error bars mean what they say.
 //
 // Work items: (repetition, node) chains and (repetition) endpoints, each with its own stream
-// Rng(seed, stream_id({stream_base, repetition, item})), run in parallel (OpenMP) and reduced in order:
-// the same bits for any number of threads.
+// Rng(seed, stream_id({stream_base, repetition, item})), run in parallel (OpenMP threads, and dealt out
+// over MPI ranks with parallel::owns_item) and reduced in order: the same bits for any number of threads
+// and ranks.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -107,6 +108,15 @@ struct IntegrationResult {
 IntegrationResult thermodynamic_integration(const Ensemble& ensemble, const IntegrationOptions& options,
                                             std::uint64_t seed, std::uint64_t stream_base,
                                             const Progress& progress = {});
+
+// The same in three steps (work items under MPI, rmt/montecarlo.h): the items are the R·nodes chains,
+// item rep·nodes + node, then the R endpoint samples, item R·nodes + rep (the order of the streams above).
+std::int64_t thermodynamic_integration_items(const Ensemble& ensemble, const IntegrationOptions& options);
+void thermodynamic_integration_compute_items(const Ensemble& ensemble, const IntegrationOptions& options,
+                                             std::uint64_t seed, std::uint64_t stream_base, std::int64_t first_item,
+                                             ItemRecords records, const Progress& progress = {});
+IntegrationResult thermodynamic_integration_from_items(const Ensemble& ensemble, const IntegrationOptions& options,
+                                                       std::span<const std::vector<double>> records);
 
 // Gauss–Legendre nodes and weights on [−1, 1] (Newton on the three-term recurrence; nodes ascending).
 void gauss_legendre(int n, std::vector<double>& nodes, std::vector<double>& weights);

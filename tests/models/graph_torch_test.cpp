@@ -12,8 +12,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -21,49 +19,26 @@
 #include "models/graph/onnx_import.h"
 #include "problem/problem.h"
 #include "support/process.h"
+#include "support/matrices.h"
+#include "support/python_reference.h"
 
 namespace {
 
 using namespace saddlescope;
-namespace fs = std::filesystem;
+using saddlescope::testing::relative;
 
 constexpr double kTolerance = 1e-10;
 
-bool torch_available() {
-  static const bool available = saddlescope::testing::python_can_import("torch, h5py, onnx");
-  return available;
-}
-
-double relative(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) { return (a - b).norm() / std::max(1e-300, b.norm()); }
-
-class GraphTorch : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (!torch_available()) return;
-    dir_ = fs::temp_directory_path() / ("saddlescope_graph_torch_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-    const auto r = saddlescope::testing::run_command("OMP_NUM_THREADS=1 /usr/bin/python3 " SADDLESCOPE_SOURCE_DIR
-                                        "/tests/models/graph_reference.py " + dir_.string());
-    ok_ = r.exit_code == 0;
-    log_ = r.out + r.err;
-  }
-  static void TearDownTestSuite() {
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-  void SetUp() override {
-    if (!torch_available() && std::getenv("CI") != nullptr) FAIL() << "CI: /usr/bin/python3 cannot import torch, onnx";
-    if (!torch_available()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch and onnx";
-    ASSERT_TRUE(ok_) << "graph_reference.py failed:\n" << log_;
-  }
-  static inline fs::path dir_;
-  static inline bool ok_ = false;
-  static inline std::string log_;
+class GraphTorch : public saddlescope::testing::PythonReferenceSuite<GraphTorch> {
+ public:
+  static constexpr const char* kScript = "tests/models/graph_reference.py";
+  static constexpr const char* kModules = "torch, h5py, onnx";
 };
 
 // One test for all models: the reference script dominates the time (torch import and double backward),
 // and CTest runs each test in its own process.
 TEST_F(GraphTorch, ExportedModelsMatchAutogradValueGradientHvpAndGaussNewton) {
-  io::h5::Handle file = io::h5::open_file((dir_ / "reference.h5").string());
+  io::h5::Handle file = io::h5::open_file((dir() / "reference.h5").string());
   double worst = 0.0;
   for (const char* name : {"lenet5", "resnet8_train", "resnet8_eval", "transformer", "small_cnn"}) {
     SCOPED_TRACE(name);
@@ -94,7 +69,7 @@ TEST_F(GraphTorch, ExportedModelsMatchAutogradValueGradientHvpAndGaussNewton) {
 }
 
 TEST_F(GraphTorch, ClassifyCriticalOnAnExportedCnnHasTorchsDenseHessianEigenvalues) {
-  io::h5::Handle file = io::h5::open_file((dir_ / "reference.h5").string());
+  io::h5::Handle file = io::h5::open_file((dir() / "reference.h5").string());
   io::h5::Handle group = io::h5::open_group(file.get(), "small_cnn");
   const std::string checkpoint = io::h5::read_string_attribute(group.get(), "checkpoint");
   const Eigen::VectorXd torch_eigenvalues = io::h5::read_vector(group.get(), "eigenvalues", 1 << 20);

@@ -70,4 +70,23 @@ inline onnx::ModelProto small_model() {
   return m;
 }
 
+// small_model()'s first initializer (fc.weight [2, 3]) with its values removed, for the tests that
+// give it a hostile body instead.
+inline onnx::TensorProto* emptied_weight(onnx::ModelProto& m) {
+  auto* t = m.mutable_graph()->mutable_initializer(0);
+  t->clear_double_data();
+  return t;
+}
+
+// small_model() whose fc.weight declares the shape [rows, cols] and holds no values: a size claim that
+// must be refused before anything is allocated.
+inline onnx::ModelProto small_model_declaring(std::int64_t rows, std::int64_t cols) {
+  onnx::ModelProto m = small_model();
+  auto* t = emptied_weight(m);
+  t->clear_dims();
+  t->add_dims(rows);
+  t->add_dims(cols);
+  return m;
+}
+
 }  // namespace saddlescope::testing

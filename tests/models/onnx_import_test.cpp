@@ -13,7 +13,9 @@
 namespace {
 
 using namespace saddlescope::models::graph;
+using saddlescope::testing::emptied_weight;
 using saddlescope::testing::small_model;
+using saddlescope::testing::small_model_declaring;
 
 std::string bytes(const onnx::ModelProto& m) { return m.SerializeAsString(); }
 
@@ -68,29 +70,20 @@ TEST(OnnxImport, UnsupportedOpIsRefusedNamingOpTypeAndNode) {
 }
 
 TEST(OnnxImport, AbsurdDeclaredInitializerSizeIsRefusedBeforeAllocation) {
-  onnx::ModelProto m = small_model();
-  auto* t = m.mutable_graph()->mutable_initializer(0);
-  t->clear_double_data();
-  t->clear_dims();
-  t->add_dims(std::int64_t{1} << 31);
-  t->add_dims(std::int64_t{1} << 31);
-  const std::string why = refusal(bytes(m));
+  const std::string why = refusal(bytes(small_model_declaring(std::int64_t{1} << 31, std::int64_t{1} << 31)));
   EXPECT_NE(why.find("declares more than"), std::string::npos) << why;
 }
 
 TEST(OnnxImport, RawDataOfTheWrongLengthIsRefused) {
   onnx::ModelProto m = small_model();
-  auto* t = m.mutable_graph()->mutable_initializer(0);
-  t->clear_double_data();
-  t->set_raw_data(std::string(8 * 5, '\0'));  // 5 doubles for a [2, 3] tensor
+  emptied_weight(m)->set_raw_data(std::string(8 * 5, '\0'));  // 5 doubles for a [2, 3] tensor
   const std::string why = refusal(bytes(m));
   EXPECT_NE(why.find("raw_data"), std::string::npos) << why;
 }
 
 TEST(OnnxImport, ExternalDataIsRefusedWithoutTouchingTheDisk) {
   onnx::ModelProto m = small_model();
-  auto* t = m.mutable_graph()->mutable_initializer(0);
-  t->clear_double_data();
+  auto* t = emptied_weight(m);
   t->set_data_location(onnx::TensorProto::EXTERNAL);
   auto* entry = t->add_external_data();
   entry->set_key("location");

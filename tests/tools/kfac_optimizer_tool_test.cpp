@@ -7,6 +7,7 @@
 
 #include "io/checkpoint.h"
 #include "support/process.h"
+#include "support/tool_runs.h"
 
 namespace sc = saddlescope;
 using sc::testing::run_command;
@@ -17,23 +18,12 @@ namespace {
 const std::string kTool = sc::testing::tool_path("run-optimizer");
 const std::string kIris = std::string(SADDLESCOPE_SOURCE_DIR) + "/data/examples/iris_mlp_minimum.h5";
 
-// A point away from the minimum: the iris MLP after 3 plain SGD steps from a Xavier start.
-std::string start_checkpoint(const TempDir& dir) {
-  const std::string made = dir.file("start.h5");
-  const auto r = run_command(sc::testing::tool_path("make-checkpoint") +
-                             " --model '{\"kind\":\"mlp\",\"widths\":[4,8,3],\"activation\":\"tanh\","
-                             "\"loss\":\"cross_entropy\",\"weight_decay\":0.01}' --data " +
-                             std::string(SADDLESCOPE_SOURCE_DIR) + "/data/datasets/iris.h5:iris --embed-data --seed 3 --out " +
-                             made);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return made;
-}
-
 }  // namespace
 
 TEST(KfacOptimizerTool, DescendsAndResumesBitForBit) {
   TempDir dir;
-  const std::string start = start_checkpoint(dir);
+  // A point away from the minimum: the iris MLP [4, 8, 3] from a Xavier start (seed 3).
+  const std::string start = sc::testing::iris_mlp_checkpoint(dir.file("start.h5"), "[4,8,3]", "0.01", "--seed 3");
   // factor_interval 2 and inverse_interval 3 put the resume point (step 5) between refreshes and
   // inversions, so the saved running averages and the averages of the current inverse both matter.
   const std::string settings =
