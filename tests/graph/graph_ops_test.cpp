@@ -270,6 +270,42 @@ TEST(GraphOps, DataMovementAndShapeArithmetic) {
   s.check(cat, 14, 160);
 }
 
+// Regression (found by GraphOpsTorch, #13): torch 1.13 exports `a.expand(a.shape[0], -1, 3, -1)` (and
+// `F.pad`, `p.expand(batch, ...)` before a Concat) with a Shape node whose input is itself int64 shape
+// arithmetic (Reshape of the Concat'ed target shape); the compiler refused it as "an int64 tensor where
+// float data is needed". The graph below is that export's node pattern.
+TEST(GraphOps, ShapeOfInt64ShapeArithmeticWasRefused) {
+  Sandwich s(4, {2, 1, 3}, 165);
+  Builder& b = s.b;
+  const auto batch = b.node("Gather", {b.node("Shape", {s.h}), b.constant("zero", int_tensor({}, {0}))},
+                            {{"axis", std::int64_t{0}}});
+  const auto target = b.node("Concat", {b.node("Unsqueeze", {batch, b.ints("uax", {0})}), b.ints("rest", {-1, 4, -1})},
+                             {{"axis", std::int64_t{0}}});
+  const auto reshaped = b.node("Reshape", {target, b.ints("four", {4})});  // int64 [4]: [B, -1, 4, -1]
+  // -1 means "keep this extent": torch writes Where(target == -1, ones, target).
+  const auto ones = b.node("ConstantOfShape", {b.node("Shape", {reshaped})},
+                           {{"value", int_tensor({1}, {1})}});
+  const auto keep = b.node("Equal", {reshaped, b.node("Mul", {ones, b.constant("minus", int_tensor({}, {-1}))})});
+  const auto shape = b.node("Where", {keep, ones, reshaped});
+  const auto expanded = b.node("Expand", {s.h, shape});  // [B, 2, 4, 3]
+  const auto w = b.param("w", {4, 1}, 0.5);
+  s.check(b.node("Mul", {expanded, w}), 2 * 4 * 3, 165);
+}
+
+// Regression (found by GraphOpsTorch, #13): torch 1.13 exports `F.pad(a, (1, 2, 0, 1))` with its pads as
+// int64 arithmetic — reshape to [-1, 2], reverse the rows, Transpose, flatten — and the compiler did
+// not evaluate a Transpose of constants ("an int64 tensor where float data is needed").
+TEST(GraphOps, PadWithTransposedInt64PadsWasRefused) {
+  Sandwich s(4, {2, 3, 3}, 166);
+  Builder& b = s.b;
+  const auto table = b.node("Reshape", {b.ints("torch_pads", {1, 2, 0, 1, 0, 0, 0, 0}), b.ints("pairs", {-1, 2})});
+  const auto reversed = b.node("Slice", {table, b.ints("st", {-1}), b.ints("en", {-9}), b.ints("ax", {0}), b.ints("sp", {-1})});
+  const auto onnx_order = b.node("Reshape", {b.node("Transpose", {reversed}, {{"perm", Ints{1, 0}}}), b.ints("flat", {-1})});
+  const auto padded = b.node("Pad", {s.h, onnx_order}, {{"mode", std::string("constant")}});  // [B, 2, 4, 6]
+  const auto w = b.param("w", {4, 6}, 0.5);
+  s.check(b.node("Mul", {padded, w}), 2 * 4 * 6, 166);
+}
+
 // Batched matrix products with broadcasting, as attention uses them: [B, T, D] × [D, E] (a weight
 // broadcast over the batch) and [B, h, T, d] × [B, h, d, T] (both operands activations).
 TEST(GraphOps, BatchedMatMulBroadcasting) {
