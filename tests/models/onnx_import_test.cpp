@@ -45,6 +45,51 @@ TEST(OnnxImport, SmallGraphBecomesTheIrWithParametersInTheNamedOrder) {
   EXPECT_EQ(std::get<double>(ir.nodes[1].attributes.at("alpha")), 0.01);
 }
 
+// Regression (found by GraphOpsTorch, #13): a train-mode module with Dropout(p=0) — what the exporter tells a
+// user to set — exports Dropout's training_mode as a bool Constant, which the importer refused
+// ("element type bool (9)"). Bool tensors now import as int64 0/1, from raw bytes or int32_data.
+TEST(OnnxImport, BoolConstantOfDropoutTrainingModeWasRefused) {
+  for (const bool raw : {true, false}) {
+    onnx::ModelProto m = small_model();
+    auto* g = m.mutable_graph();
+    g->mutable_node(1)->set_output(0, "activation");
+    auto constant = [&](const std::string& name, int type, const std::string& raw_bytes, int typed) {
+      auto* node = g->add_node();
+      node->set_name("/dropout/" + name);
+      node->set_op_type("Constant");
+      node->add_output(name);
+      auto* value = node->add_attribute();
+      value->set_name("value");
+      value->set_type(onnx::AttributeProto::TENSOR);
+      auto* t = value->mutable_t();
+      t->set_data_type(type);
+      if (raw) t->set_raw_data(raw_bytes);
+      else t->add_int32_data(typed);
+    };
+    constant("training_mode", onnx::TensorProto::BOOL, std::string(1, '\x01'), 1);
+    auto* ratio = g->add_node();
+    ratio->set_name("/dropout/ratio");
+    ratio->set_op_type("Constant");
+    ratio->add_output("ratio");
+    auto* f = ratio->add_attribute();
+    f->set_name("value_float");
+    f->set_type(onnx::AttributeProto::FLOAT);
+    f->set_f(0.0f);
+    auto* dropout = g->add_node();
+    dropout->set_name("/dropout/Dropout");
+    dropout->set_op_type("Dropout");
+    dropout->add_input("activation");
+    dropout->add_input("ratio");
+    dropout->add_input("training_mode");
+    dropout->add_output("output");
+    const GraphIR ir = import_onnx(bytes(m), {{"fc.weight", "fc.bias"}, {}});
+    ASSERT_EQ(ir.nodes.size(), 5u) << raw;
+    const Tensor& mode = std::get<Tensor>(ir.nodes[2].attributes.at("value"));
+    EXPECT_EQ(mode.type, ElementType::int64) << raw;
+    EXPECT_EQ(mode.i64, std::vector<std::int64_t>{1}) << raw;
+  }
+}
+
 TEST(OnnxImport, WithoutNamesEveryFloatInitializerIsAParameterInFileOrder) {
   const GraphIR ir = import_onnx(bytes(small_model()), {});
   ASSERT_EQ(ir.parameters.size(), 2u);
