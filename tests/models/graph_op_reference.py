@@ -183,6 +183,11 @@ def make_cases():
         c.add("BatchNormalization", f"BatchNorm2d({C}) + tanh", (C, H, W), bn, scale_shape=(C, 1, 1), mode=mode,
               batch=r(3, 5))
     for mode in ("eval", "train"):
+        C = r(1, 3)
+        c.add("BatchNormalization", f"BatchNorm2d({C}, affine=False) + tanh", (C, r(2, 3), r(2, 3)),
+              lambda C=C: torch.nn.Sequential(torch.nn.BatchNorm2d(C, affine=False), torch.nn.Tanh()),
+              scale_shape=(C, 1, 1), mode=mode)
+    for mode in ("eval", "train"):
         C = r(2, 4)
 
         def bn1(C=C):
@@ -212,6 +217,19 @@ def make_cases():
     for op, detail, module in unary:
         shape = c.pick((r(2, 6),), (r(1, 3), r(2, 4)), (r(1, 2), r(2, 3), r(2, 3)))
         c.add(op, detail, shape, module)
+    c.add("Softplus", "Softplus(beta=2) (exported as Softplus(2a)/2)", (r(2, 5),), torch.nn.Softplus(beta=2.0))
+    # Inputs above torch's threshold 20, where torch returns a itself and ONNX's Softplus log(1 + e^a): they
+    # differ by log(1 + e^-a) < e^-20 = 2.1e-9 per element, in the value's last digits only.
+    c.add("Softplus", "softplus(a + 21) (past torch's threshold 20)", (r(2, 5),),
+          Body(lambda m, a: F.softplus(a + 21.0) - 21.0))
+    c.add("Tanh", "GELU(approximate='tanh') (exported as Tanh, Mul, Add)", (r(2, 3), r(2, 3)),
+          torch.nn.GELU(approximate="tanh"))
+    # torch's derivative conventions at kinks: relu'(0) = 0, max-pool ties to the first maximum.
+    c.add("Relu", "relu(0·a + z) * a with z holding exact zeros (relu'(0) = 0)", (4,),
+          Body(lambda m, a: torch.relu(0.0 * a + m.z) * a, z=torch.tensor([0.0, 1.0, -1.0, 0.0])))
+    c.add("MaxPool", "MaxPool2d(2) of 0·a + z with tied maxima, times a", (1, 4, 4),
+          Body(lambda m, a: F.max_pool2d(0.0 * a + m.z, 2) * a[:, :, :2, :2],
+               z=torch.tensor([[[1.0, 1.0, 0.0, 2.0], [1.0, 0.5, 2.0, 2.0], [0.0, 0.0, 3.0, 1.0], [0.0, 0.0, 1.0, 3.0]]])))
     slope = round(c.rng.uniform(0.01, 0.3), 3)
     c.add("LeakyRelu", f"LeakyReLU({slope})", (r(2, 3), r(2, 4)), torch.nn.LeakyReLU(slope))
     positive = [("Log", "log(a)", lambda m, a: torch.log(a)), ("Sqrt", "sqrt(a)", lambda m, a: torch.sqrt(a)),
@@ -288,7 +306,22 @@ def make_cases():
           Body(lambda m, a: F.pad(a, (1, 2, 0, 1)) * m.p, p=c.randn(H + 1, W + 3)))
     c.add("Dropout", "Dropout(0.3) in eval mode (the identity) + tanh", (r(2, 5),),
           torch.nn.Sequential(torch.nn.Dropout(0.3), torch.nn.Tanh()), mode="eval")
+    c.add("Dropout", "Dropout(0) in train mode (training_mode exported as a bool Constant) + tanh", (r(2, 5),),
+          torch.nn.Sequential(torch.nn.Dropout(0.0), torch.nn.Tanh()))
     c.add("Identity", "nn.Identity + tanh", (r(2, 5),), torch.nn.Sequential(torch.nn.Identity(), torch.nn.Tanh()))
+
+    # A whole torch module built from the ops above: nn.MultiheadAttention (batch_first; its export is
+    # Gemm/MatMul/Transpose/Reshape/Softmax with shape arithmetic).
+    class Attention(torch.nn.Module):
+        def __init__(self, width, heads):
+            super().__init__()
+            self.attention = torch.nn.MultiheadAttention(width, heads, batch_first=True)
+
+        def forward(self, a):
+            return self.attention(a, a, a, need_weights=False)[0]
+    t, heads = r(2, 4), c.pick(1, 2)
+    c.add("MultiheadAttention", f"nn.MultiheadAttention({2 * heads}, {heads}, batch_first=True), sequence {t}",
+          (t, 2 * heads), Attention(2 * heads, heads), scale_shape=(2 * heads,))
     return c.items
 
 
