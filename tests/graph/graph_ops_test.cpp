@@ -357,6 +357,22 @@ TEST(GraphOps, BatchedMatMulBroadcasting) {
   s.check(b.node("MatMul", {ctx, w2}), 2 * 3 * 2, 170);
 }
 
+// Regression (found by GraphOpsTorch, #13): torch exports `h @ v` and `v @ h` with a rank-1 parameter as a
+// MatMul with a rank-1 operand (numpy's rule: [K] is a row on the left, a column on the right, and that
+// extent leaves the product); the exporter accepted such modules and the engine refused them at load.
+TEST(GraphOps, MatMulWithAVectorOperandWasRefused) {
+  {
+    Sandwich s(4, {3, 4}, 175);
+    const auto v = s.b.param("v", {4}, 0.5);
+    s.check(s.b.node("Tanh", {s.b.node("MatMul", {s.h, v})}), 3, 175);  // [B, 3, 4] × [4] = [B, 3]
+  }
+  {
+    Sandwich s(4, {2, 3, 4}, 176);
+    const auto u = s.b.param("u", {3}, 0.5);
+    s.check(s.b.node("Tanh", {s.b.node("MatMul", {u, s.h})}), 2 * 4, 176);  // [3] × [B, 2, 3, 4] = [B, 2, 4]
+  }
+}
+
 // GGN = Hessian for a linear model with mse (the network has no second-order terms), to rounding.
 TEST(GraphOps, GaussNewtonEqualsHessianOnLinearMse) {
   Builder b({2, 3, 3}, 180);

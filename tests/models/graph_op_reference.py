@@ -131,6 +131,10 @@ def make_cases():
           Body(lambda m, a: m.w @ a, w=c.randn(h, t, t)))
     t, d, e = r(2, 4), r(2, 5), r(2, 4)
     c.add("MatMul", f"[N,{t},{d}] x param [{d},{e}] (nn.Linear on rank 3)", (t, d), torch.nn.Linear(d, e))
+    t, d = r(2, 4), r(2, 5)
+    c.add("MatMul", f"[N,{t},{d}] x param vector [{d}]", (t, d), Body(lambda m, a: torch.tanh(a @ m.v), v=c.randn(d)))
+    h, t, d = r(1, 3), r(2, 4), r(2, 4)
+    c.add("MatMul", f"param vector [{t}] x [N,{h},{t},{d}]", (h, t, d), Body(lambda m, a: torch.tanh(m.v @ a), v=c.randn(t)))
 
     # Add, Sub, Mul, Div with numpy broadcasting, the parameter on either side.
     shapes = lambda C, H, W: [(C, 1, 1), (W,), (1,), (C, H, W), (H, 1)]  # noqa: E731

@@ -330,7 +330,7 @@ class Lowering {
   int matmul(const Node& n, int a, int b, bool trans_a, bool trans_b, double alpha, const std::string& name) {
     const Shape sa = value(a).shape;
     const Shape sb = value(b).shape;
-    if (sa.size() < 2 || sb.size() < 2)
+    if (sa.size() < 2 || sb.size() < 2)  // MatMul's rank-1 operands are reshaped before this (lower())
       fail(n, "operands of rank < 2 are not supported (shapes " + shape_string(sa) + ", " + shape_string(sb) + ")");
     const std::int64_t M = trans_a ? sa[sa.size() - 1] : sa[sa.size() - 2];
     const std::int64_t K = trans_a ? sa[sa.size() - 2] : sa[sa.size() - 1];
@@ -897,7 +897,21 @@ class Lowering {
       return;
     }
     if (op == "MatMul") {
-      matmul(n, x(0), x(1), false, false, 1.0, out);
+      int a = x(0), b = x(1);
+      const bool vector_a = value(a).shape.size() == 1, vector_b = value(b).shape.size() == 1;
+      if (!vector_a && !vector_b) {
+        matmul(n, a, b, false, false, 1.0, out);
+        return;
+      }
+      // numpy's rule for a rank-1 operand (torch's `h @ v`, `v @ h`): a [K] is [1, K], b [K] is [K, 1], and
+      // that extent is removed from the product again.
+      if (vector_a) a = copy(n, a, {1, value(a).shape[0]}, out + "/row");
+      if (vector_b) b = copy(n, b, {value(b).shape[0], 1}, out + "/column");
+      const int product = matmul(n, a, b, false, false, 1.0, out + "/product");
+      Shape shape = value(product).shape;
+      if (vector_b) shape.pop_back();
+      if (vector_a) shape.erase(shape.end() - (vector_b ? 1 : 2));
+      copy(n, product, shape, out);
       return;
     }
     if (op == "Gemm") {
