@@ -13,6 +13,8 @@
 namespace {
 
 using namespace saddlescope::models::graph;
+using saddlescope::testing::add_attribute;
+using saddlescope::testing::add_node;
 using saddlescope::testing::small_model;
 
 std::string bytes(const onnx::ModelProto& m) { return m.SerializeAsString(); }
@@ -53,35 +55,14 @@ TEST(OnnxImport, BoolConstantOfDropoutTrainingModeWasRefused) {
     onnx::ModelProto m = small_model();
     auto* g = m.mutable_graph();
     g->mutable_node(1)->set_output(0, "activation");
-    auto constant = [&](const std::string& name, int type, const std::string& raw_bytes, int typed) {
-      auto* node = g->add_node();
-      node->set_name("/dropout/" + name);
-      node->set_op_type("Constant");
-      node->add_output(name);
-      auto* value = node->add_attribute();
-      value->set_name("value");
-      value->set_type(onnx::AttributeProto::TENSOR);
-      auto* t = value->mutable_t();
-      t->set_data_type(type);
-      if (raw) t->set_raw_data(raw_bytes);
-      else t->add_int32_data(typed);
-    };
-    constant("training_mode", onnx::TensorProto::BOOL, std::string(1, '\x01'), 1);
-    auto* ratio = g->add_node();
-    ratio->set_name("/dropout/ratio");
-    ratio->set_op_type("Constant");
-    ratio->add_output("ratio");
-    auto* f = ratio->add_attribute();
-    f->set_name("value_float");
-    f->set_type(onnx::AttributeProto::FLOAT);
-    f->set_f(0.0f);
-    auto* dropout = g->add_node();
-    dropout->set_name("/dropout/Dropout");
-    dropout->set_op_type("Dropout");
-    dropout->add_input("activation");
-    dropout->add_input("ratio");
-    dropout->add_input("training_mode");
-    dropout->add_output("output");
+    auto* stored = add_attribute(add_node(g, "/dropout/training_mode", "Constant", {}, {"training_mode"}), "value",
+                               onnx::AttributeProto::TENSOR)->mutable_t();
+    stored->set_data_type(onnx::TensorProto::BOOL);
+    if (raw) stored->set_raw_data(std::string(1, '\x01'));
+    else stored->add_int32_data(1);
+    add_attribute(add_node(g, "/dropout/ratio", "Constant", {}, {"ratio"}), "value_float", onnx::AttributeProto::FLOAT)
+        ->set_f(0.0f);
+    add_node(g, "/dropout/Dropout", "Dropout", {"activation", "ratio", "training_mode"}, {"output"});
     const GraphIR ir = import_onnx(bytes(m), {{"fc.weight", "fc.bias"}, {}});
     ASSERT_EQ(ir.nodes.size(), 5u) << raw;
     const Tensor& mode = std::get<Tensor>(ir.nodes[2].attributes.at("value"));
