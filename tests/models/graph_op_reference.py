@@ -204,10 +204,9 @@ def make_cases():
 
     # LayerNorm: torch 1.13 at the exporter's opset 14 writes the decomposed form (ReduceMean, Sub, Pow, Sqrt,
     # Div, Mul, Add); at opset 17 one LayerNormalization node.
-    for opset in (None, None, 17):
+    for opset, affine in ((None, False), (None, True), (17, True)):
         T, D = r(2, 4), r(2, 5)
         shape = c.pick((D,), (T, D))
-        affine = opset is not None or c.pick(True, False)
         c.add("LayerNormalization" if opset else "LayerNorm (decomposed)",
               f"LayerNorm({list(shape)}, elementwise_affine={affine}) + tanh" + (", opset 17" if opset else ""),
               (T, D), torch.nn.Sequential(torch.nn.LayerNorm(shape, elementwise_affine=affine), torch.nn.Tanh()),
@@ -299,6 +298,9 @@ def make_cases():
     C, H = 2 * r(1, 2), r(2, 4)
     c.add("Split", "chunk(2, dim=1): tanh(first) * second", (C, H),
           Body(lambda m, a: (lambda u, v: torch.tanh(u) * v)(*torch.chunk(a, 2, dim=1))))
+    C, H = 3, r(2, 4)
+    c.add("Split", "split(a, [1, 2], dim=1): second * tanh(first)", (C, H),
+          Body(lambda m, a: (lambda u, v: v * torch.tanh(u))(*torch.split(a, [1, 2], dim=1))))
     C, H = r(2, 3), r(2, 4)
     c.add("Unsqueeze", "unsqueeze(1) * param [2, 1, 1], squeeze(-1) of [N, C, H, 1]", (C, H),
           Body(lambda m, a: (a.unsqueeze(1) * m.p).unsqueeze(-1).squeeze(-1), p=c.randn(2, 1, 1)))
