@@ -76,6 +76,9 @@ def _activation_name(module, index):
                                + ", ".join(t.__name__ for t in _ACTIVATIONS))
     if isinstance(module, torch.nn.Softplus) and (module.beta != 1):
         raise UnsupportedModel(f"module {index} (Softplus) has beta={module.beta}; only beta=1 is supported")
+    if isinstance(module, torch.nn.Softplus) and module.threshold != 20:  # torch returns x above it
+        raise UnsupportedModel(f"module {index} (Softplus) has threshold={module.threshold}; only threshold=20 "
+                               "(torch's default) is supported")
     if isinstance(module, torch.nn.GELU) and getattr(module, "approximate", "none") != "none":
         raise UnsupportedModel(f"module {index} (GELU) uses approximate='{module.approximate}'; only 'none' is supported")
     return name

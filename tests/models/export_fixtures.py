@@ -4,7 +4,7 @@
 Usage: /usr/bin/python3 tests/models/export_fixtures.py DIR [--check-unchanged]
 
 Writes into DIR: net.py (a module file for --module: class Net, a conv + batch-norm model in train mode),
-refused.py (CircularConv, SoftplusThreshold: modules whose ONNX export is not the module),
+refused.py (CircularConv, SoftplusThreshold, softplus_mlp: modules whose export is not the module),
 state.pt (Net's state_dict), data.pt (X [6, 1, 4, 4], y classes 0..2), and damaged or hostile inputs:
 labels_out_of_range.pt (class 3 for a 3-output model), labels_negative.pt, labels_fractional.pt,
 empty.pt (0 samples), nan_state.pt (a NaN weight), evil.pt (a pickle whose loading creates
@@ -54,6 +54,10 @@ class SoftplusThreshold(torch.nn.Module):
 
     def forward(self, x):
         return self.fc2(self.act(self.fc1(torch.flatten(x, 1))))
+
+
+def softplus_mlp():  # the MLP path (a Sequential of Linear layers and one activation)
+    return torch.nn.Sequential(torch.nn.Linear(16, 4), torch.nn.Softplus(threshold=1.0), torch.nn.Linear(4, 3))
 '''
 
 
