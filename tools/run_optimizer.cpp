@@ -65,6 +65,13 @@ void setup(CLI::App& app, Options& o) {
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--curvature-every", o.trainer.curvature_every, "Curvature probe (lambda_min, lambda_max) every K steps")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--curvature-dense-threshold", o.trainer.probe.dense_max_dim,
+                 "Curvature probes (and the negative-curvature escape): largest n decomposed densely (n Hessian-vector "
+                 "products); above it Lanczos (0: always Lanczos)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--curvature-tol", o.trainer.probe.tolerance,
+                 "Curvature probes, Lanczos path: converged when |Hv - lambda v| <= tol*|H|_est")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--checkpoint-every", o.trainer.checkpoint_every, "Checkpoint every K steps next to --out")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--out", o.out, "Final checkpoint (HDF5; classify-critical reads it)");
@@ -101,6 +108,7 @@ nlohmann::json run_config(const Options& o, const sc::problem::Problem& problem,
                       {"escape", o.trainer.escape.to_json()},
                       {"grad_noise", {{"eta", o.trainer.noise.eta}, {"gamma", o.trainer.noise.gamma}}},
                       {"clip", {{"max_norm", o.trainer.clip.max_norm}, {"clip_value", o.trainer.clip.clip_value}}},
+                      {"curvature_probe", {{"dense_threshold", o.trainer.probe.dense_max_dim}, {"tol", o.trainer.probe.tolerance}}},
                       {"steps", o.steps},
                       {"batch_size", o.trainer.batch_size},
                       {"seed", o.common.seed},
