@@ -76,6 +76,9 @@ def _activation_name(module, index):
                                + ", ".join(t.__name__ for t in _ACTIVATIONS))
     if isinstance(module, torch.nn.Softplus) and (module.beta != 1):
         raise UnsupportedModel(f"module {index} (Softplus) has beta={module.beta}; only beta=1 is supported")
+    if isinstance(module, torch.nn.Softplus) and module.threshold != 20:  # torch returns x above it
+        raise UnsupportedModel(f"module {index} (Softplus) has threshold={module.threshold}; only threshold=20 "
+                               "(torch's default) is supported")
     if isinstance(module, torch.nn.GELU) and getattr(module, "approximate", "none") != "none":
         raise UnsupportedModel(f"module {index} (GELU) uses approximate='{module.approximate}'; only 'none' is supported")
     return name
@@ -224,6 +227,18 @@ def graph_spec(model, X, loss, weight_decay=0.0):
         if isinstance(module, torch.nn.modules.dropout._DropoutNd) and module.training and module.p > 0:
             raise UnsupportedModel(f"module '{name}' (Dropout, p={module.p}) is in training mode: its forward pass is "
                                    "random, so there is no deterministic landscape; call .eval() on it or set p=0")
+        # Modules whose ONNX export is not the module (found by tests/models/graph_op_reference.py): refused
+        # here, because the graph alone cannot tell.
+        if isinstance(module, torch.nn.modules.conv._ConvNd) and module.padding_mode != "zeros":
+            reason = ("torch 1.13 exports circular padding with the wrong slices (x[-2] where the module uses x[-1])"
+                      if module.padding_mode == "circular" else
+                      f"it exports as a Pad of mode '{module.padding_mode}', which the graph engine does not implement")
+            raise UnsupportedModel(f"module '{name}' ({type(module).__name__}, padding_mode='{module.padding_mode}'): "
+                                   f"{reason}; only padding_mode='zeros' is supported")
+        if isinstance(module, torch.nn.Softplus) and module.threshold != 20:
+            raise UnsupportedModel(f"module '{name}' (Softplus, threshold={module.threshold}): ONNX's Softplus has no "
+                                   "threshold, and the graph engine applies torch's default, 20; only threshold=20 "
+                                   "is supported")
     named_parameters = list(model.named_parameters())
     named_buffers = [(n, b) for n, b in model.named_buffers() if b.is_floating_point()]
     _check_finite_weights(named_parameters + named_buffers)
