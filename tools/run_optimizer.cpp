@@ -54,7 +54,7 @@ void setup(CLI::App& app, Options& o) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--clip-norm", o.trainer.clip.max_norm, "Clip the gradient 2-norm to this (0: off)")->capture_default_str();
   app.add_option("--clip-value", o.trainer.clip.clip_value, "Clip gradient entries to [-v, v] (0: off)")->capture_default_str();
-  app.add_option("--steps", o.steps, "Optimizer steps")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--steps", o.steps, "Optimizer steps (resuming from a checkpoint: steps beyond its step)")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--batch-size", o.trainer.batch_size, "Mini-batch size (0: full batch; data objectives only)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--stop-grad-norm", o.trainer.stop_grad_norm, "Stop when |g| <= this (0: never)")->capture_default_str();
@@ -110,6 +110,7 @@ nlohmann::json run_config(const Options& o, const sc::problem::Problem& problem,
                       {"clip", {{"max_norm", o.trainer.clip.max_norm}, {"clip_value", o.trainer.clip.clip_value}}},
                       {"curvature_probe", {{"dense_threshold", o.trainer.probe.dense_max_dim}, {"tol", o.trainer.probe.tolerance}}},
                       {"steps", o.steps},
+                      {"first_step", o.trainer.first_step},
                       {"batch_size", o.trainer.batch_size},
                       {"seed", o.common.seed},
                       {"x0", std::vector<double>(problem.point.data(), problem.point.data() + problem.point.size())}};
@@ -141,6 +142,8 @@ int run(Options& o, int argc, char** argv) {
   auto optimizer = sc::optim::make_optimizer(config);
   if (source) sc::optim::resume_from_checkpoint(*optimizer, *source, problem.input_path);
   configure_trainer(o);
+  // A checkpoint's run continues at its step: schedule, batches, noise and step numbers (trainer.h).
+  if (source) o.trainer.first_step = sc::optim::resume_step(*source);
   // Batch norm in train mode: its running statistics advance every step, as torch's do.
   o.trainer.training_state = dynamic_cast<sc::objective::TrainingState*>(problem.objective.get());
 

@@ -50,13 +50,15 @@ void ProgressLine::finish() {
 
 void TrainingProgress::begin(const optim::RunInfo& info) {
   total_ = info.options->steps;
+  first_step_ = info.options->first_step;  // a resumed run counts its own steps
   start_ = std::chrono::steady_clock::now();
 }
 
 void TrainingProgress::on_step(const optim::StepRecord& r) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double rate = seconds > 0 ? static_cast<double>(r.step + 1) / seconds : 0.0;
-  line_.update("steps", r.step + 1, total_,
+  const std::int64_t done = r.step - first_step_ + 1;
+  const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
+  line_.update("steps", done, total_,
                "loss " + text::format_number(r.loss) + "  |g| " + text::format_number(r.grad_norm, 3) + "  lr " +
                    text::format_number(r.lr, 3) + "  " + text::format_number(rate, 3) + " steps/s");
 }

@@ -55,6 +55,7 @@ class TrainingProgress : public optim::Recorder {
  private:
   ProgressLine& line_;
   std::int64_t total_ = 0;
+  std::int64_t first_step_ = 0;
   std::chrono::steady_clock::time_point start_;
 };
 

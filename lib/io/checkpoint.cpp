@@ -29,6 +29,7 @@ void write_optimizer_state(hid_t file, const OptimizerState& state) {
   h5::Handle group = h5::create_group(file, "optimizer_state");
   h5::write_attribute(group.get(), "config", state.config.dump());
   h5::write_attribute(group.get(), "step", state.step);
+  if (state.run_step) h5::write_attribute(group.get(), "run_step", *state.run_step);
   for (const auto& [name, buffer] : state.buffers) h5::write_vector(group.get(), name, buffer);
 }
 
@@ -124,6 +125,11 @@ Checkpoint read_checkpoint(const std::string& path, const RowShard& shard) {
       state.config = parse_json_bounded(h5::read_string_attribute(group.get(), "config"), &why);
       if (state.config.is_discarded()) throw FileError(path, "attribute /optimizer_state/config is " + why);
       state.step = h5::read_int_attribute(group.get(), "step");
+      if (h5::has_attribute(group.get(), "run_step")) {
+        state.run_step = h5::read_int_attribute(group.get(), "run_step");
+        if (*state.run_step < 0)
+          throw FileError(path, "attribute /optimizer_state/run_step = " + std::to_string(*state.run_step) + " must be >= 0");
+      }
       for (const std::string& name : list_links(group.get())) {
         // Lengths are the optimizer's contract (most buffers have one entry per parameter, L-BFGS's
         // scalars three): optim::Optimizer::load_state checks them, with names, signs and finiteness.

@@ -9,7 +9,8 @@
 //                      /data/sample_shape int64 (DataArrays::sample_shape); or attributes
 //                      `data_file` and `data_group` on /data naming a data set in another HDF5 file
 //   /optimizer_state   optional group; attribute `config` (JSON), one float64 dataset per state buffer,
-//                      attribute `step` (int64)
+//                      attribute `step` (int64), optional attribute `run_step` (int64, ≥ 0: the trainer
+//                      steps the run had taken, where a resumed run continues; files before it lack it)
 //   graph models ({"kind": "graph"}, docs/graph.md) add
 //   /objective/onnx    uint8 [bytes]: the serialized ONNX ModelProto (models/graph/onnx_import.h)
 //   /buffers/<name>    float64 [count]: each buffer (batch-norm running statistics) flattened row-major,
@@ -52,7 +53,8 @@ std::string sample_shape_problem(const std::vector<std::int64_t>& shape, Eigen::
 
 struct OptimizerState {
   nlohmann::json config = nlohmann::json::object();  // optimizer name and hyper-parameters
-  std::int64_t step = 0;                              // steps taken so far
+  std::int64_t step = 0;                              // steps taken so far (by the optimizer)
+  std::optional<std::int64_t> run_step;               // trainer steps of the run (optim/trainer.h first_step)
   std::map<std::string, Eigen::VectorXd> buffers;     // e.g. "exp_avg", "exp_avg_sq", "momentum_buffer"
 };
 

@@ -614,6 +614,11 @@ void resume_from_checkpoint(Optimizer& optimizer, const io::Checkpoint& checkpoi
   }
 }
 
+std::int64_t resume_step(const io::Checkpoint& checkpoint) {
+  if (!checkpoint.optimizer_state) return 0;
+  return checkpoint.optimizer_state->run_step.value_or(checkpoint.optimizer_state->step);
+}
+
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config) {
   std::string why;
   if (!config.IsValid(&why)) throw std::invalid_argument(why);

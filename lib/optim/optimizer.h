@@ -175,5 +175,9 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config);
 // Resumes `optimizer` from a checkpoint's /optimizer_state when that state is this optimizer's (same
 // name); a state that load_state refuses is io::FileError naming `path` (exit code 3).
 void resume_from_checkpoint(Optimizer& optimizer, const io::Checkpoint& checkpoint, const std::string& path);
+// The run step a checkpoint was taken at, where a resumed run continues (TrainerOptions::first_step):
+// /optimizer_state's run_step; for files written before it, its optimizer step (equal unless an escape
+// step replaced optimizer updates); 0 without an optimizer state (e.g. make-checkpoint's files).
+std::int64_t resume_step(const io::Checkpoint& checkpoint);
 
 }  // namespace saddlescope::optim

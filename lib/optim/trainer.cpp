@@ -27,6 +27,10 @@ class BatchSampler {
     position_ += batch_;
     return b;
   }
+  // Where `batches` more calls of next() would leave it, drawing the same permutations (a resumed run).
+  void skip(std::int64_t batches) {
+    for (std::int64_t i = 0; i < batches; ++i) next();
+  }
 
  private:
   void shuffle() {
@@ -46,6 +50,7 @@ bool TrainerOptions::IsValid(std::string* why) const {
     return false;
   };
   if (steps < 0) return fail("steps", static_cast<double>(steps), "must be >= 0");
+  if (first_step < 0) return fail("first_step", static_cast<double>(first_step), "must be >= 0");
   if (batch_size < 0) return fail("batch_size", static_cast<double>(batch_size), "must be >= 0 (0: full batch)");
   if (trajectory_every < 0) return fail("trajectory_every", static_cast<double>(trajectory_every), "must be >= 0");
   if (curvature_every < 0) return fail("curvature_every", static_cast<double>(curvature_every), "must be >= 0");
@@ -79,7 +84,10 @@ void check_arguments(const objective::Objective& f, const Vector& x, const Train
 class Evaluator {
  public:
   Evaluator(const objective::Objective& f, const TrainerOptions& o, TrainSummary& s) : f_(f), s_(s) {
-    if (o.batch_size > 0) sampler_.emplace(f.sample_count(), o.batch_size, o.seed);
+    if (o.batch_size > 0) {
+      sampler_.emplace(f.sample_count(), o.batch_size, o.seed);
+      sampler_->skip(o.first_step);  // one batch per earlier step of the run
+    }
   }
   bool stochastic() const { return sampler_.has_value(); }
   // The mini-batch of the last evaluation (empty for full batch).
@@ -130,6 +138,17 @@ void add_outcome(TrainSummary& s, const EscapeOutcome& e, const Recorders& rec) 
   for (const auto& ev : e.events) rec.event(ev.step, ev.kind, ev.detail);
 }
 
+// The stream of step t for stream id `stream` of the seed (trainer.h): Rng(Rng(seed, stream).next(), t),
+// so a resumed run draws what the uninterrupted one does at that step without replaying earlier steps.
+class StepStreams {
+ public:
+  StepStreams(std::uint64_t seed, std::uint64_t stream) : key_(random::Rng(seed, stream).next()) {}
+  random::Rng at(std::int64_t t) const { return random::Rng(key_, static_cast<std::uint64_t>(t)); }
+
+ private:
+  std::uint64_t key_;
+};
+
 // Steps 4 and 5: clip, add noise, and the optimizer's update with learning rate `lr`.
 void optimizer_update(const objective::Objective& f, objective::Batch batch, Vector& x, const Vector& g, Vector& g_used,
                       double loss, double lr, std::int64_t t, Optimizer& optimizer, const TrainerOptions& o, random::Rng& noise_rng,
@@ -157,6 +176,7 @@ void optimizer_update(const objective::Objective& f, objective::Batch batch, Vec
 // trajectory point, the final checkpoint, end().
 void finish(const objective::Objective& f, const Vector& x, Optimizer& optimizer, const TrainerOptions& o,
             TrainSummary& s, const Recorders& rec) {
+  const std::int64_t steps_done = o.first_step + s.steps_taken;  // of the whole run
   if (s.status == RunStatus::running) {
     s.status = RunStatus::finished;
     s.message = "completed " + std::to_string(s.steps_taken) + " steps";
@@ -170,16 +190,16 @@ void finish(const objective::Objective& f, const Vector& x, Optimizer& optimizer
     if (!std::isfinite(s.final_loss) || !g_final.allFinite()) {
       s.status = RunStatus::diverged;
       s.message = "non-finite loss at the final point";
-      rec.event(s.steps_taken, event::kDiverged, "loss " + fmt(s.final_loss) + " at the final point");
+      rec.event(steps_done, event::kDiverged, "loss " + fmt(s.final_loss) + " at the final point");
     }
   } else {
     s.final_loss = std::numeric_limits<double>::quiet_NaN();
     s.final_grad_norm = std::numeric_limits<double>::quiet_NaN();
   }
-  if (o.trajectory_every > 0 && x.allFinite() && s.steps_taken % o.trajectory_every == 0 && s.steps_taken > 0)
-    for (auto* r : rec.list) r->on_trajectory(s.steps_taken, x);
+  if (o.trajectory_every > 0 && x.allFinite() && steps_done % o.trajectory_every == 0 && s.steps_taken > 0)
+    for (auto* r : rec.list) r->on_trajectory(steps_done, x);
   if (x.allFinite())
-    for (auto* r : rec.list) r->on_checkpoint(s.steps_taken, x, optimizer, true);
+    for (auto* r : rec.list) r->on_checkpoint(steps_done, x, optimizer, true);
   for (auto* r : rec.list) r->end(s, x);
 }
 
@@ -196,18 +216,20 @@ TrainSummary train(const objective::Objective& f, Vector& x, Optimizer& optimize
 
   TrainSummary s;
   Schedule schedule(optimizer.config().lr, o.schedule);
+  for (std::int64_t t = 0; t < o.first_step; ++t) schedule.step();  // the recursion, as the run took it
   Evaluator evaluate(f, o, s);
-  random::Rng noise_rng(o.seed, 2), probe_rng(o.seed, 4);
+  const StepStreams noise_streams(o.seed, 2), probe_streams(o.seed, 4);
   const auto escape = make_escape_policy(o.escape, f.dim(), optimizer.config().lr, o.seed);
   Vector g, g_used, x_before;
   std::vector<std::int64_t> all_samples;
   StepRecord row;
   row.layer_grad_norms.resize(static_cast<Index>(blocks.size()));
 
-  for (std::int64_t t = 0; t < o.steps; ++t) {
+  for (std::int64_t t = o.first_step; t < o.first_step + o.steps; ++t) {
+    random::Rng noise_rng = noise_streams.at(t), probe_rng = probe_streams.at(t);
     const auto losses = evaluate(x, g);
     const auto [loss, batch_loss] = losses;
-    if (t == 0) s.initial_loss = loss;
+    if (t == o.first_step) s.initial_loss = loss;
     fill_row(row, t, losses, g, schedule.lr(), blocks);
     if (o.trajectory_every > 0 && t % o.trajectory_every == 0)
       for (auto* r : recorders) r->on_trajectory(t, x);
@@ -262,7 +284,7 @@ TrainSummary train(const objective::Objective& f, Vector& x, Optimizer& optimize
     row.param_norm = x.norm();
     for (auto* r : recorders) r->on_step(row);
     schedule.step();
-    s.steps_taken = t + 1;
+    s.steps_taken = t + 1 - o.first_step;
 
     if (o.checkpoint_every > 0 && (t + 1) % o.checkpoint_every == 0 && x.allFinite())
       for (auto* r : recorders) r->on_checkpoint(t + 1, x, optimizer, false);

@@ -3,7 +3,7 @@
 // Recorders (the library never prints: the HDF5 run log, the console progress bar and the in-memory
 // recorder of the tests are three recorders of the same events).
 //
-// Step t (0-based) of a run:
+// Step t (0-based, counted over the whole run: first_step, …, first_step + steps − 1) of a run:
 //   1. evaluate at x_t: full batch f, ∇f; or, when batch_size > 0 and the objective has samples, the
 //      mini-batch loss and gradient (batches drawn without replacement, a fresh permutation of the
 //      samples per epoch from stream 1 of the seed) and the full-batch loss for the record;
@@ -14,6 +14,16 @@
 // The row recorded for step t holds loss(x_t), the batch loss, ‖∇f(x_t)‖ (before clipping and noise),
 // the lr used, ‖x_{t+1} − x_t‖ and ‖x_{t+1}‖, and per-layer gradient norms over parameter_blocks().
 // Trajectory and curvature records taken "at step t" are at x_t.
+//
+// Resuming (first_step = k > 0, the run steps a checkpoint records): the loop continues as the
+// uninterrupted run would at step k — the schedule stepped k times (torch's recursive formulas
+// replayed, so the same bits), the batch sampler advanced by k batches (its permutations replayed),
+// and the gradient noise (stream 2) and curvature probes (stream 4) drawn from a stream keyed by
+// (seed, step), Rng(Rng(seed, s).next(), t), which needs no replay. So k steps, a checkpoint and
+// `steps` more give the bits of k + steps straight, with the optimizer's state restored. Not restored:
+// the escape policies' state (perturb's and negative_curvature's last firing step, perturb's stream 3),
+// and the extra batch a perturbation's re-evaluation draws; runs with an escape policy resume from
+// a fresh policy.
 #include <atomic>
 #include <cstdint>
 #include <limits>
@@ -41,7 +51,8 @@ inline constexpr auto kRunStatusNames = text::make_name_table<RunStatus>(
 inline std::string to_string(RunStatus status) { return std::string(kRunStatusNames.name(status)); }
 
 struct TrainerOptions {
-  std::int64_t steps = 1000;            // optimizer steps to take (≥ 0)
+  std::int64_t steps = 1000;            // optimizer steps to take (≥ 0), in addition to first_step
+  std::int64_t first_step = 0;          // the run's step count at x (≥ 0): a resumed run's checkpoint step
   std::int64_t batch_size = 0;          // 0: full batch; > 0 needs an objective with samples
   std::uint64_t seed = 0;               // streams: 1 batches, 2 noise, 3 perturbations, 4 probes, 5 kfac
   std::int64_t trajectory_every = 0;    // 0: off
@@ -84,7 +95,7 @@ struct RunInfo {
 struct TrainSummary {
   RunStatus status = RunStatus::running;
   std::string message;
-  std::int64_t steps_taken = 0;
+  std::int64_t steps_taken = 0;     // in this call (the last step is first_step + steps_taken − 1)
   double initial_loss = 0.0;
   double final_loss = 0.0;        // f at the final x (NaN when diverged)
   double final_grad_norm = 0.0;
@@ -106,7 +117,8 @@ class Recorder {
   virtual void on_trajectory(std::int64_t /*step*/, const Vector& /*x*/) {}
   virtual void on_curvature(std::int64_t /*step*/, const CurvatureProbe&) {}
   virtual void on_event(const Event&) {}
-  // Periodic (every checkpoint_every steps, at x after `step` steps) and final (final = true).
+  // Periodic (every checkpoint_every steps, at x after `steps_done` steps of the run, first_step
+  // included) and final (final = true).
   virtual void on_checkpoint(std::int64_t /*steps_done*/, const Vector& /*x*/, const Optimizer&, bool /*final*/) {}
   virtual void end(const TrainSummary&, const Vector& /*x*/) {}
 };

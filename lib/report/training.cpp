@@ -81,6 +81,7 @@ void CheckpointRecorder::on_checkpoint(std::int64_t steps_done, const Vector& x,
     }
   }
   c.optimizer_state = optimizer.state();
+  c.optimizer_state->run_step = steps_done;  // where a resumed run continues (optim/trainer.h first_step)
   std::string path = final_path_;
   if (!final) {
     const std::filesystem::path p(final_path_);
