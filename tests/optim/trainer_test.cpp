@@ -151,6 +151,69 @@ TEST(Trainer, OptimizerStateRoundTripResumesExactly) {
   }
 }
 
+// Regression (resume restarted at step 0): a run resumed at first_step = k (with the optimizer's state)
+// used to redraw the first mini-batches, restart the schedule and the noise and probe streams, and number
+// its steps from 0. Now k steps + (N − k) resumed steps give the bits of N straight: the same samples in
+// the same order, the same rows (step numbers from k, losses, learning rates), probes and final point.
+// The check is equality of bits: both runs perform the same floating-point operations in the same order.
+TEST(Trainer, ResumeRestartedBatchesScheduleAndNoiseAtStepZero) {
+  struct Case {
+    sc::optim::OptimizerConfig config;
+    std::string schedule;
+  };
+  auto adam = sc::optim::OptimizerConfig::defaults(sc::optim::OptimizerKind::adam);
+  adam.lr = 0.05;
+  for (const Case& c : {Case{sgd(0.02, 0.9), "step:step_size=3,gamma=0.5"}, Case{adam, "cosine:T_max=6"}}) {
+    SCOPED_TRACE(c.schedule);
+    const std::int64_t total = 20, k = 9;  // 30 samples in batches of 4: 7 batches an epoch, k inside epoch 2
+    sc::optim::TrainerOptions o;
+    o.batch_size = 4;
+    o.seed = 5;
+    o.noise.eta = 0.01;
+    o.curvature_every = 3;        // probes at steps 0, 3, …: 9 is one, and draws from stream 4
+    o.probe.dense_max_dim = 0;    // Lanczos, whose start block comes from the probe stream
+    o.schedule.main = sc::optim::ScheduleConfig::parse(c.schedule);
+
+    LeastSquares f_straight(30, 4, 3);
+    Vector straight = Vector::Ones(4);
+    auto full = sc::optim::make_optimizer(c.config);
+    sc::optim::MemoryRecorder all;
+    o.steps = total;
+    sc::optim::train(f_straight, straight, *full, o, {&all});
+
+    LeastSquares f(30, 4, 3);
+    Vector resumed = Vector::Ones(4);
+    auto first = sc::optim::make_optimizer(c.config);
+    o.steps = k;
+    sc::optim::train(f, resumed, *first, o, {});
+    auto second = sc::optim::make_optimizer(c.config);
+    second->load_state(first->state());
+    sc::optim::MemoryRecorder tail;
+    o.first_step = k;
+    o.steps = total - k;
+    sc::optim::train(f, resumed, *second, o, {&tail});
+
+    EXPECT_EQ(f.seen, f_straight.seen);
+    EXPECT_EQ(resumed, straight);
+    ASSERT_EQ(tail.steps.size(), static_cast<std::size_t>(total - k));
+    for (std::size_t i = 0; i < tail.steps.size(); ++i) {
+      const auto& a = all.steps[static_cast<std::size_t>(k) + i];
+      const auto& b = tail.steps[i];
+      EXPECT_EQ(b.step, k + static_cast<std::int64_t>(i));
+      EXPECT_EQ(b.step, a.step);
+      EXPECT_EQ(b.lr, a.lr) << "step " << a.step;
+      EXPECT_EQ(b.batch_loss, a.batch_loss) << "step " << a.step;
+      EXPECT_EQ(b.update_norm, a.update_norm) << "step " << a.step;
+    }
+    ASSERT_EQ(tail.curvature.size(), 4u);  // steps 9, 12, 15, 18
+    for (std::size_t i = 0; i < tail.curvature.size(); ++i) {
+      EXPECT_EQ(tail.curvature[i].first, all.curvature[3 + i].first);
+      EXPECT_EQ(tail.curvature[i].second.lambda_min, all.curvature[3 + i].second.lambda_min);
+    }
+    EXPECT_EQ(tail.summary.steps_taken, total - k);
+  }
+}
+
 TEST(Trainer, BatchesNeedSamples) {
   LeastSquares f(10, 2, 4);
   Vector x = Vector::Zero(2);
