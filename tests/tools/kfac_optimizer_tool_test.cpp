@@ -18,16 +18,7 @@ const std::string kTool = sc::testing::tool_path("run-optimizer");
 const std::string kIris = std::string(SADDLESCOPE_SOURCE_DIR) + "/data/examples/iris_mlp_minimum.h5";
 
 // A point away from the minimum: the iris MLP after 3 plain SGD steps from a Xavier start.
-std::string start_checkpoint(const TempDir& dir) {
-  const std::string made = dir.file("start.h5");
-  const auto r = run_command(sc::testing::tool_path("make-checkpoint") +
-                             " --model '{\"kind\":\"mlp\",\"widths\":[4,8,3],\"activation\":\"tanh\","
-                             "\"loss\":\"cross_entropy\",\"weight_decay\":0.01}' --data " +
-                             std::string(SADDLESCOPE_SOURCE_DIR) + "/data/datasets/iris.h5:iris --embed-data --seed 3 --out " +
-                             made);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return made;
-}
+std::string start_checkpoint(const TempDir& dir) { return sc::testing::iris_mlp_checkpoint(dir, "start.h5", "--seed 3"); }
 
 }  // namespace
 
