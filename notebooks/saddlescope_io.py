@@ -391,3 +391,43 @@ def save_figure(fig: Any, name: str, folder: str | os.PathLike | None = None, dp
     pdf = out / f"{name}.pdf"
     fig.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None})
     return [str(png), str(pdf)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Data sets and timing for the experiment notebooks (issue #16: notebooks 09, 10, 12). A separate block so
+# that other readers added at the same time merge beside it.
+
+def read_data(path: str | os.PathLike, group: str) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) of one group of a saddlescope data file (format 'saddlescope-data', e.g. the bundled
+    data/datasets/digits.h5, group 'digits'): X float64 [N, *sample_shape] — each sample in its own
+    shape when the group has `sample_shape` (digits: [1797, 1, 8, 8], pixel counts 0..16), else [N, d] —
+    and y float64 [N] for one target column (class indices), [N, k] otherwise."""
+    with h5py.File(path, "r") as f:
+        _check_format(f, path, "saddlescope-data")
+        _refuse_outside_references(f, path)
+        if group not in f or not isinstance(f[group], h5py.Group):
+            raise FormatError(f"{path}: no data group '{group}' (groups: {', '.join(sorted(f))})")
+        g = f[group]
+        for name in ("X", "y"):
+            if name not in g:
+                raise FormatError(f"{path}: group '{group}' has no dataset '{name}'")
+        X = np.asarray(_checked_read(g["X"], path), dtype=np.float64)
+        y = np.asarray(_checked_read(g["y"], path), dtype=np.float64)
+        shape = [int(s) for s in _checked_read(g["sample_shape"], path)] if "sample_shape" in g else None
+    if X.ndim != 2 or y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
+        raise FormatError(f"{path}: '{group}' has X {list(X.shape)} and y {list(y.shape)}; expected X [N, d] "
+                          "and y with N rows")
+    if shape is not None:
+        if int(np.prod(shape)) != X.shape[1]:
+            raise FormatError(f"{path}: '{group}/sample_shape' {shape} does not hold the {X.shape[1]} values of a sample")
+        X = X.reshape([X.shape[0]] + shape)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    return X, y
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of every child it has waited for — the tools `run`
+    started — so a notebook can state what it cost independently of the machine's load."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system

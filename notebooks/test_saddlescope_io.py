@@ -163,6 +163,21 @@ def main() -> int:
             f.create_dataset("extra", shape=(3,), dtype="f8", external=[(str(d / "raw.bin"), 0, 24)])
         expect_raises(sio.FormatError, sio.read_result, d / "extstore_result.h5", contains="external files")
 
+        # The bundled digits as images: the flat rows reshaped by sample_shape, labels as a vector; the file's
+        # own checksum-bearing source (data/datasets/digits.h5) is read directly for the comparison.
+        X, y = sio.read_data(sio.REPO / "data" / "datasets" / "digits.h5", "digits")
+        with h5py.File(sio.REPO / "data" / "datasets" / "digits.h5", "r") as f:
+            flat, labels = f["digits/X"][()], f["digits/y"][()]
+        assert X.shape == (1797, 1, 8, 8) and y.shape == (1797,)
+        assert np.array_equal(X.reshape(1797, 64), flat) and np.array_equal(y, labels[:, 0])
+        assert set(np.unique(y)) == set(range(10))
+        expect_raises(sio.FormatError, sio.read_data, d / "end.h5", "digits", contains="expected 'saddlescope-data'")
+        expect_raises(sio.FormatError, sio.read_data, sio.REPO / "data" / "datasets" / "digits.h5", "iris",
+                      contains="no data group 'iris'")
+        before = sio.cpu_seconds()
+        sio.run("run-optimizer", "--problem", "saddle", "--x0", "1,0.01", "--steps", 5)
+        assert sio.cpu_seconds() >= before
+
         # A tool's failure surfaces with its stderr line.
         expect_raises(sio.ToolError, sio.run, "classify-critical", "--problem", "no_such_function", "--at", "0",
                       contains="no_such_function")

@@ -12,18 +12,17 @@ Each file is written to a temporary name and renamed. The output is deterministi
 provenance attributes (created_at, git_commit, command_line).
 """
 import argparse
-import datetime
 import gzip
 import hashlib
 import io
-import json
 import os
 import shlex
-import subprocess
 import sys
 
 import h5py
 import numpy as np
+
+from h5_provenance import write_provenance, write_string
 
 VERSION = "0.1.0"
 DEFAULT_SOURCE = "/usr/lib/python3/dist-packages/sklearn/datasets/data"
@@ -70,30 +69,11 @@ def read_csv(path, name):
     return X, y, hashlib.sha256(raw).hexdigest()
 
 
-def git_commit():
-    here = os.path.dirname(os.path.abspath(__file__))
-    try:
-        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def write_string(obj, name, value):
-    obj.attrs.create(name, value, dtype=h5py.string_dtype(encoding="utf-8"))
-
-
 def write_data_file(path, name, X, y, sha256, meta):
     temporary = f"{path}.tmp-{os.getpid()}"
     try:
         with h5py.File(temporary, "w") as f:
-            write_string(f, "format", "saddlescope-data")
-            f.attrs.create("format_version", 1, dtype=np.int64)
-            write_string(f, "created_by", f"convert_sklearn_data.py {VERSION}")
-            write_string(f, "git_commit", git_commit())
-            write_string(f, "command_line", shlex.join(sys.argv))
-            write_string(f, "created_at", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
-            write_string(f, "seeds", json.dumps({}))
+            write_provenance(f, "saddlescope-data", f"convert_sklearn_data.py {VERSION}", shlex.join(sys.argv))
             g = f.create_group(name)
             g.create_dataset("X", data=X, compression="gzip", compression_opts=9, shuffle=True)
             g.create_dataset("y", data=y, compression="gzip", compression_opts=9, shuffle=True)

@@ -7,7 +7,6 @@
 #include "cli/file_flags.h"
 #include "cli/progress.h"
 #include "curvature/blocks.h"
-#include "parallel/parallel.h"
 #include "explore/slice.h"
 #include "io/error.h"
 #include "io/hdf5.h"
@@ -184,12 +183,15 @@ int run(const Options& o, int argc, char** argv) {
   sc::explore::SliceValues values;
   sc::io::h5::Handle file;
   const bool resuming = o.resume && std::filesystem::exists(o.out);
-  if (resuming && sc::parallel::size() > 1)
-    throw std::invalid_argument("--resume reads the slice file on rank 0 only; resume with one process");
   if (resuming) {
+    // Rank 0 alone opens the partial file (the one writer) and hands the others the plan and which points
+    // are done (docs/distributed.md); a file it refuses ends the job from rank 0.
     plan.interpolate = interpolate;
-    file = sc::report::open_slice_file(o.out, settings, p.objective->dim(), s, plan, values);
-    sc::io::h5::write_attribute(file.get(), "resumed_command_line", sc::io::shell_join(argc, argv));
+    if (sc::cli::writes_files()) {
+      file = sc::report::open_slice_file(o.out, settings, p.objective->dim(), s, plan, values);
+      sc::io::h5::write_attribute(file.get(), "resumed_command_line", sc::io::shell_join(argc, argv));
+    }
+    sc::explore::broadcast_slice(plan, values);
   } else {
     plan = sc::explore::make_slice_plan(*p.objective, p.point, interpolate ? &other : nullptr, s);
     values.resize(plan.size(), s.curvature);

@@ -25,7 +25,8 @@ struct Options {
   std::string moves = "auto";
   std::string out;
   bool table = false;
-  int repetitions = 8;
+  int repetitions = 0;                        // 0: each method's own default (integration 16, splitting 8)
+  const CLI::Option* repetitions_flag = nullptr;
   int calibrate = 0;
   sc::rmt::CheckOptions check;
   sc::cli::CommonOptions common;
@@ -57,8 +58,9 @@ void setup(CLI::App& app, Options& o) {
   app.add_option("--splitting-moves", o.moves,
                  "Splitting moves: auto (eigenvalues for GOE), pcn (matrix entries, any ensemble), eigenvalues")
       ->capture_default_str();
-  app.add_option("--repetitions", o.repetitions, "Splitting and integration: independent runs (error bar)")
-      ->capture_default_str();
+  o.repetitions_flag = app.add_option("--repetitions", o.repetitions,
+                                      "Splitting and integration: independent runs for the error bar (default: 16 for "
+                                      "integration, 8 for splitting)");
   app.add_option("--nodes", o.check.integration.nodes, "Integration: Gauss-Legendre nodes in the shift")->capture_default_str();
   app.add_option("--sweeps", o.check.integration.sweeps, "Integration: recorded gas sweeps per node and repetition")
       ->capture_default_str();
@@ -119,7 +121,7 @@ int run(Options& o, int argc, char** argv) {
   if (o.check.splitting.moves == sc::rmt::SplittingMoves::kEigenvalueGas &&
       !sc::rmt::Ensemble(o.check.ensemble, o.check.ks.front()).has_tridiagonal_model())
     throw std::invalid_argument("--splitting-moves eigenvalues needs --ensemble goe or goe-shift");
-  o.check.splitting.repetitions = o.check.integration.repetitions = o.repetitions;
+  if (o.repetitions_flag->count() > 0) o.check.splitting.repetitions = o.check.integration.repetitions = o.repetitions;
   std::string why;
   if (!o.check.IsValid(&why)) throw std::invalid_argument(why);
   // A tridiagonal request on a non-GOE ensemble, or k beyond an objective's dimension, fails here.

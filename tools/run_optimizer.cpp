@@ -65,6 +65,13 @@ void setup(CLI::App& app, Options& o) {
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--curvature-every", o.trainer.curvature_every, "Curvature probe (lambda_min, lambda_max) every K steps")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--curvature-dense-threshold", o.trainer.probe.dense_max_dim,
+                 "Curvature probes (and the negative-curvature escape): largest n decomposed densely (n Hessian-vector "
+                 "products); above it Lanczos (0: always Lanczos)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--curvature-tol", o.trainer.probe.tolerance,
+                 "Curvature probes, Lanczos path: converged when |Hv - lambda v| <= tol*|H|_est")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--histogram-every", o.trainer.histograms.every,
                  "Per-layer histograms of weights, gradients and updates every K steps into --log (0: off)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -111,6 +118,7 @@ nlohmann::json run_config(const Options& o, const sc::problem::Problem& problem,
                       {"escape", o.trainer.escape.to_json()},
                       {"grad_noise", {{"eta", o.trainer.noise.eta}, {"gamma", o.trainer.noise.gamma}}},
                       {"clip", {{"max_norm", o.trainer.clip.max_norm}, {"clip_value", o.trainer.clip.clip_value}}},
+                      {"curvature_probe", {{"dense_threshold", o.trainer.probe.dense_max_dim}, {"tol", o.trainer.probe.tolerance}}},
                       {"steps", o.steps},
                       {"batch_size", o.trainer.batch_size},
                       {"seed", o.common.seed},
@@ -183,7 +191,7 @@ int run(Options& o, int argc, char** argv) {
   }
 
   if (o.common.json) {
-    nlohmann::json out = summary.to_json();
+    nlohmann::json out = sc::report::to_json(summary);
     out["objective"] = f.description();
     out["optimizer"] = config.to_json();
     out["schedule"] = o.trainer.schedule.to_json();

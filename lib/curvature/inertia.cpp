@@ -15,6 +15,13 @@ namespace saddlescope::curvature {
 
 namespace {
 
+// Misuse: a factorisation of a non-square "symmetric" matrix. `who` names the entry point.
+void require_square(const Eigen::MatrixXd& H, const char* who) {
+  if (H.rows() != H.cols())
+    throw std::invalid_argument(std::string(who) + ": H must be square, got " + std::to_string(H.rows()) + "x" +
+                                std::to_string(H.cols()));
+}
+
 void count(Inertia& inertia, double eigenvalue, double zero_tolerance) {
   if (std::abs(eigenvalue) <= zero_tolerance)
     ++inertia.zero;
@@ -81,9 +88,7 @@ Inertia inertia_blocked(Eigen::MatrixXd& A) {
 }  // namespace
 
 Inertia inertia_ldlt(const Eigen::MatrixXd& H, double zero_tolerance) {
-  if (H.rows() != H.cols())
-    throw std::invalid_argument("inertia_ldlt: H must be square, got " + std::to_string(H.rows()) + "x" +
-                                std::to_string(H.cols()));
+  require_square(H, "inertia_ldlt");
   Eigen::MatrixXd work = H;
   return inertia_ldlt_in_place(work, zero_tolerance);
 }
@@ -108,9 +113,7 @@ Inertia inertia_ldlt_band(const Eigen::MatrixXd& H, double tau) {
 }
 
 Inertia inertia_ldlt_in_place(Eigen::MatrixXd& A, double zero_tolerance) {
-  if (A.rows() != A.cols())
-    throw std::invalid_argument("inertia_ldlt: H must be square, got " + std::to_string(A.rows()) + "x" +
-                                std::to_string(A.cols()));
+  require_square(A, "inertia_ldlt");
   if (!(zero_tolerance >= 0))
     throw std::invalid_argument("inertia_ldlt: 'zero_tolerance' must be >= 0, got " + std::to_string(zero_tolerance));
   // The blocked factorisation where it pays: a pivot tolerance of 0 (exact zeros only; the column-skip
@@ -199,9 +202,7 @@ Inertia inertia_tridiagonal(const double* diagonal, const double* offdiagonal_sq
 }
 
 bool is_positive_definite(const Eigen::MatrixXd& H, double shift) {
-  if (H.rows() != H.cols())
-    throw std::invalid_argument("is_positive_definite: H must be square, got " + std::to_string(H.rows()) + "x" +
-                                std::to_string(H.cols()));
+  require_square(H, "is_positive_definite");
   Eigen::MatrixXd work = H;
   return is_positive_definite_in_place(work, shift);
 }

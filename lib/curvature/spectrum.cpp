@@ -128,6 +128,25 @@ void lanczos_path(const SymmetricOperator& A, const SpectrumOptions& o, Spectrum
   }
 }
 
+
+// The eigensolver's options for a spectrum request: k = the larger of top and bottom (at least 1),
+// both ends when both are wanted.
+EigenpairOptions eigenpair_options(const SpectrumOptions& o) {
+  EigenpairOptions e = o.lanczos;
+  e.k = std::max<Index>(1, std::max(o.top, o.bottom));
+  e.which = o.top > 0 && o.bottom > 0 ? Which::both_ends : Which::smallest;
+  return e;
+}
+
+// Misuse: invalid options, or more extreme pairs wanted than the operator has.
+void check_request(const SpectrumOptions& o, Index n) {
+  std::string why;
+  if (!o.IsValid(&why)) throw std::invalid_argument(why);
+  if (std::max(o.top, o.bottom) > n)
+    throw std::invalid_argument("--top/--bottom: " + std::to_string(std::max(o.top, o.bottom)) +
+                                " pairs wanted but n = " + std::to_string(n));
+}
+
 }  // namespace
 
 SlqResult broadened_density(const VectorXd& eigenvalues, const SlqOptions& options, double trace, double index_fraction) {
@@ -155,12 +174,8 @@ SlqResult broadened_density(const VectorXd& eigenvalues, const SlqOptions& optio
 
 SpectrumReport spectrum_from_eigenvalues(const VectorXd& eigenvalues, const SpectrumOptions& o, const std::string& method,
                                          const std::string& message) {
-  std::string why;
-  if (!o.IsValid(&why)) throw std::invalid_argument(why);
   const Index n = eigenvalues.size();
-  if (std::max(o.top, o.bottom) > n)
-    throw std::invalid_argument("--top/--bottom: " + std::to_string(std::max(o.top, o.bottom)) +
-                                " pairs wanted but n = " + std::to_string(n));
+  check_request(o, n);
   SpectrumReport r;
   r.n = n;
   r.method = method;
@@ -197,27 +212,18 @@ bool SpectrumOptions::IsValid(std::string* why) const {
   if (top < 0) return fail("'top' must be >= 0, got " + std::to_string(top));
   if (bottom < 0) return fail("'bottom' must be >= 0, got " + std::to_string(bottom));
   if (trace_samples < 0) return fail("'trace_samples' must be >= 0, got " + std::to_string(trace_samples));
-  EigenpairOptions e = lanczos;
-  e.k = std::max<Index>(1, std::max(top, bottom));
-  e.which = top > 0 && bottom > 0 ? Which::both_ends : Which::smallest;
-  if (!e.IsValid(why)) return false;
+  if (!eigenpair_options(*this).IsValid(why)) return false;
   if (density.probes > 0 && !density.IsValid(why)) return false;
   return true;
 }
 
 SpectrumReport analyze_spectrum(const SymmetricOperator& A, const SpectrumOptions& o) {
-  std::string why;
-  if (!o.IsValid(&why)) throw std::invalid_argument(why);
   const Index n = A.rows();
-  if (std::max(o.top, o.bottom) > n)
-    throw std::invalid_argument("--top/--bottom: " + std::to_string(std::max(o.top, o.bottom)) +
-                                " pairs wanted but n = " + std::to_string(n));
+  check_request(o, n);
   const std::int64_t before = A.product_count();
   SpectrumReport r;
   r.n = n;
-  EigenpairOptions e = o.lanczos;
-  e.k = std::max<Index>(1, std::max(o.top, o.bottom));
-  e.which = o.top > 0 && o.bottom > 0 ? Which::both_ends : Which::smallest;
+  const EigenpairOptions e = eigenpair_options(o);
   // Explicit --method lanczos keeps its matrix-free density and trace even when the eigensolver itself
   // goes dense (ncv ≥ n); auto and dense follow the one rule.
   const bool dense = o.method != Method::lanczos && use_dense_path(o.method, n, o.dense_threshold, krylov_dimension(e, n));

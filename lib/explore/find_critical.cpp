@@ -11,7 +11,7 @@
 
 #include "parallel/parallel.h"
 #include "random/random.h"
-#include "text/format.h"
+#include "text/refuse.h"
 
 namespace saddlescope::explore {
 
@@ -20,9 +20,8 @@ using objective::Matrix;
 using objective::Vector;
 
 bool FindOptions::IsValid(std::string* why) const {
-  auto fail = [&](const std::string& field, double value, const std::string& rule) {
-    if (why != nullptr) *why = "'" + field + "' = " + text::format_number(value) + " must " + rule;
-    return false;
+  auto fail = [why](const std::string& field, double value, const std::string& rule) {
+    return text::refuse(why, field, value, rule);
   };
   if (starts < 1) return fail("starts", static_cast<double>(starts), "be >= 1");
   if (use_box && !(std::isfinite(box_lo) && std::isfinite(box_hi) && box_lo < box_hi))

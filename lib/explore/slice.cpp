@@ -11,7 +11,7 @@
 #include "models/graph/engine.h"
 #include "parallel/parallel.h"
 #include "random/random.h"
-#include "text/format.h"
+#include "text/refuse.h"
 
 namespace saddlescope::explore {
 
@@ -19,9 +19,8 @@ using objective::Index;
 using objective::Vector;
 
 bool SliceOptions::IsValid(std::string* why) const {
-  auto fail = [&](const std::string& field, double value, const std::string& rule) {
-    if (why != nullptr) *why = "'" + field + "' = " + text::format_number(value) + " must " + rule;
-    return false;
+  auto fail = [why](const std::string& field, double value, const std::string& rule) {
+    return text::refuse(why, field, value, rule);
   };
   if (dims != 1 && dims != 2) return fail("dims", dims, "be 1 or 2");
   if (points1 < 1) return fail("points1", static_cast<double>(points1), "be >= 1");
@@ -217,6 +216,23 @@ Index SliceValues::done_count() const {
   Index count = 0;
   for (auto d : done) count += d != 0;
   return count;
+}
+
+void broadcast_slice(SlicePlan& plan, SliceValues& values) {
+  if (parallel::size() == 1) return;
+  // Every vector as doubles, rank 0's length and bits (done flags are 0/1, exact as doubles).
+  auto send = [](Vector& v) {
+    std::vector<double> buffer(v.data(), v.data() + v.size());
+    parallel::broadcast_from_root(buffer);
+    v = Eigen::Map<const Vector>(buffer.data(), static_cast<Index>(buffer.size()));
+  };
+  for (Vector* v : {&plan.origin, &plan.end, &plan.d1, &plan.d2, &plan.eigenvalues, &plan.alpha, &plan.beta,
+                    &values.loss, &values.lambda_min, &values.lambda_max})
+    send(*v);
+  std::vector<double> done(values.done.begin(), values.done.end());
+  parallel::broadcast_from_root(done);
+  values.done.assign(done.size(), 0);
+  for (std::size_t k = 0; k < done.size(); ++k) values.done[k] = static_cast<std::int64_t>(done[k]);
 }
 
 namespace {

@@ -110,6 +110,11 @@ struct SliceValues {
   objective::Index done_count() const;
 };
 
+// Under MPI, rank 0's plan and values on every rank: loss-slice --resume has rank 0 alone read the partial
+// file (one writer, no HDF5 file locking between ranks; docs/distributed.md) and then hands the other
+// ranks the directions, the grid and which points are done. Collective; a no-op with one rank.
+void broadcast_slice(SlicePlan& plan, SliceValues& values);
+
 // Computes the grid points not yet done, at most `max_new_points` of them (−1: all), in chunks of
 // `chunk` points spread over `threads` workers; `flush()` is called from the calling thread after each
 // chunk (the tools write the file there). Returns the number of points computed. Each point's numbers

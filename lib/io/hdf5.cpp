@@ -102,6 +102,13 @@ Handle open_checked(hid_t parent, const std::string& name, int rank, H5T_class_t
   return dataset;
 }
 
+// Reads the whole of an opened dataset (`elements` values, already checked against its shape) into
+// `buffer` as `memory_type`; nothing to read for an empty one.
+void read_all(const Handle& dataset, hid_t memory_type, void* buffer, hsize_t elements, const std::string& name) {
+  if (elements > 0)
+    check(H5Dread(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer), "reading dataset '" + name + "'");
+}
+
 }  // namespace
 
 Handle& Handle::operator=(Handle&& other) noexcept {
@@ -369,9 +376,7 @@ Eigen::VectorXd read_vector(hid_t parent, const std::string& name, hsize_t max_e
   std::vector<hsize_t> shape;
   Handle dataset = open_checked(parent, name, 1, H5T_FLOAT, max_elements, shape);
   Eigen::VectorXd values(static_cast<Eigen::Index>(shape[0]));
-  if (shape[0] > 0)
-    check(H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
-          "reading dataset '" + name + "'");
+  read_all(dataset, H5T_NATIVE_DOUBLE, values.data(), shape[0], name);
   return values;
 }
 
@@ -380,9 +385,7 @@ Eigen::MatrixXd read_matrix(hid_t parent, const std::string& name, hsize_t max_e
   Handle dataset = open_checked(parent, name, 2, H5T_FLOAT, max_elements, shape);
   Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> values(
       static_cast<Eigen::Index>(shape[0]), static_cast<Eigen::Index>(shape[1]));
-  if (values.size() > 0)
-    check(H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
-          "reading dataset '" + name + "'");
+  read_all(dataset, H5T_NATIVE_DOUBLE, values.data(), static_cast<hsize_t>(values.size()), name);
   return values;
 }
 
@@ -414,9 +417,7 @@ std::vector<std::int64_t> read_int_vector(hid_t parent, const std::string& name,
   std::vector<hsize_t> shape;
   Handle dataset = open_checked(parent, name, 1, H5T_INTEGER, max_elements, shape);
   std::vector<std::int64_t> values(shape[0]);
-  if (!values.empty())
-    check(H5Dread(dataset.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
-          "reading dataset '" + name + "'");
+  read_all(dataset, H5T_NATIVE_INT64, values.data(), values.size(), name);
   return values;
 }
 
@@ -427,9 +428,7 @@ std::string read_bytes(hid_t parent, const std::string& name, hsize_t max_bytes)
   check(type.get(), "reading the type of dataset '" + name + "'");
   if (H5Tget_size(type.get()) != 1) throw Hdf5Error("dataset '" + name + "' must hold bytes (uint8)");
   std::string bytes(shape[0], '\0');
-  if (!bytes.empty())
-    check(H5Dread(dataset.get(), H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()),
-          "reading dataset '" + name + "'");
+  read_all(dataset, H5T_NATIVE_UCHAR, bytes.data(), bytes.size(), name);
   return bytes;
 }
 

@@ -26,6 +26,29 @@ void check_noise(double noise) {
     throw std::invalid_argument("data 'noise' = " + std::to_string(noise) + " must be finite and >= 0");
 }
 
+// The frame of the planar toys (two spirals, XOR): two features and one label per sample, row i drawn
+// by `row(i, rng)` from the one stream (seed, 0), rows in order (so the draws, and the bits, are those
+// of a loop written out in each generator).
+struct PlanarRow {
+  double x0, x1, label;
+};
+template <class Row>
+io::DataArrays planar(std::int64_t samples, double noise, std::uint64_t seed, Row row) {
+  check_samples(samples);
+  check_noise(noise);
+  random::Rng rng(seed, 0);
+  io::DataArrays d;
+  d.X.resize(samples, 2);
+  d.y.resize(samples, 1);
+  for (Index i = 0; i < samples; ++i) {
+    const PlanarRow r = row(i, rng);
+    d.X(i, 0) = r.x0;
+    d.X(i, 1) = r.x1;
+    d.y(i, 0) = r.label;
+  }
+  return d;
+}
+
 }  // namespace
 
 io::DataArrays teacher_student(std::int64_t samples, const std::vector<std::int64_t>& widths, Activation activation,
@@ -90,37 +113,23 @@ io::DataArrays gaussian_mixture(std::int64_t samples, std::int64_t classes, std:
 }
 
 io::DataArrays two_spirals(std::int64_t samples, double noise, std::uint64_t seed) {
-  check_samples(samples);
-  check_noise(noise);
-  random::Rng rng(seed, 0);
-  io::DataArrays d;
-  d.X.resize(samples, 2);
-  d.y.resize(samples, 1);
-  for (Index i = 0; i < samples; ++i) {
+  return planar(samples, noise, seed, [noise](Index i, random::Rng& rng) {
     const Index c = i % 2;
     const double t = rng.uniform();
     const double theta = 3.0 * std::numbers::pi * t + static_cast<double>(c) * std::numbers::pi;
-    d.X(i, 0) = t * std::cos(theta) + noise * rng.normal();
-    d.X(i, 1) = t * std::sin(theta) + noise * rng.normal();
-    d.y(i, 0) = static_cast<double>(c);
-  }
-  return d;
+    const double x0 = t * std::cos(theta) + noise * rng.normal();
+    const double x1 = t * std::sin(theta) + noise * rng.normal();
+    return PlanarRow{x0, x1, static_cast<double>(c)};
+  });
 }
 
 io::DataArrays xor_data(std::int64_t samples, double noise, std::uint64_t seed) {
-  check_samples(samples);
-  check_noise(noise);
-  random::Rng rng(seed, 0);
-  io::DataArrays d;
-  d.X.resize(samples, 2);
-  d.y.resize(samples, 1);
-  for (Index i = 0; i < samples; ++i) {
+  return planar(samples, noise, seed, [noise](Index, random::Rng& rng) {
     const double a = rng.rademacher(), b = rng.rademacher();
-    d.X(i, 0) = a + noise * rng.normal();
-    d.X(i, 1) = b + noise * rng.normal();
-    d.y(i, 0) = a != b ? 1.0 : 0.0;
-  }
-  return d;
+    const double x0 = a + noise * rng.normal();
+    const double x1 = b + noise * rng.normal();
+    return PlanarRow{x0, x1, a != b ? 1.0 : 0.0};
+  });
 }
 
 io::DataArrays class_images(std::int64_t samples, std::int64_t classes, const std::vector<std::int64_t>& shape,

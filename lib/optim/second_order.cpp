@@ -198,13 +198,17 @@ LineSearchResult strong_wolfe(const objective::Objective& obj, const Vector& x, 
   double bracket[2] = {0, 0}, bracket_f[2] = {0, 0}, bracket_gtd[2] = {0, 0};
   Vector bracket_g[2];
   int bracket_size = 0;
+  // torch brackets [t_prev, t] in two places (sufficient decrease fails, or the slope turns positive).
+  auto bracket_previous_and_current = [&] {
+    bracket[0] = t_prev, bracket[1] = t;
+    bracket_f[0] = f_prev, bracket_f[1] = f_new;
+    bracket_g[0] = g_prev, bracket_g[1] = g_new;
+    bracket_gtd[0] = gtd_prev, bracket_gtd[1] = gtd_new;
+    bracket_size = 2;
+  };
   while (ls_iter < max_ls) {
     if (f_new > (f + c1 * t * gtd) || (ls_iter > 1 && f_new >= f_prev)) {
-      bracket[0] = t_prev, bracket[1] = t;
-      bracket_f[0] = f_prev, bracket_f[1] = f_new;
-      bracket_g[0] = g_prev, bracket_g[1] = g_new;
-      bracket_gtd[0] = gtd_prev, bracket_gtd[1] = gtd_new;
-      bracket_size = 2;
+      bracket_previous_and_current();
       break;
     }
     if (std::abs(gtd_new) <= -c2 * gtd) {
@@ -214,11 +218,7 @@ LineSearchResult strong_wolfe(const objective::Objective& obj, const Vector& x, 
       break;
     }
     if (gtd_new >= 0) {
-      bracket[0] = t_prev, bracket[1] = t;
-      bracket_f[0] = f_prev, bracket_f[1] = f_new;
-      bracket_g[0] = g_prev, bracket_g[1] = g_new;
-      bracket_gtd[0] = gtd_prev, bracket_gtd[1] = gtd_new;
-      bracket_size = 2;
+      bracket_previous_and_current();
       break;
     }
     const double min_step = t + 0.01 * (t - t_prev);

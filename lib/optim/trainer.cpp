@@ -56,22 +56,6 @@ bool TrainerOptions::IsValid(std::string* why) const {
          histograms.IsValid(why);
 }
 
-nlohmann::json TrainSummary::to_json() const {
-  auto number = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(fmt(v)); };
-  return {{"status", to_string(status)},
-          {"message", message},
-          {"steps_taken", steps_taken},
-          {"initial_loss", number(initial_loss)},
-          {"final_loss", number(final_loss)},
-          {"final_grad_norm", number(final_grad_norm)},
-          {"perturbations", perturbations},
-          {"negative_curvature_steps", negative_curvature_steps},
-          {"saddles_detected", saddles_detected},
-          {"clipped_steps", clipped_steps},
-          {"hvp_count", hvp_count},
-          {"function_evaluations", function_evaluations}};
-}
-
 std::int64_t MemoryRecorder::count(const std::string& kind) const {
   return std::count_if(events.begin(), events.end(), [&](const Event& e) { return e.kind == kind; });
 }

@@ -97,8 +97,7 @@ struct TrainSummary {
   std::int64_t clipped_steps = 0;
   std::int64_t hvp_count = 0;
   std::int64_t function_evaluations = 0;
-  nlohmann::json to_json() const;
-};
+};  // rendered by report/training.h (text and JSON)
 
 // Recorders implement the hooks they need (defaults do nothing). They may throw (e.g. io::FileError),
 // which ends the run.

@@ -117,6 +117,18 @@ void sum_in_place(std::span<double> values) {
 #endif
 }
 
+void broadcast_from_root(std::vector<double>& values) {
+#ifdef SADDLESCOPE_HAVE_MPI
+  if (g_size == 1) return;
+  auto length = static_cast<long long>(values.size());
+  MPI_Bcast(&length, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+  values.resize(static_cast<std::size_t>(length));
+  in_pieces(values, [](double* p, int n) { MPI_Bcast(p, n, MPI_DOUBLE, 0, MPI_COMM_WORLD); });
+#else
+  (void)values;
+#endif
+}
+
 int work_ranks() { return items_shared() ? g_size : 1; }
 int work_rank() { return items_shared() ? g_rank : 0; }
 bool owns_item(std::int64_t item) { return item % work_ranks() == work_rank(); }

@@ -56,6 +56,11 @@ void barrier();
 // docs/distributed.md states the check). A no-op with one rank.
 void sum_in_place(std::span<double> values);
 
+// Rank 0's `values` on every rank, resized to rank 0's length (one MPI_Bcast of the length, then of the
+// values); a no-op with one rank. Collective over all ranks, for state that rank 0 alone reads from a
+// file, e.g. the partial slice of `loss-slice --resume`.
+void broadcast_from_root(std::vector<double>& values);
+
 // --- Work items -----------------------------------------------------------------------------------
 // Ranks that share out work items (size(); 1 while a data-parallel objective exists or inside an
 // ItemScope on this thread) and this process's place among them.

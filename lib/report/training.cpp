@@ -1,5 +1,6 @@
 #include "report/training.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include "objective/training_state.h"
@@ -111,6 +112,26 @@ void CheckpointRecorder::on_checkpoint(std::int64_t steps_done, const Vector& x,
   written.push_back(path);
 }
 
+namespace {
+
+// The run's counts, one list for both renderings: the JSON key, and the text summary's label (nullptr:
+// JSON only), where a count shows only when it is not zero.
+struct Count {
+  const char* key;
+  const char* label;
+  std::int64_t TrainSummary::*member;
+};
+constexpr Count kCounts[] = {
+    {"perturbations", "perturbations", &TrainSummary::perturbations},
+    {"negative_curvature_steps", "neg.-curv. steps", &TrainSummary::negative_curvature_steps},
+    {"saddles_detected", "saddles detected", &TrainSummary::saddles_detected},
+    {"clipped_steps", "clipped steps", &TrainSummary::clipped_steps},
+    {"hvp_count", nullptr, &TrainSummary::hvp_count},
+    {"function_evaluations", nullptr, &TrainSummary::function_evaluations},
+};
+
+}  // namespace
+
 std::string summary_text(const TrainSummary& summary, const Vector& x, const TrainingSource& source) {
   std::string out = "run-optimizer: " + source.optimizer + " on " + source.objective + " (n = " +
                     std::to_string(x.size()) + ") from " + source.source + "\n";
@@ -126,12 +147,22 @@ std::string summary_text(const TrainSummary& summary, const Vector& x, const Tra
     for (Eigen::Index i = 0; i < x.size(); ++i) p += (i ? ", " : "") + text::format_number(x(i), 10);
     line("final point", "(" + p + ")");
   }
-  if (summary.perturbations) line("perturbations", std::to_string(summary.perturbations));
-  if (summary.negative_curvature_steps) line("neg.-curv. steps", std::to_string(summary.negative_curvature_steps));
-  if (summary.saddles_detected) line("saddles detected", std::to_string(summary.saddles_detected));
-  if (summary.clipped_steps) line("clipped steps", std::to_string(summary.clipped_steps));
+  for (const Count& c : kCounts)
+    if (c.label != nullptr && summary.*c.member != 0) line(c.label, std::to_string(summary.*c.member));
   if (!source.log.empty()) line("run log", source.log);
   if (!source.checkpoint.empty()) line("checkpoint", source.checkpoint);
+  return out;
+}
+
+nlohmann::json to_json(const TrainSummary& summary) {
+  auto number = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(text::format_number(v)); };
+  nlohmann::json out = {{"status", optim::to_string(summary.status)},
+                        {"message", summary.message},
+                        {"steps_taken", summary.steps_taken},
+                        {"initial_loss", number(summary.initial_loss)},
+                        {"final_loss", number(summary.final_loss)},
+                        {"final_grad_norm", number(summary.final_grad_norm)}};
+  for (const Count& c : kCounts) out[c.key] = summary.*c.member;
   return out;
 }
 

@@ -87,4 +87,8 @@ struct TrainingSource {
 };
 std::string summary_text(const optim::TrainSummary& summary, const Vector& x, const TrainingSource& source);
 
+// The summary as run-optimizer's JSON: every field by its name, the status by its name, and a non-finite
+// loss or gradient norm as its text ("nan", "inf"), since JSON has no such numbers.
+nlohmann::json to_json(const optim::TrainSummary& summary);
+
 }  // namespace saddlescope::report

@@ -1,9 +1,14 @@
 #include "rmt/calibration.h"
 
+#include <boost/math/distributions/binomial.hpp>
 #include <boost/math/distributions/students_t.hpp>
 #include <chrono>
 #include <cmath>
+#include <limits>
+#include <tuple>
 #include <stdexcept>
+
+#include "rmt/montecarlo.h"
 
 namespace saddlescope::rmt {
 
@@ -19,6 +24,39 @@ bool CalibrationOptions::IsValid(std::string* why) const {
     if (!(q > 0 && q < 1)) return fail("every 'nominal' level must be in (0, 1), got " + std::to_string(q));
   return true;
 }
+
+namespace {
+
+// P(X ≤ covered) for X ~ Binomial(runs, confidence).
+double binomial_lower_tail(int covered, int runs, double confidence) {
+  return boost::math::cdf(boost::math::binomial_distribution<double>(runs, confidence), covered);
+}
+
+// The pooled summary (calibration.h) from the rows' runs.
+CalibrationPooled pool(const std::vector<CalibrationRow>& rows, const std::vector<double>& nominal) {
+  CalibrationPooled p;
+  p.coverage.assign(nominal.size(), 0.0);
+  if (rows.empty()) return p;
+  const int d = rows.front().degrees_of_freedom;
+  double squared_z = 0;
+  for (const CalibrationRow& r : rows) {
+    p.runs += r.runs;
+    p.covered += r.covered;
+    for (std::size_t q = 0; q < nominal.size(); ++q) p.coverage[q] += r.coverage[q] * r.runs;
+    for (std::size_t i = 0; i < r.center.size(); ++i) {
+      const double z = (r.center[i] - r.exact_log_p) / r.standard_error[i];
+      squared_z += z * z;
+    }
+  }
+  for (double& c : p.coverage) c /= p.runs;
+  p.mean_squared_z = squared_z / p.runs;
+  p.expected_squared_z = d > 2 ? static_cast<double>(d) / (d - 2) : std::numeric_limits<double>::quiet_NaN();
+  std::tie(p.coverage_ci_low, p.coverage_ci_high) = clopper_pearson(p.covered, p.runs, 0.95);
+  p.binomial_tail = binomial_lower_tail(p.covered, p.runs, rows.front().confidence);
+  return p;
+}
+
+}  // namespace
 
 CalibrationResult calibrate(const CalibrationOptions& options, const CheckProgress& progress) {
   std::string why;
@@ -80,9 +118,11 @@ CalibrationResult calibrate(const CalibrationOptions& options, const CheckProgre
     row.mean_log_error = mean;
     row.log_error_spread = std::sqrt(spread);
     row.mean_standard_error = se_mean;
+    row.binomial_tail = binomial_lower_tail(row.covered, row.runs, row.confidence);
     row.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     out.rows.push_back(std::move(row));
   }
+  out.pooled = pool(out.rows, out.nominal);
   out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return out;
 }

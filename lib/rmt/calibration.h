@@ -6,7 +6,12 @@
 // estimator's own level and, from the same runs, at the levels in `nominal` (the interval of a run with
 // centre c, standard error e and d degrees of freedom at level q is c ± t_d((1+q)/2)·e), which draws the
 // coverage-against-nominal curve. With R runs the coverage of a correct 95% interval is Binomial(R, 0.95)/R:
-// at R = 20, 18 or more covered has probability 0.92.
+// at R = 20, 18 or more covered has probability 0.92 — so over 15 cells a correct interval leaves at least
+// one cell at ≤ 17/20 with probability 0.69. Each row therefore carries that binomial tail probability,
+// and the result a pooled summary over all rows: the pooled coverage with its Clopper–Pearson interval
+// (the sharp test of the nominal level) and the mean squared standardised error z = (centre − exact)/s.e.,
+// which for a correct Student interval with d degrees of freedom has expectation d/(d − 2) (stated errors
+// too small on average show up as a ratio above 1).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -37,13 +42,25 @@ struct CalibrationRow {
   double mean_log_error = 0;               // mean over runs of ln P̂ − ln P (bias, in log units)
   double log_error_spread = 0;             // their standard deviation
   double mean_standard_error = 0;          // mean stated standard error (compare with the spread)
+  double binomial_tail = 1;                // P(Binomial(runs, confidence) ≤ covered): chance of this few or fewer
   double seconds = 0;                      // wall time for the R runs
+};
+
+// Over all rows' runs (the same method and level in every row).
+struct CalibrationPooled {
+  int runs = 0, covered = 0;               // at the estimator's own level
+  double coverage_ci_low = 0, coverage_ci_high = 1;  // Clopper–Pearson 95% interval of covered/runs
+  double binomial_tail = 1;                // P(Binomial(runs, confidence) ≤ covered)
+  std::vector<double> coverage;            // per nominal level
+  double mean_squared_z = 0;               // mean of ((centre − exact)/s.e.)²
+  double expected_squared_z = 0;           // d/(d − 2) for d > 2 degrees of freedom; NaN otherwise
 };
 
 struct CalibrationResult {
   std::string ensemble_description;
   std::vector<double> nominal;
   std::vector<CalibrationRow> rows;
+  CalibrationPooled pooled;
   double seconds = 0;
 };
 

@@ -1,11 +1,15 @@
 #include "rmt/check.h"
 
 #include <Eigen/Dense>
+#include <algorithm>
+#include <array>
 #include <boost/math/distributions/normal.hpp>
 #include <cmath>
 #include <limits>
 #include <numbers>
 #include <stdexcept>
+
+#include "parallel/parallel.h"
 
 
 namespace saddlescope::rmt {
@@ -190,17 +194,6 @@ ExactValue exact_value(const EnsembleOptions& e, int k) {
 
 namespace {
 
-// Runs `estimate(progress)` with the stage's progress and its wall time in `seconds`.
-template <class Estimate>
-auto timed_estimate(const std::string& stage, const CheckProgress& progress, double& seconds, Estimate estimate) {
-  const auto t0 = std::chrono::steady_clock::now();
-  Progress p;
-  if (progress) p = [&](std::int64_t d, std::int64_t t) { progress(stage, d, t); };
-  auto result = estimate(p);
-  seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return result;
-}
-
 // The reported estimate from a rare-event result (splitting or integration: the same field names).
 template <class RareResult>
 void take_estimate(Method method, const RareResult& e, KResult& r) {
@@ -214,6 +207,38 @@ void take_estimate(Method method, const RareResult& e, KResult& r) {
   r.relative_error = e.relative_error;
 }
 
+// The names set_index_theory gives KResult::index_theory, coded by position in work-item records.
+const std::array<std::string, 4> kIndexTheories = {"none", "exact", "binomial", "asymptotic-leading"};
+
+// One stage of run_check — an estimator for each of the k values `which` (indices into the run's ks) — as
+// one sequence of work items (docs/distributed.md): the items of which[0] are numbered 0 … m₀ − 1, those of
+// which[1] continue at m₀, and so on; under MPI rank r computes items r, r + P, … of the whole stage (every
+// k at once, so no rank idles at a k boundary), one share_items hands every rank every record, and each k is
+// reduced from its own records in k order. Streams are keyed by (k, item within k), so the bits do not
+// depend on P. `items(j)` counts k's items, `compute(j, first, records)` computes those this rank owns,
+// `reduce(j, records)` builds k's result; `seconds(j)` gets this rank's time on k's items plus its reduction.
+template <class Items, class Compute, class Reduce, class Seconds>
+void run_stage(const std::vector<std::size_t>& which, Items items, Compute compute, Reduce reduce, Seconds seconds) {
+  using Clock = std::chrono::steady_clock;
+  std::vector<std::int64_t> first(which.size() + 1, 0);
+  for (std::size_t j = 0; j < which.size(); ++j) first[j + 1] = first[j] + items(which[j]);
+  std::vector<std::vector<double>> records(static_cast<std::size_t>(first.back()));
+  auto part = [&](std::size_t j) {
+    return ItemRecords(records.data() + first[j], static_cast<std::size_t>(first[j + 1] - first[j]));
+  };
+  for (std::size_t j = 0; j < which.size(); ++j) {
+    const auto t0 = Clock::now();
+    compute(which[j], first[j], part(j));
+    seconds(which[j]) += std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  parallel::share_items(records);
+  for (std::size_t j = 0; j < which.size(); ++j) {
+    const auto t0 = Clock::now();
+    reduce(which[j], std::span<const std::vector<double>>(part(j)));
+    seconds(which[j]) += std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+}
+
 }  // namespace
 
 CheckResult run_check(const CheckOptions& options, std::uint64_t seed, const CheckProgress& progress, bool index_theory) {
@@ -221,51 +246,130 @@ CheckResult run_check(const CheckOptions& options, std::uint64_t seed, const Che
   if (!options.IsValid(&why)) throw std::invalid_argument(why);
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
+  const std::size_t count = options.ks.size();
+  std::vector<Ensemble> ensembles;
+  ensembles.reserve(count);
+  for (int k : options.ks) ensembles.emplace_back(options.ensemble, k);
   CheckResult out;
-  for (int k : options.ks) {
-    const Ensemble ensemble(options.ensemble, k);
-    if (out.ensemble_description.empty()) out.ensemble_description = ensemble.description();
-    KResult r;
-    r.k = k;
-    r.half_power = std::pow(0.5, k);
-    r.index_mean_theory = r.index_variance_theory = kNaN;
-    if (index_theory) set_index_theory(options.ensemble, k, r);
-    if (options.exact) r.exact = exact_value(options.ensemble, k);
-    const std::string stage = "k=" + std::to_string(k);
-    if (options.method == Method::kAuto || options.method == Method::kMonteCarlo) {
-      const auto t0 = Clock::now();
-      Progress p;
-      if (progress) p = [&](std::int64_t d, std::int64_t t) { progress(stage + " monte carlo", d, t); };
-      r.monte_carlo = monte_carlo(ensemble, options.monte_carlo, seed, stream_id({kMonteCarloStreams, static_cast<std::uint64_t>(k)}), p);
-      r.monte_carlo_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-      r.has_monte_carlo = true;
-      r.method_used = Method::kMonteCarlo;
-      r.p = r.monte_carlo.p;
-      r.ci_low = r.monte_carlo.ci_low;
-      r.ci_high = r.monte_carlo.ci_high;
-      r.log_ci_low = std::log(r.ci_low);
-      r.log_ci_high = std::log(r.ci_high);
-      r.log_p = std::log(r.p);
-      r.relative_error = r.monte_carlo.hits > 0 ? std::sqrt((1 - r.p) / (static_cast<double>(r.monte_carlo.samples) * r.p)) : kNaN;
-    }
-    const bool rare = options.method == Method::kAuto && r.monte_carlo.hits < options.min_hits;
-    const bool goe_like = ensemble.has_tridiagonal_model();
-    if (options.method == Method::kIntegration || (rare && goe_like)) {
-      r.has_integration = true;
-      r.integration = timed_estimate(stage + " integration", progress, r.integration_seconds, [&](const Progress& p) {
-        return thermodynamic_integration(ensemble, options.integration, seed,
-                                         stream_id({kIntegrationStreams, static_cast<std::uint64_t>(k)}), p);
-      });
-      take_estimate(Method::kIntegration, r.integration, r);
-    } else if (options.method == Method::kSplitting || rare) {
-      r.has_splitting = true;
-      r.splitting = timed_estimate(stage + " splitting", progress, r.splitting_seconds, [&](const Progress& p) {
-        return subset_simulation(ensemble, options.splitting, seed, stream_id({kSplittingStreams, static_cast<std::uint64_t>(k)}), p);
-      });
-      take_estimate(Method::kSplitting, r.splitting, r);
-    }
-    out.results.push_back(std::move(r));
+  out.ensemble_description = ensembles.front().description();
+  out.results.resize(count);
+  std::vector<std::size_t> every(count);
+  for (std::size_t j = 0; j < count; ++j) {
+    every[j] = j;
+    KResult& r = out.results[j];
+    r.k = options.ks[j];
+    r.half_power = std::pow(0.5, r.k);
   }
+  // Stage 0: the theory of each k (exact value, index moments) — a work item per k, since its Pfaffians
+  // cost seconds at large k (k = 1..60: 9 CPU s in all), which every rank would otherwise repeat. Record:
+  // [exact available, p, ln p, index mean, index variance, which index theory].
+  double theory_seconds = 0;  // not reported
+  run_stage(
+      every, [](std::size_t) { return std::int64_t{1}; },
+      [&](std::size_t j, std::int64_t first, ItemRecords records) {
+        if (!parallel::owns_item(first)) return;
+        KResult r;
+        r.index_mean_theory = r.index_variance_theory = kNaN;
+        if (index_theory) set_index_theory(options.ensemble, options.ks[j], r);
+        if (options.exact) r.exact = exact_value(options.ensemble, options.ks[j]);
+        const auto which = std::find(kIndexTheories.begin(), kIndexTheories.end(), r.index_theory);
+        records[0] = {r.exact.available ? 1.0 : 0.0, r.exact.p, r.exact.log_p, r.index_mean_theory, r.index_variance_theory,
+                      static_cast<double>(which - kIndexTheories.begin())};
+      },
+      [&](std::size_t j, std::span<const std::vector<double>> records) {
+        const std::vector<double>& t = records[0];
+        KResult& r = out.results[j];
+        r.exact.available = t.at(0) != 0.0;
+        r.exact.p = t[1];
+        r.exact.log_p = t[2];
+        r.index_mean_theory = t[3];
+        r.index_variance_theory = t[4];
+        r.index_theory = kIndexTheories.at(static_cast<std::size_t>(t.at(5)));
+      },
+      [&](std::size_t) -> double& { return theory_seconds; });
+  auto stream = [&](std::uint64_t family, std::size_t j) {
+    return stream_id({family, static_cast<std::uint64_t>(options.ks[j])});
+  };
+  // The progress of k's part of a stage, named "k=<k> <stage>".
+  auto stage_progress = [&](std::size_t j, const std::string& stage) {
+    Progress p;
+    if (progress) {
+      const std::string text = "k=" + std::to_string(options.ks[j]) + " " + stage;
+      p = [&progress, text](std::int64_t d, std::int64_t t) { progress(text, d, t); };
+    }
+    return p;
+  };
+
+  // Stage 1: plain Monte Carlo at every k.
+  if (options.method == Method::kAuto || options.method == Method::kMonteCarlo) {
+    run_stage(
+        every, [&](std::size_t) { return monte_carlo_items(options.monte_carlo); },
+        [&](std::size_t j, std::int64_t first, ItemRecords records) {
+          monte_carlo_compute_items(ensembles[j], options.monte_carlo, seed, stream(kMonteCarloStreams, j), first, records,
+                                    stage_progress(j, "monte carlo"));
+        },
+        [&](std::size_t j, std::span<const std::vector<double>> records) {
+          KResult& r = out.results[j];
+          r.monte_carlo = monte_carlo_from_items(ensembles[j], options.monte_carlo, records);
+          r.has_monte_carlo = true;
+          r.method_used = Method::kMonteCarlo;
+          r.p = r.monte_carlo.p;
+          r.ci_low = r.monte_carlo.ci_low;
+          r.ci_high = r.monte_carlo.ci_high;
+          r.log_ci_low = std::log(r.ci_low);
+          r.log_ci_high = std::log(r.ci_high);
+          r.log_p = std::log(r.p);
+          r.relative_error =
+              r.monte_carlo.hits > 0 ? std::sqrt((1 - r.p) / (static_cast<double>(r.monte_carlo.samples) * r.p)) : kNaN;
+        },
+        [&](std::size_t j) -> double& { return out.results[j].monte_carlo_seconds; });
+  }
+
+  // Stage 2: a rare-event estimate where asked for, or (auto) where Monte Carlo saw fewer than min_hits
+  // hits — every rank decides the same from the shared tallies.
+  std::vector<std::size_t> rare;
+  std::vector<Method> rare_method(count, Method::kMonteCarlo);
+  for (std::size_t j = 0; j < count; ++j) {
+    const bool few_hits = options.method == Method::kAuto && out.results[j].monte_carlo.hits < options.min_hits;
+    if (options.method == Method::kIntegration || (few_hits && ensembles[j].has_tridiagonal_model()))
+      rare_method[j] = Method::kIntegration;
+    else if (options.method == Method::kSplitting || few_hits)
+      rare_method[j] = Method::kSplitting;
+    else
+      continue;
+    rare.push_back(j);
+  }
+  run_stage(
+      rare,
+      [&](std::size_t j) {
+        return rare_method[j] == Method::kIntegration ? thermodynamic_integration_items(ensembles[j], options.integration)
+                                                      : subset_simulation_items(options.splitting);
+      },
+      [&](std::size_t j, std::int64_t first, ItemRecords records) {
+        if (rare_method[j] == Method::kIntegration)
+          thermodynamic_integration_compute_items(ensembles[j], options.integration, seed, stream(kIntegrationStreams, j),
+                                                  first, records, stage_progress(j, "integration"));
+        else
+          subset_simulation_compute_items(ensembles[j], options.splitting, seed, stream(kSplittingStreams, j), first,
+                                          records, stage_progress(j, "splitting"));
+      },
+      [&](std::size_t j, std::span<const std::vector<double>> records) {
+        KResult& r = out.results[j];
+        if (rare_method[j] == Method::kIntegration) {
+          r.has_integration = true;
+          r.integration = thermodynamic_integration_from_items(ensembles[j], options.integration, records);
+          take_estimate(Method::kIntegration, r.integration, r);
+        } else {
+          r.has_splitting = true;
+          r.splitting = subset_simulation_from_items(ensembles[j], options.splitting, records);
+          take_estimate(Method::kSplitting, r.splitting, r);
+        }
+      },
+      [&](std::size_t j) -> double& {
+        KResult& r = out.results[j];
+        return rare_method[j] == Method::kIntegration ? r.integration_seconds : r.splitting_seconds;
+      });
+
   out.fit = fit_results(out.results, options.ensemble);
   out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return out;

@@ -5,6 +5,7 @@
 #include <numbers>
 #include <stdexcept>
 
+#include "parallel/parallel.h"
 #include "rmt/autocorrelation.h"
 
 namespace saddlescope::rmt {
@@ -103,27 +104,57 @@ Chain run_chain(Eigen::Index k, double t, const IntegrationOptions& o, random::R
 
 }  // namespace
 
-IntegrationResult thermodynamic_integration(const Ensemble& ensemble, const IntegrationOptions& o, std::uint64_t seed,
-                                            std::uint64_t stream_base, const Progress& progress) {
+namespace {
+
+// The integration range [t₀, T] and its Gauss–Legendre rule on [−1, 1] (none when T = t₀).
+struct Quadrature {
+  double t0 = 0, T = 0;
+  int n = 0;
+  std::vector<double> x, w;
+};
+
+// Validates (throws std::invalid_argument) and lays out the quadrature (integration.h).
+Quadrature quadrature(const Ensemble& ensemble, const IntegrationOptions& o) {
   std::string why;
   if (!o.IsValid(&why)) throw std::invalid_argument(why);
   if (!ensemble.has_tridiagonal_model())
     throw std::invalid_argument("thermodynamic integration needs ensemble goe or goe-shift, got " +
                                 to_string(ensemble.options().kind));
-  const Eigen::Index k = ensemble.k();
-  const double t0 = ensemble.options().shift / ensemble.options().scale;
-  const double T = std::max(std::sqrt(2.0 * static_cast<double>(k)) + o.upper_margin, t0);
-  const int n = T > t0 ? o.nodes : 0;
-  const int R = o.repetitions;
-  std::vector<double> x, w;
-  if (n > 0) gauss_legendre(n, x, w);
+  Quadrature q;
+  q.t0 = ensemble.options().shift / ensemble.options().scale;
+  q.T = std::max(std::sqrt(2.0 * static_cast<double>(ensemble.k())) + o.upper_margin, q.t0);
+  q.n = q.T > q.t0 ? o.nodes : 0;
+  if (q.n > 0) gauss_legendre(q.n, q.x, q.w);
+  return q;
+}
 
-  IntegrationResult r;
-  r.repetitions = R;
-  r.lower_shift = t0;
-  r.upper_shift = T;
-  std::vector<Chain> chains(static_cast<std::size_t>(R * n));
-  std::vector<MonteCarloResult> endpoints(static_cast<std::size_t>(R));
+// A chain's record: [mean, variance, tau_int, window, reliable, variance_of_mean, proposed[3], accepted[3]];
+// an endpoint's: [samples, hits]. Counts are exact as doubles.
+constexpr std::size_t kChainRecord = 12, kEndpointRecord = 2;
+
+void check_records(std::size_t size, std::int64_t items, const char* where) {
+  if (static_cast<std::int64_t>(size) != items)
+    throw std::invalid_argument(std::string(where) + ": " + std::to_string(size) + " records for " +
+                                std::to_string(items) + " items");
+}
+
+}  // namespace
+
+std::int64_t thermodynamic_integration_items(const Ensemble& ensemble, const IntegrationOptions& o) {
+  const Quadrature q = quadrature(ensemble, o);
+  return static_cast<std::int64_t>(o.repetitions) * (q.n + 1);
+}
+
+void thermodynamic_integration_compute_items(const Ensemble& ensemble, const IntegrationOptions& o,
+                                             std::uint64_t seed, std::uint64_t stream_base, std::int64_t first_item,
+                                             ItemRecords records, const Progress& progress) {
+  const Quadrature q = quadrature(ensemble, o);
+  const Eigen::Index k = ensemble.k();
+  const double t0 = q.t0, T = q.T;
+  const int n = q.n;
+  const int R = o.repetitions;
+  const std::int64_t items = static_cast<std::int64_t>(R) * (n + 1);
+  check_records(records.size(), items, "thermodynamic_integration_compute_items");
   EnsembleOptions at_upper = ensemble.options();
   at_upper.kind = EnsembleKind::kGoeShift;
   at_upper.scale = 1.0;
@@ -132,26 +163,81 @@ IntegrationResult thermodynamic_integration(const Ensemble& ensemble, const Inte
   MonteCarloOptions endpoint_options;
   endpoint_options.samples = o.endpoint_samples;
   endpoint_options.sampler = Sampler::kTridiagonal;
-  const std::int64_t items = static_cast<std::int64_t>(R) * (n + 1);
   std::int64_t done = 0;
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::int64_t item = 0; item < items; ++item) {
+    if (!parallel::owns_item(first_item + item)) continue;  // MPI: another rank computes this item
+    const parallel::ItemScope in_item;  // the endpoint's Monte Carlo blocks run whole here, not dealt out again
+    std::vector<double>& record = records[static_cast<std::size_t>(item)];
     if (item < static_cast<std::int64_t>(R) * n) {
       const std::int64_t rep = item / n, node = item % n;
       random::Rng rng(seed, stream_id({stream_base, static_cast<std::uint64_t>(rep), static_cast<std::uint64_t>(node + 1)}));
-      const double t = t0 + (T - t0) * (x[static_cast<std::size_t>(node)] + 1) / 2;
-      chains[static_cast<std::size_t>(item)] = run_chain(k, t, o, rng);
+      const double t = t0 + (T - t0) * (q.x[static_cast<std::size_t>(node)] + 1) / 2;
+      const Chain c = run_chain(k, t, o, rng);
+      record = {c.mean, c.trace.variance, c.trace.tau_int, static_cast<double>(c.trace.window), c.trace.reliable ? 1.0 : 0.0,
+                c.trace.variance_of_mean};
+      for (int type = 0; type < 3; ++type) record.push_back(static_cast<double>(c.counts.proposed[type]));
+      for (int type = 0; type < 3; ++type) record.push_back(static_cast<double>(c.counts.accepted[type]));
     } else {
       const std::int64_t rep = item - static_cast<std::int64_t>(R) * n;
-      endpoints[static_cast<std::size_t>(rep)] =
+      const MonteCarloResult e =
           monte_carlo(upper, endpoint_options, seed, stream_id({stream_base, static_cast<std::uint64_t>(rep), 0}));
+      record = {static_cast<double>(e.samples), static_cast<double>(e.hits)};
     }
     if (progress) {
 #pragma omp critical(rmt_integration_progress)
       progress(++done, items);
     }
   }
+}
 
+IntegrationResult thermodynamic_integration(const Ensemble& ensemble, const IntegrationOptions& o, std::uint64_t seed,
+                                            std::uint64_t stream_base, const Progress& progress) {
+  // (Repetition, node) chains and endpoints are work items: under MPI each rank computes the ones it owns,
+  // share_items gives every rank every record, and the reduction runs in item order everywhere.
+  std::vector<std::vector<double>> records(static_cast<std::size_t>(thermodynamic_integration_items(ensemble, o)));
+  thermodynamic_integration_compute_items(ensemble, o, seed, stream_base, 0, records, progress);
+  parallel::share_items(records);
+  return thermodynamic_integration_from_items(ensemble, o, records);
+}
+
+IntegrationResult thermodynamic_integration_from_items(const Ensemble& ensemble, const IntegrationOptions& o,
+                                                       std::span<const std::vector<double>> records) {
+  const Quadrature q = quadrature(ensemble, o);
+  const double t0 = q.t0, T = q.T;
+  const int n = q.n;
+  const int R = o.repetitions;
+  const std::vector<double>&x = q.x, &w = q.w;
+  check_records(records.size(), static_cast<std::int64_t>(R) * (n + 1), "thermodynamic_integration_from_items");
+  std::vector<Chain> chains(static_cast<std::size_t>(R * n));
+  std::vector<MonteCarloResult> endpoints(static_cast<std::size_t>(R));
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const std::vector<double>& record = records[i];
+    if (i < chains.size()) {
+      if (record.size() != kChainRecord) throw std::invalid_argument("thermodynamic_integration_from_items: bad chain record");
+      Chain& c = chains[i];
+      c.mean = record[0];
+      c.trace.variance = record[1];
+      c.trace.tau_int = record[2];
+      c.trace.window = static_cast<int>(record[3]);
+      c.trace.reliable = record[4] != 0.0;
+      c.trace.variance_of_mean = record[5];
+      for (int type = 0; type < 3; ++type) {
+        c.counts.proposed[type] = static_cast<std::int64_t>(record[6 + static_cast<std::size_t>(type)]);
+        c.counts.accepted[type] = static_cast<std::int64_t>(record[9 + static_cast<std::size_t>(type)]);
+      }
+    } else {
+      if (record.size() != kEndpointRecord) throw std::invalid_argument("thermodynamic_integration_from_items: bad endpoint record");
+      MonteCarloResult& e = endpoints[i - chains.size()];
+      e.samples = static_cast<std::int64_t>(record[0]);
+      e.hits = static_cast<std::int64_t>(record[1]);
+    }
+  }
+
+  IntegrationResult r;
+  r.repetitions = R;
+  r.lower_shift = t0;
+  r.upper_shift = T;
   r.nodes.resize(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
     IntegrationNode& node = r.nodes[static_cast<std::size_t>(i)];

@@ -43,33 +43,7 @@ std::uint64_t stream_id(std::initializer_list<std::uint64_t> parts) {
 
 namespace {
 
-struct BlockTally {
-  std::int64_t hits = 0;
-  std::vector<std::int64_t> histogram;
-};
-
-// Blocks are work items: under MPI each rank draws the blocks it owns; this gives every rank every
-// block's tally (integer counts, exact as doubles), so the sums below run in block order everywhere.
-void share_tallies(std::vector<BlockTally>& tallies) {
-  if (parallel::work_ranks() == 1) return;
-  std::vector<std::vector<double>> records(tallies.size());
-  for (std::size_t b = 0; b < tallies.size(); ++b) {
-    if (!parallel::owns_item(static_cast<std::int64_t>(b))) continue;
-    records[b].push_back(static_cast<double>(tallies[b].hits));
-    for (std::int64_t h : tallies[b].histogram) records[b].push_back(static_cast<double>(h));
-  }
-  parallel::share_items(records);
-  for (std::size_t b = 0; b < tallies.size(); ++b) {
-    tallies[b].hits = static_cast<std::int64_t>(records[b].at(0));
-    tallies[b].histogram.assign(records[b].size() - 1, 0);
-    for (std::size_t j = 1; j < records[b].size(); ++j) tallies[b].histogram[j - 1] = static_cast<std::int64_t>(records[b][j]);
-  }
-}
-
-}  // namespace
-
-MonteCarloResult monte_carlo(const Ensemble& ensemble, const MonteCarloOptions& options, std::uint64_t seed,
-                             std::uint64_t stream_base, const Progress& progress) {
+Sampler resolve_sampler(const Ensemble& ensemble, const MonteCarloOptions& options) {
   std::string why;
   if (!options.IsValid(&why)) throw std::invalid_argument(why);
   Sampler sampler = options.sampler;
@@ -77,10 +51,25 @@ MonteCarloResult monte_carlo(const Ensemble& ensemble, const MonteCarloOptions& 
   if (sampler == Sampler::kTridiagonal && !ensemble.has_tridiagonal_model())
     throw std::invalid_argument("sampler 'tridiagonal' needs ensemble goe or goe-shift, got " +
                                 to_string(ensemble.options().kind));
+  return sampler;
+}
+
+}  // namespace
+
+std::int64_t monte_carlo_items(const MonteCarloOptions& options) {
+  return options.samples > 0 && options.block_size > 0 ? (options.samples + options.block_size - 1) / options.block_size : 0;
+}
+
+void monte_carlo_compute_items(const Ensemble& ensemble, const MonteCarloOptions& options, std::uint64_t seed,
+                               std::uint64_t stream_base, std::int64_t first_item, ItemRecords records,
+                               const Progress& progress) {
+  const Sampler sampler = resolve_sampler(ensemble, options);
   const Eigen::Index k = ensemble.k();
   const std::int64_t n = options.samples, bs = options.block_size;
-  const std::int64_t blocks = (n + bs - 1) / bs;
-  std::vector<BlockTally> tallies(static_cast<std::size_t>(blocks));
+  const std::int64_t blocks = monte_carlo_items(options);
+  if (static_cast<std::int64_t>(records.size()) != blocks)
+    throw std::invalid_argument("monte_carlo_compute_items: " + std::to_string(records.size()) + " records for " +
+                                std::to_string(blocks) + " blocks");
   std::int64_t done = 0;
   // Blocks are independent; dynamic scheduling only changes who computes a block, not its stream.
 #pragma omp parallel
@@ -88,12 +77,13 @@ MonteCarloResult monte_carlo(const Ensemble& ensemble, const MonteCarloOptions& 
     Eigen::VectorXd z;
     Eigen::MatrixXd H;
     std::vector<double> diagonal, offdiagonal;
+    std::vector<std::int64_t> histogram;
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t b = 0; b < blocks; ++b) {
-      if (!parallel::owns_item(b)) continue;  // MPI: another rank draws this block
+      if (!parallel::owns_item(first_item + b)) continue;  // MPI: another rank draws this block
       random::Rng rng(seed, stream_id({stream_base, static_cast<std::uint64_t>(b)}));
-      BlockTally& t = tallies[static_cast<std::size_t>(b)];
-      t.histogram.assign(static_cast<std::size_t>(k + 1), 0);
+      histogram.assign(static_cast<std::size_t>(k + 1), 0);
+      std::int64_t hits = 0;
       const std::int64_t count = std::min(bs, n - b * bs);
       for (std::int64_t s = 0; s < count; ++s) {
         curvature::Inertia in;
@@ -104,9 +94,13 @@ MonteCarloResult monte_carlo(const Ensemble& ensemble, const MonteCarloOptions& 
           ensemble.matrix(z, H);
           in = curvature::inertia_ldlt_in_place(H, 0.0);
         }
-        ++t.histogram[static_cast<std::size_t>(in.negative)];
-        if (in.negative == 0 && in.zero == 0) ++t.hits;
+        ++histogram[static_cast<std::size_t>(in.negative)];
+        if (in.negative == 0 && in.zero == 0) ++hits;
       }
+      // The block's record: [hits, histogram[0..k]] (integer counts, exact as doubles).
+      std::vector<double>& record = records[static_cast<std::size_t>(b)];
+      record.assign(1, static_cast<double>(hits));
+      for (std::int64_t h : histogram) record.push_back(static_cast<double>(h));
       if (progress) {
 #pragma omp critical(rmt_progress)
         {
@@ -116,14 +110,24 @@ MonteCarloResult monte_carlo(const Ensemble& ensemble, const MonteCarloOptions& 
       }
     }
   }
-  share_tallies(tallies);
+}
+
+MonteCarloResult monte_carlo_from_items(const Ensemble& ensemble, const MonteCarloOptions& options,
+                                        std::span<const std::vector<double>> records) {
+  const Sampler sampler = resolve_sampler(ensemble, options);
+  const Eigen::Index k = ensemble.k();
+  const std::int64_t n = options.samples;
   MonteCarloResult r;
   r.samples = n;
   r.sampler_used = sampler;
   r.index_histogram.assign(static_cast<std::size_t>(k + 1), 0);
-  for (const BlockTally& t : tallies) {
-    r.hits += t.hits;
-    for (std::size_t j = 0; j < t.histogram.size(); ++j) r.index_histogram[j] += t.histogram[j];
+  // In block order: integer sums, so the order only matters for readability.
+  for (const std::vector<double>& record : records) {
+    if (record.size() != r.index_histogram.size() + 1)
+      throw std::invalid_argument("monte_carlo_from_items: a block record has " + std::to_string(record.size()) +
+                                  " entries, expected " + std::to_string(r.index_histogram.size() + 1));
+    r.hits += static_cast<std::int64_t>(record[0]);
+    for (std::size_t j = 0; j < r.index_histogram.size(); ++j) r.index_histogram[j] += static_cast<std::int64_t>(record[j + 1]);
   }
   r.p = static_cast<double>(r.hits) / static_cast<double>(n);
   std::tie(r.ci_low, r.ci_high) = clopper_pearson(r.hits, n, options.confidence);
@@ -136,6 +140,17 @@ MonteCarloResult monte_carlo(const Ensemble& ensemble, const MonteCarloOptions& 
   r.index_mean = mean;
   r.index_variance = second - mean * mean;
   return r;
+}
+
+MonteCarloResult monte_carlo(const Ensemble& ensemble, const MonteCarloOptions& options, std::uint64_t seed,
+                             std::uint64_t stream_base, const Progress& progress) {
+  resolve_sampler(ensemble, options);  // validates before anything is allocated
+  // Blocks are work items: under MPI each rank draws the blocks it owns; share_items gives every rank
+  // every block's tally, so the sums run in block order everywhere.
+  std::vector<std::vector<double>> records(static_cast<std::size_t>(monte_carlo_items(options)));
+  monte_carlo_compute_items(ensemble, options, seed, stream_base, 0, records, progress);
+  parallel::share_items(records);
+  return monte_carlo_from_items(ensemble, options, records);
 }
 
 }  // namespace saddlescope::rmt

@@ -5,6 +5,7 @@
 // is the same bits for any number of OpenMP threads.
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,6 +49,27 @@ std::uint64_t stream_id(std::initializer_list<std::uint64_t> parts);
 
 // Called after each completed block with (samples done, samples total); may be empty.
 using Progress = std::function<void(std::int64_t, std::int64_t)>;
+
+// Work items under MPI (docs/distributed.md). Every estimator of this module (monte_carlo, subset_simulation,
+// thermodynamic_integration) is a set of independent work items, each computed from its own stream and
+// reduced in item order. For dealing the items of several calls out together (rmt-check deals every k's
+// items at once, rmt/check.h), each estimator also comes as three steps:
+//   <estimator>_items(options)             the number of items of one call;
+//   <estimator>_compute_items(..., first_item, records, progress)
+//                                          computes the items i this rank owns — parallel::owns_item(first_item
+//                                          + i), so the caller numbers the items of all its calls in one sequence —
+//                                          into records[i] (one vector of doubles each, exact for counts);
+//   <estimator>_from_items(..., records)   the result from every item's record (after parallel::share_items).
+// The one-call functions are these three steps with first_item = 0 and one share_items.
+using ItemRecords = std::span<std::vector<double>>;
+
+// Monte Carlo's items are its blocks of `block_size` samples.
+std::int64_t monte_carlo_items(const MonteCarloOptions& options);
+void monte_carlo_compute_items(const Ensemble& ensemble, const MonteCarloOptions& options, std::uint64_t seed,
+                               std::uint64_t stream_base, std::int64_t first_item, ItemRecords records,
+                               const Progress& progress = {});
+MonteCarloResult monte_carlo_from_items(const Ensemble& ensemble, const MonteCarloOptions& options,
+                                        std::span<const std::vector<double>> records);
 
 // Throws std::invalid_argument for invalid options or a tridiagonal sampler on an ensemble without it.
 MonteCarloResult monte_carlo(const Ensemble& ensemble, const MonteCarloOptions& options, std::uint64_t seed,

@@ -213,22 +213,32 @@ Run level_loop(Kernel& kernel, const SplittingOptions& o, std::uint64_t seed, st
 
 }  // namespace
 
-SplittingResult subset_simulation(const Ensemble& ensemble, const SplittingOptions& options, std::uint64_t seed,
-                                  std::uint64_t stream_base, const Progress& progress) {
+namespace {
+
+// Which moves a run uses (splitting.h); throws for invalid options.
+bool uses_gas(const Ensemble& ensemble, const SplittingOptions& options) {
   std::string why;
   if (!options.IsValid(&why)) throw std::invalid_argument(why);
-  SplittingResult r;
-  std::int64_t accepted = 0, proposed = 0;
-  const bool gas = options.moves == SplittingMoves::kEigenvalueGas ||
-                   (options.moves == SplittingMoves::kAuto && ensemble.has_tridiagonal_model());
   if (options.moves == SplittingMoves::kEigenvalueGas && !ensemble.has_tridiagonal_model())
     throw std::invalid_argument("splitting moves 'eigenvalues' need ensemble goe or goe-shift");
-  r.moves_used = gas ? SplittingMoves::kEigenvalueGas : SplittingMoves::kMatrixPcn;
-  // Repetitions are work items: under MPI each rank runs the ones it owns (each from its own streams),
-  // then every rank gets every run and combines them in repetition order.
-  std::vector<std::vector<double>> records(static_cast<std::size_t>(options.repetitions));
+  return options.moves == SplittingMoves::kEigenvalueGas ||
+         (options.moves == SplittingMoves::kAuto && ensemble.has_tridiagonal_model());
+}
+
+}  // namespace
+
+std::int64_t subset_simulation_items(const SplittingOptions& options) { return options.repetitions; }
+
+void subset_simulation_compute_items(const Ensemble& ensemble, const SplittingOptions& options, std::uint64_t seed,
+                                     std::uint64_t stream_base, std::int64_t first_item, ItemRecords records,
+                                     const Progress& progress) {
+  const bool gas = uses_gas(ensemble, options);
+  if (static_cast<std::int64_t>(records.size()) != subset_simulation_items(options))
+    throw std::invalid_argument("subset_simulation_compute_items: " + std::to_string(records.size()) +
+                                " records for " + std::to_string(options.repetitions) + " repetitions");
+  // Repetitions are work items: under MPI each rank runs the ones it owns (each from its own streams).
   for (int rep = 0; rep < options.repetitions; ++rep) {
-    if (!parallel::owns_item(rep)) continue;
+    if (!parallel::owns_item(first_item + rep)) continue;
     Run run;
     if (gas) {
       EigenvalueGasKernel kernel(ensemble);
@@ -248,7 +258,26 @@ SplittingResult subset_simulation(const Ensemble& ensemble, const SplittingOptio
     record.insert(record.end(), run.level_acceptance.begin(), run.level_acceptance.end());
     if (progress) progress(rep + 1, options.repetitions);
   }
+}
+
+SplittingResult subset_simulation(const Ensemble& ensemble, const SplittingOptions& options, std::uint64_t seed,
+                                  std::uint64_t stream_base, const Progress& progress) {
+  uses_gas(ensemble, options);  // validates
+  // Every rank runs the repetitions it owns, then gets every run and combines them in repetition order.
+  std::vector<std::vector<double>> records(static_cast<std::size_t>(subset_simulation_items(options)));
+  subset_simulation_compute_items(ensemble, options, seed, stream_base, 0, records, progress);
   parallel::share_items(records);
+  return subset_simulation_from_items(ensemble, options, records);
+}
+
+SplittingResult subset_simulation_from_items(const Ensemble& ensemble, const SplittingOptions& options,
+                                             std::span<const std::vector<double>> records) {
+  SplittingResult r;
+  std::int64_t accepted = 0, proposed = 0;
+  r.moves_used = uses_gas(ensemble, options) ? SplittingMoves::kEigenvalueGas : SplittingMoves::kMatrixPcn;
+  if (static_cast<std::int64_t>(records.size()) != subset_simulation_items(options))
+    throw std::invalid_argument("subset_simulation_from_items: " + std::to_string(records.size()) + " records for " +
+                                std::to_string(options.repetitions) + " repetitions");
   for (const std::vector<double>& run : records) {
     if (run.at(2) == 0.0) r.status = SplittingStatus::kMaxLevels;
     r.run_estimates.push_back(std::exp(run[0]));

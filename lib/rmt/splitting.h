@@ -80,6 +80,14 @@ struct SplittingResult {
 SplittingResult subset_simulation(const Ensemble& ensemble, const SplittingOptions& options, std::uint64_t seed,
                                   std::uint64_t stream_base, const Progress& progress = {});
 
+// The same in three steps (work items under MPI, rmt/montecarlo.h): the items are the repetitions.
+std::int64_t subset_simulation_items(const SplittingOptions& options);
+void subset_simulation_compute_items(const Ensemble& ensemble, const SplittingOptions& options, std::uint64_t seed,
+                                     std::uint64_t stream_base, std::int64_t first_item, ItemRecords records,
+                                     const Progress& progress = {});
+SplittingResult subset_simulation_from_items(const Ensemble& ensemble, const SplittingOptions& options,
+                                             std::span<const std::vector<double>> records);
+
 // Smallest eigenvalue of the symmetric H (Eigen's SelfAdjointEigenSolver, eigenvalues only).
 double lambda_min(const Eigen::MatrixXd& H);
 

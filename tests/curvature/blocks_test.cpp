@@ -10,6 +10,7 @@
 #include "curvature/operator.h"
 #include "models/datasets.h"
 #include "models/network.h"
+#include "support/networks.h"
 
 namespace sc = saddlescope;
 using sc::curvature::ParameterBlock;
@@ -66,11 +67,8 @@ TEST(Blocks, RestrictionIsThePrincipalSubmatrixAndItsEigenvaluesInterlace) {
 }
 
 TEST(Blocks, LayerTableDensePathAndLanczosPathAgreeOnANetworkHessian) {
-  const sc::io::DataArrays data = sc::models::gaussian_mixture(50, 3, 6, 2.0, 2);
-  sc::models::NetworkOptions o;
-  o.widths = {6, 12, 3};
-  o.loss = sc::models::Loss::cross_entropy;
-  const sc::models::Network net(o, data);
+  const sc::models::NetworkOptions o = sc::testing::classifier_options({6, 12, 3});
+  const sc::models::Network net = sc::testing::on_gaussian_mixture(o, 50, 2);
   const sc::objective::Vector x = sc::models::initial_parameters(o, sc::models::Init::xavier, 1);
   const sc::curvature::ObjectiveOperator H(net, x, sc::curvature::Curvature::hessian);
   const auto groups = sc::curvature::group_by_layer(net.parameter_blocks());

@@ -29,6 +29,14 @@ double trapezoid(const Eigen::VectorXd& x, const Eigen::VectorXd& y) {
 // ~6e-5 (normal approximation); the seeds are fixed, so each test is deterministic.
 constexpr double kSigmas = 4.0;
 
+// SLQ on `A` with `probes` probes of `steps` Lanczos steps, the other options at their defaults.
+SlqResult slq(const sc::curvature::SymmetricOperator& A, Eigen::Index probes, Eigen::Index steps) {
+  SlqOptions o;
+  o.probes = probes;
+  o.steps = steps;
+  return sc::curvature::stochastic_lanczos_quadrature(A, o);
+}
+
 TEST(Slq, DensityIntegratesToOneAndMomentsMatchTraces) {
   const Eigen::MatrixXd A = random_symmetric(400, 12);
   const double n = 400.0;
@@ -59,10 +67,7 @@ TEST(Slq, FullKrylovSpaceGivesTheExactEigenvalues) {
   // nonzero with probability 1), so its nodes are the eigenvalues (up to rounding of the tridiagonal).
   const Eigen::MatrixXd A = random_symmetric(30, 2);
   const Eigen::VectorXd exact = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(A).eigenvalues();
-  SlqOptions o;
-  o.probes = 3;
-  o.steps = 30;
-  const SlqResult r = sc::curvature::stochastic_lanczos_quadrature(MatrixOperator(A), o);
+  const SlqResult r = slq(MatrixOperator(A), 3, 30);
   for (Eigen::Index j = 0; j < 3; ++j) {
     ASSERT_EQ(r.steps_taken(j), 30);
     for (Eigen::Index i = 0; i < 30; ++i) EXPECT_NEAR(r.nodes(i, j), exact(i), 1e-10 * exact.cwiseAbs().maxCoeff());
@@ -76,10 +81,7 @@ TEST(Slq, DegenerateSpectrumBreaksDownEarlyAndExactly) {
   lambda.segment(90, 5).setConstant(1.0);
   lambda.segment(95, 5).setConstant(5.0);
   const Eigen::MatrixXd A = with_spectrum(lambda, 3);
-  SlqOptions o;
-  o.probes = 4;
-  o.steps = 50;
-  const SlqResult r = sc::curvature::stochastic_lanczos_quadrature(MatrixOperator(A), o);
+  const SlqResult r = slq(MatrixOperator(A), 4, 50);
   for (Eigen::Index j = 0; j < 4; ++j) {
     EXPECT_EQ(r.steps_taken(j), 3);
     EXPECT_NEAR(r.nodes(0, j), 0.0, 1e-10);

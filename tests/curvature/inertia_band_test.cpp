@@ -15,14 +15,11 @@
 namespace sc = saddlescope;
 using sc::curvature::inertia_from_eigenvalues;
 using sc::curvature::inertia_ldlt_band;
+using sc::curvature::testing::dense_eigenvalues;
 using sc::curvature::testing::random_symmetric;
 using sc::curvature::testing::with_spectrum;
 
 namespace {
-
-Eigen::VectorXd eigenvalues_of(const Eigen::MatrixXd& H) {
-  return Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(H, Eigen::EigenvaluesOnly).eigenvalues();
-}
 
 void expect_same(const sc::curvature::Inertia& a, const sc::curvature::Inertia& b) {
   EXPECT_EQ(a.negative, b.negative);
@@ -33,7 +30,7 @@ void expect_same(const sc::curvature::Inertia& a, const sc::curvature::Inertia& 
 TEST(InertiaBand, RandomMatricesAgreeWithEigenvalueCounts) {
   for (std::uint64_t seed = 1; seed <= 6; ++seed) {
     const Eigen::MatrixXd H = random_symmetric(60 + 20 * static_cast<Eigen::Index>(seed), seed);
-    const Eigen::VectorXd lambda = eigenvalues_of(H);
+    const Eigen::VectorXd lambda = dense_eigenvalues(H);
     // τ = 0 (pure sign count; a GOE matrix has no eigenvalue within 1e-6·‖H‖ of 0 at these seeds — checked)
     // and a τ between two eigenvalues, so the band holds a known number of them.
     const double norm = lambda.cwiseAbs().maxCoeff();
@@ -59,7 +56,7 @@ TEST(InertiaBand, DegenerateSpectrumCountsTheZeroCluster) {
   lambda(8) = -1e-3;
   lambda(9) = 1e-3;
   const Eigen::MatrixXd H = with_spectrum(lambda, 3);
-  const Eigen::VectorXd computed = eigenvalues_of(H);
+  const Eigen::VectorXd computed = dense_eigenvalues(H);
   for (double tau : {1e-2, 1e-4, 1e-8}) {
     SCOPED_TRACE(tau);
     const auto band = inertia_ldlt_band(H, tau);
@@ -81,7 +78,7 @@ TEST(InertiaBand, DenseClassificationUsesLdltAndReportsADisagreement) {
   Eigen::VectorXd lambda(6);
   lambda << -2.0, -1.0, 0.0, 0.0, 3.0, 5.0;
   const Eigen::MatrixXd H = with_spectrum(lambda, 9);
-  const Eigen::VectorXd computed = eigenvalues_of(H);
+  const Eigen::VectorXd computed = dense_eigenvalues(H);
   sc::critical::ClassifyOptions o;
   sc::critical::Classification c;
   sc::critical::decide(0.0, H, computed, o, c);

@@ -18,18 +18,18 @@
 #include "curvature/operator.h"
 #include "models/datasets.h"
 #include "models/network.h"
+#include "support/matrices.h"
 
 namespace sc = saddlescope;
 using sc::curvature::Curvature;
 using sc::curvature::KfacOperator;
 using sc::curvature::ObjectiveOperator;
 using sc::objective::KroneckerFisher;
+using sc::testing::relative;
 
 namespace {
 
 constexpr double kTol = 1e-10;
-
-double relative(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) { return (a - b).norm() / std::max(b.norm(), 1e-300); }
 
 sc::models::Network mlp(std::int64_t samples, sc::models::Loss loss, bool bias = true, bool residual = false) {
   sc::io::DataArrays data = sc::models::gaussian_mixture(samples, 3, 4, 2.0, 11);

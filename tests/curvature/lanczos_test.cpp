@@ -8,19 +8,25 @@
 #include "curvature/dense.h"
 #include "objective/test_functions.h"
 #include "support.h"
+#include "support/options.h"
 
 namespace sc = saddlescope;
 using sc::curvature::EigenpairOptions;
 using sc::curvature::EigenpairResult;
 using sc::curvature::MatrixOperator;
 using sc::curvature::Which;
+using sc::curvature::testing::dense_eigenvalues;
 using sc::curvature::testing::random_symmetric;
 using sc::curvature::testing::with_spectrum;
 
 namespace {
 
-Eigen::VectorXd dense_eigenvalues(const Eigen::MatrixXd& A) {
-  return Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(A, Eigen::EigenvaluesOnly).eigenvalues();
+// Options for the k extreme eigenpairs at `which` end(s), every other option at its default.
+EigenpairOptions wanted(Eigen::Index k, Which which) {
+  EigenpairOptions o;
+  o.k = k;
+  o.which = which;
+  return o;
 }
 
 // The eigenvalues `which` asks for, from the exact (dense) spectrum, in the solver's order.
@@ -64,9 +70,7 @@ TEST(Lanczos, RandomSymmetricMatricesAgreeWithDense) {
     const Eigen::VectorXd all = dense_eigenvalues(A);
     const MatrixOperator op(A);
     for (Which which : {Which::smallest, Which::largest, Which::both_ends}) {
-      EigenpairOptions o;
-      o.k = 4;
-      o.which = which;
+      EigenpairOptions o = wanted(4, which);
       o.seed = seed;
       const EigenpairResult r = sc::curvature::extreme_eigenpairs(op, o);
       SCOPED_TRACE(std::string(sc::curvature::to_string(which)) + " seed " + std::to_string(seed));
@@ -100,9 +104,7 @@ TEST(Lanczos, ManyZeroEigenvaluesAllCopiesFound) {
   const Eigen::MatrixXd A = with_spectrum(lambda, 5);
   Eigen::VectorXd all = lambda;
   std::sort(all.data(), all.data() + all.size());
-  EigenpairOptions o;
-  o.k = 8;
-  o.which = Which::smallest;
+  EigenpairOptions o = wanted(8, Which::smallest);
   o.block_size = 8;  // a block at least as wide as the multiplicity wanted
   const EigenpairResult r = sc::curvature::extreme_eigenpairs(MatrixOperator(A), o);
   check_against(r, all, Which::smallest, 8, o.tol);
@@ -116,9 +118,7 @@ TEST(Lanczos, StartBlockInsideAnInvariantSubspaceRegression) {
   Eigen::VectorXd u = Eigen::VectorXd::LinSpaced(50, 1.0, 2.0);
   const Eigen::MatrixXd A = u * u.transpose();
   const double top = u.squaredNorm();  // the one nonzero eigenvalue
-  EigenpairOptions o;
-  o.k = 3;
-  o.which = Which::both_ends;
+  EigenpairOptions o = wanted(3, Which::both_ends);
   o.block_size = 3;  // 0 has multiplicity 49: three copies wanted
   const EigenpairResult r = sc::curvature::extreme_eigenpairs(MatrixOperator(A), o);
   ASSERT_TRUE(r.converged) << r.message;
@@ -137,9 +137,7 @@ TEST(Lanczos, ClusteredTopEigenvalues) {
   lambda(148) = 10.0 - 1e-6;
   lambda(149) = 10.0;
   const Eigen::MatrixXd A = with_spectrum(lambda, 8);
-  EigenpairOptions o;
-  o.k = 3;
-  o.which = Which::largest;
+  EigenpairOptions o = wanted(3, Which::largest);
   o.tol = 1e-10;
   o.block_size = 3;
   const EigenpairResult r = sc::curvature::extreme_eigenpairs(MatrixOperator(A), o);
@@ -157,9 +155,7 @@ TEST(Lanczos, TestFunctionHessiansAgreeWithDense) {
     f->hessian(x, H);
     const Eigen::VectorXd all = dense_eigenvalues(H);
     for (Which which : {Which::smallest, Which::largest}) {
-      EigenpairOptions o;
-      o.k = 3;
-      o.which = which;
+      EigenpairOptions o = wanted(3, which);
       const EigenpairResult r = sc::curvature::extreme_eigenpairs(*f, x, o);
       SCOPED_TRACE(std::string(spec) + " " + std::string(sc::curvature::to_string(which)));
       check_against(r, all, which, 3, o.tol);
@@ -171,9 +167,7 @@ TEST(Lanczos, AgreesWithSpectra) {
   // Two independent implementations (ours: block thick restart; Spectra: implicitly restarted Lanczos).
   const Eigen::MatrixXd A = random_symmetric(200, 9);
   const MatrixOperator op(A);
-  EigenpairOptions o;
-  o.k = 3;
-  o.which = Which::largest;
+  EigenpairOptions o = wanted(3, Which::largest);
   o.tol = 1e-10;
   const EigenpairResult ours = sc::curvature::extreme_eigenpairs(op, o);
   const EigenpairResult theirs = sc::curvature::spectra_extreme_eigenpairs(op, o);
@@ -187,9 +181,7 @@ TEST(Lanczos, AgreesWithSpectra) {
 TEST(Lanczos, DeterministicAndCounted) {
   const Eigen::MatrixXd A = random_symmetric(120, 3);
   const MatrixOperator op(A);
-  EigenpairOptions o;
-  o.k = 2;
-  o.which = Which::both_ends;
+  EigenpairOptions o = wanted(2, Which::both_ends);
   o.seed = 42;
   const EigenpairResult a = sc::curvature::extreme_eigenpairs(op, o);
   const std::int64_t after_first = op.product_count();
@@ -208,9 +200,7 @@ TEST(Lanczos, DeterministicAndCounted) {
 
 TEST(Lanczos, SmallOperatorUsesTheDensePath) {
   const Eigen::MatrixXd A = random_symmetric(12, 4);
-  EigenpairOptions o;
-  o.k = 2;
-  o.which = Which::both_ends;
+  EigenpairOptions o = wanted(2, Which::both_ends);
   const EigenpairResult r = sc::curvature::extreme_eigenpairs(MatrixOperator(A), o);
   EXPECT_TRUE(r.dense);
   check_against(r, dense_eigenvalues(A), Which::both_ends, 2, 1e-12);
@@ -229,20 +219,16 @@ TEST(Lanczos, NotConvergingIsAStatusNotAnException) {
 }
 
 TEST(Lanczos, InvalidOptionsNameTheField) {
-  std::string why;
   EigenpairOptions o;
   o.k = 0;
-  EXPECT_FALSE(o.IsValid(&why));
-  EXPECT_NE(why.find("'k'"), std::string::npos);
+  sc::testing::expect_invalid(o, "'k'");
   o = EigenpairOptions{};
   o.tol = 0.0;
-  EXPECT_FALSE(o.IsValid(&why));
-  EXPECT_NE(why.find("'tol'"), std::string::npos);
+  sc::testing::expect_invalid(o, "'tol'");
   o = EigenpairOptions{};
   o.k = 5;
   o.ncv = 5;  // < k_total + b = 6
-  EXPECT_FALSE(o.IsValid(&why));
-  EXPECT_NE(why.find("'ncv'"), std::string::npos);
+  sc::testing::expect_invalid(o, "'ncv'");
   o = EigenpairOptions{};
   o.k = 30;
   o.which = Which::both_ends;

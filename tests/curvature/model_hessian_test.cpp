@@ -21,12 +21,14 @@
 #include "curvature/operator.h"
 #include "models/datasets.h"
 #include "models/network.h"
+#include "support.h"
 
 namespace sc = saddlescope;
 using sc::curvature::Curvature;
 using sc::curvature::EigenpairOptions;
 using sc::curvature::ObjectiveOperator;
 using sc::curvature::Which;
+using sc::curvature::testing::dense_eigenvalues;
 
 namespace {
 
@@ -62,10 +64,6 @@ sc::objective::Vector trained_point(const sc::models::Network& net) {
   return x;
 }
 
-Eigen::VectorXd dense_eigenvalues(const ObjectiveOperator& A) {
-  return Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(A.dense(), Eigen::EigenvaluesOnly).eigenvalues();
-}
-
 // Runs Lanczos for the k extreme pairs at `which` and compares them with the dense spectrum `all`.
 void expect_agreement(const ObjectiveOperator& A, const Eigen::VectorXd& all, Which which, Eigen::Index k,
                       Eigen::Index block_size) {
@@ -95,7 +93,7 @@ TEST(ModelHessian, LanczosAgreesWithDenseAtTheRandomStart) {
   const auto net = make_network();
   const auto x = initial_point(net);
   const ObjectiveOperator H(net, x, Curvature::hessian);
-  const Eigen::VectorXd all = dense_eigenvalues(H);
+  const Eigen::VectorXd all = dense_eigenvalues(H.dense());
   ASSERT_EQ(all.size(), 213);
   // The fixture is what the test claims: indefinite at a random point.
   ASSERT_LT(all(0), -1e-6 * all(all.size() - 1));
@@ -109,7 +107,7 @@ TEST(ModelHessian, LanczosAgreesWithDenseAtATrainedIndefiniteDegeneratePoint) {
   const double loss = net.gradient(x, g);
   ASSERT_LT(loss, 0.5 * std::log(3.0));  // training did move it
   const ObjectiveOperator H(net, x, Curvature::hessian);
-  const Eigen::VectorXd all = dense_eigenvalues(H);
+  const Eigen::VectorXd all = dense_eigenvalues(H.dense());
   const double norm = all.cwiseAbs().maxCoeff();
   // Indefinite, and degenerate: at least 20 eigenvalues zero to rounding (the dead inputs' weights).
   ASSERT_LT(all(0), -1e-8 * norm);
@@ -133,7 +131,7 @@ TEST(ModelHessian, GaussNewtonAndFisherTopEigenvaluesAgreeWithDense) {
   for (Curvature c : {Curvature::ggn, Curvature::fisher}) {
     SCOPED_TRACE(std::string(sc::curvature::to_string(c)));
     const ObjectiveOperator A(net, x, c);
-    const Eigen::VectorXd all = dense_eigenvalues(A);
+    const Eigen::VectorXd all = dense_eigenvalues(A.dense());
     const double norm = all.cwiseAbs().maxCoeff();
     // Both are positive semi-definite (sums of Jᵀ·PSD·J and of outer products): rounding only below 0.
     EXPECT_GE(all(0), -1e-12 * norm);

@@ -1,6 +1,8 @@
 #pragma once
-// Shared helpers for the curvature tests: random symmetric matrices with known spectra.
+// Shared helpers for the curvature tests: random symmetric matrices with known spectra, and the dense
+// spectrum the iterative solvers are checked against.
 #include <Eigen/Core>
+#include <Eigen/Eigenvalues>
 #include <Eigen/QR>
 
 #include "random/random.h"
@@ -26,6 +28,11 @@ inline Eigen::MatrixXd with_spectrum(const Eigen::VectorXd& lambda, std::uint64_
   const Eigen::MatrixXd Q = Eigen::HouseholderQR<Eigen::MatrixXd>(G).householderQ();
   Eigen::MatrixXd A = Q * lambda.asDiagonal() * Q.transpose();
   return 0.5 * (A + A.transpose());
+}
+
+// All eigenvalues of the symmetric H, ascending, by Eigen's dense solver (tridiagonalisation and QR).
+inline Eigen::VectorXd dense_eigenvalues(const Eigen::MatrixXd& H) {
+  return Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(H, Eigen::EigenvaluesOnly).eigenvalues();
 }
 
 }  // namespace saddlescope::curvature::testing

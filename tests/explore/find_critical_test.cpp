@@ -8,6 +8,7 @@
 
 #include "explore/find_critical.h"
 #include "problem/problem.h"
+#include "support/options.h"
 
 namespace sc = saddlescope;
 using sc::explore::FindOptions;
@@ -182,15 +183,12 @@ TEST(FindCritical, NonConvergedStartsAreCounted) {
 
 TEST(FindCritical, InvalidOptionsNameTheField) {
   FindOptions o = box_options(0, 1);
-  std::string why;
-  EXPECT_FALSE(o.IsValid(&why));
-  EXPECT_NE(why.find("starts"), std::string::npos);
+  sc::testing::expect_invalid(o, "starts");
   EXPECT_THROW(sc::explore::find_critical_points(function("himmelblau"), o), std::invalid_argument);
   o = box_options(5, 1);
   o.box_lo = 3;
   o.box_hi = 1;
-  EXPECT_FALSE(o.IsValid(&why));
-  EXPECT_NE(why.find("box_lo"), std::string::npos);
+  sc::testing::expect_invalid(o, "box_lo");
 }
 
 TEST(Spearman, KnownValues) {

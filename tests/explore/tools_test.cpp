@@ -10,9 +10,11 @@
 #include "io/hdf5.h"
 #include "problem/problem.h"
 #include "support/process.h"
+#include "support/tool_runs.h"
 
 namespace sc = saddlescope;
-using sc::testing::run_command;
+using sc::testing::expect_error;
+using sc::testing::run_json;
 using sc::testing::TempDir;
 
 namespace {
@@ -21,32 +23,10 @@ const std::string kFind = sc::testing::tool_path("find-critical");
 const std::string kSlice = sc::testing::tool_path("loss-slice");
 const std::string kMake = sc::testing::tool_path("make-checkpoint");
 
-nlohmann::json run_json(const std::string& command) {
-  const auto r = run_command(command + " --json");
-  EXPECT_EQ(r.exit_code, 0) << command << "\n" << r.err;
-  EXPECT_TRUE(r.err.empty()) << r.err;
-  return nlohmann::json::parse(r.out);  // throws (and fails the test) unless stdout is one JSON object
-}
-
-void expect_error(const std::string& tool, const std::string& args, int code, const std::string& fragment) {
-  const auto r = run_command(tool + " " + args);
-  EXPECT_EQ(r.exit_code, code) << args << "\nstderr: " << r.err;
-  EXPECT_EQ(sc::testing::line_count(r.err), 1) << args << "\nstderr: " << r.err;
-  EXPECT_NE(r.err.find(": error: "), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find(fragment), std::string::npos) << args << "\nstderr: " << r.err;
-  EXPECT_TRUE(r.out.empty()) << r.out;
-}
-
 // An MLP [4, 3, 3] tanh cross-entropy checkpoint on the bundled iris data (150 samples), weight decay 0.1.
 std::string iris_checkpoint(const TempDir& dir, int seed) {
-  const std::string path = dir.file("iris_" + std::to_string(seed) + ".h5");
-  const auto r = run_command(kMake +
-                             " --model '{\"kind\":\"mlp\",\"widths\":[4,3,3],\"activation\":\"tanh\",\"loss\":"
-                             "\"cross_entropy\",\"weight_decay\":0.1}' --data " +
-                             std::string(SADDLESCOPE_SOURCE_DIR) + "/data/datasets/iris.h5:iris --embed-data --init xavier --seed " +
-                             std::to_string(seed) + " --out " + path);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return path;
+  return sc::testing::iris_mlp_checkpoint(dir.file("iris_" + std::to_string(seed) + ".h5"), "[4,3,3]", "0.1",
+                                          "--init xavier --seed " + std::to_string(seed));
 }
 
 double himmelblau(double x, double y) {

@@ -3,6 +3,8 @@
 // differences, the block product's symmetry, block = columns, GGN symmetry and PSD.
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "graph_checks.h"
 
 namespace {
@@ -60,6 +62,38 @@ TEST(GraphOps, UnaryFunctions) {
     }
     s.check(y, 6, seed++);
   }
+}
+
+// Regression (found by GraphOpsTorch, #13): torch's nn.Softplus returns x itself above its threshold 20
+// (derivatives 1 and 0); the engine computed ONNX's exact log(1 + eˣ), e⁻²⁵ = 1.4e-11 higher at x = 25,
+// which broke 1e-10 parity with torch. softplus(h + 25) − 25 must now be h: the same value, gradient and
+// HVP as the graph without it, up to the rounding of (h + 25) − 25 (≤ 1 ulp of 25 = 3.6e-15 per element,
+// so 1e-13 relative; the exact-softplus error is 100× that).
+TEST(GraphOps, SoftplusAboveTwentyWasNotTorchs) {
+  auto objective = [](bool through_softplus, Vector& x) {
+    Sandwich s(4, {6}, 25);
+    std::string h = s.h;
+    if (through_softplus) {
+      const auto shift = s.b.constant("shift", float_tensor({}, {25.0}));
+      h = s.b.node("Sub", {s.b.node("Softplus", {s.b.node("Add", {h, shift})}), shift});
+    }
+    const auto out = s.b.linear(s.b.node("Flatten", {h}), 6, 3, "post");
+    x = s.b.parameters();
+    return std::make_unique<GraphObjective>(s.b.finish(out), GraphOptions{}, class_data(5, 4, 3, 25));
+  };
+  Vector x, x_plain;
+  const auto shifted = objective(true, x);
+  const auto plain = objective(false, x_plain);
+  ASSERT_EQ(x, x_plain);
+  Vector g, g_plain;
+  const double value = shifted->gradient(x, g), value_plain = plain->gradient(x, g_plain);
+  EXPECT_NEAR(value, value_plain, 1e-13 * std::abs(value_plain));
+  EXPECT_LE((g - g_plain).norm(), 1e-13 * g_plain.norm());
+  const Matrix V = random_matrix(x.size(), 3, 26);
+  Matrix HV, HV_plain;
+  shifted->hessian_vector_product(x, V, HV);
+  plain->hessian_vector_product(x, V, HV_plain);
+  EXPECT_LE((HV - HV_plain).norm(), 1e-13 * HV_plain.norm());
 }
 
 TEST(GraphOps, BroadcastingBinaryOps) {
@@ -270,6 +304,42 @@ TEST(GraphOps, DataMovementAndShapeArithmetic) {
   s.check(cat, 14, 160);
 }
 
+// Regression (found by GraphOpsTorch, #13): torch 1.13 exports `a.expand(a.shape[0], -1, 3, -1)` (and
+// `F.pad`, `p.expand(batch, ...)` before a Concat) with a Shape node whose input is itself int64 shape
+// arithmetic (Reshape of the Concat'ed target shape); the compiler refused it as "an int64 tensor where
+// float data is needed". The graph below is that export's node pattern.
+TEST(GraphOps, ShapeOfInt64ShapeArithmeticWasRefused) {
+  Sandwich s(4, {2, 1, 3}, 165);
+  Builder& b = s.b;
+  const auto batch = b.node("Gather", {b.node("Shape", {s.h}), b.constant("zero", int_tensor({}, {0}))},
+                            {{"axis", std::int64_t{0}}});
+  const auto target = b.node("Concat", {b.node("Unsqueeze", {batch, b.ints("uax", {0})}), b.ints("rest", {-1, 4, -1})},
+                             {{"axis", std::int64_t{0}}});
+  const auto reshaped = b.node("Reshape", {target, b.ints("four", {4})});  // int64 [4]: [B, -1, 4, -1]
+  // -1 means "keep this extent": torch writes Where(target == -1, ones, target).
+  const auto ones = b.node("ConstantOfShape", {b.node("Shape", {reshaped})},
+                           {{"value", int_tensor({1}, {1})}});
+  const auto keep = b.node("Equal", {reshaped, b.node("Mul", {ones, b.constant("minus", int_tensor({}, {-1}))})});
+  const auto shape = b.node("Where", {keep, ones, reshaped});
+  const auto expanded = b.node("Expand", {s.h, shape});  // [B, 2, 4, 3]
+  const auto w = b.param("w", {4, 1}, 0.5);
+  s.check(b.node("Mul", {expanded, w}), 2 * 4 * 3, 165);
+}
+
+// Regression (found by GraphOpsTorch, #13): torch 1.13 exports `F.pad(a, (1, 2, 0, 1))` with its pads as
+// int64 arithmetic — reshape to [-1, 2], reverse the rows, Transpose, flatten — and the compiler did
+// not evaluate a Transpose of constants ("an int64 tensor where float data is needed").
+TEST(GraphOps, PadWithTransposedInt64PadsWasRefused) {
+  Sandwich s(4, {2, 3, 3}, 166);
+  Builder& b = s.b;
+  const auto table = b.node("Reshape", {b.ints("torch_pads", {1, 2, 0, 1, 0, 0, 0, 0}), b.ints("pairs", {-1, 2})});
+  const auto reversed = b.node("Slice", {table, b.ints("st", {-1}), b.ints("en", {-9}), b.ints("ax", {0}), b.ints("sp", {-1})});
+  const auto onnx_order = b.node("Reshape", {b.node("Transpose", {reversed}, {{"perm", Ints{1, 0}}}), b.ints("flat", {-1})});
+  const auto padded = b.node("Pad", {s.h, onnx_order}, {{"mode", std::string("constant")}});  // [B, 2, 4, 6]
+  const auto w = b.param("w", {4, 6}, 0.5);
+  s.check(b.node("Mul", {padded, w}), 2 * 4 * 6, 166);
+}
+
 // Batched matrix products with broadcasting, as attention uses them: [B, T, D] × [D, E] (a weight
 // broadcast over the batch) and [B, h, T, d] × [B, h, d, T] (both operands activations).
 TEST(GraphOps, BatchedMatMulBroadcasting) {
@@ -285,6 +355,22 @@ TEST(GraphOps, BatchedMatMulBroadcasting) {
   const auto ctx = b.node("MatMul", {probs, q});                                        // [B, 2, 3, 3]
   const auto w2 = b.param("w2", {1, 3, 2}, 0.5);                                        // broadcast over B and heads
   s.check(b.node("MatMul", {ctx, w2}), 2 * 3 * 2, 170);
+}
+
+// Regression (found by GraphOpsTorch, #13): torch exports `h @ v` and `v @ h` with a rank-1 parameter as a
+// MatMul with a rank-1 operand (numpy's rule: [K] is a row on the left, a column on the right, and that
+// extent leaves the product); the exporter accepted such modules and the engine refused them at load.
+TEST(GraphOps, MatMulWithAVectorOperandWasRefused) {
+  {
+    Sandwich s(4, {3, 4}, 175);
+    const auto v = s.b.param("v", {4}, 0.5);
+    s.check(s.b.node("Tanh", {s.b.node("MatMul", {s.h, v})}), 3, 175);  // [B, 3, 4] × [4] = [B, 3]
+  }
+  {
+    Sandwich s(4, {2, 3, 4}, 176);
+    const auto u = s.b.param("u", {3}, 0.5);
+    s.check(s.b.node("Tanh", {s.b.node("MatMul", {u, s.h})}), 2 * 4, 176);  // [3] × [B, 2, 3, 4] = [B, 2, 4]
+  }
 }
 
 // GGN = Hessian for a linear model with mse (the network has no second-order terms), to rounding.

@@ -20,6 +20,7 @@
 #include "io/checkpoint.h"
 #include "io/hdf5.h"
 #include "io/provenance.h"
+#include "support/h5_datasets.h"
 #include "support/process.h"
 #include "support/refusal.h"
 
@@ -162,12 +163,7 @@ class BadInputCorpus : public ::testing::Test {
       write_spec(f, R"({"kind":"function","function":"quadratic:n=1000000000000"})");
     });
     ck("absurd_dataspace.h5", [](hid_t f) {
-      const hsize_t dims[1] = {hsize_t{1} << 40};
-      const hsize_t chunk[1] = {1024};
-      h5::Handle space(H5Screate_simple(1, dims, nullptr), H5Sclose);
-      h5::Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-      H5Pset_chunk(dcpl.get(), 1, chunk);
-      h5::Handle d(H5Dcreate2(f, "params", H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), H5Dclose);
+      const h5::Handle d = sc::testing::create_unwritten_dataset(f, "params", {hsize_t{1} << 40}, {1024});
       write_spec(f, kHimmelblau);
     });
     // Malformed and hostile specs.

@@ -40,6 +40,14 @@ pid_t spawn_tool(const std::string& tool, std::vector<std::string> args) {
   return sc::testing::spawn_discarding_output(tool_path(tool), std::move(args));
 }
 
+// run-optimizer logging every step of a long run under a 1 MiB file-size limit (`ulimit -f 2048`,
+// 512-byte blocks), so the disk "fills" while the run log is being written; `extra` adds flags.
+sc::testing::ProcessResult log_until_the_disk_is_full(const std::string& log, const std::string& extra) {
+  return run_command("ulimit -f 2048; exec " + tool_path("run-optimizer") +
+                     " --problem rosenbrock:n=200 --optimizer sgd --lr 1e-6 --steps 100000 --trajectory-every 1" +
+                     extra + " --flush-every 100 --log " + log);
+}
+
 // The log's contract after any death (io/run_log.h): it opens in SWMR-read mode, every /steps column
 // has the same length T, and /steps/step is 0, 1, ..., T-1. Returns T.
 hsize_t check_log(const std::string& path) {
@@ -156,9 +164,7 @@ TEST(Faults, DiskFullKeepsThePreviousCheckpoint) {
 TEST(Faults, DiskFullWhileLoggingEndsWithAnErrorAndAReadableLog) {
   TempDir dir;
   const std::string log = dir.file("run.h5");
-  const auto r = run_command("ulimit -f 2048; exec " + tool_path("run-optimizer") +
-                             " --problem rosenbrock:n=200 --optimizer sgd --lr 1e-6 --steps 100000 --trajectory-every 1"
-                             " --flush-every 100 --log " + log);
+  const auto r = log_until_the_disk_is_full(log, "");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_LT(r.exit_code, 128) << "killed by a signal (SIGXFSZ = 25 -> 153)";
   EXPECT_EQ(line_count(r.err), 1) << r.err;
@@ -189,9 +195,7 @@ TEST(Faults, DiskFullWhileLoggingEndsWithAnErrorAndAReadableLog) {
 TEST(Faults, RegressionDiskFullFlushLeavesNoRowsOfZeros) {
   TempDir dir;
   const std::string log = dir.file("run.h5");
-  const auto r = run_command("ulimit -f 2048; exec " + tool_path("run-optimizer") +
-                             " --problem rosenbrock:n=200 --optimizer sgd --lr 1e-6 --steps 100000 --trajectory-every 1"
-                             " --curvature-every 5 --flush-every 100 --log " + log);
+  const auto r = log_until_the_disk_is_full(log, " --curvature-every 5");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_LT(r.exit_code, 128) << r.err;
   const hsize_t T = check_log(log);

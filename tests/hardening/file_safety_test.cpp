@@ -22,6 +22,7 @@
 #include "io/provenance.h"
 #include "io/provenance_file.h"
 #include "io/run_log.h"
+#include "support/h5_datasets.h"
 #include "support/process.h"
 #include "support/refusal.h"
 
@@ -53,13 +54,25 @@ void make_checkpoint(const std::string& path, const std::string& at) {
 
 bool h5py_available() { return std::system("/usr/bin/python3 -c 'import h5py' >/dev/null 2>&1") == 0; }
 
-// Writes a checkpoint-shaped file (provenance, himmelblau spec) whose /params `body` creates.
-void raw_checkpoint(const std::string& path, const std::function<void(hid_t)>& body) {
+// Writes a checkpoint-shaped file (provenance, objective `spec`) whose /params `body` creates.
+void raw_checkpoint(const std::string& path, const std::function<void(hid_t)>& body, const char* spec = kHimmelblau) {
   h5::Handle f = h5::create_file(path);
   sc::io::write_provenance(f.get(), "saddlescope-checkpoint", 1, test_provenance());
   h5::Handle g = h5::create_group(f.get(), "objective");
-  h5::write_attribute(g.get(), "spec", std::string(kHimmelblau));
+  h5::write_attribute(g.get(), "spec", std::string(spec));
   body(f.get());
+}
+
+// A checkpoint of the kMlp network (27 zero parameters) whose /data group `data` fills.
+void mlp_checkpoint(const std::string& path, const std::function<void(hid_t)>& data) {
+  raw_checkpoint(
+      path,
+      [&](hid_t f) {
+        h5::write_vector(f, "params", Eigen::VectorXd::Zero(27));
+        h5::Handle d = h5::create_group(f, "data");
+        data(d.get());
+      },
+      kMlp);
 }
 
 // Item 1. Before: every one of these exited 0 and destroyed the input (or lost one of two outputs).
@@ -153,16 +166,10 @@ TEST(FileSafety, RegressionFifoInputIsRefusedInsteadOfBlocking) {
   const std::string fifo = dir.file("fifo.h5"), via_data = dir.file("data_is_fifo.h5");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   // A checkpoint whose data reference names the FIFO (a relative path, resolved next to the checkpoint).
-  {
-    h5::Handle f = h5::create_file(via_data);
-    sc::io::write_provenance(f.get(), "saddlescope-checkpoint", 1, test_provenance());
-    h5::write_vector(f.get(), "params", Eigen::VectorXd::Zero(27));
-    h5::Handle g = h5::create_group(f.get(), "objective");
-    h5::write_attribute(g.get(), "spec", std::string(kMlp));
-    h5::Handle d = h5::create_group(f.get(), "data");
-    h5::write_attribute(d.get(), "data_file", std::string("fifo.h5"));
-    h5::write_attribute(d.get(), "data_group", std::string("iris"));
-  }
+  mlp_checkpoint(via_data, [](hid_t data) {
+    h5::write_attribute(data, "data_file", std::string("fifo.h5"));
+    h5::write_attribute(data, "data_group", std::string("iris"));
+  });
   const std::string out = dir.file("out.h5");
   expect_refusal("classify-critical", quote(fifo), {fifo, "FIFO"});
   expect_refusal("hessian-spectrum", quote(fifo), {fifo, "FIFO"});
@@ -263,24 +270,13 @@ TEST(FileSafety, RegressionHugeDeclaredDatasetIsRefusedBeforeReadingNamingIt) {
   TempDir dir;
   for (const bool deflate : {false, true}) {
     const std::string path = dir.file(deflate ? "bomb_deflate.h5" : "bomb.h5");
-    {
-      h5::Handle f = h5::create_file(path);
-      sc::io::write_provenance(f.get(), "saddlescope-checkpoint", 1, test_provenance());
-      h5::write_vector(f.get(), "params", Eigen::VectorXd::Zero(27));
-      h5::Handle g = h5::create_group(f.get(), "objective");
-      h5::write_attribute(g.get(), "spec", std::string(kMlp));
-      h5::Handle data = h5::create_group(f.get(), "data");
+    mlp_checkpoint(path, [&](hid_t data) {
       for (const auto& [name, width] : {std::pair{"X", hsize_t{4}}, std::pair{"y", hsize_t{1}}}) {
-        const hsize_t dims[2] = {(hsize_t{1} << 28) / 4, width}, chunk[2] = {16384, width};
-        h5::Handle space(H5Screate_simple(2, dims, nullptr), H5Sclose);
-        h5::Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-        H5Pset_chunk(dcpl.get(), 2, chunk);
-        if (deflate) H5Pset_deflate(dcpl.get(), 9);
-        h5::Handle d(H5Dcreate2(data.get(), name, H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                     H5Dclose);
+        const h5::Handle d = sc::testing::create_unwritten_dataset(data, name, {(hsize_t{1} << 28) / 4, width},
+                                                                   {16384, width}, deflate ? 9 : 0);
         ASSERT_TRUE(d.valid());
       }
-    }
+    });
     ASSERT_LT(fs::file_size(path), 64u * 1024) << "the corpus file should be small";
     for (const std::string tool : {"classify-critical", "hessian-spectrum"}) {
       const auto r = expect_refusal(tool, quote(path), {path, "/data/X", "2147483648 bytes"});

@@ -11,6 +11,7 @@
 #include "io/error.h"
 #include "io/hdf5.h"
 #include "io/provenance.h"
+#include "support/h5_datasets.h"
 #include "support/process.h"
 
 namespace sc = saddlescope;
@@ -200,12 +201,7 @@ TEST(Checkpoint, RefusesAbsurdSizesBeforeAllocating) {
   // chunked/late storage lazily): the reader must refuse it from the shape alone.
   TempDir dir;
   const std::string path = write_raw(dir, "huge.h5", [](hid_t f) {
-    const hsize_t dims[1] = {hsize_t{1} << 40};
-    const hsize_t chunk[1] = {1024};
-    h5::Handle space(H5Screate_simple(1, dims, nullptr), H5Sclose);
-    h5::Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-    H5Pset_chunk(dcpl.get(), 1, chunk);
-    h5::Handle d(H5Dcreate2(f, "params", H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), H5Dclose);
+    const h5::Handle d = sc::testing::create_unwritten_dataset(f, "params", {hsize_t{1} << 40}, {1024});
     ASSERT_TRUE(d.valid());
     good_objective(f);
   });

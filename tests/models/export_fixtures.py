@@ -4,6 +4,7 @@
 Usage: /usr/bin/python3 tests/models/export_fixtures.py DIR [--check-unchanged]
 
 Writes into DIR: net.py (a module file for --module: class Net, a conv + batch-norm model in train mode),
+refused.py (CircularConv, SoftplusThreshold, softplus_mlp: modules whose export is not the module),
 state.pt (Net's state_dict), data.pt (X [6, 1, 4, 4], y classes 0..2), and damaged or hostile inputs:
 labels_out_of_range.pt (class 3 for a 3-output model), labels_negative.pt, labels_fractional.pt,
 empty.pt (0 samples), nan_state.pt (a NaN weight), evil.pt (a pickle whose loading creates
@@ -29,6 +30,36 @@ class Net(torch.nn.Module):
         return self.fc(torch.flatten(torch.relu(self.bn(self.conv(x))), 1))
 '''
 
+# Modules whose torch.onnx export is not the module itself (tests/models/graph_op_reference.py found them):
+# the exporter must refuse them rather than write a checkpoint of a different function.
+REFUSED = '''import torch
+
+
+class CircularConv(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3, padding=1, padding_mode="circular")
+        self.fc = torch.nn.Linear(32, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.conv(x), 1))
+
+
+class SoftplusThreshold(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(16, 4)
+        self.act = torch.nn.Softplus(threshold=1.0)
+        self.fc2 = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(torch.flatten(x, 1))))
+
+
+def softplus_mlp():  # the MLP path (a Sequential of Linear layers and one activation)
+    return torch.nn.Sequential(torch.nn.Linear(16, 4), torch.nn.Softplus(threshold=1.0), torch.nn.Linear(4, 3))
+'''
+
 
 class Evil:
     def __init__(self, path):
@@ -42,6 +73,8 @@ def main():
     out = sys.argv[1]
     with open(os.path.join(out, "net.py"), "w") as f:
         f.write(NET)
+    with open(os.path.join(out, "refused.py"), "w") as f:
+        f.write(REFUSED)
     sys.path.insert(0, out)
     import net
     torch.manual_seed(5)

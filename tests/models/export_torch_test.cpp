@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "io/checkpoint.h"
 #include "support/process.h"
@@ -133,6 +135,25 @@ TEST_F(ExportTorch, UnreadableModelFilesAndUsageErrorsTakeOneLine) {
   expect_one_line(exporter(file("data.pt") + " --module " + file("net.py") + ":Net --loss mse --threads 0 --out " +
                            file("bad.h5")),
                   2, "--threads");
+}
+
+// Regressions (found by GraphOpsTorch, #13): torch 1.13 exports Conv2d(padding_mode="circular") with the
+// wrong slices and drops Softplus's threshold (and the MLP path ignored the threshold), so the checkpoint
+// held a different function than the module (value off by 3e-3 and 4e-2 relative); all are refused at
+// export, naming the module.
+TEST_F(ExportTorch, ModulesWhoseOnnxExportIsNotTheModuleWereExportedSilently) {
+  for (const auto& [module, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"CircularConv", "module 'conv' (Conv2d, padding_mode='circular')"},
+           {"SoftplusThreshold", "module 'act' (Softplus, threshold=1.0)"},
+           {"softplus_mlp", "module '1' (Softplus, threshold=1.0)"}}) {  // the MLP path ignored it
+    SCOPED_TRACE(module);
+    const std::string out = file(module + ".h5");
+    const std::string data = module == "softplus_mlp" ? "data_flat.pt" : "data.pt";
+    expect_one_line(exporter(file(data) + " --module " + file("refused.py") + ":" + module +
+                             " --loss cross_entropy --out " + out),
+                    2, needle);
+    EXPECT_FALSE(fs::exists(out));
+  }
 }
 
 }  // namespace

@@ -18,6 +18,7 @@ namespace {
 using namespace saddlescope;
 using saddlescope::testing::run_command;
 using saddlescope::testing::small_model;
+using saddlescope::testing::small_model_declaring;
 using saddlescope::testing::TempDir;
 using saddlescope::testing::tool_path;
 
@@ -114,13 +115,7 @@ TEST(GraphCheckpoint, OnnxInputShapeDisagreeingWithTheSpecIsRefused) {
 }
 
 TEST(GraphCheckpoint, AbsurdDeclaredSizeIsRefused) {
-  onnx::ModelProto m = small_model();
-  auto* t = m.mutable_graph()->mutable_initializer(0);
-  t->clear_double_data();
-  t->clear_dims();
-  t->add_dims(std::int64_t{1} << 40);
-  t->add_dims(std::int64_t{1} << 40);
-  expect_refused(graph_checkpoint(m), "declares more than");
+  expect_refused(graph_checkpoint(small_model_declaring(std::int64_t{1} << 40, std::int64_t{1} << 40)), "declares more than");
 }
 
 TEST(GraphCheckpoint, SpecParameterCountNotMatchingParamsIsRefused) {

@@ -93,37 +93,44 @@ def make_cases():
     return cases
 
 
+def record_case(ref, name, model, X, y, loss, weight_decay, path, columns=COLUMNS):
+    """Export `model` (float64) with `export_checkpoint` to `path` and write torch's references into a new
+    group `name` of the open h5py file `ref` (attributes checkpoint, loss_value; datasets gradient, V, HV,
+    GV as the module docstring describes). Returns (group, Functional, point) for case-specific extras."""
+    model = model.double()
+    spec = export_torch.export_checkpoint(model, X, y, loss, path, weight_decay=weight_decay, seeds={"case": name})
+    assert spec["kind"] == "graph", spec
+    f = Functional(model, X, y, loss, weight_decay)
+    theta = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).requires_grad_(True)
+    value = f.objective(theta)
+    (gradient,) = torch.autograd.grad(value, theta, create_graph=True)
+    n = theta.numel()
+    V = torch.randn(columns, n, generator=torch.Generator().manual_seed(n))
+    HV = torch.stack([torch.autograd.grad(gradient @ v, theta, retain_graph=True)[0] for v in V])
+    point = theta.detach()
+    z = f.logits(point).detach()
+    GV = []
+    for v in V:
+        _, Jv = torch.autograd.functional.jvp(f.logits, point, v)
+        _, HJv = torch.autograd.functional.hvp(lambda logits: loss_of_logits(logits, y, loss), z, Jv)
+        _, JtHJv = torch.autograd.functional.vjp(f.logits, point, HJv)
+        GV.append(JtHJv + weight_decay * v)
+    group = ref.create_group(name)
+    group.attrs["checkpoint"] = path
+    group.attrs["loss_value"] = float(value)
+    group.create_dataset("gradient", data=gradient.detach().numpy())
+    group.create_dataset("V", data=V.numpy())
+    group.create_dataset("HV", data=HV.detach().numpy())
+    group.create_dataset("GV", data=torch.stack(GV).detach().numpy())
+    return group, f, point
+
+
 def main():
     out_dir = sys.argv[1]
     with h5py.File(os.path.join(out_dir, "reference.h5"), "w") as ref:
         for name, model, X, y, weight_decay in make_cases():
-            model = model.double()
             path = os.path.join(out_dir, name + ".h5")
-            spec = export_torch.export_checkpoint(model, X, y, "cross_entropy", path, weight_decay=weight_decay,
-                                                  seeds={"case": name})
-            assert spec["kind"] == "graph", spec
-            f = Functional(model, X, y, "cross_entropy", weight_decay)
-            theta = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).requires_grad_(True)
-            value = f.objective(theta)
-            (gradient,) = torch.autograd.grad(value, theta, create_graph=True)
-            n = theta.numel()
-            V = torch.randn(COLUMNS, n, generator=torch.Generator().manual_seed(n))
-            HV = torch.stack([torch.autograd.grad(gradient @ v, theta, retain_graph=True)[0] for v in V])
-            point = theta.detach()
-            z = f.logits(point).detach()
-            GV = []
-            for v in V:
-                _, Jv = torch.autograd.functional.jvp(f.logits, point, v)
-                _, HJv = torch.autograd.functional.hvp(lambda logits: loss_of_logits(logits, y, "cross_entropy"), z, Jv)
-                _, JtHJv = torch.autograd.functional.vjp(f.logits, point, HJv)
-                GV.append(JtHJv + weight_decay * v)
-            group = ref.create_group(name)
-            group.attrs["checkpoint"] = path
-            group.attrs["loss_value"] = float(value)
-            group.create_dataset("gradient", data=gradient.detach().numpy())
-            group.create_dataset("V", data=V.numpy())
-            group.create_dataset("HV", data=HV.detach().numpy())
-            group.create_dataset("GV", data=torch.stack(GV).detach().numpy())
+            group, f, point = record_case(ref, name, model, X, y, "cross_entropy", weight_decay, path)
             if name == "small_cnn":
                 H = torch.autograd.functional.hessian(f.objective, point)
                 group.create_dataset("hessian", data=H.numpy())

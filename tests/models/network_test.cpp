@@ -71,12 +71,18 @@ constexpr double kFdTolerance = 1e-6;
 
 using Case = std::tuple<Activation, Loss, bool>;
 
-class NetworkDerivatives : public ::testing::TestWithParam<Case> {};
+class NetworkDerivatives : public ::testing::TestWithParam<Case> {
+ protected:
+  // The case's network (options_for with `weight_decay`) on small_data of `samples` samples, 3 inputs.
+  models::Network network(double weight_decay, std::int64_t samples, std::uint64_t data_seed) const {
+    const auto& [activation, loss, residual] = GetParam();
+    const auto o = options_for(activation, loss, residual, weight_decay);
+    return models::Network(o, small_data(loss, samples, 3, o.widths.back(), data_seed));
+  }
+};
 
 TEST_P(NetworkDerivatives, GradientMatchesFiniteDifferences) {
-  const auto [activation, loss, residual] = GetParam();
-  const auto o = options_for(activation, loss, residual, 0.03);
-  const models::Network net(o, small_data(loss, 7, 3, o.widths.back(), 11));
+  const models::Network net = network(0.03, 7, 11);
   const Vector x = random_vector(net.dim(), 5, 0.7);
   Vector g;
   const double f = net.gradient(x, g);
@@ -92,9 +98,7 @@ TEST_P(NetworkDerivatives, GradientMatchesFiniteDifferences) {
 }
 
 TEST_P(NetworkDerivatives, BlockHvpMatchesFiniteDifferencesOfGradient) {
-  const auto [activation, loss, residual] = GetParam();
-  const auto o = options_for(activation, loss, residual, 0.03);
-  const models::Network net(o, small_data(loss, 7, 3, o.widths.back(), 12));
+  const models::Network net = network(0.03, 7, 12);
   const Vector x = random_vector(net.dim(), 6, 0.7);
   const Matrix V = random_matrix(net.dim(), 3, 9);
   Matrix HV;
@@ -116,9 +120,7 @@ TEST_P(NetworkDerivatives, BlockHvpMatchesFiniteDifferencesOfGradient) {
 }
 
 TEST_P(NetworkDerivatives, DenseHessianIsSymmetricBeforeSymmetrisation) {
-  const auto [activation, loss, residual] = GetParam();
-  const auto o = options_for(activation, loss, residual, 0.0);
-  const models::Network net(o, small_data(loss, 6, 3, o.widths.back(), 13));
+  const models::Network net = network(0.0, 6, 13);
   const Vector x = random_vector(net.dim(), 7, 0.7);
   Matrix H;
   net.hessian_vector_product(x, Matrix::Identity(net.dim(), net.dim()), H);
@@ -128,9 +130,7 @@ TEST_P(NetworkDerivatives, DenseHessianIsSymmetricBeforeSymmetrisation) {
 }
 
 TEST_P(NetworkDerivatives, FullBatchReproducesValueGradientHvp) {
-  const auto [activation, loss, residual] = GetParam();
-  const auto o = options_for(activation, loss, residual, 0.02);
-  const models::Network net(o, small_data(loss, 8, 3, o.widths.back(), 14));
+  const models::Network net = network(0.02, 8, 14);
   const Vector x = random_vector(net.dim(), 8, 0.7);
   std::vector<std::int64_t> all = {3, 0, 7, 1, 6, 2, 5, 4};  // every sample, shuffled
   const Matrix V = random_matrix(net.dim(), 2, 10);

@@ -34,6 +34,24 @@ inline onnx::TensorProto* add_initializer(onnx::GraphProto* g, const std::string
   return t;
 }
 
+// A node `name` of `op_type` reading `inputs` and writing `outputs`.
+inline onnx::NodeProto* add_node(onnx::GraphProto* g, const std::string& name, const std::string& op_type,
+                                 const std::vector<std::string>& inputs, const std::vector<std::string>& outputs) {
+  auto* node = g->add_node();
+  node->set_name(name);
+  node->set_op_type(op_type);
+  for (const auto& in : inputs) node->add_input(in);
+  for (const auto& out : outputs) node->add_output(out);
+  return node;
+}
+
+inline onnx::AttributeProto* add_attribute(onnx::NodeProto* node, const std::string& name, onnx::AttributeProto::AttributeType type) {
+  auto* a = node->add_attribute();
+  a->set_name(name);
+  a->set_type(type);
+  return a;
+}
+
 // x [batch, 3] -> Gemm(W [2, 3] transposed, b [2]) -> LeakyRelu(alpha 0.01f) -> y [batch, 2]
 inline onnx::ModelProto small_model() {
   onnx::ModelProto m;
@@ -47,26 +65,29 @@ inline onnx::ModelProto small_model() {
   set_input(g->add_output(), "output", onnx::TensorProto::DOUBLE, {-1, 2});
   add_initializer(g, "fc.weight", {2, 3}, 1.0);
   add_initializer(g, "fc.bias", {2}, -1.0);
-  auto* gemm = g->add_node();
-  gemm->set_name("/fc/Gemm");
-  gemm->set_op_type("Gemm");
-  gemm->add_input("input");
-  gemm->add_input("fc.weight");
-  gemm->add_input("fc.bias");
-  gemm->add_output("z");
-  auto* trans = gemm->add_attribute();
-  trans->set_name("transB");
-  trans->set_type(onnx::AttributeProto::INT);
-  trans->set_i(1);
-  auto* act = g->add_node();
-  act->set_name("/act/LeakyRelu");
-  act->set_op_type("LeakyRelu");
-  act->add_input("z");
-  act->add_output("output");
-  auto* alpha = act->add_attribute();
-  alpha->set_name("alpha");
-  alpha->set_type(onnx::AttributeProto::FLOAT);
-  alpha->set_f(0.01f);
+  auto* gemm = add_node(g, "/fc/Gemm", "Gemm", {"input", "fc.weight", "fc.bias"}, {"z"});
+  add_attribute(gemm, "transB", onnx::AttributeProto::INT)->set_i(1);
+  auto* act = add_node(g, "/act/LeakyRelu", "LeakyRelu", {"z"}, {"output"});
+  add_attribute(act, "alpha", onnx::AttributeProto::FLOAT)->set_f(0.01f);
+  return m;
+}
+
+// small_model()'s first initializer (fc.weight [2, 3]) with its values removed, for the tests that
+// give it a hostile body instead.
+inline onnx::TensorProto* emptied_weight(onnx::ModelProto& m) {
+  auto* t = m.mutable_graph()->mutable_initializer(0);
+  t->clear_double_data();
+  return t;
+}
+
+// small_model() whose fc.weight declares the shape [rows, cols] and holds no values: a size claim that
+// must be refused before anything is allocated.
+inline onnx::ModelProto small_model_declaring(std::int64_t rows, std::int64_t cols) {
+  onnx::ModelProto m = small_model();
+  auto* t = emptied_weight(m);
+  t->clear_dims();
+  t->add_dims(rows);
+  t->add_dims(cols);
   return m;
 }
 

@@ -13,7 +13,11 @@
 namespace {
 
 using namespace saddlescope::models::graph;
+using saddlescope::testing::add_attribute;
+using saddlescope::testing::add_node;
+using saddlescope::testing::emptied_weight;
 using saddlescope::testing::small_model;
+using saddlescope::testing::small_model_declaring;
 
 std::string bytes(const onnx::ModelProto& m) { return m.SerializeAsString(); }
 
@@ -45,6 +49,30 @@ TEST(OnnxImport, SmallGraphBecomesTheIrWithParametersInTheNamedOrder) {
   EXPECT_EQ(std::get<double>(ir.nodes[1].attributes.at("alpha")), 0.01);
 }
 
+// Regression (found by GraphOpsTorch, #13): a train-mode module with Dropout(p=0) — what the exporter tells a
+// user to set — exports Dropout's training_mode as a bool Constant, which the importer refused
+// ("element type bool (9)"). Bool tensors now import as int64 0/1, from raw bytes or int32_data.
+TEST(OnnxImport, BoolConstantOfDropoutTrainingModeWasRefused) {
+  for (const bool raw : {true, false}) {
+    onnx::ModelProto m = small_model();
+    auto* g = m.mutable_graph();
+    g->mutable_node(1)->set_output(0, "activation");
+    auto* stored = add_attribute(add_node(g, "/dropout/training_mode", "Constant", {}, {"training_mode"}), "value",
+                               onnx::AttributeProto::TENSOR)->mutable_t();
+    stored->set_data_type(onnx::TensorProto::BOOL);
+    if (raw) stored->set_raw_data(std::string(1, '\x01'));
+    else stored->add_int32_data(1);
+    add_attribute(add_node(g, "/dropout/ratio", "Constant", {}, {"ratio"}), "value_float", onnx::AttributeProto::FLOAT)
+        ->set_f(0.0f);
+    add_node(g, "/dropout/Dropout", "Dropout", {"activation", "ratio", "training_mode"}, {"output"});
+    const GraphIR ir = import_onnx(bytes(m), {{"fc.weight", "fc.bias"}, {}});
+    ASSERT_EQ(ir.nodes.size(), 5u) << raw;
+    const Tensor& mode = std::get<Tensor>(ir.nodes[2].attributes.at("value"));
+    EXPECT_EQ(mode.type, ElementType::int64) << raw;
+    EXPECT_EQ(mode.i64, std::vector<std::int64_t>{1}) << raw;
+  }
+}
+
 TEST(OnnxImport, WithoutNamesEveryFloatInitializerIsAParameterInFileOrder) {
   const GraphIR ir = import_onnx(bytes(small_model()), {});
   ASSERT_EQ(ir.parameters.size(), 2u);
@@ -68,29 +96,20 @@ TEST(OnnxImport, UnsupportedOpIsRefusedNamingOpTypeAndNode) {
 }
 
 TEST(OnnxImport, AbsurdDeclaredInitializerSizeIsRefusedBeforeAllocation) {
-  onnx::ModelProto m = small_model();
-  auto* t = m.mutable_graph()->mutable_initializer(0);
-  t->clear_double_data();
-  t->clear_dims();
-  t->add_dims(std::int64_t{1} << 31);
-  t->add_dims(std::int64_t{1} << 31);
-  const std::string why = refusal(bytes(m));
+  const std::string why = refusal(bytes(small_model_declaring(std::int64_t{1} << 31, std::int64_t{1} << 31)));
   EXPECT_NE(why.find("declares more than"), std::string::npos) << why;
 }
 
 TEST(OnnxImport, RawDataOfTheWrongLengthIsRefused) {
   onnx::ModelProto m = small_model();
-  auto* t = m.mutable_graph()->mutable_initializer(0);
-  t->clear_double_data();
-  t->set_raw_data(std::string(8 * 5, '\0'));  // 5 doubles for a [2, 3] tensor
+  emptied_weight(m)->set_raw_data(std::string(8 * 5, '\0'));  // 5 doubles for a [2, 3] tensor
   const std::string why = refusal(bytes(m));
   EXPECT_NE(why.find("raw_data"), std::string::npos) << why;
 }
 
 TEST(OnnxImport, ExternalDataIsRefusedWithoutTouchingTheDisk) {
   onnx::ModelProto m = small_model();
-  auto* t = m.mutable_graph()->mutable_initializer(0);
-  t->clear_double_data();
+  auto* t = emptied_weight(m);
   t->set_data_location(onnx::TensorProto::EXTERNAL);
   auto* entry = t->add_external_data();
   entry->set_key("location");

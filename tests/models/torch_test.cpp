@@ -8,74 +8,30 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "io/hdf5.h"
 #include "problem/problem.h"
+#include "support/matrices.h"
+#include "support/python_reference.h"
 
 namespace {
 
 using namespace saddlescope;
-namespace fs = std::filesystem;
+using saddlescope::testing::relative;
 
 constexpr double kTolerance = 1e-10;
 
-bool torch_available() {
-  static const bool available =
-      std::system("/usr/bin/python3 -c 'import torch, h5py' > /dev/null 2>&1") == 0;
-  return available;
-}
-
-std::string run(const std::string& command, int* status) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) {
-    *status = -1;
-    return out;
-  }
-  char buffer[4096];
-  std::size_t got;
-  while ((got = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, got);
-  *status = pclose(pipe);
-  return out;
-}
-
-double relative(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) { return (a - b).norm() / std::max(1e-300, b.norm()); }
-
-class TorchRoundTrip : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (!torch_available()) return;
-    dir_ = fs::temp_directory_path() / ("saddlescope_torch_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-    int status = 0;
-    const std::string out = run("/usr/bin/python3 " SADDLESCOPE_SOURCE_DIR "/tests/models/torch_reference.py " +
-                                    dir_.string() + " 2>&1",
-                                &status);
-    ok_ = status == 0;
-    log_ = out;
-  }
-  static void TearDownTestSuite() {
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-  void SetUp() override {
-    // In CI the set-up installs python3-torch, so a missing torch is a failure there, not a skip.
-    if (!torch_available() && std::getenv("CI") != nullptr) FAIL() << "CI: /usr/bin/python3 cannot import torch";
-    if (!torch_available()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
-    ASSERT_TRUE(ok_) << "torch_reference.py failed:\n" << log_;
-  }
-  static inline fs::path dir_;
-  static inline bool ok_ = false;
-  static inline std::string log_;
+class TorchRoundTrip : public saddlescope::testing::PythonReferenceSuite<TorchRoundTrip> {
+ public:
+  static constexpr const char* kScript = "tests/models/torch_reference.py";
+  static constexpr const char* kModules = "torch, h5py";
 };
 
 // One test (the reference script takes seconds to import torch; CTest runs each test in its own process).
 TEST_F(TorchRoundTrip, ExportedModelsMatchAutogradAndClassifyCritical) {
-  io::h5::Handle file = io::h5::open_file((dir_ / "reference.h5").string());
+  io::h5::Handle file = io::h5::open_file((dir() / "reference.h5").string());
   int cases = 0;
   double worst = 0.0;  // largest relative deviation seen, recorded for the report
   for (const char* activation : {"identity", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "gelu"})
@@ -125,11 +81,10 @@ TEST_F(TorchRoundTrip, ExportedModelsMatchAutogradAndClassifyCritical) {
   group = io::h5::open_group(file.get(), "e2e_tanh_cross_entropy");
   const std::string checkpoint = io::h5::read_string_attribute(group.get(), "checkpoint");
   const Eigen::VectorXd torch_eigenvalues = io::h5::read_vector(group.get(), "eigenvalues", 1 << 20);
-  int status = 0;
-  const std::string out =
-      run(std::string(SADDLESCOPE_BIN_DIR) + "/classify-critical " + checkpoint + " --json --show 1000", &status);
-  ASSERT_EQ(status, 0) << out;
-  const nlohmann::json summary = nlohmann::json::parse(out);
+  const auto run = saddlescope::testing::run_command(saddlescope::testing::tool_path("classify-critical") + " " +
+                                                     checkpoint + " --json --show 1000");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const nlohmann::json summary = nlohmann::json::parse(run.out);
   const auto ours = summary.at("eigenvalues_smallest").get<std::vector<double>>();
   ASSERT_EQ(static_cast<Eigen::Index>(ours.size()), torch_eigenvalues.size());
   // Eigenvalues of matrices equal to 1e-10 relative (previous test) differ by at most ‖ΔH‖₂ (Weyl).

@@ -24,20 +24,28 @@ sc::optim::OptimizerConfig gd(double lr) {
   return c;
 }
 
+// GD with η = 0.1 on f = x² − y² ("saddle") from (1, 0), on the saddle's stable manifold, for o.steps
+// steps or until |∇f| ≤ 1e-12 (the only convergence that can stop it); x is the final point.
+sc::optim::TrainSummary gd_from_the_stable_manifold(sc::optim::TrainerOptions o, Vector& x,
+                                                    sc::optim::MemoryRecorder& memory) {
+  const auto f = sc::objective::make_test_function("saddle");
+  x = Vector(2);
+  x << 1.0, 0.0;
+  o.stop_grad_norm = 1e-12;
+  return run(*f, x, gd(0.1), o, memory);
+}
+
 }  // namespace
 
 // f = x² − y², started on the stable manifold y = 0: GD's iterates are ((1−2η)^t x₀, 0) exactly, so
 // it converges to the strict saddle at 0. Perturbed GD and negative-curvature descent leave it: after
 // the escape y grows like (1+2η)^t and f decreases without bound.
 TEST(SaddleEscape, GradientDescentOnTheStableManifoldConvergesToTheSaddle) {
-  const auto f = sc::objective::make_test_function("saddle");
-  Vector x(2);
-  x << 1.0, 0.0;
+  Vector x;
   sc::optim::TrainerOptions o;
   o.steps = 2000;
-  o.stop_grad_norm = 1e-12;
   sc::optim::MemoryRecorder memory;
-  const auto s = run(*f, x, gd(0.1), o, memory);
+  const auto s = gd_from_the_stable_manifold(o, x, memory);
   EXPECT_EQ(s.status, sc::optim::RunStatus::finished);
   EXPECT_EQ(memory.count(sc::optim::event::kConverged), 1);
   EXPECT_EQ(x(1), 0.0);                      // y stays exactly on the manifold
@@ -46,16 +54,13 @@ TEST(SaddleEscape, GradientDescentOnTheStableManifoldConvergesToTheSaddle) {
 }
 
 TEST(SaddleEscape, PerturbedGradientDescentLeavesTheSaddle) {
-  const auto f = sc::objective::make_test_function("saddle");
-  Vector x(2);
-  x << 1.0, 0.0;
+  Vector x;
   sc::optim::TrainerOptions o;
   o.steps = 400;
-  o.stop_grad_norm = 1e-12;
   o.seed = 7;
   o.escape.kind = sc::optim::EscapeKind::perturb;
   sc::optim::MemoryRecorder memory;
-  const auto s = run(*f, x, gd(0.1), o, memory);
+  const auto s = gd_from_the_stable_manifold(o, x, memory);
   // The paper's thresholds (ε = 1e-3, ℓ = 1/η = 10, ρ = 1, δ = 0.1, Δ_f = 1, c = 1):
   const auto t = sc::optim::perturb_thresholds(o.escape.perturb, 2, 0.1);
   EXPECT_NEAR(t.chi, 3.0 * std::log(2.0 * 10.0 / (1e-6 * 0.1)), 1e-12);
@@ -69,15 +74,12 @@ TEST(SaddleEscape, PerturbedGradientDescentLeavesTheSaddle) {
 }
 
 TEST(SaddleEscape, NegativeCurvatureDescentLeavesTheSaddle) {
-  const auto f = sc::objective::make_test_function("saddle");
-  Vector x(2);
-  x << 1.0, 0.0;
+  Vector x;
   sc::optim::TrainerOptions o;
   o.steps = 200;
-  o.stop_grad_norm = 1e-12;
   o.escape.kind = sc::optim::EscapeKind::negative_curvature;
   sc::optim::MemoryRecorder memory;
-  const auto s = run(*f, x, gd(0.1), o, memory);
+  const auto s = gd_from_the_stable_manifold(o, x, memory);
   EXPECT_EQ(s.negative_curvature_steps, 1);
   EXPECT_EQ(memory.count(sc::optim::event::kSaddleDetected), 1);
   EXPECT_EQ(memory.count(sc::optim::event::kNegativeCurvatureStep), 1);

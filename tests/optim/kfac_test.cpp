@@ -12,6 +12,8 @@
 #include "models/datasets.h"
 #include "models/network.h"
 #include "optim/kfac.h"
+#include "support/networks.h"
+#include "support/options.h"
 
 namespace sc = saddlescope;
 using sc::objective::KroneckerFisher;
@@ -37,12 +39,9 @@ Eigen::MatrixXd dense_damped(const std::vector<KroneckerLayer>& layers, Eigen::I
 }
 
 TEST(KfacOptimizer, FirstStepsEqualADenseSolveWithRunningAveragesAndIntervals) {
-  const sc::io::DataArrays data = sc::models::gaussian_mixture(24, 3, 4, 2.0, 3);
-  sc::models::NetworkOptions o;
-  o.widths = {4, 6, 3};
-  o.loss = sc::models::Loss::cross_entropy;
+  sc::models::NetworkOptions o = sc::testing::classifier_options({4, 6, 3});
   o.weight_decay = 1e-3;
-  const sc::models::Network net(o, data);
+  const sc::models::Network net = sc::testing::on_gaussian_mixture(o, 24, 3);
   sc::objective::Vector x = sc::models::initial_parameters(o, sc::models::Init::xavier, 4);
 
   sc::optim::KfacOptions options;
@@ -81,11 +80,8 @@ TEST(KfacOptimizer, FirstStepsEqualADenseSolveWithRunningAveragesAndIntervals) {
 }
 
 TEST(KfacOptimizer, ResumingFromSavedStateContinuesTheSameTrajectory) {
-  const sc::io::DataArrays data = sc::models::gaussian_mixture(20, 2, 3, 2.0, 5);
-  sc::models::NetworkOptions o;
-  o.widths = {3, 4, 2};
-  o.loss = sc::models::Loss::cross_entropy;
-  const sc::models::Network net(o, data);
+  const sc::models::NetworkOptions o = sc::testing::classifier_options({3, 4, 2});
+  const sc::models::Network net = sc::testing::on_gaussian_mixture(o, 20, 5);
   sc::optim::KfacOptions options;
   options.factor_interval = 2;
   options.inverse_interval = 3;
@@ -115,9 +111,7 @@ TEST(KfacOptimizer, ResumingFromSavedStateContinuesTheSameTrajectory) {
 TEST(KfacOptimizer, InvalidOptionsAreRefusedNamingTheField) {
   sc::optim::KfacOptions options;
   options.factor_decay = 1.0;
-  std::string why;
-  EXPECT_FALSE(options.IsValid(&why));
-  EXPECT_NE(why.find("'factor_decay'"), std::string::npos);
+  sc::testing::expect_invalid(options, "'factor_decay'");
   EXPECT_THROW(sc::optim::KfacPreconditioner{options}, std::invalid_argument);
 }
 

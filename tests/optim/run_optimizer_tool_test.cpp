@@ -291,6 +291,47 @@ TEST(RunOptimizerTool, MiniBatchTrainingOfANetworkLogsLayersAndBatchLoss) {
   EXPECT_EQ(run("--checkpoint " + net + " --optimizer sgd --batch-size 1000 --steps 2").exit_code, 2);
 }
 
+// --curvature-dense-threshold and --curvature-tol choose the periodic probe's path: by default a network of
+// n = 67 ≤ 2000 parameters is decomposed densely (n Hessian-vector products per probe, the count the log
+// records), with threshold 0 the probe runs Lanczos. Both paths find the same extreme eigenvalues: a
+// converged Ritz value θ with residual ‖Hv − θv‖ ≤ tol·‖H‖ lies within that residual of an eigenvalue of
+// the symmetric H (Parlett, The Symmetric Eigenvalue Problem, Thm 4.5.1), so with tol 1e-10 they agree to
+// 1e-10·max|λ| plus the dense solver's rounding (~1e-14·max|λ|); 1e-9·max|λ| leaves a margin for both.
+TEST(RunOptimizerTool, CurvatureProbeFlagsChooseLanczosAndItsTolerance) {
+  const std::string net = make_network_checkpoint();
+  const std::string dense_log = scratch("probe_dense.h5").string(), lanczos_log = scratch("probe_lanczos.h5").string();
+  const std::string common = "--checkpoint " + net + " --optimizer gd --lr 0.1 --steps 10 --curvature-every 5 --log ";
+  ASSERT_EQ(run(common + dense_log).exit_code, 0);
+  ASSERT_EQ(run(common + lanczos_log + " --curvature-dense-threshold 0 --curvature-tol 1e-10").exit_code, 0);
+  h5::Handle dense_file = h5::open_file(dense_log), lanczos_file = h5::open_file(lanczos_log);
+  h5::Handle dense = h5::open_group(dense_file.get(), "curvature"), lanczos = h5::open_group(lanczos_file.get(), "curvature");
+  const auto dense_hvps = h5::read_int_vector(dense.get(), "hvp_count", 10);
+  const auto lanczos_hvps = h5::read_int_vector(lanczos.get(), "hvp_count", 10);
+  ASSERT_EQ(dense_hvps.size(), 2u);  // steps 0 and 5
+  ASSERT_EQ(lanczos_hvps.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(dense_hvps[i], 67) << "the dense probe assembles H from n products";
+    EXPECT_GT(lanczos_hvps[i], 0);
+    EXPECT_NE(lanczos_hvps[i], 67) << "threshold 0 must take the Lanczos path";
+  }
+  const auto dense_min = h5::read_vector(dense.get(), "lambda_min", 10), dense_max = h5::read_vector(dense.get(), "lambda_max", 10);
+  const auto lanczos_min = h5::read_vector(lanczos.get(), "lambda_min", 10);
+  const auto lanczos_max = h5::read_vector(lanczos.get(), "lambda_max", 10);
+  for (Eigen::Index i = 0; i < 2; ++i) {
+    const double scale = std::max(std::abs(dense_min(i)), std::abs(dense_max(i)));
+    EXPECT_NEAR(lanczos_min(i), dense_min(i), 1e-9 * scale) << "probe " << i;
+    EXPECT_NEAR(lanczos_max(i), dense_max(i), 1e-9 * scale) << "probe " << i;
+  }
+  // The settings are part of the run's /config.
+  h5::Handle config = h5::open_group(lanczos_file.get(), "config");
+  const auto json = nlohmann::json::parse(h5::read_string_attribute(config.get(), "json"));
+  EXPECT_EQ(json["curvature_probe"]["dense_threshold"], 0);
+  EXPECT_EQ(json["curvature_probe"]["tol"], 1e-10);
+  // Out of range: a usage error.
+  EXPECT_EQ(run(common + lanczos_log + " --curvature-tol 0").exit_code, 2);
+  EXPECT_EQ(run(common + lanczos_log + " --curvature-dense-threshold -1").exit_code, 2);
+}
+
 // Every optimizer on the same small network (n = 4·8 + 8 + 8·3 + 3 = 67 parameters), full batch,
 // at its torch default learning rate (gd/sgd: 0.1): each lowers the loss, except damped Newton, which
 // is attracted to any critical point (it need not descend on this nonconvex loss) and must only finish.

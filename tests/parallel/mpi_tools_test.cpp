@@ -122,6 +122,26 @@ TEST_F(MpiTools, RmtCheckIsBitwiseIdenticalOnAnyNumberOfRanks) {
   expect_bitwise("rmt-check", "--ensemble goe --k 1:4 --samples 6000 --method auto --min-hits 2000 --seed 11");
 }
 
+// Thermodynamic integration's (repetition, node) chains and endpoint samples are work items dealt out over
+// the ranks (and the threads); two k values at once, so their items share one sequence (docs/distributed.md).
+TEST_F(MpiTools, RmtCheckIntegrationIsBitwiseIdenticalOnAnyNumberOfRanks) {
+  SKIP_WITHOUT_MPI();
+  expect_bitwise("rmt-check",
+                 "--ensemble goe --k 4,7 --method integration --nodes 5 --sweeps 200 --burn-in 100 "
+                 "--endpoint-samples 2000 --repetitions 3 --no-exact --seed 8 --threads 2");
+}
+
+// k values are dealt out with their items: one Monte Carlo block per k (fewer items per k than ranks), and
+// under auto the k with few hits go on to integration (goe) in a second stage, again across k.
+TEST_F(MpiTools, RmtCheckDealsTheItemsOfAllKValuesOutTogether) {
+  SKIP_WITHOUT_MPI();
+  expect_bitwise("rmt-check",
+                 "--ensemble goe --k 1:7 --samples 3000 --method auto --min-hits 300 --nodes 4 --sweeps 150 "
+                 "--burn-in 100 --endpoint-samples 1500 --repetitions 2 --no-exact --seed 12");
+  expect_bitwise("rmt-check",
+                 "--ensemble diagonal --k 1:5 --samples 3000 --method auto --min-hits 300 --repetitions 2 --seed 13");
+}
+
 TEST_F(MpiTools, FindCriticalIsBitwiseIdenticalOnAnyNumberOfRanks) {
   SKIP_WITHOUT_MPI();
   expect_bitwise("find-critical", "--problem himmelblau --starts 25 --box=-5,5 --seed 5 --threads 2");
@@ -130,6 +150,44 @@ TEST_F(MpiTools, FindCriticalIsBitwiseIdenticalOnAnyNumberOfRanks) {
 TEST_F(MpiTools, LossSliceIsBitwiseIdenticalOnAnyNumberOfRanks) {
   SKIP_WITHOUT_MPI();
   expect_bitwise("loss-slice", "--problem rosenbrock:n=6 --at start --dims 2 --grid 9,7 --curvature --chunk 7 --seed 2 --threads 2");
+}
+
+// loss-slice --resume under mpirun: rank 0 reads the partial file and hands the other ranks the plan and the
+// done points (docs/distributed.md). The resumed grid is the uninterrupted one-process grid, bit for bit,
+// whichever number of ranks wrote the first part and resumes it.
+TEST_F(MpiTools, LossSliceResumedOnSeveralRanksIsBitwiseTheUninterruptedRun) {
+  SKIP_WITHOUT_MPI();
+  const std::string args = "--problem rosenbrock:n=6 --at start --dims 2 --grid 9,7 --curvature --chunk 7 --seed 2";
+  nlohmann::json whole = run_json("", "loss-slice", args);
+  // Only these differ between a resumed and an uninterrupted run: how the points were split over runs.
+  auto drop_run_split = [](nlohmann::json& j) {
+    j.erase("points_computed_now");
+    j.erase("points_done_before");
+  };
+  drop_run_split(whole);
+  for (const auto& [first, resume] : std::vector<std::pair<int, int>>{{1, 2}, {1, 3}, {3, 2}}) {
+    const std::string out = dir_.file("slice_" + std::to_string(first) + "_" + std::to_string(resume) + ".h5");
+    const std::string launcher = first == 1 ? std::string() : mpirun(first);
+    const auto partial = run_command(launcher + sc::testing::tool_path("loss-slice") + " " + args + " --out " + out +
+                                     " --max-points 20");
+    ASSERT_EQ(partial.exit_code, 0) << partial.err;
+    nlohmann::json resumed = run_json(mpirun(resume), "loss-slice", args + " --out " + out + " --resume");
+    EXPECT_EQ(resumed["points_done_before"], 20) << first << " then " << resume << " ranks";
+    drop_run_split(resumed);
+    EXPECT_EQ(resumed.dump(), whole.dump()) << "written on " << first << " ranks, resumed on " << resume;
+  }
+}
+
+// A partial file whose settings differ from the resuming run's is refused by rank 0, which ends the job.
+TEST_F(MpiTools, LossSliceResumeOfAMismatchedFileOnSeveralRanksEndsTheJob) {
+  SKIP_WITHOUT_MPI();
+  const std::string out = dir_.file("slice.h5");
+  const std::string tool = sc::testing::tool_path("loss-slice") + " --problem rosenbrock:n=6 --at start --grid 9 --out " + out;
+  ASSERT_EQ(run_command(tool + " --seed 2 --max-points 3").exit_code, 0);
+  const auto r = run_command(mpirun(2) + tool + " --seed 3 --resume");
+  EXPECT_NE(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("[rank 0 of 2]"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("seed"), std::string::npos) << "the message names the setting that differs:\n" << r.err;
 }
 
 // Regression: an SLQ inside the classification at one grid point (a sweep nested in a work item, on a

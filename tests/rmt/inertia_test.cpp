@@ -39,14 +39,21 @@ double zero_tolerance(const Eigen::MatrixXd& H) {
   return 1e3 * static_cast<double>(H.rows()) * std::numeric_limits<double>::epsilon() * H.cwiseAbs().maxCoeff();
 }
 
+// An n×n matrix of iid N(0, 1) entries (column-major draws) with n uniform in [1, max_n].
+Eigen::MatrixXd gaussian_square(sc::random::Rng& rng, std::uint64_t max_n) {
+  const Eigen::Index n = 1 + static_cast<Eigen::Index>(rng.below(max_n));
+  Eigen::MatrixXd A(n, n);
+  for (Eigen::Index i = 0; i < A.size(); ++i) A.data()[i] = rng.normal();
+  return A;
+}
+
 }  // namespace
 
 TEST(Inertia, MatchesEigenvalueCountsOnRandomSymmetricMatrices) {
   sc::random::Rng rng(11, 0);
   for (int trial = 0; trial < 200; ++trial) {
-    const Eigen::Index n = 1 + static_cast<Eigen::Index>(rng.below(40));
-    Eigen::MatrixXd A(n, n);
-    for (Eigen::Index i = 0; i < A.size(); ++i) A.data()[i] = rng.normal();
+    const Eigen::MatrixXd A = gaussian_square(rng, 40);
+    const Eigen::Index n = A.rows();
     const Eigen::MatrixXd H = A + A.transpose();
     const auto lam = sc::curvature::dense_spectrum(H, false).eigenvalues;
     // Eigenvalues of a continuous law sit O(1/n) from 0; none is within rounding of 0 in practice, and
@@ -97,9 +104,8 @@ TEST(Inertia, HandlesZeroDiagonalAndExactZeros) {
 TEST(Inertia, PositiveDefiniteCheckAgreesWithInertia) {
   sc::random::Rng rng(13, 0);
   for (int trial = 0; trial < 200; ++trial) {
-    const Eigen::Index n = 1 + static_cast<Eigen::Index>(rng.below(12));
-    Eigen::MatrixXd A(n, n);
-    for (Eigen::Index i = 0; i < A.size(); ++i) A.data()[i] = rng.normal();
+    const Eigen::MatrixXd A = gaussian_square(rng, 12);
+    const Eigen::Index n = A.rows();
     const Eigen::MatrixXd H = A * A.transpose() / static_cast<double>(n) - 0.3 * Eigen::MatrixXd::Identity(n, n);
     const double shift = rng.normal() * 0.3;
     const auto in = sc::curvature::inertia_ldlt(H - shift * Eigen::MatrixXd::Identity(n, n));

@@ -107,3 +107,41 @@ TEST(RmtCheckTool, TableIsMarkdown) {
   EXPECT_NE(o.out.find("| k | method"), std::string::npos);
   EXPECT_NE(o.out.find("| 4 | mc | 1 |"), std::string::npos);  // the PSD control: every sample positive
 }
+
+TEST(RmtCheckTool, RepetitionsDefaultPerMethodAndFlagSetsBoth) {
+  // Without --repetitions each method keeps its own default (integration 16, splitting 8: rmt/integration.h
+  // says why); the flag sets both; 0 is refused naming the field (exit 2).
+  const auto d = run("--ensemble goe --k 3 --samples 2000 --json");
+  ASSERT_EQ(d.code, 0);
+  const auto s = nlohmann::json::parse(d.out)["settings"];
+  EXPECT_EQ(s["integration"]["repetitions"], 16);
+  EXPECT_EQ(s["splitting"]["repetitions"], 8);
+  const auto e = run("--ensemble goe --k 3 --samples 2000 --repetitions 5 --json");
+  ASSERT_EQ(e.code, 0);
+  const auto t = nlohmann::json::parse(e.out)["settings"];
+  EXPECT_EQ(t["integration"]["repetitions"], 5);
+  EXPECT_EQ(t["splitting"]["repetitions"], 5);
+  EXPECT_EQ(run("--k 3 --repetitions 0").code, 2);
+}
+
+TEST(RmtCheckTool, CalibrationCarriesThePooledSummary) {
+  // Two k, three seeds each: the pooled summary counts all six runs in JSON and HDF5; with 3 repetitions
+  // (d = 2) E[z²] of a Student interval is infinite, so the expected value is null, not a number.
+  const auto path = std::filesystem::temp_directory_path() / "rmt_check_tool_calibration_test.h5";
+  std::filesystem::remove(path);
+  const auto o = run("--ensemble goe --k 3,4 --method integration --calibrate 3 --sweeps 100 --burn-in 100 --nodes 4 "
+                     "--repetitions 3 --endpoint-samples 1000 --json --out " + path.string());
+  ASSERT_EQ(o.code, 0);
+  const auto j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(j["rows"].size(), 2u);
+  EXPECT_EQ(j["pooled"]["runs"], 6);
+  EXPECT_EQ(j["pooled"]["covered"].get<int>(), j["rows"][0]["covered"].get<int>() + j["rows"][1]["covered"].get<int>());
+  EXPECT_TRUE(j["pooled"]["expected_squared_z"].is_null());
+  for (const auto& r : j["rows"]) EXPECT_GT(r["binomial_tail"].get<double>(), 0.0);
+  namespace h5 = saddlescope::io::h5;
+  h5::silence_errors();
+  auto file = h5::open_file(path.string());
+  auto g = h5::open_group(file.get(), "calibration");
+  EXPECT_EQ(h5::read_int_attribute(g.get(), "pooled_runs"), 6);
+  std::filesystem::remove(path);
+}

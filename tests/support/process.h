@@ -100,17 +100,4 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// An mlp[4,8,3] (tanh, cross-entropy, weight decay 0.01) on the bundled iris data (embedded), written by
-// make-checkpoint as `dir`/`name`; `init` are make-checkpoint's start flags ("--seed 3", "--init zeros").
-inline std::string iris_mlp_checkpoint(const TempDir& dir, const std::string& name, const std::string& init) {
-  const std::string made = dir.file(name);
-  const auto r = run_command(tool_path("make-checkpoint") +
-                             " --model '{\"kind\":\"mlp\",\"widths\":[4,8,3],\"activation\":\"tanh\","
-                             "\"loss\":\"cross_entropy\",\"weight_decay\":0.01}' --data " +
-                             std::string(SADDLESCOPE_SOURCE_DIR) + "/data/datasets/iris.h5:iris --embed-data " + init +
-                             " --out " + made);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return made;
-}
-
 }  // namespace saddlescope::testing

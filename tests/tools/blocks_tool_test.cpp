@@ -23,9 +23,11 @@
 #include "io/reader.h"
 #include "io/result.h"
 #include "support/process.h"
+#include "support/tool_runs.h"
 
 namespace sc = saddlescope;
 using sc::testing::run_command;
+using sc::testing::run_json;
 using sc::testing::TempDir;
 
 namespace {
@@ -40,20 +42,7 @@ std::string tool(const std::string& name) { return sc::testing::tool_path(name);
 // mlp[4,8,3] at θ = 0 on iris (see the header comment); parameters: layer1.weight [0, 32),
 // layer1.bias [32, 40), layer2.weight [40, 64), layer2.bias [64, 67).
 std::string zero_mlp_checkpoint(const TempDir& dir) {
-  const std::string out = dir.file("zero_mlp.h5");
-  const auto r = run_command(tool("make-checkpoint") +
-                             " --model '{\"kind\":\"mlp\",\"widths\":[4,8,3],\"activation\":\"tanh\","
-                             "\"loss\":\"cross_entropy\",\"weight_decay\":0.01}' --data " +
-                             std::string(SADDLESCOPE_SOURCE_DIR) + "/data/datasets/iris.h5:iris --embed-data --init zeros --out " +
-                             out);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return out;
-}
-
-nlohmann::json run_json(const std::string& command) {
-  const auto r = run_command(command + " --json");
-  EXPECT_EQ(r.exit_code, 0) << command << "\n" << r.err;
-  return nlohmann::json::parse(r.out);
+  return sc::testing::iris_mlp_checkpoint(dir.file("zero_mlp.h5"), "[4,8,3]", "0.01", "--init zeros");
 }
 
 }  // namespace

@@ -19,14 +19,24 @@ namespace sc = saddlescope;
 using sc::testing::run_command;
 using sc::testing::TempDir;
 
+namespace {
+
+// Runs bn_training_reference.py into `dir`: start.h5 (the CNN with batch norm, exported from torch)
+// and reference.json (torch's training run from it).
+sc::testing::ProcessResult make_reference(const TempDir& dir) {
+  return run_command("OMP_NUM_THREADS=1 /usr/bin/python3 " SADDLESCOPE_SOURCE_DIR
+                     "/tests/tools/bn_training_reference.py " + dir.file(""));
+}
+
+}  // namespace
+
 TEST(BatchNormTraining, TwentySgdStepsOfACnnWithBatchNormMatchTorch) {
   if (!sc::testing::python_can_import("torch, h5py, onnx")) {
     if (std::getenv("CI") != nullptr) FAIL() << "CI: /usr/bin/python3 cannot import torch, h5py, onnx";
     GTEST_SKIP() << "/usr/bin/python3 cannot import torch, h5py and onnx (the torch side of this test)";
   }
   TempDir dir;
-  const auto made = run_command("OMP_NUM_THREADS=1 /usr/bin/python3 " SADDLESCOPE_SOURCE_DIR
-                                "/tests/tools/bn_training_reference.py " + dir.file(""));
+  const auto made = make_reference(dir);
   ASSERT_EQ(made.exit_code, 0) << made.err;
   std::ifstream in(dir.file("reference.json"));
   const nlohmann::json ref = nlohmann::json::parse(in);
@@ -61,10 +71,8 @@ TEST(BatchNormTraining, TwentySgdStepsOfACnnWithBatchNormMatchTorch) {
 TEST(BatchNormTraining, ResumingFromACheckpointContinuesTheRunningStatistics) {
   if (!sc::testing::python_can_import("torch, h5py, onnx")) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
   TempDir dir;
-  ASSERT_EQ(run_command("OMP_NUM_THREADS=1 /usr/bin/python3 " SADDLESCOPE_SOURCE_DIR
-                        "/tests/tools/bn_training_reference.py " + dir.file(""))
-                .exit_code,
-            0);
+  const auto made = make_reference(dir);
+  ASSERT_EQ(made.exit_code, 0) << made.err;
   const std::string tool = sc::testing::tool_path("run-optimizer"), settings = " --optimizer sgd --lr 0.02 --momentum 0.9";
   ASSERT_EQ(run_command(tool + " " + dir.file("start.h5") + settings + " --steps 6 --out " + dir.file("a.h5")).exit_code, 0);
   ASSERT_EQ(run_command(tool + " " + dir.file("start.h5") + settings + " --steps 3 --out " + dir.file("b.h5")).exit_code, 0);
@@ -84,10 +92,8 @@ TEST(BatchNormTraining, ResumingFromACheckpointContinuesTheRunningStatistics) {
 TEST(ConvNetSlice, RandomDirectionsAreNormalisedPerOutputFilterAndZeroOnBiasesAndBatchNorm) {
   if (!sc::testing::python_can_import("torch, h5py, onnx")) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
   TempDir dir;
-  ASSERT_EQ(run_command("OMP_NUM_THREADS=1 /usr/bin/python3 " SADDLESCOPE_SOURCE_DIR
-                        "/tests/tools/bn_training_reference.py " + dir.file(""))
-                .exit_code,
-            0);
+  const auto made = make_reference(dir);
+  ASSERT_EQ(made.exit_code, 0) << made.err;
   const std::string out = dir.file("slice.h5");
   const auto r = run_command(sc::testing::tool_path("loss-slice") + " " + dir.file("start.h5") +
                              " --dims 2 --grid 3,3 --seed 9 --xignore biasbn --out " + out);

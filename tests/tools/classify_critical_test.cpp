@@ -10,6 +10,7 @@
 #include "io/reader.h"
 #include "io/result.h"
 #include "support/process.h"
+#include "support/tool_runs.h"
 
 namespace sc = saddlescope;
 using sc::testing::run_command;
@@ -19,20 +20,10 @@ namespace {
 
 const std::string kTool = sc::testing::tool_path("classify-critical");
 
-nlohmann::json run_json(const std::string& args) {
-  const auto r = run_command(kTool + " " + args + " --json");
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(r.err.empty()) << r.err;
-  return nlohmann::json::parse(r.out);  // throws (and fails the test) unless stdout is one JSON object
-}
+nlohmann::json run_json(const std::string& args) { return sc::testing::run_json(kTool + " " + args); }
 
 void expect_error(const std::string& args, int code, const std::string& fragment) {
-  const auto r = run_command(kTool + " " + args);
-  EXPECT_EQ(r.exit_code, code) << args << "\nstderr: " << r.err;
-  EXPECT_EQ(sc::testing::line_count(r.err), 1) << args << "\nstderr: " << r.err;
-  EXPECT_NE(r.err.find("classify-critical: error: "), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find(fragment), std::string::npos) << args << "\nstderr: " << r.err;
-  EXPECT_TRUE(r.out.empty()) << r.out;
+  sc::testing::expect_error(kTool, args, code, fragment);
 }
 
 TEST(ClassifyCriticalTool, MonkeySaddleIsDegenerate) {

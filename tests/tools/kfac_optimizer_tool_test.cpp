@@ -7,6 +7,7 @@
 
 #include "io/checkpoint.h"
 #include "support/process.h"
+#include "support/tool_runs.h"
 
 namespace sc = saddlescope;
 using sc::testing::run_command;
@@ -17,14 +18,12 @@ namespace {
 const std::string kTool = sc::testing::tool_path("run-optimizer");
 const std::string kIris = std::string(SADDLESCOPE_SOURCE_DIR) + "/data/examples/iris_mlp_minimum.h5";
 
-// A point away from the minimum: the iris MLP after 3 plain SGD steps from a Xavier start.
-std::string start_checkpoint(const TempDir& dir) { return sc::testing::iris_mlp_checkpoint(dir, "start.h5", "--seed 3"); }
-
 }  // namespace
 
 TEST(KfacOptimizerTool, DescendsAndResumesBitForBit) {
   TempDir dir;
-  const std::string start = start_checkpoint(dir);
+  // A point away from the minimum: the iris MLP [4, 8, 3] from a Xavier start (seed 3).
+  const std::string start = sc::testing::iris_mlp_checkpoint(dir.file("start.h5"), "[4,8,3]", "0.01", "--seed 3");
   // factor_interval 2 and inverse_interval 3 put the resume point (step 5) between refreshes and
   // inversions, so the saved running averages and the averages of the current inverse both matter.
   const std::string settings =

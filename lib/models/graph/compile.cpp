@@ -330,7 +330,7 @@ class Lowering {
   int matmul(const Node& n, int a, int b, bool trans_a, bool trans_b, double alpha, const std::string& name) {
     const Shape sa = value(a).shape;
     const Shape sb = value(b).shape;
-    if (sa.size() < 2 || sb.size() < 2)
+    if (sa.size() < 2 || sb.size() < 2)  // MatMul's rank-1 operands are reshaped before this (lower())
       fail(n, "operands of rank < 2 are not supported (shapes " + shape_string(sa) + ", " + shape_string(sb) + ")");
     const std::int64_t M = trans_a ? sa[sa.size() - 1] : sa[sa.size() - 2];
     const std::int64_t K = trans_a ? sa[sa.size() - 2] : sa[sa.size() - 1];
@@ -376,13 +376,16 @@ class Lowering {
   bool evaluate_static(const Node& n) {
     static const char* kOps[] = {"Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice",
                                  "Add", "Sub", "Mul", "Div", "Reshape", "Identity", "ConstantOfShape", "Equal",
-                                 "Where", "Range", "Neg", "Flatten", "Sqrt", "Expand"};
+                                 "Where", "Range", "Neg", "Flatten", "Sqrt", "Expand", "Transpose"};
     bool known = false;
     for (const char* op : kOps) known = known || n.op_type == op;
     if (!known) return false;
     if (n.op_type == "Shape") {
-      const Value& x = value(value_id(n, input(n, 0)));
-      const auto rank = static_cast<std::int64_t>(x.shape.size());
+      // The input may itself be shape arithmetic (an int64 static): torch's export of
+      // `t.expand(t.shape[0], ...)` takes the Shape of the Reshape'd target shape.
+      const std::string& in = input(n, 0);
+      const Shape& shape = is_static(in) ? static_tensor(n, in).shape : value(value_id(n, in)).shape;
+      const auto rank = static_cast<std::int64_t>(shape.size());
       std::int64_t start = attr_int(n, "start", 0), end = attr_int(n, "end", rank);
       if (start < 0) start += rank;
       if (end < 0) end += rank;
@@ -391,7 +394,7 @@ class Lowering {
       Tensor t;
       t.type = ElementType::int64;
       t.shape = {end - start};
-      t.i64.assign(x.shape.begin() + start, x.shape.begin() + end);
+      t.i64.assign(shape.begin() + start, shape.begin() + end);
       set_static(output(n), std::move(t));
       return true;
     }
@@ -542,6 +545,10 @@ class Lowering {
       slice_geometry(n, xs, shape, map);
       return gather_static(x, shape, map);
     }
+    if (op == "Transpose") {  // torch's F.pad export transposes its [2, rank] pads table
+      transpose_geometry(n, xs, shape, map);
+      return gather_static(x, shape, map);
+    }
     if (op == "Concat") {
       const auto axis = normalize_axis(n, attr_int(n, "axis", 0), static_cast<std::int64_t>(xs.size()));
       Tensor out;
@@ -625,6 +632,36 @@ class Lowering {
     return shape;
   }
 
+  // Transpose by `perm` (default: reversed axes) as a source index map.
+  void transpose_geometry(const Node& n, const Shape& xs, Shape& shape, std::vector<std::int32_t>& map) const {
+    const auto rank = static_cast<std::int64_t>(xs.size());
+    std::vector<std::int64_t> perm(rank);
+    for (std::int64_t i = 0; i < rank; ++i) perm[i] = rank - 1 - i;
+    perm = attr_ints(n, "perm", perm);
+    if (static_cast<std::int64_t>(perm.size()) != rank) fail(n, "perm has the wrong length");
+    std::vector<bool> seen(rank, false);
+    for (auto& p : perm) {
+      p = normalize_axis(n, p, rank);
+      if (seen[p]) fail(n, "perm repeats an axis");
+      seen[p] = true;
+    }
+    shape.assign(rank, 0);
+    for (std::int64_t i = 0; i < rank; ++i) shape[i] = xs[perm[i]];
+    const Shape st = strides_of(xs);
+    const std::int64_t count = element_count(xs);
+    map.clear();
+    map.reserve(static_cast<std::size_t>(count));
+    Shape idx(rank, 0);
+    for (std::int64_t e = 0; e < count; ++e) {
+      std::int64_t src = 0;
+      for (std::int64_t d = 0; d < rank; ++d) src += idx[d] * st[perm[d]];
+      map.push_back(static_cast<std::int32_t>(src));
+      for (std::int64_t d = rank; d-- > 0;) {
+        if (++idx[d] < shape[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
   void gather_geometry(const Node& n, const Shape& xs, Shape& shape, std::vector<std::int32_t>& map) const {
     const auto rank = static_cast<std::int64_t>(xs.size());
     const auto axis = normalize_axis(n, attr_int(n, "axis", 0), rank);
@@ -720,33 +757,9 @@ class Lowering {
     }
     if (op == "Transpose") {
       const int v = x(0);
-      const Shape xs = value(v).shape;
-      const auto rank = static_cast<std::int64_t>(xs.size());
-      std::vector<std::int64_t> perm(rank);
-      for (std::int64_t i = 0; i < rank; ++i) perm[i] = rank - 1 - i;
-      perm = attr_ints(n, "perm", perm);
-      if (static_cast<std::int64_t>(perm.size()) != rank) fail(n, "perm has the wrong length");
-      std::vector<bool> seen(rank, false);
-      for (auto& p : perm) {
-        p = normalize_axis(n, p, rank);
-        if (seen[p]) fail(n, "perm repeats an axis");
-        seen[p] = true;
-      }
-      Shape shape(rank);
-      for (std::int64_t i = 0; i < rank; ++i) shape[i] = xs[perm[i]];
-      const Shape st = strides_of(xs);
+      Shape shape;
       std::vector<std::int32_t> map;
-      map.reserve(static_cast<std::size_t>(value(v).numel));
-      Shape idx(rank, 0);
-      for (std::int64_t e = 0; e < value(v).numel; ++e) {
-        std::int64_t src = 0;
-        for (std::int64_t d = 0; d < rank; ++d) src += idx[d] * st[perm[d]];
-        map.push_back(static_cast<std::int32_t>(src));
-        for (std::int64_t d = rank; d-- > 0;) {
-          if (++idx[d] < shape[d]) break;
-          idx[d] = 0;
-        }
-      }
+      transpose_geometry(n, value(v).shape, shape, map);
       gather(n, v, shape, std::move(map), out);
       return;
     }
@@ -884,7 +897,21 @@ class Lowering {
       return;
     }
     if (op == "MatMul") {
-      matmul(n, x(0), x(1), false, false, 1.0, out);
+      int a = x(0), b = x(1);
+      const bool vector_a = value(a).shape.size() == 1, vector_b = value(b).shape.size() == 1;
+      if (!vector_a && !vector_b) {
+        matmul(n, a, b, false, false, 1.0, out);
+        return;
+      }
+      // numpy's rule for a rank-1 operand (torch's `h @ v`, `v @ h`): a [K] is [1, K], b [K] is [K, 1], and
+      // that extent is removed from the product again.
+      if (vector_a) a = copy(n, a, {1, value(a).shape[0]}, out + "/row");
+      if (vector_b) b = copy(n, b, {value(b).shape[0], 1}, out + "/column");
+      const int product = matmul(n, a, b, false, false, 1.0, out + "/product");
+      Shape shape = value(product).shape;
+      if (vector_b) shape.pop_back();
+      if (vector_a) shape.erase(shape.end() - (vector_b ? 1 : 2));
+      copy(n, product, shape, out);
       return;
     }
     if (op == "Gemm") {

@@ -69,9 +69,11 @@ void check_tensor(const onnx::TensorProto& t, const std::string& what) {
     case onnx::TensorProto::FLOAT: element_bytes = 4; typed = t.float_data_size(); break;
     case onnx::TensorProto::INT64: element_bytes = 8; typed = t.int64_data_size(); break;
     case onnx::TensorProto::INT32: element_bytes = 4; typed = t.int32_data_size(); break;
+    // ONNX stores bool one byte each in raw_data, or in int32_data (onnx.proto3)
+    case onnx::TensorProto::BOOL: element_bytes = 1; typed = t.int32_data_size(); break;
     default:
       refuse(what + " has element type " + type_name(t.data_type()) + " (" + std::to_string(t.data_type()) +
-             "); supported: float64, float32, int64, int32");
+             "); supported: float64, float32, int64, int32, bool");
   }
   if (t.has_raw_data()) {
     if (typed != 0) refuse(what + " has both raw_data and typed data");
@@ -117,6 +119,12 @@ Tensor convert_tensor(const onnx::TensorProto& t, const std::string& what) {
       out.type = ElementType::int64;
       if (raw) copy_raw<std::int32_t>(t.raw_data(), out.i64);
       else out.i64.assign(t.int32_data().begin(), t.int32_data().end());
+      break;
+    case onnx::TensorProto::BOOL:  // as int64 0/1 (torch exports Dropout's training_mode as a bool Constant)
+      out.type = ElementType::int64;
+      if (raw) copy_raw<std::uint8_t>(t.raw_data(), out.i64);
+      else out.i64.assign(t.int32_data().begin(), t.int32_data().end());
+      for (auto& v : out.i64) v = v != 0;
       break;
     default: break;  // refused by check_tensor
   }
