@@ -218,3 +218,23 @@ TEST(HistogramsTool, SigkillLeavesEveryFlushedHistogramRow) {
       EXPECT_EQ(h.counts.at(q).row(r).sum() + h.underflow.at(q)(r, 0) + h.overflow.at(q)(r, 0), 4.0) << q << " row " << r;
   }
 }
+
+// Bad input: a checkpoint whose /histogram_edges are not usable edges is an invalid input file (exit 3,
+// one line naming the dataset), not a run on nonsense bins.
+TEST(HistogramsTool, CheckpointWithBrokenHistogramEdgesIsRefusedWithExitThree) {
+  TempDir dir;
+  auto c = sc::io::read_checkpoint(start_checkpoint(dir));
+  sc::io::HistogramEdgeSet edges;
+  edges.blocks = {"layer1.weight", "layer1.bias", "layer2.weight", "layer2.bias"};
+  Eigen::MatrixXd e(4, 3);
+  e << 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 2, 1;  // the last row is not increasing
+  for (const std::string q : {"weights", "gradients", "updates"}) edges.edges[q] = e;
+  c.histogram_edges = edges;
+  sc::io::write_checkpoint(dir.file("decreasing.h5"), c, c.provenance);
+  sc::testing::expect_error(kTool, dir.file("decreasing.h5") + " --steps 1", 3,
+                            "dataset '/histogram_edges/gradients' has a row that is not strictly increasing");
+  for (const std::string q : {"weights", "gradients", "updates"}) edges.edges[q] = e.topRows(3);  // 3 rows, 4 blocks
+  c.histogram_edges = edges;
+  sc::io::write_checkpoint(dir.file("short.h5"), c, c.provenance);
+  sc::testing::expect_error(kTool, dir.file("short.h5") + " --steps 1", 3, "'/histogram_edges/gradients' must be [4 blocks");
+}
