@@ -76,7 +76,7 @@ void setup(CLI::App& app, Options& o) {
                  "Per-layer histograms of weights, gradients and updates every K steps into --log (0: off)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--histogram-bins", o.trainer.histograms.bins, "Histogram bins per layer and quantity (edges fixed for the run)")
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000000}))->capture_default_str();
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{4096}))->capture_default_str();
   app.add_option("--histogram-widen", o.trainer.histograms.widen,
                  "Histogram range: the first histogram step's range per layer, widened by this factor (>= 1)")
       ->capture_default_str();

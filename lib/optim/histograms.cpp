@@ -104,7 +104,8 @@ bool HistogramOptions::IsValid(std::string* why) const {
   };
   if (every < 0) return fail("every", std::to_string(every), "must be >= 0 (0: off)");
   if (bins < 1) return fail("bins", std::to_string(bins), "must be >= 1");
-  if (bins > 1000000) return fail("bins", std::to_string(bins), "must be <= 1000000");
+  // A row holds 3·L·(bins + 2) counts: 4096 bins keep a row of a 100-block model under 10 MB.
+  if (bins > 4096) return fail("bins", std::to_string(bins), "must be <= 4096");
   if (!(std::isfinite(widen) && widen >= 1.0)) return fail("widen", text::format_number(widen), "must be finite and >= 1");
   if (edges && edges->bins() != bins)
     return fail("bins", std::to_string(bins), "must equal the given edges' " + std::to_string(edges->bins()));

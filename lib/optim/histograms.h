@@ -80,7 +80,7 @@ void count_histograms(const std::vector<objective::Objective::Block>& blocks, co
 
 struct HistogramOptions {
   std::int64_t every = 0;    // a histogram row every this many steps (0: off)
-  std::int64_t bins = 64;    // equal bins per block and quantity (≥ 1)
+  std::int64_t bins = 64;    // equal bins per block and quantity (1 to 4096)
   double widen = 2.0;        // the edge rule's widening factor w (finite, ≥ 1)
   // Edges to continue (a resumed run: from_file of the checkpoint's); empty: fixed at the first step.
   std::optional<HistogramEdges> edges;

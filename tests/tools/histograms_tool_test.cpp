@@ -175,6 +175,7 @@ TEST(HistogramsTool, BadSettingsAreRefusedWithExitTwoAndOneLine) {
   sc::testing::expect_error(kTool, run + "--histogram-every 2.5" + log, 2, "--histogram-every");
   sc::testing::expect_error(kTool, run + "--histogram-bins 0" + log, 2, "--histogram-bins");
   sc::testing::expect_error(kTool, run + "--histogram-bins -3" + log, 2, "--histogram-bins");
+  sc::testing::expect_error(kTool, run + "--histogram-bins 4097" + log, 2, "--histogram-bins");
   sc::testing::expect_error(kTool, run + "--histogram-widen 0.5" + log, 2, "'widen' = 0.5 must be finite and >= 1");
   sc::testing::expect_error(kTool, run + "--histogram-widen nan" + log, 2, "'widen' = nan must be finite and >= 1");
   sc::testing::expect_error(kTool, run + "--histogram-every 2", 2, "--histogram-every needs --log");
