@@ -142,6 +142,8 @@ int run(Options& o, int argc, char** argv) {
   std::vector<sc::curvature::LayerCurvature> layers;
   if (o.per_layer) layers = sc::curvature::layer_table(op, sc::curvature::group_by_layer(blocks), table);
   std::vector<sc::curvature::KfacLayerComparison> comparison;
+  std::vector<sc::curvature::ParameterBlock> outside;  // parameters in no K-FAC layer (BN scales, shifts, …)
+  if (kfac_op) outside = sc::curvature::kfac_uncovered_blocks(all_blocks, *kfac_op);
   if (o.compare_kfac) {
     const sc::curvature::ObjectiveOperator ggn(*problem.objective, problem.point, sc::curvature::Curvature::ggn);
     comparison = sc::curvature::compare_kfac(ggn, *kfac_op, table);
@@ -162,6 +164,7 @@ int run(Options& o, int argc, char** argv) {
   if (o.per_layer) summary["layers"] = sc::report::to_json(layers);
   if (kfac || o.compare_kfac) summary["kfac_fisher"] = o.kfac_fisher;
   if (o.compare_kfac) summary["kfac_comparison"] = sc::report::to_json(comparison);
+  if (kfac_op) summary["kfac_outside"] = sc::report::kfac_outside_to_json(outside);
   if (!o.out.empty()) {
     sc::cli::write_result_file(o.out, "hessian-spectrum", argc, argv, o.common.seed, problem.input_path, summary,
                                [&](hid_t file) {
@@ -170,7 +173,7 @@ int run(Options& o, int argc, char** argv) {
                                  sc::report::write_spectrum(file, report);
                                  if (!o.blocks.empty()) sc::report::write_blocks(file, blocks);
                                  if (o.per_layer) sc::report::write_layer_table(file, layers);
-                                 if (o.compare_kfac) sc::report::write_kfac_comparison(file, comparison, o.kfac_fisher);
+                                 if (o.compare_kfac) sc::report::write_kfac_comparison(file, comparison, o.kfac_fisher, outside);
                                });
   }
   if (o.common.json) {
@@ -186,6 +189,7 @@ int run(Options& o, int argc, char** argv) {
                                                                           : "a block of it, by the method above"));
     if (o.per_layer) std::cout << sc::report::layer_table_text(layers);
     if (o.compare_kfac) std::cout << sc::report::kfac_comparison_text(comparison);
+    if (kfac_op) std::cout << sc::report::kfac_outside_text(outside);
     if (!o.out.empty()) std::cout << sc::report::aligned_row("result file", o.out);
   }
   return converged ? sc::cli::kSuccess : sc::cli::kComputationFailed;

@@ -4,6 +4,7 @@
 #include <Eigen/Eigenvalues>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "random/random.h"
@@ -96,6 +97,23 @@ Eigen::VectorXd KfacOperator::eigenvalues() const {
   return Eigen::Map<const Eigen::VectorXd>(all.data(), static_cast<Eigen::Index>(all.size()));
 }
 
+std::vector<objective::Objective::Block> kfac_uncovered_blocks(const std::vector<objective::Objective::Block>& blocks,
+                                                               const KfacOperator& kfac) {
+  std::vector<bool> covered(static_cast<std::size_t>(kfac.rows()), false);
+  auto mark = [&](Eigen::Index begin, Eigen::Index size) {
+    std::fill(covered.begin() + begin, covered.begin() + begin + size, true);
+  };
+  for (const auto& layer : kfac.layers()) {
+    mark(layer.weight_offset, layer.out * layer.in);
+    if (layer.has_bias()) mark(layer.bias_offset, layer.out);
+  }
+  std::vector<objective::Objective::Block> out;
+  for (const auto& block : blocks)
+    if (!std::all_of(covered.begin() + block.offset, covered.begin() + block.offset + block.size, [](bool c) { return c; }))
+      out.push_back(block);
+  return out;
+}
+
 double kfac_pi(const KroneckerLayer& layer) {
   const double a = layer.A.trace() / static_cast<double>(layer.A.rows());
   const double g = layer.G.trace() / static_cast<double>(layer.G.rows());
@@ -117,13 +135,17 @@ KfacDampedInverse::KfacDampedInverse(const std::vector<KroneckerLayer>& layers, 
     f.layout.bias_offset = layer.bias_offset;
     f.a.compute(layer.A + pi * root * Eigen::MatrixXd::Identity(layer.A.rows(), layer.A.cols()));
     f.g.compute(layer.G + (root / pi) * Eigen::MatrixXd::Identity(layer.G.rows(), layer.G.cols()));
-    if (f.a.info() != Eigen::Success || f.g.info() != Eigen::Success)
-      throw std::invalid_argument("K-FAC layer '" + layer.name + "': a damped factor is not positive definite (NaN in the factors?)");
+    factored_ = factored_ && layer.A.allFinite() && layer.G.allFinite() && f.a.info() == Eigen::Success &&
+                f.g.info() == Eigen::Success;
     layers_.push_back(std::move(f));
   }
 }
 
 void KfacDampedInverse::apply(const Eigen::MatrixXd& V, Eigen::MatrixXd& out) const {
+  if (!factored_) {
+    out.setConstant(V.rows(), V.cols(), std::numeric_limits<double>::quiet_NaN());
+    return;
+  }
   out = V / damping_;  // entries outside every layer: (γI)⁻¹
   for (const auto& f : layers_) {
     const Eigen::Index m = V.cols(), total = f.layout.in_total();

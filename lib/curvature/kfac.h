@@ -60,9 +60,17 @@ class KfacOperator final : public SymmetricOperator {
   double regulariser_;
 };
 
+// The parameter blocks (Objective::parameter_blocks()) with entries outside every layer of `kfac`:
+// K-FAC has no factors for them (normalisation scales and shifts, …) and gives them λ alone, so
+// compare_kfac leaves them out and the tools report them beside the comparison.
+std::vector<objective::Objective::Block> kfac_uncovered_blocks(const std::vector<objective::Objective::Block>& blocks,
+                                                               const KfacOperator& kfac);
+
 // The damped inverse [diag_l (A_l + π_l√γ I) ⊗ (G_l + (√γ/π_l) I)]⁻¹ on the layers' entries (γ > 0),
 // and (γI)⁻¹ on entries outside every layer; the factors are Cholesky-factorised once, at construction,
-// so an optimizer re-forms it only every `inverse_interval` steps.
+// so an optimizer re-forms it only every `inverse_interval` steps. Factors that are not finite or whose
+// damped form Cholesky cannot factor (overflow in a diverging run) are a numerical outcome, not misuse:
+// factored() is then false and apply() returns NaN.
 class KfacDampedInverse {
  public:
   KfacDampedInverse() = default;
@@ -70,6 +78,7 @@ class KfacDampedInverse {
   // out = inverse · V for an n×m block V.
   void apply(const Eigen::MatrixXd& V, Eigen::MatrixXd& out) const;
   bool empty() const { return layers_.empty() && damping_ == 0.0; }
+  bool factored() const { return factored_; }
 
  private:
   struct Factored {
@@ -78,6 +87,7 @@ class KfacDampedInverse {
   };
   std::vector<Factored> layers_;
   double damping_ = 0.0;
+  bool factored_ = true;
 };
 // π of Martens & Grosse Sec. 6.3 for one layer (1 when either trace vanishes).
 double kfac_pi(const objective::KroneckerLayer& layer);

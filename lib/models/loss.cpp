@@ -102,3 +102,64 @@ void loss_hessian_product(Loss loss, const Eigen::Ref<const Matrix>& aux, const 
 }
 
 }  // namespace saddlescope::models
+
+namespace saddlescope::models {
+
+Matrix kronecker_deltas(Loss loss, objective::KroneckerFisher which, const Eigen::Ref<const Matrix>& dZ,
+                        const Eigen::Ref<const Matrix>& aux, random::Rng& rng) {
+  const Index k = dZ.rows(), B = dZ.cols();
+  Matrix delta;
+  switch (which) {
+    case objective::KroneckerFisher::empirical:
+      delta = dZ;
+      break;
+    case objective::KroneckerFisher::sampled:
+      delta.resize(k, B);
+      for (Index i = 0; i < B; ++i) {
+        switch (loss) {
+          case Loss::mse:  // ℓ = ‖z − y‖²/k is the likelihood of y ~ N(z, (k/2)I): δ = −√(2/k)·ε
+            for (Index j = 0; j < k; ++j) delta(j, i) = -std::sqrt(2.0 / static_cast<double>(k)) * rng.normal();
+            break;
+          case Loss::cross_entropy: {  // c ~ softmax(z): δ = p − e_c
+            const double u = rng.uniform();
+            double cumulative = 0.0;
+            Index c = k - 1;
+            for (Index j = 0; j < k; ++j) {
+              cumulative += aux(j, i);
+              if (u < cumulative) {
+                c = j;
+                break;
+              }
+            }
+            delta.col(i) = aux.col(i);
+            delta(c, i) -= 1.0;
+            break;
+          }
+          case Loss::logistic:  // y ~ Bernoulli(σ(z)): δ = σ − y
+            delta(0, i) = aux(0, i) - (rng.uniform() < aux(0, i) ? 1.0 : 0.0);
+            break;
+        }
+      }
+      break;
+    case objective::KroneckerFisher::exact: {
+      const Index columns = loss == Loss::logistic ? 1 : k;
+      delta.setZero(k, columns * B);
+      for (Index c = 0; c < columns; ++c)
+        for (Index i = 0; i < B; ++i) {
+          auto column = delta.col(c * B + i);
+          switch (loss) {
+            case Loss::mse: column(c) = std::sqrt(2.0 / static_cast<double>(k)); break;
+            case Loss::cross_entropy:
+              column = -std::sqrt(aux(c, i)) * aux.col(i);
+              column(c) += std::sqrt(aux(c, i));
+              break;
+            case Loss::logistic: column(0) = std::sqrt(aux(0, i) * (1.0 - aux(0, i))); break;
+          }
+        }
+      break;
+    }
+  }
+  return delta;
+}
+
+}  // namespace saddlescope::models

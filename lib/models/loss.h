@@ -8,6 +8,8 @@
 #include <Eigen/Core>
 
 #include "models/network.h"
+#include "objective/kronecker.h"
+#include "random/random.h"
 
 namespace saddlescope::models {
 
@@ -26,5 +28,17 @@ double loss_forward(Loss loss, const Eigen::Ref<const Matrix>& Z, const Eigen::R
 // sample columns (aux from loss_forward over the B samples). out must be sized like R.
 void loss_hessian_product(Loss loss, const Eigen::Ref<const Matrix>& aux, const Eigen::Ref<const Matrix>& R,
                           double scale, Eigen::Ref<Matrix> out);
+
+// The δ columns of K-FAC's G factor (objective/kronecker.h) for B samples, from loss_forward's dZ and
+// aux: [k, c·B], column c·B + i belonging to sample i.
+// - exact: the c = k columns of Q_i with Q_i Q_iᵀ = ∂²ℓ_i/∂z² (c = 1 for logistic): mse (2/k)I → √(2/k)·I;
+//   cross-entropy diag(p) − ppᵀ → column c = √p_c (e_c − p) (Σp = 1 makes Q Qᵀ exact); logistic
+//   σ(1−σ) → √(σ(1−σ)).
+// - sampled: one column per sample, ∂ℓ/∂z at a target drawn from the model's predictive distribution
+//   (Martens & Grosse 2015, Sec. 5: E[δδᵀ] is then the loss Hessian in z), drawn from `rng` in sample
+//   order: one uniform per sample (cross-entropy, logistic) or k normals (mse).
+// - empirical: dZ, the observed targets' δ.
+Matrix kronecker_deltas(Loss loss, objective::KroneckerFisher which, const Eigen::Ref<const Matrix>& dZ,
+                        const Eigen::Ref<const Matrix>& aux, random::Rng& rng);
 
 }  // namespace saddlescope::models

@@ -655,66 +655,11 @@ std::vector<objective::KroneckerLayer> Network::kronecker_factors(const Vector& 
   const Workspace& ws = *ws_;
   const auto& w = options_.widths;
   const std::size_t L = w.size() - 1;
-  const Index B = inputs->cols(), k = w[L];
+  const Index B = inputs->cols();
 
   // δ_L: [k, c·B] for c factor columns per sample.
-  Matrix delta;
-  switch (which) {
-    case objective::KroneckerFisher::empirical:
-      delta = ws.dZ;
-      break;
-    case objective::KroneckerFisher::sampled: {
-      // A target drawn from the model's predictive distribution; δ = ∂ℓ/∂z at that target, whose
-      // second moment E[δδᵀ] equals the loss Hessian in z (Martens & Grosse 2015, Sec. 5).
-      random::Rng rng(seed, 0);
-      delta.resize(k, B);
-      for (Index i = 0; i < B; ++i) {
-        switch (options_.loss) {
-          case Loss::mse:  // ℓ = ‖z − y‖²/k is the likelihood of y ~ N(z, (k/2)I): δ = −√(2/k)·ε
-            for (Index j = 0; j < k; ++j) delta(j, i) = -std::sqrt(2.0 / static_cast<double>(k)) * rng.normal();
-            break;
-          case Loss::cross_entropy: {  // c ~ softmax(z): δ = p − e_c
-            const double u = rng.uniform();
-            double cumulative = 0.0;
-            Index c = k - 1;
-            for (Index j = 0; j < k; ++j) {
-              cumulative += ws.loss_aux(j, i);
-              if (u < cumulative) {
-                c = j;
-                break;
-              }
-            }
-            delta.col(i) = ws.loss_aux.col(i);
-            delta(c, i) -= 1.0;
-            break;
-          }
-          case Loss::logistic:  // y ~ Bernoulli(σ(z)): δ = σ − y
-            delta(0, i) = ws.loss_aux(0, i) - (rng.uniform() < ws.loss_aux(0, i) ? 1.0 : 0.0);
-            break;
-        }
-      }
-      break;
-    }
-    case objective::KroneckerFisher::exact: {
-      // Q_i with Q_i Q_iᵀ = ∂²ℓ_i/∂z²: mse (2/k)I → √(2/k)·I; cross-entropy diag(p) − ppᵀ →
-      // column c = √p_c (e_c − p) (Σp = 1 makes QQᵀ exact); logistic σ(1−σ) → √(σ(1−σ)).
-      const Index columns = options_.loss == Loss::logistic ? 1 : k;
-      delta.setZero(k, columns * B);
-      for (Index c = 0; c < columns; ++c)
-        for (Index i = 0; i < B; ++i) {
-          auto column = delta.col(c * B + i);
-          switch (options_.loss) {
-            case Loss::mse: column(c) = std::sqrt(2.0 / static_cast<double>(k)); break;
-            case Loss::cross_entropy:
-              column = -std::sqrt(ws.loss_aux(c, i)) * ws.loss_aux.col(i);
-              column(c) += std::sqrt(ws.loss_aux(c, i));
-              break;
-            case Loss::logistic: column(0) = std::sqrt(ws.loss_aux(0, i) * (1.0 - ws.loss_aux(0, i))); break;
-          }
-        }
-      break;
-    }
-  }
+  random::Rng rng(seed, 0);
+  Matrix delta = kronecker_deltas(options_.loss, which, ws.dZ, ws.loss_aux, rng);
 
   const double inv_b = 1.0 / static_cast<double>(B);
   const Index blocks = delta.cols() / B;

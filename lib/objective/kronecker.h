@@ -9,8 +9,18 @@
 // W̃ is δ ãᵀ, δ = ∂ℓ/∂z, so the curvature block of the layer in the column-major order of W̃ is
 //     E[(ã ⊗ δ)(ã ⊗ δ)ᵀ] = E[ã ãᵀ ⊗ δ δᵀ]  ≈  E[ã ãᵀ] ⊗ E[δ δᵀ] = A ⊗ G,
 // exact when ã and δ are independent or one of them is constant over the samples (e.g. a single sample).
-// Layers are treated as independent (block-diagonal). Expectations are means over the samples (for a
-// convolution: over samples, with A summed over patches and G over spatial positions as in KFC).
+// Layers are treated as independent (block-diagonal). Expectations are means over the samples.
+//
+// ## Convolutions (KFC; Grosse & Martens 2016, Sec. 3)
+// A convolution is a Linear layer applied at T = out_h·out_w positions t to the patch ã_t (one im2col
+// column, with the homogeneous 1 for the bias); its weight gradient is Σ_t δ_t ã_tᵀ. Under KFC's
+// assumptions (independent activations and derivatives, spatial homogeneity, spatially uncorrelated
+// derivatives) the layer's block is Ω ⊗ Γ with the paper's normalisation
+//     A = Ω = E[Σ_t ã_t ã_tᵀ]              (patches summed over positions; A's bias corner is T),
+//     G = Γ = (1/T) E[Σ_t δ_t δ_tᵀ]        (output gradients averaged over positions),
+// so tr(A ⊗ G) = E[Σ_t ‖ã_t‖²]·E[Σ_t ‖δ_t‖²]/T. T = 1 is the Linear layer above; a Linear applied to
+// several rows of one sample (a sequence) is treated the same way. A grouped convolution contributes one
+// layer per group (its W rows and bias entries are contiguous: the layout below holds per group).
 //
 // ## Which δ (KroneckerFisher)
 // - `exact`:     G = (1/N) Σ_i Σ_c δ_ic δ_icᵀ with δ_ic the back-propagation of column c of a factor

@@ -35,7 +35,8 @@ void KfacPreconditioner::precondition(const objective::Objective& f, const objec
   const bool due = (step - 1) % options_.factor_interval == 0;
   std::vector<objective::KroneckerLayer> fresh;
   auto compute_fresh = [&] {
-    const std::uint64_t seed = random::Rng(options_.seed, static_cast<std::uint64_t>(refreshes_)).next();
+    const std::uint64_t key = random::Rng(options_.seed, kKfacStream).next();
+    const std::uint64_t seed = random::Rng(key, static_cast<std::uint64_t>(step)).next();
     fresh = source->kronecker_factors(x, options_.fisher, seed, batch);
   };
   if (!pending_state_.empty()) {  // resuming: the saved running averages, in the layout of f's layers
@@ -130,6 +131,7 @@ class KfacOptimizer final : public Optimizer {
   StepReport step(Vector& x, const StepInput& in) override {
     if (in.objective == nullptr) throw std::invalid_argument("kfac needs the objective in its StepInput");
     Vector direction;
+    preconditioner_.set_seed(in.seed);
     preconditioner_.precondition(*in.objective, x, *in.gradient, steps_ + 1, direction, in.batch);
     x -= in.lr * direction;
     ++steps_;

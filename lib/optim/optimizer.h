@@ -123,6 +123,8 @@ struct StepInput {
   double lr = 0.0;
   // The mini-batch `gradient` was computed on (empty: the full data set); kfac refreshes its factors on it.
   objective::Batch batch;
+  // The run's seed (TrainerOptions::seed), for optimizers that draw random numbers (kfac's sampled targets).
+  std::uint64_t seed = 0;
 };
 
 struct StepReport {

@@ -147,6 +147,7 @@ void optimizer_update(const objective::Objective& f, objective::Batch batch, Vec
   in.gradient = &g_used;
   in.lr = lr;
   in.batch = batch;
+  in.seed = o.seed;
   const StepReport report = optimizer.step(x, in);
   s.function_evaluations += report.function_evaluations;
   s.hvp_count += report.hvp_count;

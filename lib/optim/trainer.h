@@ -45,7 +45,7 @@ inline std::string to_string(RunStatus status) { return std::string(kRunStatusNa
 struct TrainerOptions {
   std::int64_t steps = 1000;            // optimizer steps to take (≥ 0)
   std::int64_t batch_size = 0;          // 0: full batch; > 0 needs an objective with samples
-  std::uint64_t seed = 0;               // streams: 1 batches, 2 noise, 3 perturbations, 4 probes
+  std::uint64_t seed = 0;               // streams: 1 batches, 2 noise, 3 perturbations, 4 probes, 5 kfac
   std::int64_t trajectory_every = 0;    // 0: off
   std::int64_t curvature_every = 0;     // 0: off
   std::int64_t checkpoint_every = 0;    // 0: only the final checkpoint

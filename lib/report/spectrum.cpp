@@ -239,10 +239,26 @@ std::string kfac_comparison_text(const std::vector<curvature::KfacLayerCompariso
   return out;
 }
 
-void write_kfac_comparison(hid_t parent, const std::vector<curvature::KfacLayerComparison>& rows, const std::string& fisher) {
+nlohmann::json kfac_outside_to_json(const std::vector<curvature::ParameterBlock>& outside) {
+  const nlohmann::json blocks = blocks_to_json(outside);
+  return {{"parameters", blocks["size"]}, {"names", blocks["names"]}};
+}
+
+std::string kfac_outside_text(const std::vector<curvature::ParameterBlock>& outside) {
+  if (outside.empty()) return aligned_row("outside K-FAC", "none: every parameter is in a K-FAC layer");
+  const nlohmann::json j = kfac_outside_to_json(outside);
+  return aligned_row("outside K-FAC", j["parameters"].dump() + " parameters in " + std::to_string(outside.size()) +
+                                          " blocks " + j["names"].dump() + ": K-FAC gives them lambda alone; not compared");
+}
+
+void write_kfac_comparison(hid_t parent, const std::vector<curvature::KfacLayerComparison>& rows, const std::string& fisher,
+                           const std::vector<curvature::ParameterBlock>& outside) {
   namespace h5 = io::h5;
   h5::Handle g = h5::create_group(parent, "kfac_comparison");
   h5::write_attribute(g.get(), "fisher", fisher);
+  const nlohmann::json j = kfac_outside_to_json(outside);
+  h5::write_attribute(g.get(), "outside_parameters", j["parameters"].get<std::int64_t>());
+  h5::write_attribute(g.get(), "outside_blocks", j["names"].dump());
   const auto m = static_cast<Eigen::Index>(rows.size());
   std::vector<std::string> names;
   Eigen::VectorXd size(m), klo(m), khi(m), ktr(m), elo(m), ehi(m), etr(m), err(m);

@@ -13,7 +13,9 @@
 //                trace_stderr, exact (0/1), converged (0/1), hvp_count: one row per layer
 //   /kfac_comparison (--compare-kfac) names, size, kfac_lambda_min, kfac_lambda_max, kfac_trace,
 //                exact_lambda_min, exact_lambda_max, exact_trace, relative_frobenius_error; attribute
-//                fisher: one row per K-FAC layer, K-FAC against the exact GGN's diagonal block
+//                fisher: one row per K-FAC layer, K-FAC against the exact GGN's diagonal block; attributes
+//                outside_parameters (count) and outside_blocks (JSON list of names): the parameters in no
+//                K-FAC layer (e.g. batch-norm scales and shifts), which K-FAC gives λ alone and the rows omit
 #include <hdf5.h>
 
 #include <nlohmann/json.hpp>
@@ -46,6 +48,10 @@ void write_layer_table(hid_t parent, const std::vector<curvature::LayerCurvature
 // The per-layer K-FAC-vs-exact table (--compare-kfac): JSON rows, aligned text and /kfac_comparison.
 nlohmann::json to_json(const std::vector<curvature::KfacLayerComparison>& rows);
 std::string kfac_comparison_text(const std::vector<curvature::KfacLayerComparison>& rows);
-void write_kfac_comparison(hid_t parent, const std::vector<curvature::KfacLayerComparison>& rows, const std::string& fisher);
+void write_kfac_comparison(hid_t parent, const std::vector<curvature::KfacLayerComparison>& rows, const std::string& fisher,
+                           const std::vector<curvature::ParameterBlock>& outside = {});
+// The parameters outside every K-FAC layer: {"parameters": count, "names": [...]} and one text line.
+nlohmann::json kfac_outside_to_json(const std::vector<curvature::ParameterBlock>& outside);
+std::string kfac_outside_text(const std::vector<curvature::ParameterBlock>& outside);
 
 }  // namespace saddlescope::report

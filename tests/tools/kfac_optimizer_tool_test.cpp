@@ -28,16 +28,11 @@ TEST(KfacOptimizerTool, DescendsAndResumesBitForBit) {
   // inversions, so the saved running averages and the averages of the current inverse both matter.
   const std::string settings =
       " --optimizer kfac --lr 0.1 --damping 0.01 --factor-decay 0.9 --factor-interval 2 --inverse-interval 3 --fisher sampled";
-  const std::string straight = dir.file("straight.h5"), half = dir.file("half.h5"), resumed = dir.file("resumed.h5");
-  auto r = run_command(kTool + " " + start + settings + " --steps 10 --out " + straight + " --json");
-  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-  const auto j = nlohmann::json::parse(r.out);
-  EXPECT_LT(j["final_loss"].get<double>(), j["initial_loss"].get<double>());
-  ASSERT_EQ(run_command(kTool + " " + start + settings + " --steps 5 --out " + half).exit_code, 0);
-  r = run_command(kTool + " " + half + settings + " --steps 5 --out " + resumed);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-
-  const auto a = sc::io::read_checkpoint(straight), b = sc::io::read_checkpoint(resumed);
+  const auto runs = sc::testing::run_straight_and_resumed(start, settings, 5, dir);
+  ASSERT_FALSE(runs.summary.is_null());
+  EXPECT_LT(runs.summary["final_loss"].get<double>(), runs.summary["initial_loss"].get<double>());
+  const auto& a = runs.straight;
+  const auto& b = runs.resumed;
   ASSERT_TRUE(a.optimizer_state.has_value());
   ASSERT_TRUE(b.optimizer_state.has_value());
   EXPECT_EQ(a.optimizer_state->step, 10);

@@ -11,6 +11,8 @@
   of width 4d, multi-head self-attention written out (q, k, v projections, softmax(q k^T / sqrt(d_head)) v,
   output projection) so that the export is plain MatMul/Softmax; mean over the sequence, Linear d->classes.
 - A small CNN for the dense-Hessian test: Conv(1->2, 3)-Tanh-AvgPool 2-Linear.
+- DigitsCNN for the bundled digits (1x8x8; K-FAC tests and notebooks/11): Conv(1->4, 3, pad 1)-ReLU-MaxPool 2-
+  Conv(4->8, 3)-ReLU-Linear 32->10 (666 parameters), optionally a BatchNorm2d after each convolution.
 
 Importable by tests/models/graph_reference.py and tools/bench/bench_graph.py (no side effects).
 """
@@ -121,3 +123,20 @@ class SmallCNN(torch.nn.Module):
 
     def forward(self, x):
         return self.fc(torch.flatten(torch.nn.functional.avg_pool2d(torch.tanh(self.conv(x)), 2), 1))
+
+
+class DigitsCNN(torch.nn.Module):
+    """1x8x8 inputs: Conv(1->4, 3, pad 1) -> 4x8x8, ReLU, MaxPool 2 -> 4x4x4, Conv(4->8, 3) -> 8x2x2, ReLU,
+    Linear 32->classes; with batch_norm, a BatchNorm2d after each convolution."""
+
+    def __init__(self, classes=10, batch_norm=False):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.bn1 = torch.nn.BatchNorm2d(4) if batch_norm else torch.nn.Identity()
+        self.conv2 = torch.nn.Conv2d(4, 8, 3)
+        self.bn2 = torch.nn.BatchNorm2d(8) if batch_norm else torch.nn.Identity()
+        self.fc = torch.nn.Linear(32, classes)
+
+    def forward(self, x):
+        h = torch.nn.functional.max_pool2d(torch.relu(self.bn1(self.conv1(x))), 2)
+        return self.fc(torch.flatten(torch.relu(self.bn2(self.conv2(h))), 1))

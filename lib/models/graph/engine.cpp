@@ -8,6 +8,7 @@
 
 #include "models/graph/plan.h"
 #include "models/loss.h"
+#include "random/random.h"
 
 namespace saddlescope::models::graph {
 
@@ -410,6 +411,58 @@ std::vector<NamedTensor> GraphObjective::train_step_buffers(const Vector& x, Bat
     }
   }
   return result;
+}
+
+std::vector<objective::KroneckerLayer> GraphObjective::kronecker_factors(const Vector& x, objective::KroneckerFisher which,
+                                                                         std::uint64_t seed, Batch batch) const {
+  check_point(x);
+  const bool full = batch.empty();
+  if (!full) check_batch(batch, sample_count());
+  State& st = *state_;
+  const std::int64_t total = full ? sample_count() : static_cast<std::int64_t>(batch.size());
+  const double scale = 1.0 / static_cast<double>(total);
+  random::Rng rng(seed, 0);  // one stream over every chunk, in sample order (models::Network draws the same)
+  std::vector<detail::KroneckerSite> sites;
+  std::vector<objective::KroneckerLayer> layers;
+  std::vector<double> col;
+  // One chunk of samples: A from the forward values, then the δ columns in lanes through the
+  // Gauss–Newton R-backward pass (no second-order terms: δ = J_zᵀ q for each column q), G from them.
+  auto accumulate = [&](const Compiled& c) {
+    sites = detail::kronecker_sites(c);  // per plan: a last, smaller chunk has its own compiled plan
+    if (layers.empty()) {
+      for (const auto& site : sites) {
+        objective::KroneckerLayer layer = site.layout;
+        layer.A.setZero(layer.in_total(), layer.in_total());
+        layer.G.setZero(layer.out, layer.out);
+        layers.push_back(std::move(layer));
+      }
+    }
+    for (std::size_t l = 0; l < sites.size(); ++l) detail::accumulate_input_factor(c, sites[l], st.buffers, layers[l].A, col);
+    const Matrix delta = kronecker_deltas(options_.loss, which, st.dZ, st.aux, rng);  // [k, lanes·B]
+    const std::int64_t B = c.batch, k = plan_->outputs, lanes = delta.cols() / B;
+    const std::int64_t per_lane = 2 * c.active_numel * static_cast<std::int64_t>(sizeof(double));
+    const std::int64_t chunk = std::clamp<std::int64_t>(options_.workspace_budget_bytes / std::max<std::int64_t>(per_lane, 1), 1, lanes);
+    detail::size_buffers(c, chunk, st.buffers);
+    for (std::int64_t start = 0; start < lanes; start += chunk) {
+      const std::int64_t m = std::min(chunk, lanes - start);
+      Eigen::Map<Matrix>(st.buffers.r_adjoint[c.output].data(), k, m * B) = delta.middleCols(start * B, m * B);
+      detail::r_backward_pass(c, x.data(), m, false, st.buffers);
+      for (std::size_t l = 0; l < sites.size(); ++l) detail::accumulate_output_factor(c, sites[l], st.buffers, m, layers[l].G);
+    }
+  };
+  if (plan_->chunk == 0 || plan_->chunk >= total) {
+    accumulate(prepare_point(*plan_, st, options_, x, batch, full, options_.batch_norm_mode, 1, sample_count(), scale));
+  } else {
+    Passes passes{total, plan_->chunk, {}};
+    for (std::int64_t k = 0; k < passes.count(); ++k)
+      accumulate(prepare_point(*plan_, st, options_, x, passes.slice(batch, full, k), false, options_.batch_norm_mode, 1,
+                               sample_count(), scale));
+  }
+  for (std::size_t l = 0; l < sites.size(); ++l) {
+    layers[l].A *= scale;
+    layers[l].G *= scale / static_cast<double>(sites[l].positions);
+  }
+  return layers;
 }
 
 }  // namespace saddlescope::models::graph

@@ -52,6 +52,7 @@
 #include "io/checkpoint.h"
 #include "models/graph/ir.h"
 #include "models/network.h"
+#include "objective/kronecker.h"
 #include "objective/objective.h"
 #include "objective/training_state.h"
 #include "text/names.h"
@@ -83,7 +84,9 @@ struct GraphOptions {
   bool IsValid(std::string* why) const;
 };
 
-class GraphObjective final : public objective::Objective, public objective::TrainingState {
+class GraphObjective final : public objective::Objective,
+                             public objective::TrainingState,
+                             public objective::KroneckerFactored {
  public:
   // Compiles the graph: checks that every node's op is supported (std::invalid_argument "unsupported
   // op 'Foo' (node 'bar')"), infers and checks every shape against `ir.input`'s per-sample shape and
@@ -119,6 +122,22 @@ class GraphObjective final : public objective::Objective, public objective::Trai
   // themselves live beside the spec in the checkpoint (problem/ and io/ own that layout).
   nlohmann::json spec() const override;
   std::string description() const override;
+
+  // K-FAC / KFC factors (objective/kronecker.h) of every Kronecker layer, in step order: each Gemm
+  // (torch's Linear: transB = 1) and each Conv (one layer per group) whose weight — and bias, when the
+  // node has one — are parameters used by no other node (models/graph/plan.h, KroneckerSite). Rows of a
+  // Gemm's input that belong to one sample (a Linear applied at T positions) and the T = out_h·out_w
+  // spatial positions of a Conv are KFC's positions (Grosse & Martens 2016, Sec. 3):
+  //     A = (1/B) Σ_i Σ_t ã_it ã_itᵀ,   G = (1/(B·T)) Σ_i Σ_t Σ_c δ_itc δ_itcᵀ,
+  // ã_it the patch (im2col row) or input row with the homogeneous 1, δ the back-propagated columns of
+  // the chosen kind (models/loss.h, kronecker_deltas; sampled targets from random::Rng(seed, 0) in
+  // sample order) through the graph's Jacobian — the Gauss–Newton R-backward pass, so train-mode batch
+  // norm couples the samples' δ exactly as the GGN does. T = 1 is K-FAC for a Linear layer. Parameters
+  // outside every layer (normalisation scales and shifts, weights used twice, MatMul weights stored
+  // [in, out]) have no factors: curvature/kfac.h gives them λ alone (docs/architectures.md).
+  std::vector<objective::KroneckerLayer> kronecker_factors(const Vector& x, objective::KroneckerFisher which,
+                                                           std::uint64_t seed, Batch batch = {}) const override;
+  double kronecker_regulariser() const override { return options_.weight_decay; }
 
   // The graph's output (logits) for every sample at x: [N, k].
   Matrix outputs(const Vector& x) const;

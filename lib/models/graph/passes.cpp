@@ -579,6 +579,8 @@ void normalize_r_backward(const Step& s, const Access& a, const double* x, I m, 
 }
 }  // namespace
 
+void conv_patches(const ConvGeometry& g, const double* x, double* col) { im2col(g, x, col); }
+
 void size_buffers(const Compiled& c, std::int64_t lanes, Buffers& b) {
   const std::size_t count = c.values.size();
   b.value.resize(count);

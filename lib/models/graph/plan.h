@@ -174,3 +174,38 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
 void size_buffers(const Compiled& c, std::int64_t lanes, Buffers& b);
 
 }  // namespace saddlescope::models::graph::detail
+
+namespace saddlescope::models::graph::detail {
+
+// The patch matrix of one sample x [C_in, H, W]: col [C_in·kh·kw, out_h·out_w], rows (c, i, j), columns
+// (oh, ow) — the im2col the convolution step multiplies (passes.cpp).
+void conv_patches(const ConvGeometry& g, const double* x, double* col);
+
+// K-FAC (objective/kronecker.h) on a compiled graph (kronecker.cpp). A site is a layer z = W̃ ã whose
+// weight (and bias) are parameters used nowhere else:
+// - a matmul step (Gemm, as torch exports Linear: transB = 1, alpha = 1) x [R, in] · Wᵀ, W = [out, in];
+//   its R rows are R/B positions of each of the B samples (1 for a Linear on [B, in]);
+// - a conv step, one site per group (group g's W rows and bias entries are contiguous, so each group is
+//   one W̃ of the layout contract), positions = out_h·out_w.
+// The bias is a parameter added to the step's output by the next broadcast Add (Gemm's C; for Conv
+// through the channel view the lowering makes). δ is the adjoint of the step's output.
+struct KroneckerSite {
+  std::string name;           // the weight's name without ".weight" (plus ".group<g>" for grouped conv)
+  int step = -1;              // the matmul or conv step
+  int input = -1;             // value id of ã's a (the layer input)
+  int output = -1;            // value id whose adjoint is δ
+  std::int64_t group = 0;     // conv group of this site (0 for matmul)
+  std::int64_t positions = 1; // |T|: rows of ã per sample (spatial positions of a conv)
+  objective::KroneckerLayer layout;  // out, in, weight_offset, bias_offset (factors empty)
+};
+// The sites of `c` in step order, and (when `outside` is given) the names of the parameters no site covers.
+std::vector<KroneckerSite> kronecker_sites(const Compiled& c, std::vector<std::string>* outside = nullptr);
+// A += Σ over the batch's samples and positions of ã ãᵀ (ã with the homogeneous 1 when the site has a
+// bias), from the forward values in `b`; `col` is scratch.
+void accumulate_input_factor(const Compiled& c, const KroneckerSite& site, const Buffers& b, Matrix& A,
+                             std::vector<double>& col);
+// G += Σ over `lanes` lanes, the batch's samples and positions of δ δᵀ, δ the R-adjoints of the site's
+// output in `b` (after an R-backward pass without second-order terms).
+void accumulate_output_factor(const Compiled& c, const KroneckerSite& site, const Buffers& b, std::int64_t lanes, Matrix& G);
+
+}  // namespace saddlescope::models::graph::detail
