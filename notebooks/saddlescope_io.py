@@ -8,6 +8,8 @@ One call per file kind (run with Debian's /usr/bin/python3: h5py, numpy, pandas)
     open_run_log(path)     -> h5py.File    (the run log itself, opened the same way, tables refreshed;
                                             a plain h5py.File(path, "r") refuses a killed run's log:
                                             docs/optim.md, "Reading")
+    read_histograms(path)  -> Histograms   (a run log's per-layer histograms, run-optimizer
+                                            --histogram-every; .mesh(quantity, block) is one pcolormesh)
     read_result(path)      -> Result       (format saddlescope-result: classify-critical,
                                             hessian-spectrum, rmt-check, find-critical, ...)
     provenance(path)       -> dict         (root attributes: command_line, git_commit, created_by,
@@ -229,7 +231,7 @@ def open_run_log(path: str | os.PathLike) -> h5py.File:
     f = h5py.File(path, "r", swmr=True)
     try:
         _check_format(f, path, "saddlescope-run")
-        for table in ("steps", "trajectory", "curvature"):
+        for table in ("steps", "trajectory", "curvature", "histograms"):
             if f"_tables/{table}" in f:
                 f[f"_tables/{table}"].refresh()
     except BaseException:
@@ -259,6 +261,50 @@ def read_run_log(path: str | os.PathLike) -> RunLog:
                       config=_attrs(f["config"]) if "config" in f else {}, steps=df, layer_grad_norm=layer,
                       trajectory_step=traj_step, trajectory=traj, curvature=curv, events=ev,
                       provenance={k: _maybe_json(f.attrs[k]) for k in PROVENANCE_KEYS if k in f.attrs})
+
+
+@dataclass
+class Histograms:
+    """Per-layer histograms of a run log (docs/architectures.md, "Histograms in the run log")."""
+    path: str
+    step: np.ndarray                       # [H] the steps of the rows
+    blocks: list[str]                      # L parameter block names
+    bins: int                              # B
+    edges: dict[str, np.ndarray]           # quantity -> [L, B + 1], fixed for the run
+    counts: dict[str, np.ndarray]          # quantity -> [H, L, B], bin i: edges[l, i] <= v < edges[l, i + 1]
+    underflow: dict[str, np.ndarray]       # quantity -> [H, L], values below edges[l, 0]
+    overflow: dict[str, np.ndarray]        # quantity -> [H, L], values above edges[l, B], or NaN
+
+    def mesh(self, quantity: str, block: str | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(X, Y, C) for plt.pcolormesh(X, Y, C): X the H + 1 step boundaries (row h covers
+        [step[h], step[h + 1])), Y the block's B + 1 edges, C the [B, H] counts."""
+        index = self.blocks.index(block) if isinstance(block, str) else int(block)
+        step = self.step.astype(float)
+        last = step[-1] + (step[-1] - step[-2] if len(step) > 1 else 1.0) if len(step) else 0.0
+        return np.append(step, last), self.edges[quantity][index], self.counts[quantity][:, index, :].T
+
+
+def read_histograms(path: str | os.PathLike) -> Histograms:
+    """The /histograms of a run log (also a growing or killed one); FormatError when it has none.
+    Rows are those whose step is on disk (the step column is written last)."""
+    with open_run_log(path) as f:
+        _refuse_outside_references(f, path, allow_virtual=True)
+        if "histograms" not in f:
+            raise FormatError(f"{path}: no /histograms (run-optimizer --histogram-every K writes them)")
+        g = f["histograms"]
+        blocks = list(_maybe_json(g.attrs["blocks"]))
+        bins = int(g.attrs["bins"])
+        quantities = list(_maybe_json(g.attrs["quantities"]))
+        step = g["step"][()]
+        rows = len(step)
+        edges, counts, underflow, overflow = {}, {}, {}, {}
+        for q in quantities:
+            edges[q] = g[q]["edges"][()]
+            counts[q] = g[q]["counts"][:rows].reshape(rows, len(blocks), bins)
+            underflow[q] = g[q]["underflow"][:rows]
+            overflow[q] = g[q]["overflow"][:rows]
+        return Histograms(path=str(path), step=step, blocks=blocks, bins=bins, edges=edges, counts=counts,
+                          underflow=underflow, overflow=overflow)
 
 
 @dataclass

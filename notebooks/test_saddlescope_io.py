@@ -16,6 +16,8 @@ if len(sys.argv) > 1:
     os.environ["SADDLESCOPE_BUILD"] = sys.argv[1]
 import saddlescope_io as sio
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def expect_raises(exc, fn, *args, contains=""):
     try:
@@ -24,6 +26,62 @@ def expect_raises(exc, fn, *args, contains=""):
         assert contains in str(e), f"{exc.__name__} message {str(e)!r} lacks {contains!r}"
         return
     raise AssertionError(f"{fn.__name__}{args} did not raise {exc.__name__}")
+
+
+def check_histograms_against_numpy(hist, params: np.ndarray, row: int) -> None:
+    """Row `row` of the weights histograms against numpy.histogram of the checkpointed parameters of the
+    same step (an independent count; numpy's bins are [e_i, e_{i+1}), the last closed, the rule the run
+    log states), and counts + underflow + overflow = each block's size. Blocks are contiguous in order."""
+    offset = 0
+    for l, name in enumerate(hist.blocks):
+        size = int(hist.counts["weights"][row, l].sum() + hist.underflow["weights"][row, l]
+                   + hist.overflow["weights"][row, l])
+        values = params[offset:offset + size]
+        edges = hist.edges["weights"][l]
+        expected, _ = np.histogram(values, bins=edges)
+        assert np.array_equal(hist.counts["weights"][row, l], expected), (name, hist.counts["weights"][row, l], expected)
+        assert hist.underflow["weights"][row, l] == np.sum(values < edges[0])
+        assert hist.overflow["weights"][row, l] == np.sum(values > edges[-1])
+        for q in ("gradients", "updates"):  # nothing dropped in any quantity
+            assert hist.counts[q][row, l].sum() + hist.underflow[q][row, l] + hist.overflow[q][row, l] == size
+        offset += size
+    assert offset == len(params), (offset, len(params))
+
+
+def check_histograms(d: Path) -> None:
+    """read_histograms on an MLP run and on a graph model (a CNN with batch norm, exported from torch)."""
+    mlp = REPO / "data" / "examples" / "iris_mlp_minimum.h5"
+    sio.run("run-optimizer", mlp, "--optimizer", "sgd", "--lr", 0.5, "--momentum", 0.9, "--steps", 4,
+            "--histogram-every", 2, "--histogram-bins", 10, "--checkpoint-every", 2,
+            "--log", d / "hist.h5", "--out", d / "hist_end.h5")
+    hist = sio.read_histograms(d / "hist.h5")
+    assert list(hist.step) == [0, 2] and hist.bins == 10
+    assert hist.blocks == ["layer1.weight", "layer1.bias", "layer2.weight", "layer2.bias"], hist.blocks
+    assert hist.counts["updates"].shape == (2, 4, 10) and hist.edges["gradients"].shape == (4, 11)
+    check_histograms_against_numpy(hist, sio.read_checkpoint(mlp).params, 0)
+    check_histograms_against_numpy(hist, sio.read_checkpoint(d / "hist_end.step2.h5").params, 1)
+    X, Y, C = hist.mesh("weights", "layer2.weight")  # one pcolormesh per layer
+    assert X.shape == (3,) and Y.shape == (11,) and C.shape == (10, 2)
+    expect_raises(sio.FormatError, sio.read_histograms, d / "run.h5", contains="no /histograms")
+
+    # A graph model: blocks are the ONNX initializers (torch's parameter names).
+    import torch
+    sys.path.insert(0, str(REPO / "tools"))
+    import export_torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Tanh(),
+                              torch.nn.Flatten(), torch.nn.Linear(2 * 4 * 4, 3)).double().train()
+    X_data = torch.randn(12, 1, 6, 6, dtype=torch.float64)
+    y_data = torch.arange(12) % 3
+    export_torch.export_checkpoint(net, X_data, y_data, "cross_entropy", str(d / "cnn.h5"))
+    sio.run("run-optimizer", d / "cnn.h5", "--optimizer", "sgd", "--lr", 0.1, "--steps", 3, "--histogram-every", 2,
+            "--checkpoint-every", 2, "--log", d / "cnn_log.h5", "--out", d / "cnn_end.h5")
+    hist = sio.read_histograms(d / "cnn_log.h5")
+    assert hist.blocks == [name for name, _ in net.named_parameters()], hist.blocks
+    assert list(hist.step) == [0, 2]
+    check_histograms_against_numpy(hist, sio.read_checkpoint(d / "cnn.h5").params, 0)
+    check_histograms_against_numpy(hist, sio.read_checkpoint(d / "cnn_end.step2.h5").params, 1)
 
 
 def main() -> int:
@@ -49,6 +107,8 @@ def main() -> int:
         assert np.allclose(log.curvature["lambda_min"], -2, atol=1e-10) and np.allclose(log.curvature["lambda_max"], 2, atol=1e-10)
         assert log.config["optimizer"] == "gd" and log.provenance["format"] == "saddlescope-run"
         assert "run-optimizer" in log.provenance["command_line"] and log.provenance["seeds"] == {"seed": 0}
+
+        check_histograms(d)
 
         # A result file, and the same numbers in its --json object.
         j = sio.run("classify-critical", "--problem", "saddle", "--at", "0,0", "--out", d / "c.h5")

@@ -72,6 +72,14 @@ void setup(CLI::App& app, Options& o) {
   app.add_option("--curvature-tol", o.trainer.probe.tolerance,
                  "Curvature probes, Lanczos path: converged when |Hv - lambda v| <= tol*|H|_est")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--histogram-every", o.trainer.histograms.every,
+                 "Per-layer histograms of weights, gradients and updates every K steps into --log (0: off)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--histogram-bins", o.trainer.histograms.bins, "Histogram bins per layer and quantity (edges fixed for the run)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{4096}))->capture_default_str();
+  app.add_option("--histogram-widen", o.trainer.histograms.widen,
+                 "Histogram range: the first histogram step's range per layer, widened by this factor (>= 1)")
+      ->capture_default_str();
   app.add_option("--checkpoint-every", o.trainer.checkpoint_every, "Checkpoint every K steps next to --out")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--out", o.out, "Final checkpoint (HDF5; classify-critical reads it)");
@@ -92,6 +100,8 @@ void configure_trainer(Options& o) {
   o.trainer.stop_requested = &g_stop;
   std::string why;
   if (!o.trainer.IsValid(&why)) throw std::invalid_argument(why);
+  if (o.trainer.histograms.every > 0 && o.log.empty())
+    throw std::invalid_argument("--histogram-every needs --log FILE.h5 (the histograms are written to the run log)");
   if (o.trainer.checkpoint_every > 0 && o.out.empty())
     throw std::invalid_argument("--checkpoint-every needs --out FILE.h5 (periodic checkpoints are written next to it)");
 }
@@ -115,6 +125,9 @@ nlohmann::json run_config(const Options& o, const sc::problem::Problem& problem,
                       {"seed", o.common.seed},
                       {"x0", std::vector<double>(problem.point.data(), problem.point.data() + problem.point.size())}};
   if (problem.point.size() > 1000) c.erase("x0");
+  if (o.trainer.histograms.every > 0)
+    c["histograms"] = {{"every", o.trainer.histograms.every}, {"bins", o.trainer.histograms.bins},
+                       {"widen", o.trainer.histograms.widen}, {"edges_from_checkpoint", o.trainer.histograms.edges.has_value()}};
   return c;
 }
 
@@ -141,6 +154,9 @@ int run(Options& o, int argc, char** argv) {
   const auto config = sc::cli::optimizer_config(o.optim);
   auto optimizer = sc::optim::make_optimizer(config);
   if (source) sc::optim::resume_from_checkpoint(*optimizer, *source, problem.input_path);
+  // A resumed run keeps the histogram bins of the run it continues (same blocks and bin count).
+  if (source && source->histogram_edges)
+    o.trainer.histograms.edges = sc::optim::from_file(*source->histogram_edges, f.parameter_blocks(), o.trainer.histograms.bins);
   configure_trainer(o);
   // A checkpoint's run continues at its step: schedule, batches, noise and step numbers (trainer.h).
   if (source) o.trainer.first_step = sc::optim::resume_step(*source);

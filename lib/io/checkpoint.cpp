@@ -37,6 +37,43 @@ void require_finite(const Eigen::MatrixXd& values, const std::string& path, cons
   if (!values.allFinite()) throw FileError(path, what + " contains NaN or Inf");
 }
 
+void write_histogram_edges(hid_t file, const HistogramEdgeSet& set) {
+  h5::Handle group = h5::create_group(file, "histogram_edges");
+  h5::write_attribute(group.get(), "blocks", nlohmann::json(set.blocks).dump());
+  for (const auto& [quantity, edges] : set.edges) h5::write_matrix(group.get(), quantity, edges);
+}
+
+// /histogram_edges: the block names (a JSON list of strings), then per quantity [L, bins + 1] finite,
+// strictly increasing rows, every quantity with the same shape.
+HistogramEdgeSet read_histogram_edges(hid_t file, const std::string& path) {
+  h5::Handle group = h5::open_group(file, "histogram_edges");
+  HistogramEdgeSet set;
+  std::string why;
+  const nlohmann::json names = parse_json_bounded(h5::read_string_attribute(group.get(), "blocks"), &why);
+  if (names.is_discarded()) throw FileError(path, "attribute /histogram_edges/blocks is " + why);
+  if (!names.is_array()) throw FileError(path, "attribute /histogram_edges/blocks is not a JSON list");
+  for (const auto& name : names) {
+    if (!name.is_string()) throw FileError(path, "attribute /histogram_edges/blocks holds a non-string name");
+    set.blocks.push_back(name.get<std::string>());
+  }
+  std::uint64_t total = 0;  // all quantities together stay under one dataset's limit
+  for (const std::string& quantity : list_links(group.get())) {
+    const std::string where = "dataset '/histogram_edges/" + quantity + "'";
+    Eigen::MatrixXd edges = h5::read_matrix(group.get(), quantity, kMaxElementsPerDataset - total);
+    total += static_cast<std::uint64_t>(edges.size());
+    require_finite(edges, path, where);
+    if (edges.rows() != static_cast<Eigen::Index>(set.blocks.size()) || edges.cols() < 2)
+      throw FileError(path, where + " must be [" + std::to_string(set.blocks.size()) + " blocks, bins + 1 >= 2]");
+    if (!set.edges.empty() && edges.cols() != set.edges.begin()->second.cols())
+      throw FileError(path, where + " has another bin count than the other quantities");
+    for (Eigen::Index r = 0; r < edges.rows(); ++r)
+      for (Eigen::Index i = 1; i < edges.cols(); ++i)
+        if (!(edges(r, i) > edges(r, i - 1))) throw FileError(path, where + " has a row that is not strictly increasing");
+    set.edges.emplace(quantity, std::move(edges));
+  }
+  return set;
+}
+
 // Reads X and y of a data group (rows of `shard` only, by hyperslab): equal row counts, at least as
 // many samples as parts, finite values. `where` names the group in messages ("/data"); `rows`
 // receives N. Throws FileError naming `path`, or h5::Hdf5Error from the HDF5 layer.
@@ -74,6 +111,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& c, const Proven
     }
     write_data(file.get(), c);
     if (c.optimizer_state) write_optimizer_state(file.get(), *c.optimizer_state);
+    if (c.histogram_edges) write_histogram_edges(file.get(), *c.histogram_edges);
   } catch (const h5::Hdf5Error& e) {
     throw FileError(path, std::string("cannot be written: ") + e.what());
   }
@@ -138,6 +176,7 @@ Checkpoint read_checkpoint(const std::string& path, const RowShard& shard) {
       }
       c.optimizer_state = std::move(state);
     }
+    if (h5::exists(file, "histogram_edges")) c.histogram_edges = read_histogram_edges(file, path);
   } catch (const h5::Hdf5Error& e) {
     throw FileError(path, e.what());
   }

@@ -15,6 +15,9 @@
 //   /objective/onnx    uint8 [bytes]: the serialized ONNX ModelProto (models/graph/onnx_import.h)
 //   /buffers/<name>    float64 [count]: each buffer (batch-norm running statistics) flattened row-major,
 //                      named as in the spec's `buffer_names` (torch's buffer names)
+//   run-optimizer with --histogram-every adds (optim/histograms.h), so a resumed run keeps the bins:
+//   /histogram_edges/<quantity>   float64 [L, bins + 1] per quantity (weights, gradients, updates), each
+//                      row strictly increasing; attribute `blocks` on the group (JSON list of the L names)
 // Files without these read as before (format_version stays 1: the layout only gains optional parts).
 // plus the provenance attributes at the root (io/provenance.h).
 #include <Eigen/Core>
@@ -58,6 +61,12 @@ struct OptimizerState {
   std::map<std::string, Eigen::VectorXd> buffers;     // e.g. "exp_avg", "exp_avg_sq", "momentum_buffer"
 };
 
+// The fixed bin edges of a run's per-layer histograms (optim/histograms.h), by quantity name.
+struct HistogramEdgeSet {
+  std::vector<std::string> blocks;               // L block names
+  std::map<std::string, Eigen::MatrixXd> edges;  // quantity -> [L, bins + 1], rows strictly increasing
+};
+
 struct Checkpoint {
   Eigen::VectorXd params;
   nlohmann::json spec = nlohmann::json::object();  // objective spec (problem/problem.h)
@@ -68,6 +77,7 @@ struct Checkpoint {
   std::optional<OptimizerState> optimizer_state;
   std::string graph;                               // serialized ONNX model of a graph objective; empty otherwise
   std::map<std::string, Eigen::VectorXd> buffers;  // graph objective state by name (/buffers)
+  std::optional<HistogramEdgeSet> histogram_edges; // /histogram_edges (run-optimizer --histogram-every)
   Provenance provenance;  // as read back; ignored when writing (the writer's own is used)
 };
 

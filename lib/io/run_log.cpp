@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 #include "io/error.h"
@@ -195,6 +196,7 @@ RunLog::RunLog(std::string path, const Provenance& provenance, const nlohmann::j
       create_view(g.get(), "lambda_max", H5T_NATIVE_DOUBLE, "/_tables/curvature", 4, 2, 0);
       create_view(g.get(), "hvp_count", H5T_NATIVE_INT64, "/_tables/curvature", 4, 3, 0);
     }
+    if (layout.histograms.bins > 0) create_histograms(f, tables.get(), layout.histograms);
     {
       h5::Handle g = h5::create_group(f, "events");
       events_.push_back(make_column(g.get(), "step", H5T_NATIVE_INT64, 8, 0, chunk));
@@ -230,6 +232,42 @@ RunLog::RunLog(std::string path, const Provenance& provenance, const nlohmann::j
     throw;
   }
   last_flush_ = std::chrono::steady_clock::now();
+}
+
+// /histograms (layout in run_log.h): one float64 table [H, 1 + Q·L·(B + 2)] — the step, then per
+// quantity the L·B bin counts, L underflows and L overflows — shown by int64 views, and the fixed
+// [L, B + 1] edges of each quantity as ordinary datasets, NaN until written.
+void RunLog::create_histograms(hid_t file, hid_t tables, const RunLogLayout::Histograms& layout) {
+  if (layout.blocks.empty() || layout.quantities.empty())
+    throw std::invalid_argument("run log: histograms need at least one block and one quantity");
+  histogram_layout_ = layout;
+  const hsize_t blocks = layout.blocks.size(), bins = layout.bins, per_quantity = blocks * (bins + 2);
+  const hsize_t width = 1 + layout.quantities.size() * per_quantity;
+  const std::string source = "/_tables/histograms";
+  histograms_.push_back(make_column(tables, "histograms", H5T_NATIVE_DOUBLE, 8, width, options_.chunk_rows));
+  h5::Handle g = h5::create_group(file, "histograms");
+  h5::write_attribute(g.get(), "blocks", nlohmann::json(layout.blocks).dump());
+  h5::write_attribute(g.get(), "bins", static_cast<std::int64_t>(bins));
+  h5::write_attribute(g.get(), "quantities", nlohmann::json(layout.quantities).dump());
+  create_view(g.get(), "step", H5T_NATIVE_INT64, source, width, 0, 0);
+  for (std::size_t q = 0; q < layout.quantities.size(); ++q) {
+    h5::Handle group = h5::create_group(g.get(), layout.quantities[q]);
+    const hsize_t first = 1 + q * per_quantity;
+    create_view(group.get(), "counts", H5T_NATIVE_INT64, source, width, first, blocks * bins);
+    create_view(group.get(), "underflow", H5T_NATIVE_INT64, source, width, first + blocks * bins, blocks);
+    create_view(group.get(), "overflow", H5T_NATIVE_INT64, source, width, first + blocks * bins + blocks, blocks);
+    const hsize_t dims[2] = {blocks, bins + 1};
+    h5::Handle space(h5::check(H5Screate_simple(2, dims, nullptr), "creating the edges' space"), H5Sclose);
+    h5::Handle dcpl(h5::check(H5Pcreate(H5P_DATASET_CREATE), "creating dataset properties"), H5Pclose);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    h5::check(H5Pset_fill_value(dcpl.get(), H5T_NATIVE_DOUBLE, &nan), "setting the edges' fill value");
+    h5::check(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "allocating the edges");
+    histogram_edges_.emplace_back(
+        h5::check(H5Dcreate2(group.get(), "edges", H5T_NATIVE_DOUBLE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                  "creating /histograms/" + layout.quantities[q] + "/edges"),
+        H5Dclose);
+  }
+  histogram_row_.resize(width);
 }
 
 RunLog::~RunLog() {
@@ -291,6 +329,40 @@ void RunLog::append_event(std::int64_t step, const std::string& kind, const std:
   events_[2]->append(d);
 }
 
+void RunLog::write_histogram_edges(std::size_t q, const Eigen::MatrixXd& edges) {
+  check_open();
+  if (q >= histogram_edges_.size()) throw std::invalid_argument("run log: no histogram quantity " + std::to_string(q));
+  if (static_cast<hsize_t>(edges.rows()) != histogram_layout_.blocks.size() ||
+      static_cast<hsize_t>(edges.cols()) != histogram_layout_.bins + 1)
+    throw std::invalid_argument("run log: histogram edges of the wrong shape");
+  const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rows = edges;
+  try {
+    h5::check(H5Dwrite(histogram_edges_[q].get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()),
+              "writing /histograms/" + histogram_layout_.quantities[q] + "/edges");
+  } catch (const h5::Hdf5Error& e) {
+    throw FileError(path_, std::string("cannot write the run log: ") + e.what());
+  }
+}
+
+void RunLog::append_histograms(std::int64_t step, const std::vector<HistogramCountRows>& counts) {
+  check_open();
+  if (histograms_.empty()) throw std::invalid_argument("run log: no /histograms in this layout");
+  const hsize_t blocks = histogram_layout_.blocks.size(), bins = histogram_layout_.bins;
+  if (counts.size() != histogram_layout_.quantities.size())
+    throw std::invalid_argument("run log: append_histograms got " + std::to_string(counts.size()) + " quantities");
+  std::size_t next = 0;
+  histogram_row_[next++] = static_cast<double>(step);
+  for (const auto& c : counts) {
+    if (static_cast<hsize_t>(c.rows()) != blocks || static_cast<hsize_t>(c.cols()) != bins + 2)
+      throw std::invalid_argument("run log: histogram counts of the wrong shape");
+    for (Eigen::Index l = 0; l < c.rows(); ++l)
+      for (Eigen::Index i = 1; i <= static_cast<Eigen::Index>(bins); ++i) histogram_row_[next++] = static_cast<double>(c(l, i));
+    for (Eigen::Index l = 0; l < c.rows(); ++l) histogram_row_[next++] = static_cast<double>(c(l, 0));
+    for (Eigen::Index l = 0; l < c.rows(); ++l) histogram_row_[next++] = static_cast<double>(c(l, c.cols() - 1));
+  }
+  histograms_[0]->append(histogram_row_.data());
+}
+
 void RunLog::maybe_flush() {
   if (pending_steps_ >= options_.flush_every_steps) {
     flush();
@@ -304,11 +376,11 @@ void RunLog::flush() {
   check_open();
   // Rows on disk before this flush, per column: what a failed flush rolls back to.
   std::vector<std::pair<Column*, hsize_t>> before;
-  for (auto* group : {&steps_, &trajectory_, &curvature_, &events_})
+  for (auto* group : {&steps_, &trajectory_, &curvature_, &histograms_, &events_})
     for (auto& column : *group) before.emplace_back(column.get(), column->rows_on_disk);
   try {
     // Events' `step` (index 0) last, so len(/events/step) counts complete events.
-    for (auto* group : {&steps_, &trajectory_, &curvature_, &events_}) {
+    for (auto* group : {&steps_, &trajectory_, &curvature_, &histograms_, &events_}) {
       for (std::size_t c = 1; c < group->size(); ++c) (*group)[c]->write();
       if (!group->empty()) (*group)[0]->write();
     }
@@ -354,15 +426,18 @@ void RunLog::close() {
   if (broken_) {
     // Abandon, do not close: H5Dclose/H5Fclose would flush the metadata of the rows that failed. The
     // identifiers stay open until the process ends (the tools end right after such an error).
-    for (auto* group : {&steps_, &trajectory_, &curvature_, &events_})
+    for (auto* group : {&steps_, &trajectory_, &curvature_, &histograms_, &events_})
       for (auto& column : *group) (void)column->dataset.release();
-    steps_.clear(), trajectory_.clear(), curvature_.clear(), events_.clear();
+    for (auto& edges : histogram_edges_) (void)edges.release();
+    steps_.clear(), trajectory_.clear(), curvature_.clear(), histograms_.clear(), events_.clear();
+    histogram_edges_.clear();
     (void)file_.release();
     return;  // the lock stays with the abandoned file until the process ends
   }
   flush();
   const hid_t id = file_.release();
-  steps_.clear(), trajectory_.clear(), curvature_.clear(), events_.clear();
+  steps_.clear(), trajectory_.clear(), curvature_.clear(), histograms_.clear(), events_.clear();
+  histogram_edges_.clear();
   const bool closed = H5Fclose(id) >= 0;
   lock_.release();
   if (!closed) throw FileError(path_, "cannot close the run log");

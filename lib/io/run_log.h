@@ -16,10 +16,20 @@
 //   /trajectory/step, /trajectory/params     int64 [P] and float64 [P, n] (optional)
 //   /curvature/step, /curvature/lambda_min, /curvature/lambda_max, /curvature/hvp_count   [C]
 //   /events/step (int64), /events/kind (fixed 32-byte UTF-8), /events/detail (fixed 256-byte UTF-8)
-//   /_tables/{steps,trajectory,curvature}   the storage: one chunked, extendible float64 table per
-//                       group, [rows, columns]
-// The datasets in /steps, /trajectory and /curvature are HDF5 virtual datasets (VDS) that show
-// columns of their group's table; h5py and the C API read them like any dataset.
+//   /histograms         optional (run-optimizer --histogram-every; optim/histograms.h), attributes
+//                       `blocks` (JSON list of the L block names), `bins` (B), `quantities` (JSON list):
+//     /histograms/step                   int64 [H], the steps of the H rows
+//     /histograms/<quantity>/counts      int64 [H, L*B]: row h, block l, bin i at column l*B + i
+//                                        (reshape to [H, L, B])
+//     /histograms/<quantity>/underflow   int64 [H, L], values below the block's first edge
+//     /histograms/<quantity>/overflow    int64 [H, L], values above its last edge or NaN
+//     /histograms/<quantity>/edges       float64 [L, B + 1], fixed for the run (NaN until the first
+//                                        row is written; a row's edges are on disk before its step is)
+//   /_tables/{steps,trajectory,curvature,histograms}   the storage: one chunked, extendible float64
+//                       table per group, [rows, columns]
+// The datasets in /steps, /trajectory, /curvature and /histograms (but its edges) are HDF5 virtual
+// datasets (VDS) that show columns of their group's table; h5py and the C API read them like any
+// dataset. Counts are exact in the float64 table (below 2^53).
 //
 // Crash safety: rows are buffered in memory and written only by flush(), which extends each table
 // (one H5Dset_extent per table: every column of a group grows at once, so no moment exists at which
@@ -68,7 +78,15 @@ struct RunLogLayout {
   std::vector<MatrixColumn> step_matrices;
   Eigen::Index trajectory_dim = 0;  // 0: no /trajectory
   bool curvature = false;           // create /curvature
+  struct Histograms {
+    std::vector<std::string> blocks;      // L block names
+    std::vector<std::string> quantities;  // e.g. {"weights", "gradients", "updates"}
+    hsize_t bins = 0;                     // B; 0: no /histograms
+  } histograms;
 };
+
+// One histogram row of one quantity: [L, B + 2] counts, column 0 underflow, 1..B the bins, B + 1 overflow.
+using HistogramCountRows = Eigen::Matrix<std::int64_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 struct RunLogOptions {
   std::int64_t flush_every_steps = 1000;  // flush after this many buffered steps (≥ 1)
@@ -93,6 +111,11 @@ class RunLog {
   void append_trajectory(std::int64_t step, const Eigen::VectorXd& params);
   void append_curvature(std::int64_t step, double lambda_min, double lambda_max, std::int64_t hvp_count);
   void append_event(std::int64_t step, const std::string& kind, const std::string& detail);
+  // The fixed edges of quantity `q` (index into layout.histograms.quantities), [L, B + 1]: written to
+  // the file at once (made durable by the next flush).
+  void write_histogram_edges(std::size_t q, const Eigen::MatrixXd& edges);
+  // One /histograms row: `counts` one [L, B + 2] matrix per quantity. Buffered until the next flush.
+  void append_histograms(std::int64_t step, const std::vector<HistogramCountRows>& counts);
 
   // Flushes when flush_every_steps rows are pending or flush_every_seconds have passed.
   void maybe_flush();
@@ -111,10 +134,14 @@ class RunLog {
 
  private:
   void check_open() const;
+  void create_histograms(hid_t file, hid_t tables, const RunLogLayout::Histograms& layout);
   std::string path_;
   RunLogOptions options_;
   h5::Handle file_;
-  std::vector<std::unique_ptr<Column>> steps_, trajectory_, curvature_, events_;
+  std::vector<std::unique_ptr<Column>> steps_, trajectory_, curvature_, events_, histograms_;
+  RunLogLayout::Histograms histogram_layout_;
+  std::vector<h5::Handle> histogram_edges_;  // /histograms/<quantity>/edges
+  std::vector<double> histogram_row_;
   std::int64_t pending_steps_ = 0;
   std::size_t step_scalars_ = 0;
   std::vector<hsize_t> step_matrix_widths_;

@@ -57,7 +57,8 @@ bool TrainerOptions::IsValid(std::string* why) const {
   if (checkpoint_every < 0) return fail("checkpoint_every", static_cast<double>(checkpoint_every), "must be >= 0");
   if (!(stop_grad_norm >= 0.0)) return fail("stop_grad_norm", stop_grad_norm, "must be >= 0");
   if (!(saddle_grad_norm >= 0.0)) return fail("saddle_grad_norm", saddle_grad_norm, "must be >= 0");
-  return clip.IsValid(why) && noise.IsValid(why) && escape.IsValid(why) && probe.IsValid(why) && schedule.IsValid(why);
+  return clip.IsValid(why) && noise.IsValid(why) && escape.IsValid(why) && probe.IsValid(why) && schedule.IsValid(why) &&
+         histograms.IsValid(why);
 }
 
 std::int64_t MemoryRecorder::count(const std::string& kind) const {
@@ -224,6 +225,7 @@ TrainSummary train(const objective::Objective& f, Vector& x, Optimizer& optimize
   std::vector<std::int64_t> all_samples;
   StepRecord row;
   row.layer_grad_norms.resize(static_cast<Index>(blocks.size()));
+  HistogramTaker histograms(o.histograms, blocks);
 
   for (std::int64_t t = o.first_step; t < o.first_step + o.steps; ++t) {
     random::Rng noise_rng = noise_streams.at(t), probe_rng = probe_streams.at(t);
@@ -267,6 +269,8 @@ TrainSummary train(const objective::Objective& f, Vector& x, Optimizer& optimize
     }
 
     x_before = x;
+    const bool histogram_step = histograms.due(t);
+    if (histogram_step) histograms.before(t, x, g);  // g before the escape policy may re-evaluate it
     const EscapeOutcome escaped = escape->on_step({&f, t, loss, row.grad_norm, &g, &o.probe, &probe_rng}, x);
     add_outcome(s, escaped, rec);
     if (escaped.reevaluate) evaluate(x, g);  // its losses are not this step's record
@@ -282,6 +286,10 @@ TrainSummary train(const objective::Objective& f, Vector& x, Optimizer& optimize
                        s, rec);
     row.update_norm = (x - x_before).norm();
     row.param_norm = x.norm();
+    if (histogram_step) {
+      const LayerHistograms& h = histograms.after(x_before, x);
+      for (auto* r : recorders) r->on_histograms(h, histograms.edges());
+    }
     for (auto* r : recorders) r->on_step(row);
     schedule.step();
     s.steps_taken = t + 1 - o.first_step;

@@ -13,7 +13,8 @@
 //   4. clip, then add gradient noise; 5. optimizer step with lr = schedule.lr(); 6. schedule.step().
 // The row recorded for step t holds loss(x_t), the batch loss, ‖∇f(x_t)‖ (before clipping and noise),
 // the lr used, ‖x_{t+1} − x_t‖ and ‖x_{t+1}‖, and per-layer gradient norms over parameter_blocks().
-// Trajectory and curvature records taken "at step t" are at x_t.
+// Trajectory and curvature records taken "at step t" are at x_t. Histograms (optim/histograms.h) of
+// step t hold x_t, the step's gradient and x_{t+1} − x_t, and reach the recorders before step t's row.
 //
 // Resuming (first_step = k > 0, the run steps a checkpoint records): the loop continues as the
 // uninterrupted run would at step k — the schedule stepped k times (torch's recursive formulas
@@ -36,6 +37,7 @@
 #include "optim/escape.h"
 #include "optim/escape_policy.h"
 #include "optim/events.h"
+#include "optim/histograms.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 #include "text/names.h"
@@ -71,6 +73,7 @@ struct TrainerOptions {
   // after the step's gradient and before the update, at that point and on that mini-batch (the full data
   // set for full-batch runs), as torch's training forward pass does. Normally the same object as `f`.
   objective::TrainingState* training_state = nullptr;
+  HistogramOptions histograms;          // per-layer histograms (every = 0: off)
   bool IsValid(std::string* why) const;
 };
 
@@ -117,6 +120,8 @@ class Recorder {
   virtual void on_trajectory(std::int64_t /*step*/, const Vector& /*x*/) {}
   virtual void on_curvature(std::int64_t /*step*/, const CurvatureProbe&) {}
   virtual void on_event(const Event&) {}
+  // A histogram row and the run's fixed edges (the same edges at every call of a run).
+  virtual void on_histograms(const LayerHistograms&, const HistogramEdges&) {}
   // Periodic (every checkpoint_every steps, at x after `steps_done` steps of the run, first_step
   // included) and final (final = true).
   virtual void on_checkpoint(std::int64_t /*steps_done*/, const Vector& /*x*/, const Optimizer&, bool /*final*/) {}
@@ -130,11 +135,17 @@ class MemoryRecorder : public Recorder {
   void on_trajectory(std::int64_t step, const Vector& x) override { trajectory.emplace_back(step, x); }
   void on_curvature(std::int64_t step, const CurvatureProbe& p) override { curvature.emplace_back(step, p); }
   void on_event(const Event& e) override { events.push_back(e); }
+  void on_histograms(const LayerHistograms& h, const HistogramEdges& e) override {
+    histograms.push_back(h);
+    histogram_edges = e;
+  }
   void end(const TrainSummary& s, const Vector&) override { summary = s; }
   std::vector<StepRecord> steps;
   std::vector<std::pair<std::int64_t, Vector>> trajectory;
   std::vector<std::pair<std::int64_t, CurvatureProbe>> curvature;
   std::vector<Event> events;
+  std::vector<LayerHistograms> histograms;
+  HistogramEdges histogram_edges;
   TrainSummary summary;
   std::int64_t count(const std::string& kind) const;
 };

@@ -19,6 +19,12 @@ void RunLogRecorder::begin(const RunInfo& info) {
   trajectory_ = info.options->trajectory_every > 0 && info.objective->dim() <= options_.max_trajectory_dim;
   layout.trajectory_dim = trajectory_ ? info.objective->dim() : 0;
   layout.curvature = info.options->curvature_every > 0;
+  if (info.options->histograms.every > 0) {
+    layout.histograms.blocks = info.layer_names;
+    for (std::size_t q = 0; q < optim::kHistogramQuantities; ++q)
+      layout.histograms.quantities.push_back(optim::to_string(static_cast<optim::HistogramQuantity>(q)));
+    layout.histograms.bins = static_cast<hsize_t>(info.options->histograms.bins);
+  }
   log_ = std::make_unique<io::RunLog>(path_, provenance_, config_, layout, options_.log);
   values_.resize(layout.step_columns.size());
   rows_.resize(1);
@@ -46,6 +52,15 @@ void RunLogRecorder::on_curvature(std::int64_t step, const CurvatureProbe& p) {
 
 void RunLogRecorder::on_event(const Event& e) { log_->append_event(e.step, e.kind, e.detail); }
 
+void RunLogRecorder::on_histograms(const optim::LayerHistograms& h, const optim::HistogramEdges& edges) {
+  if (!histogram_edges_written_) {  // fixed for the run: written with the first row
+    for (std::size_t q = 0; q < optim::kHistogramQuantities; ++q) log_->write_histogram_edges(q, edges.edges[q]);
+    histogram_edges_written_ = true;
+  }
+  histogram_counts_.assign(h.counts.begin(), h.counts.end());
+  log_->append_histograms(h.step, histogram_counts_);
+}
+
 void RunLogRecorder::end(const TrainSummary& s, const Vector&) {
   log_->set_status(optim::to_string(s.status));
   log_->close();
@@ -59,7 +74,13 @@ void RunLogRecorder::abort_with_status(const std::string& status) {
 }
 
 CheckpointRecorder::CheckpointRecorder(std::string final_path, io::Provenance provenance, const io::Checkpoint* source)
-    : final_path_(std::move(final_path)), provenance_(std::move(provenance)), source_(source) {}
+    : final_path_(std::move(final_path)), provenance_(std::move(provenance)), source_(source) {
+  if (source_ != nullptr) histogram_edges_ = source_->histogram_edges;
+}
+
+void CheckpointRecorder::on_histograms(const optim::LayerHistograms&, const optim::HistogramEdges& edges) {
+  histogram_edges_ = optim::to_file(edges);  // L·(B + 1)·3 numbers: copying them per row costs nothing
+}
 
 void CheckpointRecorder::on_checkpoint(std::int64_t steps_done, const Vector& x, const Optimizer& optimizer,
                                        bool final) {
@@ -82,6 +103,7 @@ void CheckpointRecorder::on_checkpoint(std::int64_t steps_done, const Vector& x,
   }
   c.optimizer_state = optimizer.state();
   c.optimizer_state->run_step = steps_done;  // where a resumed run continues (optim/trainer.h first_step)
+  c.histogram_edges = histogram_edges_;
   std::string path = final_path_;
   if (!final) {
     const std::filesystem::path p(final_path_);

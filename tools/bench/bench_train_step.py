@@ -13,6 +13,11 @@ the final evaluation; each of our steps also evaluates the loss for the run reco
 not), so the comparison is conservative for us.
 
     OMP_NUM_THREADS=1 /usr/bin/python3 tools/bench/bench_train_step.py --bin build/bin [--steps 10]
+    OMP_NUM_THREADS=1 /usr/bin/python3 tools/bench/bench_train_step.py --bin build/bin --table-only \
+        --table-batch 16 --table-tol 1e-3      # the ResNet-20 table alone (docs/architectures.md)
+
+The table's batch defaults to 128 (docs/graph.md's ResNet-20 batch); every layer's Lanczos and trace
+probes are full forward/backward passes, so its cost grows linearly with the batch (--table-batch).
 
 Emits one JSON object on stdout.
 """
@@ -66,11 +71,23 @@ def main():
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-table", action="store_true")
+    ap.add_argument("--table-only", action="store_true", help="only the ResNet-20 per-layer table")
+    ap.add_argument("--table-batch", type=int, default=128, help="samples of the ResNet-20 table's loss")
+    ap.add_argument("--table-tol", default="1e-4", help="hessian-spectrum --tol of the table")
     a = ap.parse_args()
     torch.set_num_threads(1)
     out = {"context": {"load_before": os.getloadavg(), "torch": torch.__version__}}
     work = tempfile.mkdtemp(prefix="bench_train_step_")
 
+    if not a.table_only:
+        out["resnet8_train_step"] = train_step(a, work)
+    if not a.skip_table:
+        out["resnet20_per_layer_table"] = per_layer_table(a, work)
+    out["context"]["load_after"] = os.getloadavg()
+    print(json.dumps(out, indent=2))
+
+
+def train_step(a, work):
     torch.manual_seed(a.seed)
     model = graph_models.resnet8().double().train()
     g = torch.Generator().manual_seed(a.seed)
@@ -84,31 +101,46 @@ def main():
     longer = child_cpu(common + ["--steps", str(1 + a.steps)])
     ours = (longer - base) / a.steps
     theirs = torch_step_cpu(model, X, y, a.repeats)
-    out["resnet8_train_step"] = {"n": spec["parameters"], "batch": 128, "saddlescope_cpu_seconds": ours,
-                                 "torch_cpu_seconds": theirs, "speedup_cpu": theirs / ours,
-                                 "command": " ".join(common[1:]) + " --steps 1 / 1+K"}
+    return {"n": spec["parameters"], "batch": 128, "saddlescope_cpu_seconds": ours,
+            "torch_cpu_seconds": theirs, "speedup_cpu": theirs / ours,
+            "command": " ".join(common[1:]) + " --steps 1 / 1+K"}
 
-    if not a.skip_table:
-        torch.manual_seed(a.seed)
-        model = graph_models.resnet20().double().train()
-        X = torch.randn(128, 3, 32, 32, generator=g, dtype=torch.float64)
-        y = torch.randint(0, 10, (128,), generator=g)
-        ckpt20 = os.path.join(work, "resnet20.h5")
-        spec = export_torch.export_checkpoint(model, X, y, "cross_entropy", ckpt20)
-        command = [os.path.join(a.bin, "hessian-spectrum"), ckpt20, "--top", "1", "--bottom", "0", "--trace-samples", "0",
-                   "--density-probes", "0", "--per-layer", "--tol", "1e-4", "--json"]
-        start = time.time()
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        result = subprocess.run(command, check=False, capture_output=True, text=True)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        entry = {"n": spec["parameters"], "wall_seconds": time.time() - start,
-                 "cpu_seconds": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-                 "exit_code": result.returncode, "command": " ".join(command[1:])}
-        if result.returncode in (0, 1):
-            entry["layers"] = json.loads(result.stdout).get("layers", [])
-        out["resnet20_per_layer_table"] = entry
-    out["context"]["load_after"] = os.getloadavg()
-    print(json.dumps(out, indent=2))
+
+def per_layer_table(a, work):
+    torch.manual_seed(a.seed)
+    model = graph_models.resnet20().double().train()
+    g = torch.Generator().manual_seed(a.seed + 1)
+    X = torch.randn(a.table_batch, 3, 32, 32, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 10, (a.table_batch,), generator=g)
+    ckpt20 = os.path.join(work, "resnet20.h5")
+    spec = export_torch.export_checkpoint(model, X, y, "cross_entropy", ckpt20)
+    command = [os.path.join(a.bin, "hessian-spectrum"), ckpt20, "--top", "1", "--bottom", "0", "--trace-samples", "0",
+               "--density-probes", "0", "--per-layer", "--tol", a.table_tol, "--threads", "1", "--json"]
+    start = time.time()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = subprocess.run(command, check=False, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    entry = {"n": spec["parameters"], "batch": a.table_batch, "wall_seconds": time.time() - start,
+             "cpu_seconds": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+             "exit_code": result.returncode, "command": " ".join(command[1:])}
+    if result.returncode in (0, 1):
+        entry["layers"] = json.loads(result.stdout).get("layers", [])
+    else:
+        entry["stderr"] = result.stderr.strip()
+    print(table_text(entry), file=sys.stderr)
+    return entry
+
+
+def table_text(entry):
+    """The layer table as Markdown (stderr; stdout is the JSON), then its time."""
+    rows = ["| layer | size | λ_min | λ_max | trace | trace s.e. | exact | HVPs |", "| --- " * 8 + "|"]
+    for r in entry.get("layers", []):
+        rows.append("| {} | {} | {:.4g} | {:.4g} | {:.4g} | {:.2g} | {} | {} |".format(
+            r["name"], r["size"], r["lambda_min"], r["lambda_max"], r["trace"], r["trace_stderr"],
+            "yes" if r["exact"] else "no", r["hvp_count"]))
+    rows.append("ResNet-20, n = {}, batch {}: {:.1f} s wall, {:.1f} s CPU, exit code {}".format(
+        entry["n"], entry["batch"], entry["wall_seconds"], entry["cpu_seconds"], entry["exit_code"]))
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":
