@@ -196,6 +196,28 @@ TEST(Checkpoint, RefusesWrongContents) {
                  "/data/X has 4 rows but /data/y has 3");
 }
 
+// /optimizer_state's run_step (where a resumed run continues, optim/trainer.h): optional, so files without
+// it read as before; kept when written; a negative one is refused, naming the attribute.
+TEST(Checkpoint, RunStepIsOptionalAndNeverNegative) {
+  TempDir dir;
+  auto c = sample_checkpoint();
+  sc::io::write_checkpoint(dir.file("old.h5"), c, test_provenance());
+  EXPECT_FALSE(sc::io::read_checkpoint(dir.file("old.h5")).optimizer_state->run_step.has_value());
+  c.optimizer_state->run_step = 23;
+  sc::io::write_checkpoint(dir.file("new.h5"), c, test_provenance());
+  EXPECT_EQ(sc::io::read_checkpoint(dir.file("new.h5")).optimizer_state->run_step, std::optional<std::int64_t>(23));
+  expect_refused(write_raw(dir, "negative.h5",
+                           [](hid_t f) {
+                             h5::write_vector(f, "params", Eigen::VectorXd::Ones(2));
+                             good_objective(f);
+                             h5::Handle g = h5::create_group(f, "optimizer_state");
+                             h5::write_attribute(g.get(), "config", std::string(R"({"optimizer":"sgd"})"));
+                             h5::write_attribute(g.get(), "step", std::int64_t{3});
+                             h5::write_attribute(g.get(), "run_step", std::int64_t{-1});
+                           }),
+                 "/optimizer_state/run_step = -1 must be >= 0");
+}
+
 TEST(Checkpoint, RefusesAbsurdSizesBeforeAllocating) {
   // A dataset whose dataspace claims 2^40 elements, stored without allocation (HDF5 allocates
   // chunked/late storage lazily): the reader must refuse it from the shape alone.
