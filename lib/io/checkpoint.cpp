@@ -163,10 +163,14 @@ Checkpoint read_checkpoint(const std::string& path, const RowShard& shard) {
       state.config = parse_json_bounded(h5::read_string_attribute(group.get(), "config"), &why);
       if (state.config.is_discarded()) throw FileError(path, "attribute /optimizer_state/config is " + why);
       state.step = h5::read_int_attribute(group.get(), "step");
+      if (state.step > kMaxRunSteps)  // a negative one is load_state's to refuse, by name
+        throw FileError(path, "attribute /optimizer_state/step = " + std::to_string(state.step) + " exceeds " +
+                                  std::to_string(kMaxRunSteps));
       if (h5::has_attribute(group.get(), "run_step")) {
         state.run_step = h5::read_int_attribute(group.get(), "run_step");
-        if (*state.run_step < 0)
-          throw FileError(path, "attribute /optimizer_state/run_step = " + std::to_string(*state.run_step) + " must be >= 0");
+        if (*state.run_step < 0 || *state.run_step > kMaxRunSteps)
+          throw FileError(path, "attribute /optimizer_state/run_step = " + std::to_string(*state.run_step) +
+                                    " must be in [0, " + std::to_string(kMaxRunSteps) + "]");
       }
       for (const std::string& name : list_links(group.get())) {
         // Lengths are the optimizer's contract (most buffers have one entry per parameter, L-BFGS's

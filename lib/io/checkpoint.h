@@ -10,7 +10,8 @@
 //                      `data_file` and `data_group` on /data naming a data set in another HDF5 file
 //   /optimizer_state   optional group; attribute `config` (JSON), one float64 dataset per state buffer,
 //                      attribute `step` (int64), optional attribute `run_step` (int64, ≥ 0: the trainer
-//                      steps the run had taken, where a resumed run continues; files before it lack it)
+//                      steps the run had taken, where a resumed run continues; files before it lack it);
+//                      both counts at most kMaxRunSteps
 //   graph models ({"kind": "graph"}, docs/graph.md) add
 //   /objective/onnx    uint8 [bytes]: the serialized ONNX ModelProto (models/graph/onnx_import.h)
 //   /buffers/<name>    float64 [count]: each buffer (batch-norm running statistics) flattened row-major,
@@ -39,6 +40,11 @@ inline constexpr std::int64_t kCheckpointFormatVersion = 1;
 // Largest dataset a reader accepts, in elements (2^28 float64 = 2 GiB). A file claiming more is
 // refused before anything is allocated.
 inline constexpr std::uint64_t kMaxElementsPerDataset = std::uint64_t{1} << 28;
+
+// Largest step count (/optimizer_state's `step` and `run_step`) a reader accepts. Resuming replays the
+// run's schedule and mini-batch permutations (optim/trainer.h), work proportional to the count, so a
+// corrupt count is refused here instead of becoming a hang.
+inline constexpr std::int64_t kMaxRunSteps = (std::int64_t{1} << 31) - 1;
 
 // A data set as arrays: one row per sample.
 struct DataArrays {

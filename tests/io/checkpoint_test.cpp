@@ -197,8 +197,9 @@ TEST(Checkpoint, RefusesWrongContents) {
 }
 
 // /optimizer_state's run_step (where a resumed run continues, optim/trainer.h): optional, so files without
-// it read as before; kept when written; a negative one is refused, naming the attribute.
-TEST(Checkpoint, RunStepIsOptionalAndNeverNegative) {
+// it read as before; kept when written; a negative one, or one past kMaxRunSteps (whose replay on resume
+// would be a hang), is refused naming the attribute.
+TEST(Checkpoint, RunStepIsOptionalAndBounded) {
   TempDir dir;
   auto c = sample_checkpoint();
   sc::io::write_checkpoint(dir.file("old.h5"), c, test_provenance());
@@ -215,7 +216,16 @@ TEST(Checkpoint, RunStepIsOptionalAndNeverNegative) {
                              h5::write_attribute(g.get(), "step", std::int64_t{3});
                              h5::write_attribute(g.get(), "run_step", std::int64_t{-1});
                            }),
-                 "/optimizer_state/run_step = -1 must be >= 0");
+                 "/optimizer_state/run_step = -1 must be in [0, 2147483647]");
+  expect_refused(write_raw(dir, "huge.h5",
+                           [](hid_t f) {
+                             h5::write_vector(f, "params", Eigen::VectorXd::Ones(2));
+                             good_objective(f);
+                             h5::Handle g = h5::create_group(f, "optimizer_state");
+                             h5::write_attribute(g.get(), "config", std::string(R"({"optimizer":"sgd"})"));
+                             h5::write_attribute(g.get(), "step", std::int64_t{1} << 62);
+                           }),
+                 "/optimizer_state/step = 4611686018427387904 exceeds 2147483647");
 }
 
 TEST(Checkpoint, RefusesAbsurdSizesBeforeAllocating) {
