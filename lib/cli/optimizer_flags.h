@@ -38,9 +38,9 @@ struct OptimizerFlags {
   std::string optimizer = "sgd";
   std::string escape = "none";
   std::string grad_noise;
-  FieldFlags hyper{"", optim::field_infos(optim::optimizer_fields()), {}};
-  FieldFlags perturb{"perturb-", optim::field_infos(optim::perturb_fields()), {}};
-  FieldFlags negative_curvature{"nc-", optim::field_infos(optim::negative_curvature_fields()), {}};
+  FieldFlags hyper{"", optim::field_infos(optim::optimizer_fields()), {}, {}, {}};
+  FieldFlags perturb{"perturb-", optim::field_infos(optim::perturb_fields()), {}, {}, {}};
+  FieldFlags negative_curvature{"nc-", optim::field_infos(optim::negative_curvature_fields()), {}, {}, {}};
 };
 // --optimizer, every hyper-parameter, --escape, --perturb-*, --nc-*, --grad-noise.
 void add_optimizer_flags(CLI::App& app, OptimizerFlags& flags);
