@@ -7,7 +7,9 @@
 // So a file a user hands to a tool is first read by a forked child process under a watchdog: the child
 // opens it, reads every attribute and every numeric dataset (everything a reader of ours may read),
 // and exits. If the child dies of a signal, stops with a sanitizer report, or runs past its time limit,
-// the parent refuses the file with one line (FileError -> exit code 3); otherwise the parent reads it
+// the parent refuses the file with one line (FileError -> exit code 3); so it does when libhdf5 cannot
+// list some object's attributes or some group's links (what the probe cannot reach it cannot vouch
+// for, and a corrupt table can still answer a lookup by name); otherwise the parent reads it
 // for real. Errors the child meets (a missing dataset, a wrong type) are not reported by the guard:
 // the parent's own read reports them with its usual message.
 //
@@ -27,7 +29,9 @@ namespace saddlescope::io {
 void check_hdf5_file_survives_reading(const std::string& path, bool swmr_read = false);
 
 // Reads everything check_hdf5_file_survives_reading reads, in this process; errors are swallowed.
-// Exposed for the fuzz target's in-process mode and for tests.
-void read_every_object(const std::string& path, bool swmr_read = false);
+// Returns false when libhdf5 could not list some object's attributes or some group's links (a corrupt
+// table: check_hdf5_file_survives_reading refuses such a file, since the parent's lookups by name
+// would reach what the probe could not). Exposed for the fuzz target's in-process mode and for tests.
+bool read_every_object(const std::string& path, bool swmr_read = false);
 
 }  // namespace saddlescope::io

@@ -266,9 +266,10 @@ std::string read_string_attribute(hid_t object, const std::string& name) {
   if (variable > 0) {
     Handle memtype = utf8_string_type();
     char* text = nullptr;
-    check(H5Aread(attr.get(), memtype.get(), &text), "reading attribute '" + name + "'");
-    std::string value = text != nullptr ? text : "";
-    H5free_memory(text);
+    const herr_t status = H5Aread(attr.get(), memtype.get(), &text);
+    std::string value = status >= 0 && text != nullptr ? text : "";
+    H5free_memory(text);  // also after a failed read: libhdf5 may have allocated the string before failing
+    check(status, "reading attribute '" + name + "'");
     return value;
   }
   // Fixed-length strings (as some writers produce): read the declared size, trim at the first NUL.
