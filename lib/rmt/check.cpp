@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "parallel/parallel.h"
+#include "rmt/exact_jacobi.h"
 
 
 namespace saddlescope::rmt {
@@ -187,6 +188,8 @@ ExactValue exact_value(const EnsembleOptions& e, int k) {
       break;
     }
     case EnsembleKind::kHessian:
+      // Known for a two-level quadratic (quadratic:…,kappa=1,zero=0) through the Jacobi ensemble.
+      v = hessian_positive_probability_exact(e, k);
       break;
   }
   return v;
