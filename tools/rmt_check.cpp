@@ -56,7 +56,11 @@ void setup(CLI::App& app, Options& o) {
   app.add_option("--moves", o.check.splitting.moves_per_state, "Splitting: pCN proposals per recorded state")
       ->capture_default_str();
   app.add_option("--splitting-moves", o.moves,
-                 "Splitting moves: auto (eigenvalues for GOE), pcn (matrix entries, any ensemble), eigenvalues")
+                 "Splitting moves: auto (eigenvalues for GOE, slice for hessian, pcn otherwise), pcn (matrix entries, any ensemble), "
+                 "eigenvalues (GOE), slice (elliptical slice sampling, any ensemble)")
+      ->capture_default_str();
+  app.add_option("--diagnostic-moves", o.check.splitting.diagnostic_moves,
+                 "Splitting: moves of one extra chain per level whose score gives tau_int (0 = off)")
       ->capture_default_str();
   o.repetitions_flag = app.add_option("--repetitions", o.repetitions,
                                       "Splitting and integration: independent runs for the error bar (default: 16 for "
@@ -110,14 +114,8 @@ int run(Options& o, int argc, char** argv) {
   o.check.ks = sc::cli::parse_flag("--k", [&] { return sc::cli::parse_k_list(o.k); });
   o.check.method = sc::cli::parse_flag("--method", [&] { return sc::rmt::kMethodNames.parse(o.method); });
   o.check.monte_carlo.sampler = sc::cli::parse_flag("--sampler", [&] { return sc::rmt::kSamplerNames.parse(o.sampler); });
-  if (o.moves == "auto")
-    o.check.splitting.moves = sc::rmt::SplittingMoves::kAuto;
-  else if (o.moves == "pcn")
-    o.check.splitting.moves = sc::rmt::SplittingMoves::kMatrixPcn;
-  else if (o.moves == "eigenvalues")
-    o.check.splitting.moves = sc::rmt::SplittingMoves::kEigenvalueGas;
-  else
-    throw std::invalid_argument("unknown --splitting-moves '" + o.moves + "' (known: auto, pcn, eigenvalues)");
+  o.check.splitting.moves =
+      sc::cli::parse_flag("--splitting-moves", [&] { return sc::rmt::kSplittingMovesNames.parse(o.moves); });
   if (o.check.splitting.moves == sc::rmt::SplittingMoves::kEigenvalueGas &&
       !sc::rmt::Ensemble(o.check.ensemble, o.check.ks.front()).has_tridiagonal_model())
     throw std::invalid_argument("--splitting-moves eigenvalues needs --ensemble goe or goe-shift");

@@ -38,7 +38,8 @@ nlohmann::json settings_json(const rmt::CheckOptions& o, std::uint64_t seed) {
             {"repetitions", o.splitting.repetitions},
             {"initial_step", o.splitting.initial_step},
             {"max_levels", o.splitting.max_levels},
-            {"confidence", o.splitting.confidence}}},
+            {"confidence", o.splitting.confidence},
+            {"diagnostic_moves", o.splitting.diagnostic_moves}}},
           {"integration",
            {{"nodes", o.integration.nodes},
             {"sweeps", o.integration.sweeps},
@@ -98,6 +99,9 @@ nlohmann::json to_json(const rmt::CheckResult& result, const rmt::CheckOptions& 
                           {"matrix_evaluations", s.matrix_evaluations},
                           {"level_probabilities", s.run_level_probabilities},
                           {"level_acceptance", s.run_level_acceptance},
+                          {"level_tau_int", s.run_level_tau_int},
+                          {"calibrated_to_log_p", number_or_null(s.calibrated_to_log_p)},
+                          {"within_calibration", s.within_calibration},
                           {"seconds", r.splitting_seconds}};
     }
     if (r.has_integration) {
@@ -166,6 +170,24 @@ std::string p_text(double p, double log_p) {
 }
 }  // namespace
 
+namespace {
+// One line per reported splitting estimate without an exact value whose depth is beyond the calibrated
+// range of its moves (rmt/splitting.h, splitting_calibrated_to_log_p).
+std::string calibration_warnings(const rmt::CheckResult& result) {
+  std::string out;
+  for (const rmt::KResult& r : result.results) {
+    if (r.method_used != rmt::Method::kSplitting || r.exact.available || r.splitting.within_calibration) continue;
+    const double limit = r.splitting.calibrated_to_log_p;
+    out += "k = " + std::to_string(r.k) + ": ln P = " + g(r.log_p, 4) + " from " + rmt::to_string(r.splitting.moves_used) +
+           " splitting is " +
+           (std::isnan(limit) ? std::string("outside any calibration study")
+                              : "deeper than its calibrated range (ln P >= " + g(limit, 3) + ")") +
+           ": the interval is indicative only (docs/rmt.md, Calibration).\n";
+  }
+  return out;
+}
+}  // namespace
+
 std::string markdown_table(const rmt::CheckResult& result) {
   std::ostringstream t;
   t << "Ensemble: " << result.ensemble_description << "\n\n";
@@ -201,6 +223,7 @@ std::string markdown_table(const rmt::CheckResult& result) {
   }
   t << "Index theory in parentheses: GOE exact finite-k mean and variance from the Pfaffian generating function "
        "(k ≤ 100; beyond, the leading ln k/π²); diagonal binomial.\n";
+  t << calibration_warnings(result);
   return t.str();
 }
 
@@ -224,6 +247,7 @@ std::string summary_text(const rmt::CheckResult& result, const rmt::CheckOptions
                   result.fit.theta, result.fit.theta_se, std::log(3.0) / 4, result.fit.linear_slope);
     out += line;
   }
+  out += calibration_warnings(result);
   std::snprintf(line, sizeof line, "time %.2f s\n", result.seconds);
   return out + line;
 }
@@ -294,8 +318,10 @@ void write_check(hid_t file, const rmt::CheckResult& result) {
       h5::write_attribute(g.get(), "splitting_relative_error", r.splitting.relative_error);
       h5::write_vector(g.get(), "splitting_run_log_estimates", as_eigen(r.splitting.run_log_estimates));
       // Per repetition and level, flattened in repetition order; splitting_run_level_counts says where each run ends.
-      std::vector<double> probabilities, acceptance;
+      std::vector<double> probabilities, acceptance, tau_int;
       std::vector<std::int64_t> levels;
+      for (const std::vector<double>& run_tau : r.splitting.run_level_tau_int)
+        tau_int.insert(tau_int.end(), run_tau.begin(), run_tau.end());
       for (std::size_t i = 0; i < r.splitting.run_level_probabilities.size(); ++i) {
         probabilities.insert(probabilities.end(), r.splitting.run_level_probabilities[i].begin(),
                              r.splitting.run_level_probabilities[i].end());
@@ -303,9 +329,14 @@ void write_check(hid_t file, const rmt::CheckResult& result) {
         levels.push_back(static_cast<std::int64_t>(r.splitting.run_level_probabilities[i].size()));
       }
       h5::write_attribute(g.get(), "splitting_mean_acceptance", r.splitting.mean_acceptance);
+      h5::write_attribute(g.get(), "splitting_moves", to_string(r.splitting.moves_used));
+      h5::write_attribute(g.get(), "splitting_calibrated_to_log_p", r.splitting.calibrated_to_log_p);
+      h5::write_attribute(g.get(), "splitting_within_calibration", static_cast<std::int64_t>(r.splitting.within_calibration));
       h5::write_int_vector(g.get(), "splitting_run_level_counts", levels);
       h5::write_vector(g.get(), "splitting_level_probabilities", as_eigen(probabilities));
       h5::write_vector(g.get(), "splitting_level_acceptance", as_eigen(acceptance));
+      // Only with the mixing diagnostic on (one entry per refilled level, like the acceptance).
+      if (!tau_int.empty()) h5::write_vector(g.get(), "splitting_level_tau_int", as_eigen(tau_int));
     }
     if (r.has_integration) write_integration(g.get(), r.integration);
     if (r.exact.available) {

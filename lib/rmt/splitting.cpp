@@ -4,11 +4,14 @@
 #include <algorithm>
 #include <boost/math/distributions/students_t.hpp>
 #include <cmath>
+#include <limits>
+#include <numbers>
 #include <numeric>
 #include <stdexcept>
 
 #include "curvature/inertia.h"
 #include "parallel/parallel.h"
+#include "rmt/autocorrelation.h"
 #include "rmt/coulomb_gas.h"
 
 namespace saddlescope::rmt {
@@ -29,6 +32,8 @@ bool SplittingOptions::IsValid(std::string* why) const {
   if (!(initial_step > 0 && initial_step <= 1)) return fail("'initial_step' must be in (0, 1], got " + std::to_string(initial_step));
   if (max_levels < 1) return fail("'max_levels' must be >= 1, got " + std::to_string(max_levels));
   if (!(confidence > 0 && confidence < 1)) return fail("'confidence' must be in (0, 1), got " + std::to_string(confidence));
+  if (diagnostic_moves < 0 || diagnostic_moves > 1000000)
+    return fail("'diagnostic_moves' must be in [0, 1000000], got " + std::to_string(diagnostic_moves));
   return true;
 }
 
@@ -46,12 +51,31 @@ struct Run {
   std::int64_t accepted = 0, proposed = 0, evaluations = 0;
   std::vector<double> level_probabilities;  // conditional probability of each level, the last one included
   std::vector<double> level_acceptance;     // acceptance of the moves that refilled each level
+  std::vector<double> level_tau_int;        // τ_int of the diagnostic chain at each refilled level
 };
 
 // The move kernels of the one level loop below. A kernel owns the meaning of a state (a column of
 // dim() doubles), draws it iid from the ensemble (`draw`, returning its score λ_min(H)), moves a chain
 // with the law conditioned on {score > threshold} invariant (`move`), and adapts its step between
 // levels from the last level's counts (a deterministic function of the run).
+
+// A state of the Gaussian-coordinate kernels: z drawn iid N(0, I) into `state`, its score λ_min(H(z)).
+double draw_gaussian_state(const Ensemble& ensemble, random::Rng& rng, Eigen::Ref<Eigen::VectorXd> state,
+                           Eigen::VectorXd& z, Eigen::MatrixXd& H) {
+  ensemble.draw_gaussian(rng, z);
+  state = z;
+  ensemble.matrix(z, H);
+  return lambda_min(H);
+}
+
+// Whether λ_min(H(z)) > threshold, leaving H(z) in H. Cheap: λ_min > L ⇔ H − L·I positive definite
+// (Cholesky with early exit, on the copy `work`).
+bool in_level(const Ensemble& ensemble, const Eigen::VectorXd& z, double threshold, Eigen::MatrixXd& H,
+              Eigen::MatrixXd& work) {
+  ensemble.matrix(z, H);
+  work = H;
+  return curvature::is_positive_definite_in_place(work, threshold);
+}
 
 // pCN on the Gaussian coordinates z of H (any ensemble; splitting.h).
 class MatrixPcnKernel {
@@ -63,10 +87,7 @@ class MatrixPcnKernel {
   };
   Eigen::Index dim() const { return ensemble_.gaussian_dim(); }
   double draw(random::Rng& rng, Eigen::Ref<Eigen::VectorXd> state, Workspace& w) const {
-    ensemble_.draw_gaussian(rng, w.z);
-    state = w.z;
-    ensemble_.matrix(w.z, w.H);
-    return lambda_min(w.H);
+    return draw_gaussian_state(ensemble_, rng, state, w.z, w.H);
   }
   void move(Eigen::VectorXd& z, double& score, double threshold, int moves, random::Rng& rng, Workspace& w,
             GasCounts& counts) const {
@@ -74,11 +95,8 @@ class MatrixPcnKernel {
     w.proposal.resize(z.size());
     for (int move = 0; move < moves; ++move) {
       for (Eigen::Index i = 0; i < z.size(); ++i) w.proposal[i] = rho * z[i] + step_ * rng.normal();
-      ensemble_.matrix(w.proposal, w.H);
       ++counts.proposed[0];
-      // Cheap rejection first: λ_min > L ⇔ H − L·I positive definite (Cholesky, early exit).
-      w.work = w.H;
-      if (!curvature::is_positive_definite_in_place(w.work, threshold)) continue;
+      if (!in_level(ensemble_, w.proposal, threshold, w.H, w.work)) continue;
       z = w.proposal;
       score = lambda_min(w.H);
       ++counts.accepted[0];
@@ -92,6 +110,55 @@ class MatrixPcnKernel {
  private:
   const Ensemble& ensemble_;
   double step_;
+};
+
+// Elliptical slice sampling on the Gaussian coordinates z of H restricted to the level (any ensemble;
+// splitting.h). With an indicator likelihood the slice height is irrelevant: every point of the ellipse
+// inside the level is on the slice, so the move is the paper's shrinking-bracket loop with "inside the
+// level" as its test. The bracket always contains θ = 0, the current state (inside), so the loop ends with
+// probability 1; a bracket narrower than 1e-12 rad (the state's own rounding neighbourhood — never seen)
+// leaves the state where it is rather than loop on.
+class EllipticalSliceKernel {
+ public:
+  explicit EllipticalSliceKernel(const Ensemble& ensemble) : ensemble_(ensemble) {}
+  struct Workspace {
+    Eigen::VectorXd z, nu, proposal;
+    Eigen::MatrixXd H, work;
+  };
+  Eigen::Index dim() const { return ensemble_.gaussian_dim(); }
+  double draw(random::Rng& rng, Eigen::Ref<Eigen::VectorXd> state, Workspace& w) const {
+    return draw_gaussian_state(ensemble_, rng, state, w.z, w.H);
+  }
+  void move(Eigen::VectorXd& z, double& score, double threshold, int moves, random::Rng& rng, Workspace& w,
+            GasCounts& counts) const {
+    constexpr double kTwoPi = 2.0 * std::numbers::pi;
+    w.nu.resize(z.size());
+    w.proposal.resize(z.size());
+    for (int move = 0; move < moves; ++move) {
+      for (Eigen::Index i = 0; i < z.size(); ++i) w.nu[i] = rng.normal();
+      double theta = kTwoPi * rng.uniform();
+      double low = theta - kTwoPi, high = theta;
+      for (;;) {
+        w.proposal = std::cos(theta) * z + std::sin(theta) * w.nu;
+        ++counts.proposed[0];
+        if (in_level(ensemble_, w.proposal, threshold, w.H, w.work)) {
+          z = w.proposal;
+          score = lambda_min(w.H);
+          ++counts.accepted[0];
+          break;
+        }
+        (theta < 0 ? low : high) = theta;
+        if (high - low < 1e-12) break;
+        theta = low + (high - low) * rng.uniform();
+      }
+    }
+  }
+  // One matrix evaluation per proposal.
+  std::int64_t evaluations(const GasCounts& counts) const { return counts.proposed[0]; }
+  void adapt(const GasCounts&) {}  // nothing to tune
+
+ private:
+  const Ensemble& ensemble_;
 };
 
 // The GOE eigenvalues as a Coulomb gas (rmt/coulomb_gas.h): single-eigenvalue, translation and dilation
@@ -173,6 +240,22 @@ Run level_loop(Kernel& kernel, const SplittingOptions& o, std::uint64_t seed, st
                score[static_cast<std::size_t>(order[static_cast<std::size_t>(Ns)])]);
     run.log_p += std::log(static_cast<double>(Ns) / static_cast<double>(N));
     run.level_probabilities.push_back(static_cast<double>(Ns) / static_cast<double>(N));
+    if (o.diagnostic_moves > 0) {
+      // Stream index N: no refilling chain has it (they are 0 … Ns − 1).
+      random::Rng rng(seed, stream_id({stream_base, repetition, static_cast<std::uint64_t>(level), static_cast<std::uint64_t>(N)}));
+      const auto pick = std::min<std::int64_t>(Ns - 1, static_cast<std::int64_t>(rng.uniform() * static_cast<double>(Ns)));
+      const std::int64_t src = order[static_cast<std::size_t>(pick)];
+      Eigen::VectorXd state = states.col(src);
+      double s = score[static_cast<std::size_t>(src)];
+      typename Kernel::Workspace workspace;
+      GasCounts ignored;
+      std::vector<double> series(static_cast<std::size_t>(o.diagnostic_moves));
+      for (double& value : series) {
+        kernel.move(state, s, threshold, 1, rng, workspace, ignored);
+        value = s;
+      }
+      run.level_tau_int.push_back(integrated_autocorrelation(series).tau_int);
+    }
     std::vector<GasCounts> counts(static_cast<std::size_t>(Ns));
     // Chain j (a kept state) fills slots j, j + Ns, j + 2Ns, … < N.
 #pragma omp parallel
@@ -215,24 +298,47 @@ Run level_loop(Kernel& kernel, const SplittingOptions& o, std::uint64_t seed, st
 
 namespace {
 
-// Which moves a run uses (splitting.h); throws for invalid options.
-bool uses_gas(const Ensemble& ensemble, const SplittingOptions& options) {
+// The calibrated depths (splitting.h), from the study tables in docs/rmt.md ("Calibration: objective
+// Hessians"): the deepest cell whose 20 intervals covered at least 18 times with a mean z² within the
+// range a correct t₇ interval gives.
+constexpr double kPcnCalibratedToLogP = -24.0;
+constexpr double kSliceCalibratedToLogP = -38.0;
+
+// Which moves a run uses (splitting.h; never kAuto); throws for invalid options.
+SplittingMoves moves_used(const Ensemble& ensemble, const SplittingOptions& options) {
   std::string why;
   if (!options.IsValid(&why)) throw std::invalid_argument(why);
   if (options.moves == SplittingMoves::kEigenvalueGas && !ensemble.has_tridiagonal_model())
     throw std::invalid_argument("splitting moves 'eigenvalues' need ensemble goe or goe-shift");
-  return options.moves == SplittingMoves::kEigenvalueGas ||
-         (options.moves == SplittingMoves::kAuto && ensemble.has_tridiagonal_model());
+  if (options.moves != SplittingMoves::kAuto) return options.moves;
+  if (ensemble.has_tridiagonal_model()) return SplittingMoves::kEigenvalueGas;
+  // hessian: slice moves — calibrated deeper than pcn at 3.8× its CPU time (docs/rmt.md, "Calibration:
+  // objective Hessians"); the other ensembles keep pcn.
+  return ensemble.options().kind == EnsembleKind::kHessian ? SplittingMoves::kEllipticalSlice : SplittingMoves::kMatrixPcn;
 }
 
 }  // namespace
+
+double splitting_calibrated_to_log_p(SplittingMoves moves) {
+  switch (moves) {
+    case SplittingMoves::kMatrixPcn:
+      return kPcnCalibratedToLogP;
+    case SplittingMoves::kEllipticalSlice:
+      return kSliceCalibratedToLogP;
+    case SplittingMoves::kEigenvalueGas:
+      return std::numeric_limits<double>::quiet_NaN();
+    case SplittingMoves::kAuto:
+      break;
+  }
+  throw std::invalid_argument("splitting_calibrated_to_log_p: resolve 'auto' first");
+}
 
 std::int64_t subset_simulation_items(const SplittingOptions& options) { return options.repetitions; }
 
 void subset_simulation_compute_items(const Ensemble& ensemble, const SplittingOptions& options, std::uint64_t seed,
                                      std::uint64_t stream_base, std::int64_t first_item, ItemRecords records,
                                      const Progress& progress) {
-  const bool gas = uses_gas(ensemble, options);
+  const SplittingMoves moves = moves_used(ensemble, options);
   if (static_cast<std::int64_t>(records.size()) != subset_simulation_items(options))
     throw std::invalid_argument("subset_simulation_compute_items: " + std::to_string(records.size()) +
                                 " records for " + std::to_string(options.repetitions) + " repetitions");
@@ -240,8 +346,11 @@ void subset_simulation_compute_items(const Ensemble& ensemble, const SplittingOp
   for (int rep = 0; rep < options.repetitions; ++rep) {
     if (!parallel::owns_item(first_item + rep)) continue;
     Run run;
-    if (gas) {
+    if (moves == SplittingMoves::kEigenvalueGas) {
       EigenvalueGasKernel kernel(ensemble);
+      run = level_loop(kernel, options, seed, stream_base, static_cast<std::uint64_t>(rep));
+    } else if (moves == SplittingMoves::kEllipticalSlice) {
+      EllipticalSliceKernel kernel(ensemble);
       run = level_loop(kernel, options, seed, stream_base, static_cast<std::uint64_t>(rep));
     } else {
       MatrixPcnKernel kernel(ensemble, options.initial_step);
@@ -256,13 +365,15 @@ void subset_simulation_compute_items(const Ensemble& ensemble, const SplittingOp
     record.insert(record.end(), run.level_probabilities.begin(), run.level_probabilities.end());
     record.push_back(static_cast<double>(run.level_acceptance.size()));
     record.insert(record.end(), run.level_acceptance.begin(), run.level_acceptance.end());
+    record.push_back(static_cast<double>(run.level_tau_int.size()));
+    record.insert(record.end(), run.level_tau_int.begin(), run.level_tau_int.end());
     if (progress) progress(rep + 1, options.repetitions);
   }
 }
 
 SplittingResult subset_simulation(const Ensemble& ensemble, const SplittingOptions& options, std::uint64_t seed,
                                   std::uint64_t stream_base, const Progress& progress) {
-  uses_gas(ensemble, options);  // validates
+  moves_used(ensemble, options);  // validates
   // Every rank runs the repetitions it owns, then gets every run and combines them in repetition order.
   std::vector<std::vector<double>> records(static_cast<std::size_t>(subset_simulation_items(options)));
   subset_simulation_compute_items(ensemble, options, seed, stream_base, 0, records, progress);
@@ -274,7 +385,7 @@ SplittingResult subset_simulation_from_items(const Ensemble& ensemble, const Spl
                                              std::span<const std::vector<double>> records) {
   SplittingResult r;
   std::int64_t accepted = 0, proposed = 0;
-  r.moves_used = uses_gas(ensemble, options) ? SplittingMoves::kEigenvalueGas : SplittingMoves::kMatrixPcn;
+  r.moves_used = moves_used(ensemble, options);
   if (static_cast<std::int64_t>(records.size()) != subset_simulation_items(options))
     throw std::invalid_argument("subset_simulation_from_items: " + std::to_string(records.size()) + " records for " +
                                 std::to_string(options.repetitions) + " repetitions");
@@ -292,6 +403,10 @@ SplittingResult subset_simulation_from_items(const Ensemble& ensemble, const Spl
     const auto acceptance = static_cast<std::size_t>(run.at(at));
     r.run_level_acceptance.emplace_back(run.begin() + static_cast<std::ptrdiff_t>(at + 1),
                                         run.begin() + static_cast<std::ptrdiff_t>(at + 1 + acceptance));
+    const std::size_t at_tau = at + 1 + acceptance;
+    const auto taus = static_cast<std::size_t>(run.at(at_tau));
+    r.run_level_tau_int.emplace_back(run.begin() + static_cast<std::ptrdiff_t>(at_tau + 1),
+                                     run.begin() + static_cast<std::ptrdiff_t>(at_tau + 1 + taus));
   }
   const double R = options.repetitions;
   // Mean and spread on estimates scaled by the largest run, so nothing underflows: log_p stays right
@@ -311,6 +426,8 @@ SplittingResult subset_simulation_from_items(const Ensemble& ensemble, const Spl
   r.ci_low = std::exp(r.log_ci_low);
   r.ci_high = std::exp(r.log_ci_high);
   r.mean_acceptance = proposed > 0 ? static_cast<double>(accepted) / static_cast<double>(proposed) : 0.0;
+  r.calibrated_to_log_p = splitting_calibrated_to_log_p(r.moves_used);
+  r.within_calibration = r.log_p >= r.calibrated_to_log_p;  // false for NaN
   return r;
 }
 

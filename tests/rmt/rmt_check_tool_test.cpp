@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -144,4 +145,43 @@ TEST(RmtCheckTool, CalibrationCarriesThePooledSummary) {
   auto g = h5::open_group(file.get(), "calibration");
   EXPECT_EQ(h5::read_int_attribute(g.get(), "pooled_runs"), 6);
   std::filesystem::remove(path);
+}
+
+TEST(RmtCheckTool, SliceMovesEndToEnd) {
+  // --splitting-moves slice on a two-level Hessian (exact ln P = 21 ln ½): the JSON and the HDF5 file name the
+  // moves, carry the exact value and the calibration label.
+  const auto path = std::filesystem::temp_directory_path() / "rmt_check_tool_slice_test.h5";
+  std::filesystem::remove(path);
+  const auto o = run("--ensemble hessian --objective quadratic:n=14,kappa=1,negative=7 --k 6 --method splitting "
+                     "--splitting-moves slice --population 200 --repetitions 3 --diagnostic-moves 20 --json --out " +
+                     path.string());
+  ASSERT_EQ(o.code, 0);
+  const auto r = nlohmann::json::parse(o.out)["results"][0];
+  EXPECT_EQ(r["splitting"]["moves"], "slice");
+  EXPECT_NEAR(r["exact"]["log_p"].get<double>(), 21 * std::log(0.5), 1e-12);
+  EXPECT_TRUE(r["splitting"]["within_calibration"].is_boolean());
+  EXPECT_EQ(r["splitting"]["level_tau_int"].size(), 3u);
+  namespace h5 = saddlescope::io::h5;
+  h5::silence_errors();
+  auto file = h5::open_file(path.string());
+  auto g = h5::open_group(file.get(), "k_6");
+  EXPECT_EQ(h5::read_string_attribute(g.get(), "splitting_moves"), "slice");
+  EXPECT_TRUE(h5::exists(g.get(), "splitting_level_tau_int"));
+  std::filesystem::remove(path);
+}
+
+TEST(RmtCheckTool, BadSplittingMovesAreRefusedWithOneLine) {
+  for (const std::string args : {"--splitting-moves sliced", "--ensemble hessian --k 2 --splitting-moves eigenvalues",
+                                 "--diagnostic-moves -1"}) {
+    const std::string command = std::string(SADDLESCOPE_BIN_DIR) + "/rmt-check " + args + " 2>&1 >/dev/null";
+    FILE* pipe = popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string err;
+    char buffer[1024];
+    std::size_t n;
+    while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) err.append(buffer, n);
+    const int status = pclose(pipe);
+    EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 2) << args;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << args << ": " << err;
+  }
 }
