@@ -77,18 +77,29 @@ bool in_level(const Ensemble& ensemble, const Eigen::VectorXd& z, double thresho
   return curvature::is_positive_definite_in_place(work, threshold);
 }
 
-// pCN on the Gaussian coordinates z of H (any ensemble; splitting.h).
-class MatrixPcnKernel {
+// What the kernels on the Gaussian coordinates z of H share: the state is z, drawn iid N(0, I), and the
+// cost is one matrix evaluation per proposal.
+class GaussianCoordinateKernel {
  public:
-  MatrixPcnKernel(const Ensemble& ensemble, double initial_step) : ensemble_(ensemble), step_(initial_step) {}
+  explicit GaussianCoordinateKernel(const Ensemble& ensemble) : ensemble_(ensemble) {}
   struct Workspace {
-    Eigen::VectorXd z, proposal;
+    Eigen::VectorXd z, nu, proposal;
     Eigen::MatrixXd H, work;
   };
   Eigen::Index dim() const { return ensemble_.gaussian_dim(); }
   double draw(random::Rng& rng, Eigen::Ref<Eigen::VectorXd> state, Workspace& w) const {
     return draw_gaussian_state(ensemble_, rng, state, w.z, w.H);
   }
+  std::int64_t evaluations(const GasCounts& counts) const { return counts.proposed[0]; }
+
+ protected:
+  const Ensemble& ensemble_;
+};
+
+// pCN on the Gaussian coordinates z of H (any ensemble; splitting.h).
+class MatrixPcnKernel : public GaussianCoordinateKernel {
+ public:
+  MatrixPcnKernel(const Ensemble& ensemble, double initial_step) : GaussianCoordinateKernel(ensemble), step_(initial_step) {}
   void move(Eigen::VectorXd& z, double& score, double threshold, int moves, random::Rng& rng, Workspace& w,
             GasCounts& counts) const {
     const double rho = std::sqrt(std::max(0.0, 1.0 - step_ * step_));
@@ -102,13 +113,10 @@ class MatrixPcnKernel {
       ++counts.accepted[0];
     }
   }
-  // One matrix evaluation per proposal.
-  std::int64_t evaluations(const GasCounts& counts) const { return counts.proposed[0]; }
   // Aim at an acceptance rate near 0.3 (a common target for random-walk-type proposals).
   void adapt(const GasCounts& level) { step_ = std::clamp(step_ * std::exp(2.0 * (level.rate(0) - 0.3)), 1e-4, 1.0); }
 
  private:
-  const Ensemble& ensemble_;
   double step_;
 };
 
@@ -118,17 +126,9 @@ class MatrixPcnKernel {
 // level" as its test. The bracket always contains θ = 0, the current state (inside), so the loop ends with
 // probability 1; a bracket narrower than 1e-12 rad (the state's own rounding neighbourhood — never seen)
 // leaves the state where it is rather than loop on.
-class EllipticalSliceKernel {
+class EllipticalSliceKernel : public GaussianCoordinateKernel {
  public:
-  explicit EllipticalSliceKernel(const Ensemble& ensemble) : ensemble_(ensemble) {}
-  struct Workspace {
-    Eigen::VectorXd z, nu, proposal;
-    Eigen::MatrixXd H, work;
-  };
-  Eigen::Index dim() const { return ensemble_.gaussian_dim(); }
-  double draw(random::Rng& rng, Eigen::Ref<Eigen::VectorXd> state, Workspace& w) const {
-    return draw_gaussian_state(ensemble_, rng, state, w.z, w.H);
-  }
+  explicit EllipticalSliceKernel(const Ensemble& ensemble) : GaussianCoordinateKernel(ensemble) {}
   void move(Eigen::VectorXd& z, double& score, double threshold, int moves, random::Rng& rng, Workspace& w,
             GasCounts& counts) const {
     constexpr double kTwoPi = 2.0 * std::numbers::pi;
@@ -153,12 +153,7 @@ class EllipticalSliceKernel {
       }
     }
   }
-  // One matrix evaluation per proposal.
-  std::int64_t evaluations(const GasCounts& counts) const { return counts.proposed[0]; }
   void adapt(const GasCounts&) {}  // nothing to tune
-
- private:
-  const Ensemble& ensemble_;
 };
 
 // The GOE eigenvalues as a Coulomb gas (rmt/coulomb_gas.h): single-eigenvalue, translation and dilation
@@ -302,7 +297,7 @@ namespace {
 // Hessians"): the deepest cell whose 20 intervals covered at least 18 times with a mean z² within the
 // range a correct t₇ interval gives.
 constexpr double kPcnCalibratedToLogP = -24.0;
-constexpr double kSliceCalibratedToLogP = -38.0;
+constexpr double kSliceCalibratedToLogP = -43.0;
 
 // Which moves a run uses (splitting.h; never kAuto); throws for invalid options.
 SplittingMoves moves_used(const Ensemble& ensemble, const SplittingOptions& options) {
