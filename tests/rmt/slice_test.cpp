@@ -96,11 +96,11 @@ TEST(RmtSliceSplitting, MixingDiagnosticIsRecordedAndLeavesTheEstimateAlone) {
 
 TEST(RmtSliceSplitting, EstimatesDeeperThanTheCalibrationAreLabelled) {
   // diagonal at μ = −3: ln P = k ln Φ(−3) = −6.6k, so k = 2 lies inside the calibrated range of slice moves
-  // and k = 6 (−39.6) beyond it; the label is a comparison of ln P̂ with splitting_calibrated_to_log_p.
+  // and k = 8 (−52.8) beyond it; the label is a comparison of ln P̂ with splitting_calibrated_to_log_p.
   const double limit = sc::rmt::splitting_calibrated_to_log_p(SplittingMoves::kEllipticalSlice);
   ASSERT_TRUE(std::isfinite(limit));
   const auto shallow = sc::rmt::subset_simulation(ensemble(EnsembleKind::kDiagonal, 2, -3.0), slice(100, 2), 1, 5);
-  const auto deep = sc::rmt::subset_simulation(ensemble(EnsembleKind::kDiagonal, 6, -3.0), slice(100, 2), 1, 5);
+  const auto deep = sc::rmt::subset_simulation(ensemble(EnsembleKind::kDiagonal, 8, -3.0), slice(100, 2), 1, 5);
   EXPECT_EQ(shallow.calibrated_to_log_p, limit);
   EXPECT_EQ(shallow.within_calibration, shallow.log_p >= limit);
   EXPECT_TRUE(shallow.within_calibration);
