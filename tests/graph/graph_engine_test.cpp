@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "graph_checks.h"
+#include "models/graph/plan.h"
 #include "models/network.h"
 
 namespace {
@@ -107,13 +108,8 @@ TEST(GraphEngine, ResidualCnnDerivativesBothBatchNormModes) {
   }
 }
 
-// A one-block pre-norm transformer encoder as torch 1.13 exports it: LayerNorm (opset 17), two-head
-// self-attention through MatMul / Reshape / Transpose / Softmax with the 1/√d scaling as a Mul by a
-// constant, residuals, an MLP with exact GELU in its exported form x·½(1 + erf(x/√2)), a mean over the
-// sequence and a linear head.
-TEST(GraphEngine, AttentionBlockDerivatives) {
-  const std::int64_t T = 4, D = 6, heads = 2, dh = D / heads;
-  Builder b({T, D}, 13);
+GraphIR attention_block(Builder& b, std::int64_t T, std::int64_t D, std::int64_t heads) {
+  const std::int64_t dh = D / heads;
   using Ints = std::vector<std::int64_t>;
   auto layer_norm = [&](const std::string& x, const std::string& name) {
     return b.node("LayerNormalization", {x, b.param(name + ".weight", {D}, 0.5), b.param(name + ".bias", {D}, 0.1)},
@@ -144,8 +140,59 @@ TEST(GraphEngine, AttentionBlockDerivatives) {
                                    b.constant("half", float_tensor({}, {0.5}))});
   const auto x2 = b.node("Add", {x1, dense(gelu, 2 * D, D, "fc2")});
   const auto pooled = b.node("ReduceMean", {x2}, {{"axes", Ints{1}}, {"keepdims", std::int64_t{0}}});
-  GraphObjective f(b.finish(b.linear(pooled, D, 3, "head")), GraphOptions{}, class_data(4, T * D, 3, 14));
+  return b.finish(b.linear(pooled, D, 3, "head"));
+}
+
+// A one-block pre-norm transformer encoder as torch 1.13 exports it: LayerNorm (opset 17), two-head
+// self-attention through MatMul / Reshape / Transpose / Softmax with the 1/√d scaling as a Mul by a
+// constant, residuals, an MLP with exact GELU in its exported form x·½(1 + erf(x/√2)), a mean over the
+// sequence and a linear head.
+TEST(GraphEngine, AttentionBlockDerivatives) {
+  const std::int64_t T = 4, D = 6, heads = 2;
+  Builder b({T, D}, 13);
+  GraphObjective f(attention_block(b, T, D, heads), GraphOptions{}, class_data(4, T * D, 3, 14));
   check_derivatives(f, b.parameters(), 15);
+}
+
+// The compile-time fusions (GraphOptions::fuse_steps: the products read the head split and write the
+// head merge in place, the 1/√d scale folded into the product's α) against the op-by-op lowering of
+// the same graph. The fused products run the same GEMMs on the same numbers, addressed with strides;
+// only α·(q·kᵀ) with α = fl(1/√d) against fl(q·kᵀ)·fl(1/√d) rounds differently (≤ 1 ulp per score), and
+// that propagates through softmax, LayerNorm and GELU with O(1) condition numbers: 1e-13 relative is
+// a few hundred ulps. A wrong stride or a head written to the wrong place changes the result by O(1).
+TEST(GraphEngine, FusedAttentionLayoutsEqualTheOpByOpGraph) {
+  const std::int64_t T = 5, D = 8, heads = 2;
+  Builder b({T, D}, 21);
+  const GraphIR ir = attention_block(b, T, D, heads);
+  GraphOptions plain;
+  plain.fuse_steps = false;
+  const io::DataArrays data = class_data(6, T * D, 3, 22);
+  // The fusions happen: 4 head Transposes, 4 Reshapes and the scale's Mul leave the compiled plan.
+  std::vector<models::graph::detail::BatchNormInfo> norms;
+  const auto with = models::graph::detail::compile(ir, 6, BatchNormMode::eval, &norms, true);
+  const auto without = models::graph::detail::compile(ir, 6, BatchNormMode::eval, &norms, false);
+  EXPECT_EQ(without->steps.size() - with->steps.size(), 9u);
+  GraphObjective fused(ir, GraphOptions{}, data), unfused(ir, plain, data);
+  const Vector x = b.parameters();
+  const double tolerance = 1e-13;
+  EXPECT_NEAR(fused.value(x), unfused.value(x), tolerance * std::abs(unfused.value(x)));
+  Vector g1, g2;
+  fused.gradient(x, g1);
+  unfused.gradient(x, g2);
+  EXPECT_LE((g1 - g2).norm(), tolerance * g2.norm());
+  const Matrix V = random_matrix(x.size(), 4, 23);
+  Matrix H1, H2, G1, G2;
+  fused.hessian_vector_product(x, V, H1);
+  unfused.hessian_vector_product(x, V, H2);
+  EXPECT_LE((H1 - H2).norm(), tolerance * H2.norm());
+  fused.gauss_newton_vector_product(x, V, G1);
+  unfused.gauss_newton_vector_product(x, V, G2);
+  EXPECT_LE((G1 - G2).norm(), tolerance * G2.norm());
+  // A mini-batch (another compiled batch size) through both
+  const std::vector<std::int64_t> batch{4, 1, 3};
+  fused.batch_hessian_vector_product(x, batch, V, H1);
+  unfused.batch_hessian_vector_product(x, batch, V, H2);
+  EXPECT_LE((H1 - H2).norm(), tolerance * H2.norm());
 }
 
 // Full batch as an explicit index list = value(); a mini-batch's derivatives pass the same checks.

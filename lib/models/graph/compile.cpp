@@ -350,6 +350,9 @@ class Lowering {
     s.trans_a = trans_a;
     s.trans_b = trans_b;
     s.scalar = alpha;
+    s.lda = trans_a ? M : K;  // dense storage
+    s.ldb = trans_b ? K : N;
+    s.ldc = N;
     const auto ma = broadcast_map(ba, bc), mb = broadcast_map(bb, bc);
     const std::int64_t items = element_count(bc);
     if (items > 1 && element_count(bb) == 1 && ma.empty() && !trans_a) {
@@ -1169,13 +1172,237 @@ class Lowering {
   std::vector<std::unique_ptr<Tensor>> take_statics() { return std::move(owned_statics_); }
 };
 
+// --- fusion of layout steps into matrix products ----------------------------------------------------
+// Attention as torch exports it splits heads with Reshape + Transpose before its two products and merges
+// them with Transpose + Reshape after: [B, T, h·d] → [B, h, T, d] and back. Each Transpose is a gather
+// step (a full pass over the activation in every one of the four passes, and a scatter-add adjoint in
+// the two reverse ones) and each Reshape a copy. But one head of one sample is a plain row-major matrix
+// inside the untransposed activation — rows T apart by h·d, columns adjacent — so the products can read
+// (and the merge can be written) in place with a leading dimension, and the gather and copy steps go.
+// The product's arithmetic is unchanged (the same GEMM over the same numbers, only addressed with a
+// stride), so the fused graph computes the same values; tests/graph and GraphTorch check it against
+// the unfused graph and torch.
+
+// One [R, C] batch item starting at `first` of a gather's output reads source base + r·row + q·col when
+// its map is affine over the item (both strides positive, so no padding entries); false otherwise.
+struct AffineItem {
+  std::int64_t base = 0, row = 0, col = 0;
+};
+bool affine_item(const std::vector<std::int32_t>& map, std::int64_t first, std::int64_t R, std::int64_t C, AffineItem& out) {
+  if (R < 2 || C < 2) return false;
+  const std::int64_t base = map[first], row = map[first + C] - base, col = map[first + 1] - base;
+  if (base < 0 || row <= 0 || col <= 0) return false;
+  for (std::int64_t r = 0; r < R; ++r)
+    for (std::int64_t q = 0; q < C; ++q)
+      if (map[first + r * C + q] != base + r * row + q * col) return false;
+  out = {base, row, col};
+  return true;
+}
+
+// An operand of a matmul step (`which` 0 = A, 1 = B) read through the gather map instead: new offsets,
+// leading dimension and transposition, or false when some batch item is not a strided matrix.
+bool rewrite_operand(Step& s, int which, const std::vector<std::int32_t>& map, bool apply) {
+  const bool trans = which == 0 ? s.trans_a : s.trans_b;
+  // stored extents of the operand's item: A [M, K] / [K, M], B [K, N] / [N, K]
+  const std::int64_t rows = which == 0 ? (trans ? s.K : s.M) : (trans ? s.N : s.K);
+  const std::int64_t cols = which == 0 ? (trans ? s.M : s.K) : (trans ? s.K : s.N);
+  if ((which == 0 ? s.lda : s.ldb) != cols) return false;  // already strided: not composed
+  std::vector<std::int64_t> bases;
+  std::int64_t ld = 0;
+  bool flipped = false;
+  for (std::size_t i = 0; i < s.batches.size(); ++i) {
+    AffineItem a;
+    if (!affine_item(map, s.batches[i][which], rows, cols, a)) return false;
+    // columns adjacent: row-major with ld = row; rows adjacent: the transpose is row-major with ld = col
+    const bool flip = a.col != 1;
+    if (flip && a.row != 1) return false;
+    const std::int64_t item_ld = flip ? a.col : a.row;
+    if (item_ld < (flip ? rows : cols)) return false;  // overlapping rows: not a matrix
+    if (i == 0) {
+      flipped = flip;
+      ld = item_ld;
+    } else if (flip != flipped || item_ld != ld) {
+      return false;
+    }
+    bases.push_back(a.base);
+  }
+  if (!apply) return true;
+  for (std::size_t i = 0; i < s.batches.size(); ++i) s.batches[i][which] = bases[i];
+  if (which == 0) {
+    s.lda = ld;
+    s.trans_a = trans != flipped;
+  } else {
+    s.ldb = ld;
+    s.trans_b = trans != flipped;
+  }
+  return true;
+}
+
+void fuse_layouts(Compiled& c) {
+  const std::size_t count = c.values.size();
+  std::vector<int> uses(count, 0), producer(count, -1);
+  std::vector<bool> removed(c.steps.size(), false), fused(c.steps.size(), false);
+  auto recount = [&] {
+    std::fill(uses.begin(), uses.end(), 0);
+    std::fill(producer.begin(), producer.end(), -1);
+    for (std::size_t si = 0; si < c.steps.size(); ++si) {
+      if (removed[si]) continue;
+      for (const int v : c.steps[si].inputs) ++uses[v];
+      producer[c.steps[si].output] = static_cast<int>(si);
+    }
+    ++uses[c.output];
+  };
+  recount();
+  auto reads_once = [](const Step& s, int which, int v) {  // a product reading v as one operand only
+    return s.kind == StepKind::matmul && s.inputs[which] == v && s.inputs[1 - which] != v;
+  };
+  // 1. A gather of an activation whose every consumer is a product that can read it strided.
+  for (std::size_t gi = 0; gi < c.steps.size(); ++gi) {
+    const Step& g = c.steps[gi];
+    if (g.kind != StepKind::gather) continue;
+    const int x = g.inputs[0], y = g.output;
+    // Parameters keep their Transposes: K-FAC recognises a layer by a product reading its weight
+    // directly (kronecker.cpp), and a weight's transpose is tiny next to the activations.
+    if (c.values[x].kind == ValueKind::parameter || c.values[x].kind == ValueKind::constant) continue;
+    if (y == c.output || c.values[x].numel != c.values[y].numel) continue;
+    std::vector<std::pair<std::size_t, int>> consumers;
+    bool ok = true;
+    for (std::size_t si = gi + 1; si < c.steps.size() && ok; ++si) {
+      if (removed[si]) continue;
+      const Step& s = c.steps[si];
+      for (int which = 0; which < static_cast<int>(s.inputs.size()); ++which) {
+        if (s.inputs[which] != y) continue;
+        if (which > 1 || !reads_once(s, which, y)) ok = false;
+        else consumers.emplace_back(si, which);
+      }
+    }
+    if (!ok || consumers.empty()) continue;
+    for (const auto& [si, which] : consumers)
+      if (!rewrite_operand(c.steps[si], which, g.map_a, false)) ok = false;
+    if (!ok) continue;
+    for (const auto& [si, which] : consumers) {
+      rewrite_operand(c.steps[si], which, g.map_a, true);
+      c.steps[si].inputs[which] = x;
+      fused[si] = true;
+    }
+    removed[gi] = true;
+    recount();
+  }
+  // 2. A gather (a permutation) that only rearranges one product's output: the product writes there.
+  for (std::size_t gi = 0; gi < c.steps.size(); ++gi) {
+    const Step& g = c.steps[gi];
+    if (removed[gi] || g.kind != StepKind::gather) continue;
+    const int x = g.inputs[0], y = g.output;
+    const int p = producer[x];
+    if (p < 0 || c.steps[p].kind != StepKind::matmul || uses[x] != 1 || x == c.output) continue;
+    const auto n = static_cast<std::size_t>(c.values[y].numel);
+    if (c.values[x].numel != c.values[y].numel || g.map_a.size() != n) continue;
+    std::vector<std::int32_t> inverse(n, -1);
+    bool ok = true;
+    for (std::size_t i = 0; i < n && ok; ++i) {
+      const std::int32_t src = g.map_a[i];
+      if (src < 0 || static_cast<std::size_t>(src) >= n || inverse[src] >= 0) ok = false;
+      else inverse[src] = static_cast<std::int32_t>(i);
+    }
+    Step& s = c.steps[p];
+    if (!ok || s.ldc != s.N) continue;
+    std::vector<std::int64_t> bases;
+    std::int64_t ldc = 0;
+    for (const auto& b : s.batches) {
+      AffineItem a;
+      if (!affine_item(inverse, b[2], s.M, s.N, a) || a.col != 1 || a.row < s.N || (!bases.empty() && a.row != ldc)) {
+        ok = false;
+        break;
+      }
+      ldc = a.row;
+      bases.push_back(a.base);
+    }
+    if (!ok) continue;
+    for (std::size_t i = 0; i < bases.size(); ++i) s.batches[i][2] = bases[i];
+    s.ldc = ldc;
+    s.output = y;
+    fused[p] = true;
+    removed[gi] = true;
+    recount();
+  }
+  // 3. Reshapes (copies) next to a fused product: the product reads the copy's input, or writes its output.
+  for (std::size_t ci = 0; ci < c.steps.size(); ++ci) {
+    const Step& cp = c.steps[ci];
+    if (removed[ci] || cp.kind != StepKind::copy) continue;
+    const int x = cp.inputs[0], y = cp.output;
+    if (y == c.output) continue;
+    const int p = producer[x];
+    if (p >= 0 && fused[p] && c.steps[p].kind == StepKind::matmul && uses[x] == 1 && x != c.output) {
+      c.steps[p].output = y;  // the same flat layout under the copy's shape
+      removed[ci] = true;
+      recount();
+      continue;
+    }
+    bool ok = uses[y] > 0;
+    for (std::size_t si = ci + 1; si < c.steps.size() && ok; ++si) {
+      if (removed[si]) continue;
+      for (const int v : c.steps[si].inputs)
+        if (v == y && !(fused[si] && c.steps[si].kind == StepKind::matmul)) ok = false;
+    }
+    if (!ok) continue;
+    for (std::size_t si = ci + 1; si < c.steps.size(); ++si)
+      if (!removed[si])
+        for (int& v : c.steps[si].inputs)
+          if (v == y) v = x;
+    removed[ci] = true;
+    recount();
+  }
+  // 4. A product's output divided or multiplied by a constant scalar (attention's 1/√d): folded into α.
+  for (std::size_t bi = 0; bi < c.steps.size(); ++bi) {
+    const Step& b = c.steps[bi];
+    if (removed[bi] || b.kind != StepKind::binary || (b.binary != BinaryOp::mul && b.binary != BinaryOp::div)) continue;
+    for (int which = 0; which < 2; ++which) {
+      const int x = b.inputs[which], k = b.inputs[1 - which];
+      if (b.binary == BinaryOp::div && which == 1) continue;  // k / x is not linear in x
+      const Value& kv = c.values[k];
+      if (kv.kind != ValueKind::constant || kv.numel != 1 || c.values[x].numel != c.values[b.output].numel) continue;
+      const int p = producer[x];
+      if (p < 0 || c.steps[p].kind != StepKind::matmul || uses[x] != 1 || x == c.output) continue;
+      Step& s = c.steps[p];
+      s.scalar = b.binary == BinaryOp::mul ? s.scalar * kv.data[0] : s.scalar / kv.data[0];
+      s.output = b.output;
+      removed[bi] = true;
+      recount();
+      break;
+    }
+  }
+  std::vector<Step> kept;
+  kept.reserve(c.steps.size());
+  for (std::size_t si = 0; si < c.steps.size(); ++si)
+    if (!removed[si]) kept.push_back(std::move(c.steps[si]));
+  c.steps = std::move(kept);
+  // Values no step produces or reads any more carry no adjoint, tangent or R-adjoint.
+  std::fill(uses.begin(), uses.end(), 0);
+  std::vector<bool> produced(count, false);
+  for (const Step& s : c.steps) {
+    for (const int v : s.inputs) ++uses[v];
+    produced[s.output] = true;
+  }
+  ++uses[c.output];
+  c.active_numel = 0;
+  for (std::size_t v = 0; v < count; ++v) {
+    Value& value = c.values[v];
+    if (value.kind == ValueKind::computed && !produced[v] && uses[v] == 0) {
+      value.active = false;
+      value.unused = true;
+    }
+    if (value.active) c.active_numel += value.numel;
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Compiled> compile(const GraphIR& ir, std::int64_t batch, BatchNormMode mode,
-                                  std::vector<BatchNormInfo>* batch_norms) {
+                                  std::vector<BatchNormInfo>* batch_norms, bool fuse) {
   batch_norms->clear();
   Lowering lowering(ir, batch, mode, batch_norms);
   auto compiled = lowering.run();
+  if (fuse) fuse_layouts(*compiled);
   for (auto& t : lowering.take_statics()) {
     // Keep the statics alive: values may point into their data.
     compiled->constant_storage.push_back(std::make_unique<std::vector<double>>(std::move(t->f64)));

@@ -22,10 +22,17 @@ using ConstMap = Eigen::Map<const Eigen::MatrixXd>;
 using MutMap = Eigen::Map<Eigen::MatrixXd>;
 
 // Row-major C[M, N] (+)= α·op(A)·op(B), op(A) [M, K], op(B) [K, N]; A stored [M, K] (or [K, M] when
-// ta), B stored [K, N] (or [N, K] when tb). Computed as the column-major Cᵀ = op(B)ᵀ op(A)ᵀ.
-void gemm(const double* A, bool ta, const double* B, bool tb, double* C, I M, I N, I K, double alpha, bool accumulate) {
+// ta) with row stride lda, B stored [K, N] (or [N, K] when tb) with row stride ldb, C with row stride
+// ldc. Computed as the column-major Cᵀ = op(B)ᵀ op(A)ᵀ (a row-major matrix with row stride ld is a
+// column-major one with outer stride ld). Eigen's blocked GEMM for every shape: at the attention's
+// [64×32]·[32×64] it ran 71 GFLOP/s against 50 for OpenBLAS's cblas_dgemm and 27 for an unpacked
+// lazyProduct (one thread, this machine, docs/graph.md), so no small-shape path is taken.
+void gemm(const double* A, bool ta, I lda, const double* B, bool tb, I ldb, double* C, I ldc, I M, I N, I K, double alpha,
+          bool accumulate) {
   if (M == 0 || N == 0) return;
-  MutMap Ct(C, N, M);
+  using Stride = Eigen::OuterStride<>;
+  using ConstStrided = Eigen::Map<const Eigen::MatrixXd, 0, Stride>;
+  Eigen::Map<Eigen::MatrixXd, 0, Stride> Ct(C, N, M, Stride(ldc));
   if (K == 0) {
     if (!accumulate) Ct.setZero();
     return;
@@ -34,10 +41,14 @@ void gemm(const double* A, bool ta, const double* B, bool tb, double* C, I M, I 
     if (accumulate) Ct.noalias() += alpha * product;
     else Ct.noalias() = alpha * product;
   };
-  if (!tb && !ta) apply(ConstMap(B, N, K) * ConstMap(A, K, M));
-  else if (!tb && ta) apply(ConstMap(B, N, K) * ConstMap(A, M, K).transpose());
-  else if (tb && !ta) apply(ConstMap(B, K, N).transpose() * ConstMap(A, K, M));
-  else apply(ConstMap(B, K, N).transpose() * ConstMap(A, M, K).transpose());
+  if (!tb && !ta) apply(ConstStrided(B, N, K, Stride(ldb)) * ConstStrided(A, K, M, Stride(lda)));
+  else if (!tb && ta) apply(ConstStrided(B, N, K, Stride(ldb)) * ConstStrided(A, M, K, Stride(lda)).transpose());
+  else if (tb && !ta) apply(ConstStrided(B, K, N, Stride(ldb)).transpose() * ConstStrided(A, K, M, Stride(lda)));
+  else apply(ConstStrided(B, K, N, Stride(ldb)).transpose() * ConstStrided(A, M, K, Stride(lda)).transpose());
+}
+// Dense operands (row stride = column count).
+void gemm(const double* A, bool ta, const double* B, bool tb, double* C, I M, I N, I K, double alpha, bool accumulate) {
+  gemm(A, ta, ta ? M : K, B, tb, tb ? K : N, C, N, M, N, K, alpha, accumulate);
 }
 
 void add_to(double* out, const double* in, I n) {
@@ -67,25 +78,28 @@ struct Access {
 };
 
 // --- matmul ------------------------------------------------------------------------------------------
-// C (+)= α op(A) op(B) over the batch items.
+// C (+)= α op(A) op(B) over the batch items, each operand with the step's row stride (plan.h).
 void matmul_forward(const Step& s, const double* A, const double* B, double* C, bool accumulate) {
-  for (const auto& [ao, bo, co] : s.batches) gemm(A + ao, s.trans_a, B + bo, s.trans_b, C + co, s.M, s.N, s.K, s.scalar, accumulate);
+  for (const auto& [ao, bo, co] : s.batches)
+    gemm(A + ao, s.trans_a, s.lda, B + bo, s.trans_b, s.ldb, C + co, s.ldc, s.M, s.N, s.K, s.scalar, accumulate);
 }
 // gA += adjoint of A for the output adjoint gC against B.
 void matmul_backward_a(const Step& s, const double* gC, const double* B, double* gA) {
   for (const auto& [ao, bo, co] : s.batches) {
-    if (!s.trans_a) gemm(gC + co, false, B + bo, !s.trans_b, gA + ao, s.M, s.K, s.N, s.scalar, true);
-    else gemm(B + bo, s.trans_b, gC + co, true, gA + ao, s.K, s.M, s.N, s.scalar, true);
+    if (!s.trans_a) gemm(gC + co, false, s.ldc, B + bo, !s.trans_b, s.ldb, gA + ao, s.lda, s.M, s.K, s.N, s.scalar, true);
+    else gemm(B + bo, s.trans_b, s.ldb, gC + co, true, s.ldc, gA + ao, s.lda, s.K, s.M, s.N, s.scalar, true);
   }
 }
 void matmul_backward_b(const Step& s, const double* gC, const double* A, double* gB) {
   for (const auto& [ao, bo, co] : s.batches) {
-    if (!s.trans_b) gemm(A + ao, !s.trans_a, gC + co, false, gB + bo, s.K, s.N, s.M, s.scalar, true);
-    else gemm(gC + co, true, A + ao, s.trans_a, gB + bo, s.N, s.K, s.M, s.scalar, true);
+    if (!s.trans_b) gemm(A + ao, !s.trans_a, s.lda, gC + co, false, s.ldc, gB + bo, s.ldb, s.K, s.N, s.M, s.scalar, true);
+    else gemm(gC + co, true, s.ldc, A + ao, s.trans_a, s.lda, gB + bo, s.ldb, s.N, s.K, s.M, s.scalar, true);
   }
 }
-// One batch item and A not transposed: the m lanes of A stack into one [m·M, K] operand.
-bool stacks_lanes(const Step& s) { return s.batches.size() == 1 && !s.trans_a && s.batches[0][0] == 0 && s.batches[0][2] == 0; }
+// One dense batch item and A not transposed: the m lanes of A stack into one [m·M, K] operand.
+bool stacks_lanes(const Step& s) {
+  return s.batches.size() == 1 && !s.trans_a && s.batches[0][0] == 0 && s.batches[0][2] == 0 && s.lda == s.K && s.ldc == s.N;
+}
 
 // --- convolution -----------------------------------------------------------------------------------
 // Output columns ow whose input column ow·stride + w0 lies inside [0, width): [lo, hi).
@@ -589,6 +603,7 @@ void size_buffers(const Compiled& c, std::int64_t lanes, Buffers& b) {
   b.r_adjoint.resize(count);
   for (std::size_t v = 0; v < count; ++v) {
     const Value& value = c.values[v];
+    if (value.unused) continue;
     const auto n = static_cast<std::size_t>(value.numel);
     if (value.kind == ValueKind::computed || value.kind == ValueKind::input) b.value[v].resize(n);
     if (value.active) {
@@ -916,7 +931,7 @@ void tangent_pass(const Compiled& c, const double* theta, const double* V, std::
         const bool ba = a.active(bi);
         const I nb = a.numel(bi);
         if (xa && stacks_lanes(s)) {
-          gemm(tx, false, B, s.trans_b, ty, m * s.M, s.N, s.K, s.scalar, false);
+          gemm(tx, false, s.K, B, s.trans_b, s.ldb, ty, s.N, m * s.M, s.N, s.K, s.scalar, false);
         } else {
           for (I j = 0; j < m; ++j) {
             if (xa) matmul_forward(s, tx + j * nx, B, ty + j * n, false);
@@ -1100,7 +1115,7 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
         const bool ba = a.active(bi);
         const I nb = a.numel(bi);
         if (xa) {
-          if (stacks_lanes(s)) gemm(r, false, B, !s.trans_b, rx, m * s.M, s.K, s.N, s.scalar, true);
+          if (stacks_lanes(s)) gemm(r, false, s.N, B, !s.trans_b, s.ldb, rx, s.K, m * s.M, s.K, s.N, s.scalar, true);
           else
             for (I j = 0; j < m; ++j) matmul_backward_a(s, r + j * n, B, rx + j * nx);
           if (second_order && ba)

@@ -38,6 +38,7 @@ struct Value {
   bool active = false;             // depends on the parameters
   std::int64_t offset = 0;         // parameter: offset in the flat vector
   const double* data = nullptr;    // constant: its values (owned by Compiled::constant_storage or Plan)
+  bool unused = false;             // fused away (compile.cpp, fuse_layouts): no step reads or writes it, no buffers
 };
 
 enum class StepKind {
@@ -105,9 +106,14 @@ struct Step {
   // gather: source per output element; reduce_mean: target per input element.
   std::vector<std::int32_t> map_a, map_b;
 
-  // matmul: per batch item, element offsets of A, B and C; op(A) is [M, K], op(B) [K, N].
+  // matmul: per batch item, element offsets of A, B and C; op(A) is [M, K], op(B) [K, N]. Each operand
+  // is stored row-major with a row stride (leading dimension): A [M, K] (or [K, M] when trans_a) with
+  // row stride lda, B [K, N] (or [N, K]) with ldb, C [M, N] with ldc. Dense storage has ld = its
+  // column count; a larger ld reads or writes one head of a [.., T, heads·d] activation in place, which
+  // is how fuse_layouts() removes the head split/merge Transposes of attention (compile.cpp).
   std::int64_t M = 0, K = 0, N = 0;
   bool trans_a = false, trans_b = false;
+  std::int64_t lda = 0, ldb = 0, ldc = 0;
   std::vector<std::array<std::int64_t, 3>> batches;
 
   // concat: outer rows; inner[k] entries per row from input k.
@@ -147,9 +153,10 @@ namespace saddlescope::models::graph::detail {
 
 // Lowers `ir` for a batch of `batch` samples with batch norm in `mode`. `batch_norms` receives one
 // entry per BatchNormalization node (in node order; the normalize steps of train mode refer to it).
+// With `fuse`, layout steps next to products are folded into them (compile.cpp, fuse_layouts).
 // Throws std::invalid_argument naming the node for an unsupported op, attribute or shape.
 std::unique_ptr<Compiled> compile(const GraphIR& ir, std::int64_t batch, BatchNormMode mode,
-                                  std::vector<BatchNormInfo>* batch_norms);
+                                  std::vector<BatchNormInfo>* batch_norms, bool fuse = true);
 
 // Scratch memory of the passes.
 struct Buffers {
