@@ -108,12 +108,22 @@ TEST(GraphEngine, ResidualCnnDerivativesBothBatchNormModes) {
   }
 }
 
-GraphIR attention_block(Builder& b, std::int64_t T, std::int64_t D, std::int64_t heads) {
+// `decomposed`: the second LayerNorm as torch exports it below opset 17 (ReduceMean, Sub, Pow, ReduceMean,
+// Add ε, Sqrt, Div, Mul γ, Add β) instead of a LayerNormalization node.
+GraphIR attention_block(Builder& b, std::int64_t T, std::int64_t D, std::int64_t heads, bool decomposed = false) {
   const std::int64_t dh = D / heads;
   using Ints = std::vector<std::int64_t>;
   auto layer_norm = [&](const std::string& x, const std::string& name) {
-    return b.node("LayerNormalization", {x, b.param(name + ".weight", {D}, 0.5), b.param(name + ".bias", {D}, 0.1)},
-                  {{"axis", std::int64_t{-1}}, {"epsilon", 1e-5}});
+    const auto gamma = b.param(name + ".weight", {D}, 0.5), beta = b.param(name + ".bias", {D}, 0.1);
+    if (decomposed && name == "norm2") {
+      const auto mean = b.node("ReduceMean", {x}, {{"axes", Ints{-1}}});
+      const auto centred = b.node("Sub", {x, mean});
+      const auto sq = b.node("Pow", {centred, b.constant("two", float_tensor({}, {2.0}))});
+      const auto var = b.node("ReduceMean", {sq}, {{"axes", Ints{-1}}});
+      const auto sd = b.node("Sqrt", {b.node("Add", {var, b.constant("eps", float_tensor({}, {1e-5}))})});
+      return b.node("Add", {b.node("Mul", {b.node("Div", {centred, sd}), gamma}), beta});
+    }
+    return b.node("LayerNormalization", {x, gamma, beta}, {{"axis", std::int64_t{-1}}, {"epsilon", 1e-5}});
   };
   auto dense = [&](const std::string& x, std::int64_t in, std::int64_t out, const std::string& name) {
     // torch's Linear on a 3-D input: MatMul(x, Wᵀ) + b, with Wᵀ an explicit Transpose of the parameter
@@ -155,23 +165,28 @@ TEST(GraphEngine, AttentionBlockDerivatives) {
 }
 
 // The compile-time fusions (GraphOptions::fuse_steps: the products read the head split and write the
-// head merge in place, the 1/√d scale folded into the product's α) against the op-by-op lowering of
-// the same graph. The fused products run the same GEMMs on the same numbers, addressed with strides;
-// only α·(q·kᵀ) with α = fl(1/√d) against fl(q·kᵀ)·fl(1/√d) rounds differently (≤ 1 ulp per score), and
-// that propagates through softmax, LayerNorm and GELU with O(1) condition numbers: 1e-13 relative is
-// a few hundred ulps. A wrong stride or a head written to the wrong place changes the result by O(1).
+// head merge in place, the 1/√d scale folded into the product's α, GELU's five ops one step, the
+// decomposed LayerNorm one normalize step) against the op-by-op lowering of the same graph. The fused
+// products run the same GEMMs on the same numbers, addressed with strides; α·(q·kᵀ) with α = fl(1/√d)
+// against fl(q·kᵀ)·fl(1/√d) rounds differently (≤ 1 ulp per score), GELU's value is the decomposed
+// graph's bit for bit but its derivatives come from the closed forms, and the normalize step computes
+// (x − μ)·fl(1/√(σ² + ε)) where the decomposition divides by √(σ² + ε): rounding differences of a few
+// ulps per element, through softmax, LayerNorm and GELU with O(1) condition numbers, so 1e-13 relative
+// (a few hundred ulps). A wrong stride, a head written to the wrong place or a wrong derivative term
+// changes the result by O(1e-3) or more.
 TEST(GraphEngine, FusedAttentionLayoutsEqualTheOpByOpGraph) {
   const std::int64_t T = 5, D = 8, heads = 2;
   Builder b({T, D}, 21);
-  const GraphIR ir = attention_block(b, T, D, heads);
+  const GraphIR ir = attention_block(b, T, D, heads, true);
   GraphOptions plain;
   plain.fuse_steps = false;
   const io::DataArrays data = class_data(6, T * D, 3, 22);
-  // The fusions happen: 4 head Transposes, 4 Reshapes and the scale's Mul leave the compiled plan.
+  // The fusions happen: 4 head Transposes, 4 Reshapes and the scale's Mul leave the compiled plan (9
+  // steps), GELU's 5 steps become 1 (4), the decomposed LayerNorm's 7 before Mul γ become 1 (6).
   std::vector<models::graph::detail::BatchNormInfo> norms;
   const auto with = models::graph::detail::compile(ir, 6, BatchNormMode::eval, &norms, true);
   const auto without = models::graph::detail::compile(ir, 6, BatchNormMode::eval, &norms, false);
-  EXPECT_EQ(without->steps.size() - with->steps.size(), 9u);
+  EXPECT_EQ(without->steps.size() - with->steps.size(), 9u + 4u + 6u);
   GraphObjective fused(ir, GraphOptions{}, data), unfused(ir, plain, data);
   const Vector x = b.parameters();
   const double tolerance = 1e-13;

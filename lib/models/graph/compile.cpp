@@ -1238,21 +1238,63 @@ bool rewrite_operand(Step& s, int which, const std::vector<std::int32_t>& map, b
   return true;
 }
 
-void fuse_layouts(Compiled& c) {
-  const std::size_t count = c.values.size();
-  std::vector<int> uses(count, 0), producer(count, -1);
-  std::vector<bool> removed(c.steps.size(), false), fused(c.steps.size(), false);
-  auto recount = [&] {
-    std::fill(uses.begin(), uses.end(), 0);
-    std::fill(producer.begin(), producer.end(), -1);
+// Who reads and writes each value while steps are being fused: `uses` counts the reads by steps not yet
+// removed (the graph output counts as read once), `producer` the step writing it, `reader` the last
+// step reading it (the only one when uses is 1).
+struct Uses {
+  std::vector<int> uses, producer, reader;
+  std::vector<bool> removed;
+  explicit Uses(const Compiled& c) : removed(c.steps.size(), false) { recount(c); }
+  void recount(const Compiled& c) {
+    uses.assign(c.values.size(), 0);
+    producer.assign(c.values.size(), -1);
+    reader.assign(c.values.size(), -1);
     for (std::size_t si = 0; si < c.steps.size(); ++si) {
       if (removed[si]) continue;
-      for (const int v : c.steps[si].inputs) ++uses[v];
+      for (const int v : c.steps[si].inputs) {
+        ++uses[v];
+        reader[v] = static_cast<int>(si);
+      }
       producer[c.steps[si].output] = static_cast<int>(si);
     }
     ++uses[c.output];
-  };
-  recount();
+  }
+  // The one step reading v (−1 when v has another reader or is the graph output).
+  int only_reader(int v) const { return uses[v] == 1 ? reader[v] : -1; }
+};
+
+// Erases the removed steps; values no step reads or writes any more get no buffers.
+void drop_removed(Compiled& c, const std::vector<bool>& removed) {
+  std::vector<Step> kept;
+  kept.reserve(c.steps.size());
+  for (std::size_t si = 0; si < c.steps.size(); ++si)
+    if (!removed[si]) kept.push_back(std::move(c.steps[si]));
+  c.steps = std::move(kept);
+  std::vector<int> uses(c.values.size(), 0);
+  std::vector<bool> produced(c.values.size(), false);
+  for (const Step& s : c.steps) {
+    for (const int v : s.inputs) ++uses[v];
+    produced[s.output] = true;
+  }
+  ++uses[c.output];
+  c.active_numel = 0;
+  for (std::size_t v = 0; v < c.values.size(); ++v) {
+    Value& value = c.values[v];
+    if (value.kind == ValueKind::computed && !produced[v] && uses[v] == 0) {
+      value.active = false;
+      value.unused = true;
+    }
+    if (value.active) c.active_numel += value.numel;
+  }
+}
+
+void fuse_layouts(Compiled& c) {
+  Uses u(c);
+  std::vector<int>& uses = u.uses;
+  std::vector<int>& producer = u.producer;
+  std::vector<bool>& removed = u.removed;
+  std::vector<bool> fused(c.steps.size(), false);
+  auto recount = [&] { u.recount(c); };
   auto reads_once = [](const Step& s, int which, int v) {  // a product reading v as one operand only
     return s.kind == StepKind::matmul && s.inputs[which] == v && s.inputs[1 - which] != v;
   };
@@ -1371,28 +1413,131 @@ void fuse_layouts(Compiled& c) {
       break;
     }
   }
-  std::vector<Step> kept;
-  kept.reserve(c.steps.size());
-  for (std::size_t si = 0; si < c.steps.size(); ++si)
-    if (!removed[si]) kept.push_back(std::move(c.steps[si]));
-  c.steps = std::move(kept);
-  // Values no step produces or reads any more carry no adjoint, tangent or R-adjoint.
-  std::fill(uses.begin(), uses.end(), 0);
-  std::vector<bool> produced(count, false);
-  for (const Step& s : c.steps) {
-    for (const int v : s.inputs) ++uses[v];
-    produced[s.output] = true;
-  }
-  ++uses[c.output];
-  c.active_numel = 0;
-  for (std::size_t v = 0; v < count; ++v) {
-    Value& value = c.values[v];
-    if (value.kind == ValueKind::computed && !produced[v] && uses[v] == 0) {
-      value.active = false;
-      value.unused = true;
+  drop_removed(c, removed);
+}
+
+// --- fusion of elementwise patterns ------------------------------------------------------------------
+// torch 1.13 exports exact GELU as Div(x, √2), Erf, Add 1, Mul x, Mul ½ and, below opset 17, LayerNorm
+// as ReduceMean, Sub, Pow 2, ReduceMean, Add ε, Sqrt, Div (then Mul γ, Add β). Each elementwise step is
+// a pass over the activation in each of the four passes and an activation-sized value with adjoint,
+// tangents and R-adjoints; recognised here, GELU becomes one unary step (its two derivatives kept from
+// the forward pass) and the LayerNorm decomposition the normalize step LayerNormalization lowers to.
+
+// The value of a constant scalar, or false.
+bool scalar_constant(const Compiled& c, int v, double& out) {
+  const Value& value = c.values[v];
+  if (value.kind != ValueKind::constant || value.numel != 1 || value.data == nullptr) return false;
+  out = value.data[0];
+  return true;
+}
+// A binary step `op` of v and a scalar constant equal to `constant` (on either side for + and ·).
+bool binary_with_constant(const Compiled& c, const Step& s, BinaryOp op, int v, double constant) {
+  if (s.kind != StepKind::binary || s.binary != op || s.inputs.size() != 2) return false;
+  double k = 0.0;
+  const bool commutes = op == BinaryOp::add || op == BinaryOp::mul;
+  if (s.inputs[0] == v && scalar_constant(c, s.inputs[1], k)) return k == constant;
+  if (commutes && s.inputs[1] == v && scalar_constant(c, s.inputs[0], k)) return k == constant;
+  return false;
+}
+// A reduce_mean step over contiguous rows of D: input element i goes to row i / D. D, or 0.
+std::int64_t row_mean_length(const Compiled& c, const Step& s) {
+  if (s.kind != StepKind::reduce_mean) return 0;
+  const std::int64_t in = c.values[s.inputs[0]].numel, out = c.values[s.output].numel;
+  if (out < 1 || in % out != 0 || in / out < 2) return 0;
+  const std::int64_t D = in / out;
+  if (s.scalar != 1.0 / static_cast<double>(D) || static_cast<std::int64_t>(s.map_a.size()) != in) return 0;
+  for (std::int64_t i = 0; i < in; ++i)
+    if (s.map_a[i] != i / D) return 0;
+  return D;
+}
+// Binary step reading `full` (same shape as the output, no map) and `row` broadcast over rows of D.
+bool row_broadcast(const Compiled& c, const Step& s, BinaryOp op, int full, int row, std::int64_t D) {
+  if (s.kind != StepKind::binary || s.binary != op || s.inputs[0] != full || s.inputs[1] != row || !s.map_a.empty()) return false;
+  if (c.values[full].numel != c.values[s.output].numel || c.values[row].numel * D != c.values[full].numel) return false;
+  for (std::size_t i = 0; i < s.map_b.size(); ++i)
+    if (s.map_b[i] != static_cast<std::int64_t>(i) / D) return false;
+  return s.map_b.size() == static_cast<std::size_t>(c.values[full].numel);
+}
+
+void fuse_patterns(Compiled& c) {
+  Uses u(c);
+  const double sqrt2 = std::sqrt(2.0);  // what torch exports for GELU's √2 (1.4142135623730951)
+  for (std::size_t si = 0; si < c.steps.size(); ++si) {
+    if (u.removed[si]) continue;
+    Step& s = c.steps[si];
+    // GELU, found from its Erf: t = h / √2, e = erf t, a = e + 1, p = h·a, y = p·½.
+    if (s.kind == StepKind::unary && s.unary == UnaryOp::erf) {
+      const int t = s.inputs[0], e = s.output;
+      const int s1 = u.producer[t];
+      if (s1 < 0 || u.only_reader(t) != static_cast<int>(si)) continue;
+      const int h = c.steps[s1].inputs[0];
+      if (!binary_with_constant(c, c.steps[s1], BinaryOp::div, h, sqrt2) || c.values[h].numel != c.values[e].numel) continue;
+      const int s3 = u.only_reader(e);
+      if (s3 < 0 || !binary_with_constant(c, c.steps[s3], BinaryOp::add, e, 1.0)) continue;
+      const int a = c.steps[s3].output, s4 = u.only_reader(a);
+      if (s4 < 0) continue;
+      const Step& mul = c.steps[s4];
+      if (mul.kind != StepKind::binary || mul.binary != BinaryOp::mul || !mul.map_a.empty() || !mul.map_b.empty() ||
+          !((mul.inputs[0] == h && mul.inputs[1] == a) || (mul.inputs[0] == a && mul.inputs[1] == h)))
+        continue;
+      const int p = mul.output, s5 = u.only_reader(p);
+      if (s5 < 0 || !binary_with_constant(c, c.steps[s5], BinaryOp::mul, p, 0.5)) continue;
+      s.unary = UnaryOp::gelu;
+      s.inputs = {h};
+      s.output = c.steps[s5].output;
+      for (const int r : {s1, s3, s4, s5}) u.removed[r] = true;
+      u.recount(c);
+      continue;
     }
-    if (value.active) c.active_numel += value.numel;
+    // LayerNorm, found from its first ReduceMean: mu = mean_row x, d = x − mu, v = mean_row d², 
+    // sd = √(v + ε), y = d / sd.
+    const std::int64_t D = row_mean_length(c, s);
+    if (D == 0) continue;
+    const int x = s.inputs[0], mu = s.output;
+    const int s2 = u.only_reader(mu);
+    if (s2 < 0 || !row_broadcast(c, c.steps[s2], BinaryOp::sub, x, mu, D)) continue;
+    const int d = c.steps[s2].output;
+    if (u.uses[d] != 2) continue;
+    int s3 = -1, s7 = -1;
+    for (std::size_t k = static_cast<std::size_t>(s2) + 1; k < c.steps.size(); ++k) {
+      if (u.removed[k]) continue;
+      const Step& r = c.steps[k];
+      if (r.kind == StepKind::unary && r.unary == UnaryOp::pow && r.scalar == 2.0 && r.inputs[0] == d) s3 = static_cast<int>(k);
+      else if (r.kind == StepKind::binary && r.binary == BinaryOp::div && r.inputs[0] == d) s7 = static_cast<int>(k);
+    }
+    if (s3 < 0 || s7 < 0) continue;
+    const int s4 = u.only_reader(c.steps[s3].output);
+    if (s4 < 0 || row_mean_length(c, c.steps[s4]) != D || c.steps[s4].inputs[0] != c.steps[s3].output) continue;
+    const int var = c.steps[s4].output, s5 = u.only_reader(var);
+    if (s5 < 0) continue;
+    const Step& add = c.steps[s5];
+    const int eps_value = add.inputs.size() == 2 ? add.inputs[add.inputs[0] == var ? 1 : 0] : -1;
+    double epsilon = 0.0;
+    if (eps_value < 0 || !scalar_constant(c, eps_value, epsilon) || !binary_with_constant(c, add, BinaryOp::add, var, epsilon) ||
+        !(epsilon >= 0.0))
+      continue;
+    const int s6 = u.only_reader(add.output);
+    if (s6 < 0 || c.steps[s6].kind != StepKind::unary || c.steps[s6].unary != UnaryOp::sqrt) continue;
+    const int sd = c.steps[s6].output;
+    if (u.only_reader(sd) != s7 || !row_broadcast(c, c.steps[s7], BinaryOp::div, d, sd, D)) continue;
+    Step& norm = c.steps[s7];
+    norm.kind = StepKind::normalize;
+    norm.inputs = {x};
+    norm.map_a.clear();
+    norm.map_b.clear();
+    norm.norm.groups = c.values[x].numel / D;
+    norm.norm.outer = 1;
+    norm.norm.outer_stride = 0;
+    norm.norm.inner = D;
+    norm.norm.group_block = 1;
+    norm.norm.group_outer_stride = D;
+    norm.norm.epsilon = epsilon;
+    norm.norm.batch_norm = -1;
+    norm.workspace = c.workspaces++;
+    for (const int r : {static_cast<int>(si), s2, s3, s4, s5, s6}) u.removed[r] = true;
+    u.recount(c);
   }
+  drop_removed(c, u.removed);
 }
 
 }  // namespace
@@ -1402,7 +1547,10 @@ std::unique_ptr<Compiled> compile(const GraphIR& ir, std::int64_t batch, BatchNo
   batch_norms->clear();
   Lowering lowering(ir, batch, mode, batch_norms);
   auto compiled = lowering.run();
-  if (fuse) fuse_layouts(*compiled);
+  if (fuse) {
+    fuse_layouts(*compiled);
+    fuse_patterns(*compiled);
+  }
   for (auto& t : lowering.take_statics()) {
     // Keep the statics alive: values may point into their data.
     compiled->constant_storage.push_back(std::make_unique<std::vector<double>>(std::move(t->f64)));

@@ -273,6 +273,7 @@ void max_pool(const PoolGeometry& g, const double* x, double* y, double* argmax)
 inline I at(const std::vector<std::int32_t>& map, I i) { return map.empty() ? i : map[i]; }
 
 constexpr double kTwoOverSqrtPi = 1.12837916709551257390;  // 2/√π
+constexpr double kInvSqrtTwoPi = 0.39894228040143267794;  // 1/√(2π)
 constexpr double kSoftplusThreshold = 20.0;  // torch.nn.Softplus's default threshold (beta = 1)
 
 void unary_forward(const Step& s, I n, const double* x, double* y, double* d1, double* d2) {
@@ -330,6 +331,17 @@ void unary_forward(const Step& s, I n, const double* x, double* y, double* d1, d
       break;
     case UnaryOp::exp:
       for (I i = 0; i < n; ++i) y[i] = d1[i] = d2[i] = std::exp(x[i]);
+      break;
+    case UnaryOp::gelu:
+      // y = x·Φ(x), Φ(x) = ½(1 + erf(x/√2)), in the exported graph's order of operations (so the value is
+      // bitwise the decomposed graph's); y' = Φ + x·φ, y'' = φ·(2 − x²), φ(x) = e^{−x²/2}/√(2π).
+      for (I i = 0; i < n; ++i) {
+        const double e = std::erf(x[i] / std::numbers::sqrt2);
+        const double phi = kInvSqrtTwoPi * std::exp(-0.5 * x[i] * x[i]);
+        y[i] = x[i] * (e + 1.0) * 0.5;
+        d1[i] = 0.5 * (e + 1.0) + x[i] * phi;
+        d2[i] = phi * (2.0 - x[i] * x[i]);
+      }
       break;
     case UnaryOp::log:
       for (I i = 0; i < n; ++i) {

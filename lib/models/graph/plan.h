@@ -58,7 +58,9 @@ enum class StepKind {
 };
 
 enum class BinaryOp { add, sub, mul, div };
-enum class UnaryOp { relu, leaky_relu, tanh, sigmoid, softplus, erf, exp, log, sqrt, pow, neg, reciprocal };
+// gelu: x·½(1 + erf(x/√2)), the exact GELU that torch exports as Div, Erf, Add, Mul, Mul (one step after
+// fuse_steps in compile.cpp; no ONNX op of its own at opset < 20).
+enum class UnaryOp { relu, leaky_relu, tanh, sigmoid, softplus, erf, exp, log, sqrt, pow, neg, reciprocal, gelu };
 
 struct ConvGeometry {
   std::int64_t channels_in = 0, height = 0, width = 0;  // per sample
