@@ -39,6 +39,9 @@ struct Value {
   std::int64_t offset = 0;         // parameter: offset in the flat vector
   const double* data = nullptr;    // constant: its values (owned by Compiled::constant_storage or Plan)
   bool unused = false;             // fused away (compile.cpp, fuse_layouts): no step reads or writes it, no buffers
+  // Its adjoint and R-adjoints are written (=), not accumulated, by its only reader (Step::overwrite), so
+  // the reverse passes do not zero them first (compile.cpp, mark_overwrites).
+  bool overwritten = false;
 };
 
 enum class StepKind {
@@ -129,6 +132,9 @@ struct Step {
   PoolGeometry pool;
   NormalizeGeometry norm;
   int workspace = -1;  // index of this step's per-step scratch in State (normalize statistics, argmax)
+  // The reverse passes write the adjoint / R-adjoint of inputs[0] instead of adding to it: this step is
+  // its only reader and covers every element once (copy, unary, softmax, log_softmax, matmul's A).
+  bool overwrite = false;
 };
 
 // A batch-norm node's buffers and momentum, for train_step_buffers().
