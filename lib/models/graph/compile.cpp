@@ -285,7 +285,35 @@ class Lowering {
     s.binary = op;
     s.map_a = broadcast_map(value(a).shape, shape);
     s.map_b = broadcast_map(value(b).shape, shape);
+    affine_rows(s, value(a).numel, value(b).numel, element_count(shape));
     return out;
+  }
+  // The closed form of a binary step's maps (Step::row_length), when one row length L fits both.
+  static void affine_rows(Step& s, std::int64_t na, std::int64_t nb, std::int64_t n) {
+    if (n < 1) return;
+    const std::vector<std::int32_t>* maps[2] = {&s.map_a, &s.map_b};
+    const std::int64_t counts[2] = {na, nb};
+    for (const std::int64_t L : {n, na, nb, na > 0 ? n / na : 0, nb > 0 ? n / nb : 0}) {
+      if (L < 1 || n % L != 0) continue;
+      bool ok = true;
+      std::array<std::int64_t, 2> row{}, elem{};
+      for (int k = 0; k < 2 && ok; ++k) {
+        // same shape, scalar, a row vector repeated (trailing broadcast), one value per row
+        if (counts[k] == n) row[k] = L, elem[k] = 1;
+        else if (counts[k] == 1) row[k] = 0, elem[k] = 0;
+        else if (counts[k] == L) row[k] = 0, elem[k] = 1;
+        else if (counts[k] == n / L) row[k] = 1, elem[k] = 0;
+        else ok = false;
+        const auto& map = *maps[k];
+        for (std::int64_t i = 0; i < n && ok; ++i)
+          if ((map.empty() ? i : map[i]) != (i / L) * row[k] + (i % L) * elem[k]) ok = false;
+      }
+      if (!ok) continue;
+      s.row_length = L;
+      s.row_step = row;
+      s.elem_step = elem;
+      return;
+    }
   }
   int unary(const Node& n, UnaryOp op, int x, double scalar, const std::string& name) {
     const int out = computed(n, name, value(x).shape, value(x).active);

@@ -289,6 +289,33 @@ void max_pool(const PoolGeometry& g, const double* x, double* y, double* argmax)
 // --- elementwise -------------------------------------------------------------------------------------
 inline I at(const std::vector<std::int32_t>& map, I i) { return map.empty() ? i : map[i]; }
 
+// f(i, ia, ib) for every output element i of a binary step, in output order, with ia, ib its operands'
+// elements. With the maps' closed form (Step::row_length) the operand offsets are affine within a row,
+// so the loops carry no index loads and the same-stride ones vectorise; otherwise the maps are read.
+template <class F>
+void for_binary(const Step& s, I n, F f) {
+  if (s.row_length > 0) {
+    const I L = s.row_length, rows = n / L;
+    auto run = [&](auto ea, auto eb) {
+      for (I r = 0; r < rows; ++r) {
+        const I base = r * L, ra = r * s.row_step[0], rb = r * s.row_step[1];
+        for (I q = 0; q < L; ++q) f(base + q, ra + q * decltype(ea)::value, rb + q * decltype(eb)::value);
+      }
+    };
+    using Zero = std::integral_constant<I, 0>;
+    using One = std::integral_constant<I, 1>;
+    if (s.elem_step[0] != 0) {
+      if (s.elem_step[1] != 0) run(One{}, One{});
+      else run(One{}, Zero{});
+    } else {
+      if (s.elem_step[1] != 0) run(Zero{}, One{});
+      else run(Zero{}, Zero{});
+    }
+    return;
+  }
+  for (I i = 0; i < n; ++i) f(i, at(s.map_a, i), at(s.map_b, i));
+}
+
 constexpr double kTwoOverSqrtPi = 1.12837916709551257390;  // 2/√π
 constexpr double kInvSqrtTwoPi = 0.39894228040143267794;  // 1/√(2π)
 constexpr double kSoftplusThreshold = 20.0;  // torch.nn.Softplus's default threshold (beta = 1)
@@ -707,10 +734,10 @@ void forward_pass(const Compiled& c, const double* theta, Buffers& b) {
           break;
         }
         switch (s.binary) {
-          case BinaryOp::add: for (I i = 0; i < n; ++i) y[i] = u[at(s.map_a, i)] + v[at(s.map_b, i)]; break;
-          case BinaryOp::sub: for (I i = 0; i < n; ++i) y[i] = u[at(s.map_a, i)] - v[at(s.map_b, i)]; break;
-          case BinaryOp::mul: for (I i = 0; i < n; ++i) y[i] = u[at(s.map_a, i)] * v[at(s.map_b, i)]; break;
-          case BinaryOp::div: for (I i = 0; i < n; ++i) y[i] = u[at(s.map_a, i)] / v[at(s.map_b, i)]; break;
+          case BinaryOp::add: for_binary(s, n, [&](I i, I ia, I ib) { y[i] = u[ia] + v[ib]; }); break;
+          case BinaryOp::sub: for_binary(s, n, [&](I i, I ia, I ib) { y[i] = u[ia] - v[ib]; }); break;
+          case BinaryOp::mul: for_binary(s, n, [&](I i, I ia, I ib) { y[i] = u[ia] * v[ib]; }); break;
+          case BinaryOp::div: for_binary(s, n, [&](I i, I ia, I ib) { y[i] = u[ia] / v[ib]; }); break;
         }
         break;
       }
@@ -806,17 +833,16 @@ void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
         double* gv = a.active(yi) ? a.adj(yi) : nullptr;
         if (s.binary == BinaryOp::add || s.binary == BinaryOp::sub) {  // constant partials ±1
           const double sign = s.binary == BinaryOp::add ? 1.0 : -1.0;
-          if (gu) for (I i = 0; i < n; ++i) gu[at(s.map_a, i)] += g[i];
-          if (gv) for (I i = 0; i < n; ++i) gv[at(s.map_b, i)] += sign * g[i];
+          if (gu) for_binary(s, n, [&](I i, I ia, I) { gu[ia] += g[i]; });
+          if (gv) for_binary(s, n, [&](I i, I, I ib) { gv[ib] += sign * g[i]; });
           break;
         }
-        for (I i = 0; i < n; ++i) {
-          const I ia = at(s.map_a, i), ib = at(s.map_b, i);
+        for_binary(s, n, [&](I i, I ia, I ib) {
           double da, db;
           binary_partials(s.binary, u[ia], v[ib], da, db);
           if (gu) gu[ia] += da * g[i];
           if (gv) gv[ib] += db * g[i];
-        }
+        });
         break;
       }
       case StepKind::unary:
@@ -935,23 +961,26 @@ void tangent_pass(const Compiled& c, const double* theta, const double* V, std::
           const double sign = s.binary == BinaryOp::add ? 1.0 : -1.0;
           for (I j = 0; j < m; ++j) {
             double* t = ty + j * n;
-            if (tu) for (I i = 0; i < n; ++i) t[i] = tu[j * nu + at(s.map_a, i)];
+            const double* tuj = tu ? tu + j * nu : nullptr;
+            const double* tvj = tv ? tv + j * nv : nullptr;
+            if (tuj) for_binary(s, n, [&](I i, I ia, I) { t[i] = tuj[ia]; });
             else std::fill(t, t + n, 0.0);
-            if (tv) for (I i = 0; i < n; ++i) t[i] += sign * tv[j * nv + at(s.map_b, i)];
+            if (tvj) for_binary(s, n, [&](I i, I, I ib) { t[i] += sign * tvj[ib]; });
           }
           break;
         }
         for (I j = 0; j < m; ++j) {
           double* t = ty + j * n;
-          for (I i = 0; i < n; ++i) {
-            const I ia = at(s.map_a, i), ib = at(s.map_b, i);
+          const double* tuj = tu ? tu + j * nu : nullptr;
+          const double* tvj = tv ? tv + j * nv : nullptr;
+          for_binary(s, n, [&](I i, I ia, I ib) {
             double da, db;
             binary_partials(s.binary, u[ia], v[ib], da, db);
             double sum = 0.0;
-            if (tu) sum += da * tu[j * nu + ia];
-            if (tv) sum += db * tv[j * nv + ib];
+            if (tuj) sum += da * tuj[ia];
+            if (tvj) sum += db * tvj[ib];
             t[i] = sum;
-          }
+          });
         }
         break;
       }
@@ -1101,21 +1130,27 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
           const double sign = s.binary == BinaryOp::add ? 1.0 : -1.0;
           for (I j = 0; j < m; ++j) {
             const double* rj = r + j * n;
-            if (ru) for (I i = 0; i < n; ++i) ru[j * nu + at(s.map_a, i)] += rj[i];
-            if (rv) for (I i = 0; i < n; ++i) rv[j * nv + at(s.map_b, i)] += sign * rj[i];
+            double* ruj = ru ? ru + j * nu : nullptr;
+            double* rvj = rv ? rv + j * nv : nullptr;
+            if (ruj) for_binary(s, n, [&](I i, I ia, I) { ruj[ia] += rj[i]; });
+            if (rvj) for_binary(s, n, [&](I i, I, I ib) { rvj[ib] += sign * rj[i]; });
           }
           break;
         }
-        for (I j = 0; j < m; ++j)
-          for (I i = 0; i < n; ++i) {
-            const I ia = at(s.map_a, i), ib = at(s.map_b, i);
+        for (I j = 0; j < m; ++j) {
+          const double* rj = r + j * n;
+          double* ruj = ru ? ru + j * nu : nullptr;
+          double* rvj = rv ? rv + j * nv : nullptr;
+          const double* tuj = tu ? tu + j * nu : nullptr;
+          const double* tvj = tv ? tv + j * nv : nullptr;
+          for_binary(s, n, [&](I i, I ia, I ib) {
             double da, db;
             binary_partials(s.binary, u[ia], v[ib], da, db);
-            const double ri = r[j * n + i];
+            const double ri = rj[i];
             double add_u = da * ri, add_v = db * ri;
             if (second) {
               const double gi = g[i];
-              const double dtu = tu ? tu[j * nu + ia] : 0.0, dtv = tv ? tv[j * nv + ib] : 0.0;
+              const double dtu = tuj ? tuj[ia] : 0.0, dtv = tvj ? tvj[ib] : 0.0;
               if (s.binary == BinaryOp::mul) {
                 add_u += gi * dtv;
                 add_v += gi * dtu;
@@ -1125,9 +1160,10 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
                 add_v += gi * (-dtu * inv2 + 2.0 * u[ia] * dtv * inv2 * inv);
               }
             }
-            if (ru) ru[j * nu + ia] += add_u;
-            if (rv) rv[j * nv + ib] += add_v;
-          }
+            if (ruj) ruj[ia] += add_u;
+            if (rvj) rvj[ib] += add_v;
+          });
+        }
         break;
       }
       case StepKind::unary:

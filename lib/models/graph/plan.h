@@ -110,6 +110,11 @@ struct Step {
   // binary: source index per output element for each operand (empty = same shape as the output)
   // gather: source per output element; reduce_mean: target per input element.
   std::vector<std::int32_t> map_a, map_b;
+  // binary, when row_length > 0: the same maps in closed form. Output element r·L + q (L = row_length)
+  // reads operand k at r·row_step[k] + q·elem_step[k], elem_step 0 or 1 — the broadcasts exports make
+  // (same shape, a scalar, a bias [L] over rows, a per-row statistic [R, 1]), run without index loads.
+  std::int64_t row_length = 0;
+  std::array<std::int64_t, 2> row_step{}, elem_step{};
 
   // matmul: per batch item, element offsets of A, B and C; op(A) is [M, K], op(B) [K, N]. Each operand
   // is stored row-major with a row stride (leading dimension): A [M, K] (or [K, M] when trans_a) with
