@@ -210,6 +210,37 @@ TEST(GraphEngine, FusedAttentionLayoutsEqualTheOpByOpGraph) {
   EXPECT_LE((H1 - H2).norm(), tolerance * H2.norm());
 }
 
+// A Hessian product's backward pass computes only the adjoints its second-order terms read (no weight
+// gradients); the fixed-point cache must then not hand that partial pass to gradient() at the same
+// point. Both orders at one point, on a CNN (conv weights) and the attention block (weights behind
+// Transposes), against a fresh object's gradient and products: the same passes in the same order, but
+// not bitwise (as in MiniBatchMatchesFullBatchAndCacheInvalidates: Eigen peels unaligned leading
+// elements by address, so two allocations of a workspace may sum in a different order); 1e-14 relative,
+// where a missing weight gradient is an O(1) error.
+TEST(GraphEngine, GradientAfterAProductAtTheSamePointIsTheFullGradient) {
+  Builder cnn({2, 6, 6}, 7);
+  const GraphIR cnn_ir = residual_cnn(cnn);
+  Builder attention({4, 6}, 13);
+  const GraphIR attention_ir = attention_block(attention, 4, 6, 2);
+  const std::pair<const GraphIR*, Vector> cases[] = {{&cnn_ir, cnn.parameters()}, {&attention_ir, attention.parameters()}};
+  const std::int64_t features[] = {72, 24};
+  for (int k = 0; k < 2; ++k) {
+    const auto& [ir, x] = cases[k];
+    const io::DataArrays data = class_data(5, features[k], 3, 8);
+    GraphObjective f(*ir, GraphOptions{}, data), fresh(*ir, GraphOptions{}, data);
+    const Matrix V = random_matrix(x.size(), 2, 9);
+    Matrix H, H_fresh;
+    Vector g, g_fresh;
+    f.hessian_vector_product(x, V, H);
+    f.gradient(x, g);
+    fresh.gradient(x, g_fresh);
+    EXPECT_LE((g - g_fresh).norm(), 1e-14 * g_fresh.norm());
+    f.hessian_vector_product(x, V, H);
+    fresh.hessian_vector_product(x, V, H_fresh);
+    EXPECT_LE((H - H_fresh).norm(), 1e-14 * H_fresh.norm());
+  }
+}
+
 // Full batch as an explicit index list = value(); a mini-batch's derivatives pass the same checks.
 TEST(GraphEngine, MiniBatchMatchesFullBatchAndCacheInvalidates) {
   Builder b({2, 6, 6}, 7);

@@ -1610,6 +1610,36 @@ void mark_overwrites(Compiled& c) {
   }
 }
 
+// Which adjoints a Hessian product reads. The R-backward pass reads g = ∂f/∂y only in second-order
+// terms, i.e. for y the output of a step that is not linear in its active inputs; computing such a g
+// needs the adjoints of everything downstream of y. So a value's adjoint is needed when its producer has
+// a second-order term or any input of its producer is needed (forward order). A parameter is never
+// needed, nor is a value computed from parameters by linear steps only (a weight's Transpose): their
+// adjoints are the gradient, which products do not use.
+void mark_product_adjoints(Compiled& c) {
+  for (const Step& s : c.steps) {
+    auto active = [&](std::size_t k) { return k < s.inputs.size() && c.values[s.inputs[k]].active; };
+    bool second = false;
+    switch (s.kind) {
+      case StepKind::binary:
+        second = (s.binary == BinaryOp::mul && active(0) && active(1)) || (s.binary == BinaryOp::div && active(1));
+        break;
+      case StepKind::unary:
+        second = s.unary != UnaryOp::relu && s.unary != UnaryOp::leaky_relu && s.unary != UnaryOp::neg;
+        break;
+      case StepKind::matmul:
+      case StepKind::conv: second = active(0) && active(1); break;
+      case StepKind::normalize:
+      case StepKind::softmax:
+      case StepKind::log_softmax: second = true; break;
+      default: break;
+    }
+    bool needed = second;
+    for (const int v : s.inputs) needed = needed || c.values[v].product_adjoint;
+    c.values[s.output].product_adjoint = needed && c.values[s.output].active;
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Compiled> compile(const GraphIR& ir, std::int64_t batch, BatchNormMode mode,
@@ -1622,6 +1652,7 @@ std::unique_ptr<Compiled> compile(const GraphIR& ir, std::int64_t batch, BatchNo
     fuse_patterns(*compiled);
   }
   mark_overwrites(*compiled);
+  mark_product_adjoints(*compiled);
   for (auto& t : lowering.take_statics()) {
     // Keep the statics alive: values may point into their data.
     compiled->constant_storage.push_back(std::make_unique<std::vector<double>>(std::move(t->f64)));

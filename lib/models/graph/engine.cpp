@@ -57,7 +57,7 @@ struct GraphObjective::State {
   const Compiled* at = nullptr;
   Vector x;
   std::vector<std::int64_t> batch;  // empty for the full data set
-  int level = 0;                    // 1: forward and loss done, 2: backward done too
+  int level = 0;                    // 1: forward and loss done, 2: the adjoints products read, 3: every adjoint
   double seed_scale = 0.0;          // the backward pass's seed: dZ times this (1 / the batch's size)
   double loss_sum = 0.0;
   Matrix targets, dZ, aux, R;
@@ -160,7 +160,8 @@ void check_batch(Batch batch, std::int64_t N) {
 }  // namespace
 
 namespace {
-// Forward pass and loss at (x, batch) under `mode`, then the backward pass when `level` is 2; reuses
+// Forward pass and loss at (x, batch) under `mode`, then the backward pass when `level` is 2 (the
+// adjoints Hessian products read) or 3 (every adjoint: the gradient); reuses
 // what the last call computed at the same point, batch and plan (the fixed-point cache).
 const Compiled& prepare_point(GraphObjective::Plan& p, GraphObjective::State& st, const GraphOptions& options,
                               const Vector& x, Batch batch, bool full, BatchNormMode mode, int level, std::int64_t N,
@@ -198,11 +199,11 @@ const Compiled& prepare_point(GraphObjective::Plan& p, GraphObjective::State& st
     st.at = &c;
     st.level = 1;
   }
-  if (level >= 2 && (st.level < 2 || st.seed_scale != seed_scale)) {
+  if (level >= 2 && (st.level < level || st.seed_scale != seed_scale)) {
     Eigen::Map<Matrix>(b.adjoint[c.output].data(), p.outputs, B) = st.dZ * seed_scale;
     st.seed_scale = seed_scale;
-    detail::backward_pass(c, x.data(), b);
-    st.level = 2;
+    detail::backward_pass(c, x.data(), b, level >= 3);
+    st.level = level;
   }
   return c;
 }
@@ -241,7 +242,7 @@ double GraphObjective::evaluate(const Vector& x, Batch batch, bool full, Vector*
   State& st = *state_;
   const std::int64_t total = full ? sample_count() : static_cast<std::int64_t>(batch.size());
   const double scale = 1.0 / static_cast<double>(total);
-  const int level = gradient ? 2 : 1;
+  const int level = gradient ? 3 : 1;
   if (gradient) gradient->setZero(plan_->n);
   double loss_sum = 0.0;
   auto accumulate = [&](const Compiled& c) {

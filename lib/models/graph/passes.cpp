@@ -786,21 +786,27 @@ void forward_pass(const Compiled& c, const double* theta, Buffers& b) {
   }
 }
 
-void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
+void backward_pass(const Compiled& c, const double* theta, Buffers& b, bool all) {
   const Access a{c, theta, b};
+  // An adjoint this pass computes: every active value's, or (for a product) those products read.
+  auto wanted = [&](int v) { return c.values[v].active && (all || c.values[v].product_adjoint); };
   for (std::size_t v = 0; v < c.values.size(); ++v)
     if (c.values[v].active && !c.values[v].overwritten && static_cast<int>(v) != c.output)
       std::fill(b.adjoint[v].begin(), b.adjoint[v].end(), 0.0);
   for (auto it = c.steps.rbegin(); it != c.steps.rend(); ++it) {
     const Step& s = *it;
-    if (!a.active(s.output)) continue;
+    // A wanted input implies a wanted output (mark_product_adjoints), so nothing is lost here.
+    if (!wanted(s.output)) continue;
     const double* g = a.adj(s.output);
     const double* y = a.out(s.output);
     const I n = a.numel(s.output);
     const int xi = s.inputs[0];
-    const bool xa = a.active(xi);
+    const bool xa = wanted(xi);
     double* gx = xa ? a.adj(xi) : nullptr;
     const double* x = a.val(xi);
+    const bool several_inputs = s.kind == StepKind::binary || s.kind == StepKind::matmul || s.kind == StepKind::conv ||
+                                s.kind == StepKind::concat || s.kind == StepKind::normalize;
+    if (!gx && !several_inputs) continue;
     switch (s.kind) {
       case StepKind::copy: put(gx, g, n, s.overwrite); break;
       case StepKind::gather:
@@ -817,7 +823,7 @@ void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
         for (const I k : s.inner) total += k;
         I offset = 0;
         for (std::size_t k = 0; k < s.inputs.size(); ++k) {
-          if (a.active(s.inputs[k])) {
+          if (wanted(s.inputs[k])) {
             double* gin = a.adj(s.inputs[k]);
             for (I o = 0; o < s.outer; ++o) add_to(gin + o * s.inner[k], g + o * total + offset, s.inner[k]);
           }
@@ -830,7 +836,7 @@ void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
         const double* u = x;
         const double* v = a.val(yi);
         double* gu = gx;
-        double* gv = a.active(yi) ? a.adj(yi) : nullptr;
+        double* gv = wanted(yi) ? a.adj(yi) : nullptr;
         if (s.binary == BinaryOp::add || s.binary == BinaryOp::sub) {  // constant partials ±1
           const double sign = s.binary == BinaryOp::add ? 1.0 : -1.0;
           if (gu) for_binary(s, n, [&](I i, I ia, I) { gu[ia] += g[i]; });
@@ -858,12 +864,12 @@ void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
         break;
       case StepKind::matmul:
         if (xa) matmul_backward_a(s, g, a.val(s.inputs[1]), gx, !s.overwrite);
-        if (a.active(s.inputs[1])) matmul_backward_b(s, g, x, a.adj(s.inputs[1]));
+        if (wanted(s.inputs[1])) matmul_backward_b(s, g, x, a.adj(s.inputs[1]));
         break;
       case StepKind::conv: {
         const ConvGeometry& cg = s.conv;
         const double* W = a.val(s.inputs[1]);
-        double* gW = a.active(s.inputs[1]) ? a.adj(s.inputs[1]) : nullptr;
+        double* gW = wanted(s.inputs[1]) ? a.adj(s.inputs[1]) : nullptr;
         const I B = c.values[xi].shape[0];
         for (I i = 0; i < B; ++i) {
           const double* gy = g + i * cg.out_numel();
@@ -1125,7 +1131,9 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
         double* rv = va ? a.radj(yi) : nullptr;
         const double* tu = tx;
         const double* tv = va ? a.tan(yi) : nullptr;
-        const bool second = second_order && (s.binary == BinaryOp::mul || s.binary == BinaryOp::div);
+        // Second-order terms exist for u·v with both active and for u/v with v active (as
+        // mark_product_adjoints assumes: otherwise g of this step's output is not computed for products).
+        const bool second = second_order && ((s.binary == BinaryOp::mul && tu && tv) || (s.binary == BinaryOp::div && tv));
         if (s.binary == BinaryOp::add || s.binary == BinaryOp::sub) {  // linear: no second-order term
           const double sign = s.binary == BinaryOp::add ? 1.0 : -1.0;
           for (I j = 0; j < m; ++j) {

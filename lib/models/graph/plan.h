@@ -42,6 +42,10 @@ struct Value {
   // Its adjoint and R-adjoints are written (=), not accumulated, by its only reader (Step::overwrite), so
   // the reverse passes do not zero them first (compile.cpp, mark_overwrites).
   bool overwritten = false;
+  // Hessian products read its adjoint: it is the output of a step with a second-order term, or
+  // downstream of such a value (compile.cpp, mark_product_adjoints). The backward pass of a product
+  // computes only these; a parameter's gradient, and what only leads to it, waits for gradient().
+  bool product_adjoint = false;
 };
 
 enum class StepKind {
@@ -182,8 +186,9 @@ struct Buffers {
 // The passes over a compiled graph. theta is the parameter vector; directions V are m columns of n.
 void forward_pass(const Compiled& c, const double* theta, Buffers& b);
 // Adjoint of the output must be set (b.adjoint[c.output]); accumulates into every active value's
-// adjoint (they are zeroed first, but for the output).
-void backward_pass(const Compiled& c, const double* theta, Buffers& b);
+// adjoint (they are zeroed first, but for the output). With `all` false only the adjoints Hessian
+// products read (Value::product_adjoint): no parameter gradient, e.g. no weight-gradient GEMMs.
+void backward_pass(const Compiled& c, const double* theta, Buffers& b, bool all = true);
 // Tangents of the m lanes: parameter tangents from V (n × m, column-major), then every active value.
 void tangent_pass(const Compiled& c, const double* theta, const double* V, std::int64_t n, std::int64_t m,
                   Buffers& b);
