@@ -9,7 +9,6 @@
 // operands), Eigen's lazyProduct (coefficient-wise, no packing) and OpenBLAS's cblas_dgemm, each on the
 // row-major C = A·B and C = A·Bᵀ the engine computes. Prints one JSON object: GFLOP/s per shape and kind.
 #include <cblas.h>
-#include <sys/resource.h>
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -19,16 +18,12 @@
 #include <vector>
 
 #include "cli/app.h"
+#include "cpu_time.h"
 #include "random/random.h"
 
 namespace {
 
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
+using saddlescope::bench::cpu_seconds;
 
 // GFLOP/s of `work` (2·M·N·K flops per call), repeated for about `seconds` of CPU time.
 template <typename Work>
