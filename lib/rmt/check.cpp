@@ -11,6 +11,7 @@
 
 #include "parallel/parallel.h"
 #include "rmt/exact_jacobi.h"
+#include "rmt/exact_wishart.h"
 
 
 namespace saddlescope::rmt {
@@ -180,6 +181,9 @@ ExactValue exact_value(const EnsembleOptions& e, int k) {
         v.available = true;
         v.p = 1.0;
         v.log_p = 0.0;
+      } else if (m >= k) {
+        // μ < 0: sXXᵀ/m + μI > 0 ⇔ λ_min(XXᵀ) > c = −μm/s (de Bruijn's Pfaffian, rmt/exact_wishart.h).
+        v = wishart_min_eigenvalue_exceeds_exact(k, m, -e.shift * static_cast<double>(m) / e.scale);
       } else if (m < k && e.shift <= 0.0) {
         v.available = true;  // rank m < k: a zero (or, shifted down, negative) eigenvalue always
         v.p = 0.0;

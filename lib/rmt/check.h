@@ -93,8 +93,9 @@ CheckResult run_check(const CheckOptions& options, std::uint64_t seed, const Che
                       bool index_theory = true);
 
 // The exact P(all eigenvalues > 0) where one is known: goe/goe-shift at any shift with |μ/s| ≤
-// kMaxExactShift (rmt/exact.h), diagonal Φ(μ/s)^k, wishart 1 (m ≥ k, μ ≥ 0) or 0 (m < k, μ ≤ 0), hessian of a
-// two-level quadratic (rmt/exact_jacobi.h).
+// kMaxExactShift (rmt/exact.h), diagonal Φ(μ/s)^k, wishart 1 (m ≥ k, μ ≥ 0), de Bruijn's Laguerre Pfaffian
+// (m ≥ k, μ < 0, rmt/exact_wishart.h) or 0 (m < k, μ ≤ 0), hessian
+// of a two-level quadratic (rmt/exact_jacobi.h).
 ExactValue exact_value(const EnsembleOptions& ensemble, int k);
 
 }  // namespace saddlescope::rmt

@@ -4,29 +4,16 @@
 #include <cmath>
 #include <vector>
 
-#include "rmt/pfaffian.h"
+#include "rmt/multiprecision.h"
 
 namespace saddlescope::rmt {
 
 namespace {
 
-using Real = ExactReal;
-using RealMatrix = ExactRealMatrix;
-
-// ∫_a^∞ e^{−x²/2} dx = √(π/2) − I(a), I(a) = ∫_0^a e^{−t²/2} dt = e^{−a²/2} Σ_{n≥0} a^{2n+1}/(2n+1)!! (every
-// term of the sign of a, so the series does not cancel; it is summed past its peak at n ≈ a²/2).
-Real gaussian_tail(const Real& a) {
-  const Real a2 = a * a;
-  Real term = a, sum = a;
-  for (int n = 1;; ++n) {
-    term *= a2 / Real(2 * n + 1);
-    sum += term;
-    if (n > a2 && abs(term) <= abs(sum) * std::numeric_limits<Real>::epsilon()) break;
-    if (term == 0) break;
-  }
-  const Real half_pi = boost::math::constants::pi<Real>() / 2;
-  return boost::multiprecision::sqrt(half_pi) - boost::multiprecision::exp(-a2 / 2) * sum;
-}
+using multiprecision::gaussian_tail;
+using multiprecision::pfaffian;
+using Real = multiprecision::Real;
+using RealMatrix = multiprecision::RealMatrix;
 
 // The one-sided integrals over (a, ∞) of exact.h: moments M_j (j < k) and the skew part
 // S(i, j) = G(i, j) − G(j, i) (i, j < k).

@@ -28,7 +28,7 @@
 // Pfaffian against Mehta's formula — tested).
 //
 // The monomial moments make the Pfaffian an enormous cancellation: it is evaluated (pivoted
-// Parlett–Reid elimination) in Boost.Multiprecision cpp_bin_float with 400 decimal digits, enough for
+// Parlett–Reid elimination, rmt/multiprecision.h) in Boost.Multiprecision cpp_bin_float with 400 decimal digits, enough for
 // 2k + 80 digits up to k = 160; a threshold |c| = |μ| costs about μ²/(2 ln 10) more digits (the moments
 // at large positive a are small differences), hence the limit on |μ|.
 #include <cstdint>

@@ -6,11 +6,15 @@
 #include <vector>
 
 #include "objective/test_functions.h"
-#include "rmt/pfaffian.h"
+#include "rmt/multiprecision.h"
 
 namespace saddlescope::rmt {
 
 namespace {
+
+using ExactReal = multiprecision::Real;
+using ExactRealMatrix = multiprecision::RealMatrix;
+using multiprecision::pfaffian;
 
 bool in_range(int k, int alpha, int beta) {
   return k >= 1 && k <= kMaxJacobiK && alpha >= 0 && alpha <= kMaxJacobiExponent && beta >= 0 &&

@@ -20,7 +20,7 @@
 // b_l = (−1)^l C(β, l), and T(s) = ∫_0^u x^{s−1}(1 − x)^β dx = Σ_l b_l u^{s+l}/(s + l),
 //   M_i = ∫_0^u φ_i = T(i + α + 1),   G(i, j) = ∫_0^u φ_j(y) ∫_0^y φ_i = Σ_l b_l T(i + j + 2α + l + 2)/(i + α + l + 1),
 // a_ij = G(i, j) − G(j, i), and for odd k the border M_i. Everything is evaluated in the 400-digit type of
-// rmt/pfaffian.h; the alternating binomial sums cost at most β·log₁₀2 ≤ 19 digits at the bound on β below,
+// rmt/multiprecision.h; the alternating binomial sums cost at most β·log₁₀2 ≤ 19 digits at the bound on β below,
 // the Pfaffian's cancellation about 2k digits (as for the GOE).
 //
 // Supported: integer α and β, i.e. q − k and p − k odd (the half-integer exponents of the other parity
