@@ -38,13 +38,27 @@ void gas_sweep(Eigen::VectorXd& lambda, double wall, const GasWeight& weight, co
   const bool laguerre = weight.kind == GasWeight::Kind::kLaguerre;
   const double a = weight.power;
   for (Eigen::Index i = 0; i < k; ++i) {
-    const double old = lambda[i], proposal = old + steps.single * rng.normal();
+    const double old = lambda[i], xi = rng.normal();
     const double u = rng.uniform_open_zero();
     ++counts.proposed[0];
+    if (laguerre) {
+      // A random walk in r = √(λ − wall), reflected at 0 (r' = |r + σ₁ξ|: a symmetric kernel on r > 0), so a
+      // step shrinks near the wall, where the hard edge puts the smallest eigenvalue; the density in r
+      // carries the Jacobian dλ/dr = 2r, hence the ln(r'/r) term.
+      const double r = std::sqrt(old - wall), r_new = std::abs(r + steps.single * xi);
+      const double proposal = wall + r_new * r_new;
+      if (!(proposal > wall)) continue;
+      const double log_ratio = a * std::log(proposal / old) - 0.5 * (proposal - old) + std::log(r_new / r) +
+                               log_vandermonde_ratio(lambda, i, proposal, old);
+      if (std::log(u) < log_ratio) {
+        lambda[i] = proposal;
+        ++counts.accepted[0];
+      }
+      continue;
+    }
+    const double proposal = old + steps.single * xi;
     if (!(proposal > wall)) continue;
-    const double one_body = laguerre ? a * std::log(proposal / old) - 0.5 * (proposal - old)
-                                     : -0.5 * (proposal * proposal - old * old);
-    const double log_ratio = one_body + log_vandermonde_ratio(lambda, i, proposal, old);
+    const double log_ratio = -0.5 * (proposal * proposal - old * old) + log_vandermonde_ratio(lambda, i, proposal, old);
     if (std::log(u) < log_ratio) {
       lambda[i] = proposal;
       ++counts.accepted[0];
