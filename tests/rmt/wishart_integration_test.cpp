@@ -32,6 +32,16 @@ double exact_derivative(int k, long m, double c) {
          (2 * h);
 }
 
+// A short run (the checks using it do not depend on the chains' length).
+sc::rmt::IntegrationOptions short_run(int nodes, int repetitions) {
+  sc::rmt::IntegrationOptions o;
+  o.sweeps = 200;
+  o.burn_in = 200;
+  o.nodes = nodes;
+  o.repetitions = repetitions;
+  return o;
+}
+
 }  // namespace
 
 TEST(RmtLaguerreGas, ConditionedScoreMatchesTheExactDerivative) {
@@ -102,12 +112,7 @@ TEST(RmtWishartIntegration, OneExtraDegreeOfFreedomIsExactAtDepth) {
   // ∫_0^{c₀} −k/2 dc = −kc₀/2 (Gauss–Legendre integrates 2u·const exactly) up to rounding, with zero spread;
   // here ln P = −12·13/2 = −78 (exact_wishart.h: P = e^{−kc/2}). 1e-12 relative is the rounding of a few
   // hundred double terms; the interval's rounding floor must still hold the exact value.
-  sc::rmt::IntegrationOptions o;
-  o.sweeps = 200;
-  o.burn_in = 200;
-  o.nodes = 8;
-  o.repetitions = 3;
-  const auto r = sc::rmt::thermodynamic_integration(wishart(12, 13, -1.0), o, 1, 1);
+  const auto r = sc::rmt::thermodynamic_integration(wishart(12, 13, -1.0), short_run(8, 3), 1, 1);
   const double exact = sc::rmt::wishart_min_eigenvalue_exceeds_exact(12, 13, 13.0).log_p;
   EXPECT_NEAR(exact / -78.0, 1.0, 1e-13);
   EXPECT_NEAR(r.log_p / exact, 1.0, 1e-12);
@@ -128,11 +133,7 @@ TEST(RmtWishartIntegration, NonNegativeShiftIsCertain) {
 }
 
 TEST(RmtWishartIntegration, SameBitsForOneAndTwoThreads) {
-  sc::rmt::IntegrationOptions o;
-  o.sweeps = 200;
-  o.burn_in = 200;
-  o.nodes = 6;
-  o.repetitions = 3;
+  const sc::rmt::IntegrationOptions o = short_run(6, 3);
   omp_set_num_threads(1);
   const auto a = sc::rmt::thermodynamic_integration(wishart(9, 9, -0.4), o, 42, 1);
   omp_set_num_threads(2);
