@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "graph_checks.h"
+#include "models/graph/plan.h"
 #include "models/network.h"
 
 namespace {
@@ -107,17 +108,22 @@ TEST(GraphEngine, ResidualCnnDerivativesBothBatchNormModes) {
   }
 }
 
-// A one-block pre-norm transformer encoder as torch 1.13 exports it: LayerNorm (opset 17), two-head
-// self-attention through MatMul / Reshape / Transpose / Softmax with the 1/√d scaling as a Mul by a
-// constant, residuals, an MLP with exact GELU in its exported form x·½(1 + erf(x/√2)), a mean over the
-// sequence and a linear head.
-TEST(GraphEngine, AttentionBlockDerivatives) {
-  const std::int64_t T = 4, D = 6, heads = 2, dh = D / heads;
-  Builder b({T, D}, 13);
+// `decomposed`: the second LayerNorm as torch exports it below opset 17 (ReduceMean, Sub, Pow, ReduceMean,
+// Add ε, Sqrt, Div, Mul γ, Add β) instead of a LayerNormalization node.
+GraphIR attention_block(Builder& b, std::int64_t T, std::int64_t D, std::int64_t heads, bool decomposed = false) {
+  const std::int64_t dh = D / heads;
   using Ints = std::vector<std::int64_t>;
   auto layer_norm = [&](const std::string& x, const std::string& name) {
-    return b.node("LayerNormalization", {x, b.param(name + ".weight", {D}, 0.5), b.param(name + ".bias", {D}, 0.1)},
-                  {{"axis", std::int64_t{-1}}, {"epsilon", 1e-5}});
+    const auto gamma = b.param(name + ".weight", {D}, 0.5), beta = b.param(name + ".bias", {D}, 0.1);
+    if (decomposed && name == "norm2") {
+      const auto mean = b.node("ReduceMean", {x}, {{"axes", Ints{-1}}});
+      const auto centred = b.node("Sub", {x, mean});
+      const auto sq = b.node("Pow", {centred, b.constant("two", float_tensor({}, {2.0}))});
+      const auto var = b.node("ReduceMean", {sq}, {{"axes", Ints{-1}}});
+      const auto sd = b.node("Sqrt", {b.node("Add", {var, b.constant("eps", float_tensor({}, {1e-5}))})});
+      return b.node("Add", {b.node("Mul", {b.node("Div", {centred, sd}), gamma}), beta});
+    }
+    return b.node("LayerNormalization", {x, gamma, beta}, {{"axis", std::int64_t{-1}}, {"epsilon", 1e-5}});
   };
   auto dense = [&](const std::string& x, std::int64_t in, std::int64_t out, const std::string& name) {
     // torch's Linear on a 3-D input: MatMul(x, Wᵀ) + b, with Wᵀ an explicit Transpose of the parameter
@@ -144,8 +150,95 @@ TEST(GraphEngine, AttentionBlockDerivatives) {
                                    b.constant("half", float_tensor({}, {0.5}))});
   const auto x2 = b.node("Add", {x1, dense(gelu, 2 * D, D, "fc2")});
   const auto pooled = b.node("ReduceMean", {x2}, {{"axes", Ints{1}}, {"keepdims", std::int64_t{0}}});
-  GraphObjective f(b.finish(b.linear(pooled, D, 3, "head")), GraphOptions{}, class_data(4, T * D, 3, 14));
+  return b.finish(b.linear(pooled, D, 3, "head"));
+}
+
+// A one-block pre-norm transformer encoder as torch 1.13 exports it: LayerNorm (opset 17), two-head
+// self-attention through MatMul / Reshape / Transpose / Softmax with the 1/√d scaling as a Mul by a
+// constant, residuals, an MLP with exact GELU in its exported form x·½(1 + erf(x/√2)), a mean over the
+// sequence and a linear head.
+TEST(GraphEngine, AttentionBlockDerivatives) {
+  const std::int64_t T = 4, D = 6, heads = 2;
+  Builder b({T, D}, 13);
+  GraphObjective f(attention_block(b, T, D, heads), GraphOptions{}, class_data(4, T * D, 3, 14));
   check_derivatives(f, b.parameters(), 15);
+}
+
+// The compile-time fusions (GraphOptions::fuse_steps: the products read the head split and write the
+// head merge in place, the 1/√d scale folded into the product's α, GELU's five ops one step, the
+// decomposed LayerNorm one normalize step) against the op-by-op lowering of the same graph. The fused
+// products run the same GEMMs on the same numbers, addressed with strides; α·(q·kᵀ) with α = fl(1/√d)
+// against fl(q·kᵀ)·fl(1/√d) rounds differently (≤ 1 ulp per score), GELU's value is the decomposed
+// graph's bit for bit but its derivatives come from the closed forms, and the normalize step computes
+// (x − μ)·fl(1/√(σ² + ε)) where the decomposition divides by √(σ² + ε): rounding differences of a few
+// ulps per element, through softmax, LayerNorm and GELU with O(1) condition numbers, so 1e-13 relative
+// (a few hundred ulps). A wrong stride, a head written to the wrong place or a wrong derivative term
+// changes the result by O(1e-3) or more.
+TEST(GraphEngine, FusedAttentionLayoutsEqualTheOpByOpGraph) {
+  const std::int64_t T = 5, D = 8, heads = 2;
+  Builder b({T, D}, 21);
+  const GraphIR ir = attention_block(b, T, D, heads, true);
+  GraphOptions plain;
+  plain.fuse_steps = false;
+  const io::DataArrays data = class_data(6, T * D, 3, 22);
+  // The fusions happen: 4 head Transposes, 4 Reshapes and the scale's Mul leave the compiled plan (9
+  // steps), GELU's 5 steps become 1 (4), the decomposed LayerNorm's 7 before Mul γ become 1 (6).
+  std::vector<models::graph::detail::BatchNormInfo> norms;
+  const auto with = models::graph::detail::compile(ir, 6, BatchNormMode::eval, &norms, true);
+  const auto without = models::graph::detail::compile(ir, 6, BatchNormMode::eval, &norms, false);
+  EXPECT_EQ(without->steps.size() - with->steps.size(), 9u + 4u + 6u);
+  GraphObjective fused(ir, GraphOptions{}, data), unfused(ir, plain, data);
+  const Vector x = b.parameters();
+  const double tolerance = 1e-13;
+  EXPECT_NEAR(fused.value(x), unfused.value(x), tolerance * std::abs(unfused.value(x)));
+  Vector g1, g2;
+  fused.gradient(x, g1);
+  unfused.gradient(x, g2);
+  EXPECT_LE((g1 - g2).norm(), tolerance * g2.norm());
+  const Matrix V = random_matrix(x.size(), 4, 23);
+  Matrix H1, H2, G1, G2;
+  fused.hessian_vector_product(x, V, H1);
+  unfused.hessian_vector_product(x, V, H2);
+  EXPECT_LE((H1 - H2).norm(), tolerance * H2.norm());
+  fused.gauss_newton_vector_product(x, V, G1);
+  unfused.gauss_newton_vector_product(x, V, G2);
+  EXPECT_LE((G1 - G2).norm(), tolerance * G2.norm());
+  // A mini-batch (another compiled batch size) through both
+  const std::vector<std::int64_t> batch{4, 1, 3};
+  fused.batch_hessian_vector_product(x, batch, V, H1);
+  unfused.batch_hessian_vector_product(x, batch, V, H2);
+  EXPECT_LE((H1 - H2).norm(), tolerance * H2.norm());
+}
+
+// A Hessian product's backward pass computes only the adjoints its second-order terms read (no weight
+// gradients); the fixed-point cache must then not hand that partial pass to gradient() at the same
+// point. Both orders at one point, on a CNN (conv weights) and the attention block (weights behind
+// Transposes), against a fresh object's gradient and products: the same passes in the same order, but
+// not bitwise (as in MiniBatchMatchesFullBatchAndCacheInvalidates: Eigen peels unaligned leading
+// elements by address, so two allocations of a workspace may sum in a different order); 1e-14 relative,
+// where a missing weight gradient is an O(1) error.
+TEST(GraphEngine, GradientAfterAProductAtTheSamePointIsTheFullGradient) {
+  Builder cnn({2, 6, 6}, 7);
+  const GraphIR cnn_ir = residual_cnn(cnn);
+  Builder attention({4, 6}, 13);
+  const GraphIR attention_ir = attention_block(attention, 4, 6, 2);
+  const std::pair<const GraphIR*, Vector> cases[] = {{&cnn_ir, cnn.parameters()}, {&attention_ir, attention.parameters()}};
+  const std::int64_t features[] = {72, 24};
+  for (int k = 0; k < 2; ++k) {
+    const auto& [ir, x] = cases[k];
+    const io::DataArrays data = class_data(5, features[k], 3, 8);
+    GraphObjective f(*ir, GraphOptions{}, data), fresh(*ir, GraphOptions{}, data);
+    const Matrix V = random_matrix(x.size(), 2, 9);
+    Matrix H, H_fresh;
+    Vector g, g_fresh;
+    f.hessian_vector_product(x, V, H);
+    f.gradient(x, g);
+    fresh.gradient(x, g_fresh);
+    EXPECT_LE((g - g_fresh).norm(), 1e-14 * g_fresh.norm());
+    f.hessian_vector_product(x, V, H);
+    fresh.hessian_vector_product(x, V, H_fresh);
+    EXPECT_LE((H - H_fresh).norm(), 1e-14 * H_fresh.norm());
+  }
 }
 
 // Full batch as an explicit index list = value(); a mini-batch's derivatives pass the same checks.

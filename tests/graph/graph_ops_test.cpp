@@ -196,25 +196,35 @@ TEST(GraphOps, LayerNormalizationAndItsDecomposition) {
     return s;
   };
   auto direct = build(false), decomposed = build(true);
-  auto finish = [&](Sandwich& s) {
+  // The decomposed graph op by op (fuse_steps off: each op's own passes), and as the engine runs it by
+  // default, recognised as one normalize step (compile.cpp, fuse_patterns).
+  auto finish = [&](Sandwich& s, bool fuse) {
     const auto out = s.b.linear(s.b.node("Flatten", {s.h}), 15, 3, "post");
-    return std::make_unique<GraphObjective>(s.b.finish(out), GraphOptions{}, class_data(4, 4, 3, 91));
+    GraphOptions o;
+    o.fuse_steps = fuse;
+    return std::make_unique<GraphObjective>(s.b.finish(out), o, class_data(4, 4, 3, 91));
   };
-  auto f1 = finish(*direct);
-  auto f2 = finish(*decomposed);
+  auto f1 = finish(*direct, true);
+  auto f2 = finish(*decomposed, false);
+  auto f3 = finish(*build(true), true);
   const Vector x = direct->b.parameters();
   ASSERT_EQ(x, decomposed->b.parameters());
-  Vector g1, g2;
+  Vector g1, g2, g3;
   // Different formulas for the same function: rounding only, 1e-12 relative.
   EXPECT_NEAR(f1->gradient(x, g1), f2->gradient(x, g2), 1e-12);
   EXPECT_LE((g1 - g2).lpNorm<Eigen::Infinity>(), 1e-12 * g1.lpNorm<Eigen::Infinity>());
+  EXPECT_NEAR(f3->gradient(x, g3), f2->gradient(x, g2), 1e-12);
+  EXPECT_LE((g3 - g2).lpNorm<Eigen::Infinity>(), 1e-12 * g2.lpNorm<Eigen::Infinity>());
   const Matrix V = random_matrix(x.size(), 4, 92);
-  Matrix H1, H2;
+  Matrix H1, H2, H3;
   f1->hessian_vector_product(x, V, H1);
   f2->hessian_vector_product(x, V, H2);
+  f3->hessian_vector_product(x, V, H3);
   EXPECT_LE((H1 - H2).lpNorm<Eigen::Infinity>(), 1e-11 * H1.lpNorm<Eigen::Infinity>());
+  EXPECT_LE((H3 - H2).lpNorm<Eigen::Infinity>(), 1e-11 * H2.lpNorm<Eigen::Infinity>());
   check_derivatives(*f1, x, 93);
   check_derivatives(*f2, x, 94);
+  check_derivatives(*f3, x, 95);
 }
 
 TEST(GraphOps, SoftmaxFamilies) {

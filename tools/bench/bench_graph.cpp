@@ -8,7 +8,6 @@
 // previous call's (x and x·(1 + 1e-9) alternate), so the engine's fixed-point cache (value, gradient
 // and products at the same x reuse the forward pass) cannot shorten a call: every figure includes its
 // forward pass, as torch's does.
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <iostream>
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "cli/app.h"
+#include "cpu_time.h"
 #include "problem/problem.h"
 #include "random/random.h"
 
@@ -24,12 +24,7 @@ namespace sc = saddlescope;
 
 namespace {
 
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
+using saddlescope::bench::cpu_seconds;
 
 template <typename Work>
 double median_cpu_seconds(int repeats, const Work& work) {

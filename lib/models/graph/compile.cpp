@@ -285,7 +285,35 @@ class Lowering {
     s.binary = op;
     s.map_a = broadcast_map(value(a).shape, shape);
     s.map_b = broadcast_map(value(b).shape, shape);
+    affine_rows(s, value(a).numel, value(b).numel, element_count(shape));
     return out;
+  }
+  // The closed form of a binary step's maps (Step::row_length), when one row length L fits both.
+  static void affine_rows(Step& s, std::int64_t na, std::int64_t nb, std::int64_t n) {
+    if (n < 1) return;
+    const std::vector<std::int32_t>* maps[2] = {&s.map_a, &s.map_b};
+    const std::int64_t counts[2] = {na, nb};
+    for (const std::int64_t L : {n, na, nb, na > 0 ? n / na : 0, nb > 0 ? n / nb : 0}) {
+      if (L < 1 || n % L != 0) continue;
+      bool ok = true;
+      std::array<std::int64_t, 2> row{}, elem{};
+      for (int k = 0; k < 2 && ok; ++k) {
+        // same shape, scalar, a row vector repeated (trailing broadcast), one value per row
+        if (counts[k] == n) row[k] = L, elem[k] = 1;
+        else if (counts[k] == 1) row[k] = 0, elem[k] = 0;
+        else if (counts[k] == L) row[k] = 0, elem[k] = 1;
+        else if (counts[k] == n / L) row[k] = 1, elem[k] = 0;
+        else ok = false;
+        const auto& map = *maps[k];
+        for (std::int64_t i = 0; i < n && ok; ++i)
+          if ((map.empty() ? i : map[i]) != (i / L) * row[k] + (i % L) * elem[k]) ok = false;
+      }
+      if (!ok) continue;
+      s.row_length = L;
+      s.row_step = row;
+      s.elem_step = elem;
+      return;
+    }
   }
   int unary(const Node& n, UnaryOp op, int x, double scalar, const std::string& name) {
     const int out = computed(n, name, value(x).shape, value(x).active);
@@ -350,6 +378,9 @@ class Lowering {
     s.trans_a = trans_a;
     s.trans_b = trans_b;
     s.scalar = alpha;
+    s.lda = trans_a ? M : K;  // dense storage
+    s.ldb = trans_b ? K : N;
+    s.ldc = N;
     const auto ma = broadcast_map(ba, bc), mb = broadcast_map(bb, bc);
     const std::int64_t items = element_count(bc);
     if (items > 1 && element_count(bb) == 1 && ma.empty() && !trans_a) {
@@ -1169,13 +1200,459 @@ class Lowering {
   std::vector<std::unique_ptr<Tensor>> take_statics() { return std::move(owned_statics_); }
 };
 
+// --- fusion of layout steps into matrix products ----------------------------------------------------
+// Attention as torch exports it splits heads with Reshape + Transpose before its two products and merges
+// them with Transpose + Reshape after: [B, T, h·d] → [B, h, T, d] and back. Each Transpose is a gather
+// step (a full pass over the activation in every one of the four passes, and a scatter-add adjoint in
+// the two reverse ones) and each Reshape a copy. But one head of one sample is a plain row-major matrix
+// inside the untransposed activation — rows T apart by h·d, columns adjacent — so the products can read
+// (and the merge can be written) in place with a leading dimension, and the gather and copy steps go.
+// The product's arithmetic is unchanged (the same GEMM over the same numbers, only addressed with a
+// stride), so the fused graph computes the same values; tests/graph and GraphTorch check it against
+// the unfused graph and torch.
+
+// One [R, C] batch item starting at `first` of a gather's output reads source base + r·row + q·col when
+// its map is affine over the item (both strides positive, so no padding entries); false otherwise.
+struct AffineItem {
+  std::int64_t base = 0, row = 0, col = 0;
+};
+bool affine_item(const std::vector<std::int32_t>& map, std::int64_t first, std::int64_t R, std::int64_t C, AffineItem& out) {
+  if (R < 2 || C < 2) return false;
+  const std::int64_t base = map[first], row = map[first + C] - base, col = map[first + 1] - base;
+  if (base < 0 || row <= 0 || col <= 0) return false;
+  for (std::int64_t r = 0; r < R; ++r)
+    for (std::int64_t q = 0; q < C; ++q)
+      if (map[first + r * C + q] != base + r * row + q * col) return false;
+  out = {base, row, col};
+  return true;
+}
+
+// An operand of a matmul step (`which` 0 = A, 1 = B) read through the gather map instead: new offsets,
+// leading dimension and transposition, or false when some batch item is not a strided matrix.
+bool rewrite_operand(Step& s, int which, const std::vector<std::int32_t>& map, bool apply) {
+  const bool trans = which == 0 ? s.trans_a : s.trans_b;
+  // stored extents of the operand's item: A [M, K] / [K, M], B [K, N] / [N, K]
+  const std::int64_t rows = which == 0 ? (trans ? s.K : s.M) : (trans ? s.N : s.K);
+  const std::int64_t cols = which == 0 ? (trans ? s.M : s.K) : (trans ? s.K : s.N);
+  if ((which == 0 ? s.lda : s.ldb) != cols) return false;  // already strided: not composed
+  std::vector<std::int64_t> bases;
+  std::int64_t ld = 0;
+  bool flipped = false;
+  for (std::size_t i = 0; i < s.batches.size(); ++i) {
+    AffineItem a;
+    if (!affine_item(map, s.batches[i][which], rows, cols, a)) return false;
+    // columns adjacent: row-major with ld = row; rows adjacent: the transpose is row-major with ld = col
+    const bool flip = a.col != 1;
+    if (flip && a.row != 1) return false;
+    const std::int64_t item_ld = flip ? a.col : a.row;
+    if (item_ld < (flip ? rows : cols)) return false;  // overlapping rows: not a matrix
+    if (i == 0) {
+      flipped = flip;
+      ld = item_ld;
+    } else if (flip != flipped || item_ld != ld) {
+      return false;
+    }
+    bases.push_back(a.base);
+  }
+  if (!apply) return true;
+  for (std::size_t i = 0; i < s.batches.size(); ++i) s.batches[i][which] = bases[i];
+  if (which == 0) {
+    s.lda = ld;
+    s.trans_a = trans != flipped;
+  } else {
+    s.ldb = ld;
+    s.trans_b = trans != flipped;
+  }
+  return true;
+}
+
+// Who reads and writes each value while steps are being fused: `uses` counts the reads by steps not yet
+// removed (the graph output counts as read once), `producer` the step writing it, `reader` the last
+// step reading it (the only one when uses is 1).
+struct Uses {
+  std::vector<int> uses, producer, reader;
+  std::vector<bool> removed;
+  explicit Uses(const Compiled& c) : removed(c.steps.size(), false) { recount(c); }
+  void recount(const Compiled& c) {
+    uses.assign(c.values.size(), 0);
+    producer.assign(c.values.size(), -1);
+    reader.assign(c.values.size(), -1);
+    for (std::size_t si = 0; si < c.steps.size(); ++si) {
+      if (removed[si]) continue;
+      for (const int v : c.steps[si].inputs) {
+        ++uses[v];
+        reader[v] = static_cast<int>(si);
+      }
+      producer[c.steps[si].output] = static_cast<int>(si);
+    }
+    ++uses[c.output];
+  }
+  // The one step reading v (−1 when v has another reader or is the graph output).
+  int only_reader(int v) const { return uses[v] == 1 ? reader[v] : -1; }
+};
+
+// Erases the removed steps; values no step reads or writes any more get no buffers.
+void drop_removed(Compiled& c, const std::vector<bool>& removed) {
+  std::vector<Step> kept;
+  kept.reserve(c.steps.size());
+  for (std::size_t si = 0; si < c.steps.size(); ++si)
+    if (!removed[si]) kept.push_back(std::move(c.steps[si]));
+  c.steps = std::move(kept);
+  std::vector<int> uses(c.values.size(), 0);
+  std::vector<bool> produced(c.values.size(), false);
+  for (const Step& s : c.steps) {
+    for (const int v : s.inputs) ++uses[v];
+    produced[s.output] = true;
+  }
+  ++uses[c.output];
+  c.active_numel = 0;
+  for (std::size_t v = 0; v < c.values.size(); ++v) {
+    Value& value = c.values[v];
+    if (value.kind == ValueKind::computed && !produced[v] && uses[v] == 0) {
+      value.active = false;
+      value.unused = true;
+    }
+    if (value.active) c.active_numel += value.numel;
+  }
+}
+
+void fuse_layouts(Compiled& c) {
+  Uses u(c);
+  std::vector<int>& uses = u.uses;
+  std::vector<int>& producer = u.producer;
+  std::vector<bool>& removed = u.removed;
+  std::vector<bool> fused(c.steps.size(), false);
+  auto recount = [&] { u.recount(c); };
+  auto reads_once = [](const Step& s, int which, int v) {  // a product reading v as one operand only
+    return s.kind == StepKind::matmul && s.inputs[which] == v && s.inputs[1 - which] != v;
+  };
+  // 1. A gather of an activation whose every consumer is a product that can read it strided.
+  for (std::size_t gi = 0; gi < c.steps.size(); ++gi) {
+    const Step& g = c.steps[gi];
+    if (g.kind != StepKind::gather) continue;
+    const int x = g.inputs[0], y = g.output;
+    // Parameters keep their Transposes: K-FAC recognises a layer by a product reading its weight
+    // directly (kronecker.cpp), and a weight's transpose is tiny next to the activations.
+    if (c.values[x].kind == ValueKind::parameter || c.values[x].kind == ValueKind::constant) continue;
+    if (y == c.output || c.values[x].numel != c.values[y].numel) continue;
+    std::vector<std::pair<std::size_t, int>> consumers;
+    bool ok = true;
+    for (std::size_t si = gi + 1; si < c.steps.size() && ok; ++si) {
+      if (removed[si]) continue;
+      const Step& s = c.steps[si];
+      for (int which = 0; which < static_cast<int>(s.inputs.size()); ++which) {
+        if (s.inputs[which] != y) continue;
+        if (which > 1 || !reads_once(s, which, y)) ok = false;
+        else consumers.emplace_back(si, which);
+      }
+    }
+    if (!ok || consumers.empty()) continue;
+    for (const auto& [si, which] : consumers)
+      if (!rewrite_operand(c.steps[si], which, g.map_a, false)) ok = false;
+    if (!ok) continue;
+    for (const auto& [si, which] : consumers) {
+      rewrite_operand(c.steps[si], which, g.map_a, true);
+      c.steps[si].inputs[which] = x;
+      fused[si] = true;
+    }
+    removed[gi] = true;
+    recount();
+  }
+  // 2. A gather (a permutation) that only rearranges one product's output: the product writes there.
+  for (std::size_t gi = 0; gi < c.steps.size(); ++gi) {
+    const Step& g = c.steps[gi];
+    if (removed[gi] || g.kind != StepKind::gather) continue;
+    const int x = g.inputs[0], y = g.output;
+    const int p = producer[x];
+    if (p < 0 || c.steps[p].kind != StepKind::matmul || uses[x] != 1 || x == c.output) continue;
+    const auto n = static_cast<std::size_t>(c.values[y].numel);
+    if (c.values[x].numel != c.values[y].numel || g.map_a.size() != n) continue;
+    std::vector<std::int32_t> inverse(n, -1);
+    bool ok = true;
+    for (std::size_t i = 0; i < n && ok; ++i) {
+      const std::int32_t src = g.map_a[i];
+      if (src < 0 || static_cast<std::size_t>(src) >= n || inverse[src] >= 0) ok = false;
+      else inverse[src] = static_cast<std::int32_t>(i);
+    }
+    Step& s = c.steps[p];
+    if (!ok || s.ldc != s.N) continue;
+    std::vector<std::int64_t> bases;
+    std::int64_t ldc = 0;
+    for (const auto& b : s.batches) {
+      AffineItem a;
+      if (!affine_item(inverse, b[2], s.M, s.N, a) || a.col != 1 || a.row < s.N || (!bases.empty() && a.row != ldc)) {
+        ok = false;
+        break;
+      }
+      ldc = a.row;
+      bases.push_back(a.base);
+    }
+    if (!ok) continue;
+    for (std::size_t i = 0; i < bases.size(); ++i) s.batches[i][2] = bases[i];
+    s.ldc = ldc;
+    s.output = y;
+    fused[p] = true;
+    removed[gi] = true;
+    recount();
+  }
+  // 3. Reshapes (copies) next to a fused product: the product reads the copy's input, or writes its output.
+  for (std::size_t ci = 0; ci < c.steps.size(); ++ci) {
+    const Step& cp = c.steps[ci];
+    if (removed[ci] || cp.kind != StepKind::copy) continue;
+    const int x = cp.inputs[0], y = cp.output;
+    if (y == c.output) continue;
+    const int p = producer[x];
+    if (p >= 0 && fused[p] && c.steps[p].kind == StepKind::matmul && uses[x] == 1 && x != c.output) {
+      c.steps[p].output = y;  // the same flat layout under the copy's shape
+      removed[ci] = true;
+      recount();
+      continue;
+    }
+    bool ok = uses[y] > 0;
+    for (std::size_t si = ci + 1; si < c.steps.size() && ok; ++si) {
+      if (removed[si]) continue;
+      for (const int v : c.steps[si].inputs)
+        if (v == y && !(fused[si] && c.steps[si].kind == StepKind::matmul)) ok = false;
+    }
+    if (!ok) continue;
+    for (std::size_t si = ci + 1; si < c.steps.size(); ++si)
+      if (!removed[si])
+        for (int& v : c.steps[si].inputs)
+          if (v == y) v = x;
+    removed[ci] = true;
+    recount();
+  }
+  // 4. A product's output divided or multiplied by a constant scalar (attention's 1/√d): folded into α.
+  for (std::size_t bi = 0; bi < c.steps.size(); ++bi) {
+    const Step& b = c.steps[bi];
+    if (removed[bi] || b.kind != StepKind::binary || (b.binary != BinaryOp::mul && b.binary != BinaryOp::div)) continue;
+    for (int which = 0; which < 2; ++which) {
+      const int x = b.inputs[which], k = b.inputs[1 - which];
+      if (b.binary == BinaryOp::div && which == 1) continue;  // k / x is not linear in x
+      const Value& kv = c.values[k];
+      if (kv.kind != ValueKind::constant || kv.numel != 1 || c.values[x].numel != c.values[b.output].numel) continue;
+      const int p = producer[x];
+      if (p < 0 || c.steps[p].kind != StepKind::matmul || uses[x] != 1 || x == c.output) continue;
+      Step& s = c.steps[p];
+      s.scalar = b.binary == BinaryOp::mul ? s.scalar * kv.data[0] : s.scalar / kv.data[0];
+      s.output = b.output;
+      removed[bi] = true;
+      recount();
+      break;
+    }
+  }
+  drop_removed(c, removed);
+}
+
+// --- fusion of elementwise patterns ------------------------------------------------------------------
+// torch 1.13 exports exact GELU as Div(x, √2), Erf, Add 1, Mul x, Mul ½ and, below opset 17, LayerNorm
+// as ReduceMean, Sub, Pow 2, ReduceMean, Add ε, Sqrt, Div (then Mul γ, Add β). Each elementwise step is
+// a pass over the activation in each of the four passes and an activation-sized value with adjoint,
+// tangents and R-adjoints; recognised here, GELU becomes one unary step (its two derivatives kept from
+// the forward pass) and the LayerNorm decomposition the normalize step LayerNormalization lowers to.
+
+// The value of a constant scalar, or false.
+bool scalar_constant(const Compiled& c, int v, double& out) {
+  const Value& value = c.values[v];
+  if (value.kind != ValueKind::constant || value.numel != 1 || value.data == nullptr) return false;
+  out = value.data[0];
+  return true;
+}
+// A binary step `op` of v and a scalar constant equal to `constant` (on either side for + and ·).
+bool binary_with_constant(const Compiled& c, const Step& s, BinaryOp op, int v, double constant) {
+  if (s.kind != StepKind::binary || s.binary != op || s.inputs.size() != 2) return false;
+  double k = 0.0;
+  const bool commutes = op == BinaryOp::add || op == BinaryOp::mul;
+  if (s.inputs[0] == v && scalar_constant(c, s.inputs[1], k)) return k == constant;
+  if (commutes && s.inputs[1] == v && scalar_constant(c, s.inputs[0], k)) return k == constant;
+  return false;
+}
+// A reduce_mean step over contiguous rows of D: input element i goes to row i / D. D, or 0.
+std::int64_t row_mean_length(const Compiled& c, const Step& s) {
+  if (s.kind != StepKind::reduce_mean) return 0;
+  const std::int64_t in = c.values[s.inputs[0]].numel, out = c.values[s.output].numel;
+  if (out < 1 || in % out != 0 || in / out < 2) return 0;
+  const std::int64_t D = in / out;
+  if (s.scalar != 1.0 / static_cast<double>(D) || static_cast<std::int64_t>(s.map_a.size()) != in) return 0;
+  for (std::int64_t i = 0; i < in; ++i)
+    if (s.map_a[i] != i / D) return 0;
+  return D;
+}
+// Binary step reading `full` (same shape as the output, no map) and `row` broadcast over rows of D.
+bool row_broadcast(const Compiled& c, const Step& s, BinaryOp op, int full, int row, std::int64_t D) {
+  if (s.kind != StepKind::binary || s.binary != op || s.inputs[0] != full || s.inputs[1] != row || !s.map_a.empty()) return false;
+  if (c.values[full].numel != c.values[s.output].numel || c.values[row].numel * D != c.values[full].numel) return false;
+  for (std::size_t i = 0; i < s.map_b.size(); ++i)
+    if (s.map_b[i] != static_cast<std::int64_t>(i) / D) return false;
+  return s.map_b.size() == static_cast<std::size_t>(c.values[full].numel);
+}
+
+void fuse_patterns(Compiled& c) {
+  Uses u(c);
+  const double sqrt2 = std::sqrt(2.0);  // what torch exports for GELU's √2 (1.4142135623730951)
+  for (std::size_t si = 0; si < c.steps.size(); ++si) {
+    if (u.removed[si]) continue;
+    Step& s = c.steps[si];
+    // GELU, found from its Erf: t = h / √2, e = erf t, a = e + 1, p = h·a, y = p·½.
+    if (s.kind == StepKind::unary && s.unary == UnaryOp::erf) {
+      const int t = s.inputs[0], e = s.output;
+      const int s1 = u.producer[t];
+      if (s1 < 0 || u.only_reader(t) != static_cast<int>(si)) continue;
+      const int h = c.steps[s1].inputs[0];
+      if (!binary_with_constant(c, c.steps[s1], BinaryOp::div, h, sqrt2) || c.values[h].numel != c.values[e].numel) continue;
+      const int s3 = u.only_reader(e);
+      if (s3 < 0 || !binary_with_constant(c, c.steps[s3], BinaryOp::add, e, 1.0)) continue;
+      const int a = c.steps[s3].output, s4 = u.only_reader(a);
+      if (s4 < 0) continue;
+      const Step& mul = c.steps[s4];
+      if (mul.kind != StepKind::binary || mul.binary != BinaryOp::mul || !mul.map_a.empty() || !mul.map_b.empty() ||
+          !((mul.inputs[0] == h && mul.inputs[1] == a) || (mul.inputs[0] == a && mul.inputs[1] == h)))
+        continue;
+      const int p = mul.output, s5 = u.only_reader(p);
+      if (s5 < 0 || !binary_with_constant(c, c.steps[s5], BinaryOp::mul, p, 0.5)) continue;
+      s.unary = UnaryOp::gelu;
+      s.inputs = {h};
+      s.output = c.steps[s5].output;
+      for (const int r : {s1, s3, s4, s5}) u.removed[r] = true;
+      u.recount(c);
+      continue;
+    }
+    // LayerNorm, found from its first ReduceMean: mu = mean_row x, d = x − mu, v = mean_row d², 
+    // sd = √(v + ε), y = d / sd.
+    const std::int64_t D = row_mean_length(c, s);
+    if (D == 0) continue;
+    const int x = s.inputs[0], mu = s.output;
+    const int s2 = u.only_reader(mu);
+    if (s2 < 0 || !row_broadcast(c, c.steps[s2], BinaryOp::sub, x, mu, D)) continue;
+    const int d = c.steps[s2].output;
+    if (u.uses[d] != 2) continue;
+    int s3 = -1, s7 = -1;
+    for (std::size_t k = static_cast<std::size_t>(s2) + 1; k < c.steps.size(); ++k) {
+      if (u.removed[k]) continue;
+      const Step& r = c.steps[k];
+      if (r.kind == StepKind::unary && r.unary == UnaryOp::pow && r.scalar == 2.0 && r.inputs[0] == d) s3 = static_cast<int>(k);
+      else if (r.kind == StepKind::binary && r.binary == BinaryOp::div && r.inputs[0] == d) s7 = static_cast<int>(k);
+    }
+    if (s3 < 0 || s7 < 0) continue;
+    const int s4 = u.only_reader(c.steps[s3].output);
+    if (s4 < 0 || row_mean_length(c, c.steps[s4]) != D || c.steps[s4].inputs[0] != c.steps[s3].output) continue;
+    const int var = c.steps[s4].output, s5 = u.only_reader(var);
+    if (s5 < 0) continue;
+    const Step& add = c.steps[s5];
+    const int eps_value = add.inputs.size() == 2 ? add.inputs[add.inputs[0] == var ? 1 : 0] : -1;
+    double epsilon = 0.0;
+    if (eps_value < 0 || !scalar_constant(c, eps_value, epsilon) || !binary_with_constant(c, add, BinaryOp::add, var, epsilon) ||
+        !(epsilon >= 0.0))
+      continue;
+    const int s6 = u.only_reader(add.output);
+    if (s6 < 0 || c.steps[s6].kind != StepKind::unary || c.steps[s6].unary != UnaryOp::sqrt) continue;
+    const int sd = c.steps[s6].output;
+    if (u.only_reader(sd) != s7 || !row_broadcast(c, c.steps[s7], BinaryOp::div, d, sd, D)) continue;
+    Step& norm = c.steps[s7];
+    norm.kind = StepKind::normalize;
+    norm.inputs = {x};
+    norm.map_a.clear();
+    norm.map_b.clear();
+    norm.norm.groups = c.values[x].numel / D;
+    norm.norm.outer = 1;
+    norm.norm.outer_stride = 0;
+    norm.norm.inner = D;
+    norm.norm.group_block = 1;
+    norm.norm.group_outer_stride = D;
+    norm.norm.epsilon = epsilon;
+    norm.norm.batch_norm = -1;
+    norm.workspace = c.workspaces++;
+    for (const int r : {static_cast<int>(si), s2, s3, s4, s5, s6}) u.removed[r] = true;
+    u.recount(c);
+  }
+  drop_removed(c, u.removed);
+}
+
+// An activation read by one step whose adjoint that step's reverse passes produce element by element
+// (or, for a product's A, item by item over disjoint blocks that cover it) needs no zeroing before the
+// reverse passes: the step writes it. Zeroing and accumulating into zeros was a memset and a read per
+// element of every such activation, in both reverse passes (6% of the transformer's HVP, docs/graph.md).
+// 0 + a = a exactly, so the results are the same bits (but the sign of a zero adjoint).
+void mark_overwrites(Compiled& c) {
+  std::vector<int> uses(c.values.size(), 0);
+  for (const Step& s : c.steps)
+    for (const int v : s.inputs) ++uses[v];
+  ++uses[c.output];
+  for (Step& s : c.steps) {
+    const int x = s.inputs[0];
+    Value& v = c.values[x];
+    if (v.kind != ValueKind::computed || !v.active || uses[x] != 1) continue;
+    bool covers = false;
+    switch (s.kind) {
+      case StepKind::copy:
+      case StepKind::unary:
+      case StepKind::softmax:
+      case StepKind::log_softmax: covers = c.values[s.output].numel == v.numel; break;
+      case StepKind::matmul: {
+        // every element of A in exactly one batch item's block
+        std::vector<std::uint8_t> hit(static_cast<std::size_t>(v.numel), 0);
+        const std::int64_t rows = s.trans_a ? s.K : s.M, cols = s.trans_a ? s.M : s.K;
+        covers = true;
+        for (const auto& item : s.batches)
+          for (std::int64_t r = 0; r < rows && covers; ++r)
+            for (std::int64_t q = 0; q < cols && covers; ++q) {
+              const std::int64_t e = item[0] + r * s.lda + q;
+              if (e < 0 || e >= v.numel || hit[e]++) covers = false;
+            }
+        for (const auto h : hit) covers = covers && h == 1;
+        break;
+      }
+      default: break;
+    }
+    if (!covers) continue;
+    s.overwrite = true;
+    v.overwritten = true;
+  }
+}
+
+// Which adjoints a Hessian product reads. The R-backward pass reads g = ∂f/∂y only in second-order
+// terms, i.e. for y the output of a step that is not linear in its active inputs; computing such a g
+// needs the adjoints of everything downstream of y. So a value's adjoint is needed when its producer has
+// a second-order term or any input of its producer is needed (forward order). A parameter is never
+// needed, nor is a value computed from parameters by linear steps only (a weight's Transpose): their
+// adjoints are the gradient, which products do not use.
+void mark_product_adjoints(Compiled& c) {
+  for (const Step& s : c.steps) {
+    auto active = [&](std::size_t k) { return k < s.inputs.size() && c.values[s.inputs[k]].active; };
+    bool second = false;
+    switch (s.kind) {
+      case StepKind::binary:
+        second = (s.binary == BinaryOp::mul && active(0) && active(1)) || (s.binary == BinaryOp::div && active(1));
+        break;
+      case StepKind::unary:
+        second = s.unary != UnaryOp::relu && s.unary != UnaryOp::leaky_relu && s.unary != UnaryOp::neg;
+        break;
+      case StepKind::matmul:
+      case StepKind::conv: second = active(0) && active(1); break;
+      case StepKind::normalize:
+      case StepKind::softmax:
+      case StepKind::log_softmax: second = true; break;
+      default: break;
+    }
+    bool needed = second;
+    for (const int v : s.inputs) needed = needed || c.values[v].product_adjoint;
+    c.values[s.output].product_adjoint = needed && c.values[s.output].active;
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Compiled> compile(const GraphIR& ir, std::int64_t batch, BatchNormMode mode,
-                                  std::vector<BatchNormInfo>* batch_norms) {
+                                  std::vector<BatchNormInfo>* batch_norms, bool fuse) {
   batch_norms->clear();
   Lowering lowering(ir, batch, mode, batch_norms);
   auto compiled = lowering.run();
+  if (fuse) {
+    fuse_layouts(*compiled);
+    fuse_patterns(*compiled);
+  }
+  mark_overwrites(*compiled);
+  mark_product_adjoints(*compiled);
   for (auto& t : lowering.take_statics()) {
     // Keep the statics alive: values may point into their data.
     compiled->constant_storage.push_back(std::make_unique<std::vector<double>>(std::move(t->f64)));

@@ -41,11 +41,12 @@ struct GraphObjective::Plan {
   Matrix targets;                // y transposed [k_y, N]
   std::map<std::pair<std::int64_t, int>, std::unique_ptr<Compiled>> compiled;
   std::map<std::pair<std::int64_t, int>, std::vector<detail::BatchNormInfo>> batch_norms;
+  bool fuse = true;  // GraphOptions::fuse_steps
 
   const Compiled& get(std::int64_t batch, BatchNormMode mode) {
     const auto key = std::make_pair(batch, static_cast<int>(mode));
     auto it = compiled.find(key);
-    if (it == compiled.end()) it = compiled.emplace(key, detail::compile(ir, batch, mode, &batch_norms[key])).first;
+    if (it == compiled.end()) it = compiled.emplace(key, detail::compile(ir, batch, mode, &batch_norms[key], fuse)).first;
     return *it->second;
   }
 };
@@ -56,7 +57,7 @@ struct GraphObjective::State {
   const Compiled* at = nullptr;
   Vector x;
   std::vector<std::int64_t> batch;  // empty for the full data set
-  int level = 0;                    // 1: forward and loss done, 2: backward done too
+  int level = 0;                    // 1: forward and loss done, 2: the adjoints products read, 3: every adjoint
   double seed_scale = 0.0;          // the backward pass's seed: dZ times this (1 / the batch's size)
   double loss_sum = 0.0;
   Matrix targets, dZ, aux, R;
@@ -69,6 +70,7 @@ GraphObjective::GraphObjective(GraphIR ir, GraphOptions options, io::DataArrays 
   if (!options_.IsValid(&why)) throw std::invalid_argument(why);
   Plan& p = *plan_;
   p.ir = std::move(ir);
+  p.fuse = options_.fuse_steps;
   const Index N = data_.X.rows();
   if (N < 1) throw std::invalid_argument("the data set has no samples");
   if (data_.y.rows() != N)
@@ -102,7 +104,8 @@ GraphObjective::GraphObjective(GraphIR ir, GraphOptions options, io::DataArrays 
   std::int64_t per_sample = 0;
   for (const auto& s : probe.steps) coupled = coupled || (s.kind == detail::StepKind::normalize && s.norm.batch_norm >= 0);
   for (const auto& v : probe.values)
-    if (v.kind == detail::ValueKind::computed || v.kind == detail::ValueKind::input) per_sample += v.numel * (v.active ? 4 : 1);
+    if (!v.unused && (v.kind == detail::ValueKind::computed || v.kind == detail::ValueKind::input))
+      per_sample += v.numel * (v.active ? 4 : 1);
   per_sample = std::max<std::int64_t>(1, per_sample * static_cast<std::int64_t>(sizeof(double)) / probe_batch);
   p.chunk = coupled ? 0 : std::clamp<std::int64_t>(options_.workspace_budget_bytes / per_sample, 1, N);
   if (coupled) p.get(N, options_.batch_norm_mode);  // every shape checked at the size it will run
@@ -157,7 +160,8 @@ void check_batch(Batch batch, std::int64_t N) {
 }  // namespace
 
 namespace {
-// Forward pass and loss at (x, batch) under `mode`, then the backward pass when `level` is 2; reuses
+// Forward pass and loss at (x, batch) under `mode`, then the backward pass when `level` is 2 (the
+// adjoints Hessian products read) or 3 (every adjoint: the gradient); reuses
 // what the last call computed at the same point, batch and plan (the fixed-point cache).
 const Compiled& prepare_point(GraphObjective::Plan& p, GraphObjective::State& st, const GraphOptions& options,
                               const Vector& x, Batch batch, bool full, BatchNormMode mode, int level, std::int64_t N,
@@ -195,11 +199,11 @@ const Compiled& prepare_point(GraphObjective::Plan& p, GraphObjective::State& st
     st.at = &c;
     st.level = 1;
   }
-  if (level >= 2 && (st.level < 2 || st.seed_scale != seed_scale)) {
+  if (level >= 2 && (st.level < level || st.seed_scale != seed_scale)) {
     Eigen::Map<Matrix>(b.adjoint[c.output].data(), p.outputs, B) = st.dZ * seed_scale;
     st.seed_scale = seed_scale;
-    detail::backward_pass(c, x.data(), b);
-    st.level = 2;
+    detail::backward_pass(c, x.data(), b, level >= 3);
+    st.level = level;
   }
   return c;
 }
@@ -215,6 +219,13 @@ namespace {
 struct Passes {
   std::int64_t total = 0, chunk = 0;
   std::vector<std::int64_t> indices;  // a chunk's sample indices
+  // The fewest passes of at most `limit` samples, as equal as possible: 32 samples under a limit of 30
+  // run as 16 + 16, not 30 + 2 — one compiled plan and one buffer size for both passes (alternating
+  // plans re-zeroed the workspaces on every call: 6% of the transformer's HVP, docs/graph.md).
+  static Passes over(std::int64_t total, std::int64_t limit) {
+    const std::int64_t count = (total + limit - 1) / limit;
+    return Passes{total, (total + count - 1) / count, {}};
+  }
   std::int64_t count() const { return (total + chunk - 1) / chunk; }
   Batch slice(Batch batch, bool full, std::int64_t k) {
     const std::int64_t begin = k * chunk, end = std::min(total, begin + chunk);
@@ -231,7 +242,7 @@ double GraphObjective::evaluate(const Vector& x, Batch batch, bool full, Vector*
   State& st = *state_;
   const std::int64_t total = full ? sample_count() : static_cast<std::int64_t>(batch.size());
   const double scale = 1.0 / static_cast<double>(total);
-  const int level = gradient ? 2 : 1;
+  const int level = gradient ? 3 : 1;
   if (gradient) gradient->setZero(plan_->n);
   double loss_sum = 0.0;
   auto accumulate = [&](const Compiled& c) {
@@ -246,7 +257,7 @@ double GraphObjective::evaluate(const Vector& x, Batch batch, bool full, Vector*
   if (plan_->chunk == 0 || plan_->chunk >= total) {
     accumulate(prepare_point(*plan_, st, options_, x, batch, full, options_.batch_norm_mode, level, sample_count(), scale));
   } else {
-    Passes passes{total, plan_->chunk, {}};
+    Passes passes = Passes::over(total, plan_->chunk);
     for (std::int64_t k = 0; k < passes.count(); ++k)
       accumulate(prepare_point(*plan_, st, options_, x, passes.slice(batch, full, k), false, options_.batch_norm_mode, level,
                                sample_count(), scale));
@@ -270,7 +281,7 @@ void GraphObjective::product(Product which, const Vector& x, Batch batch, bool f
   if (plan_->chunk == 0 || plan_->chunk >= total) {
     product_pass(which, x, batch, full, 1.0 / static_cast<double>(total), V, out);
   } else {
-    Passes passes{total, plan_->chunk, {}};
+    Passes passes = Passes::over(total, plan_->chunk);
     for (std::int64_t k = 0; k < passes.count(); ++k)
       product_pass(which, x, passes.slice(batch, full, k), false, 1.0 / static_cast<double>(total), V, out);
   }
@@ -374,11 +385,11 @@ Matrix GraphObjective::batch_outputs_impl(const Vector& x, Batch batch, bool ful
   if (plan_->chunk == 0 || plan_->chunk >= total) {
     copy_rows(prepare_point(*plan_, st, options_, x, batch, full, options_.batch_norm_mode, 1, sample_count(), scale), 0);
   } else {
-    Passes passes{total, plan_->chunk, {}};
+    Passes passes = Passes::over(total, plan_->chunk);
     for (std::int64_t k = 0; k < passes.count(); ++k)
       copy_rows(prepare_point(*plan_, st, options_, x, passes.slice(batch, full, k), false, options_.batch_norm_mode, 1,
                               sample_count(), scale),
-                k * plan_->chunk);
+                k * passes.chunk);
   }
   return result;
 }
@@ -453,7 +464,7 @@ std::vector<objective::KroneckerLayer> GraphObjective::kronecker_factors(const V
   if (plan_->chunk == 0 || plan_->chunk >= total) {
     accumulate(prepare_point(*plan_, st, options_, x, batch, full, options_.batch_norm_mode, 1, sample_count(), scale));
   } else {
-    Passes passes{total, plan_->chunk, {}};
+    Passes passes = Passes::over(total, plan_->chunk);
     for (std::int64_t k = 0; k < passes.count(); ++k)
       accumulate(prepare_point(*plan_, st, options_, x, passes.slice(batch, full, k), false, options_.batch_norm_mode, 1,
                                sample_count(), scale));

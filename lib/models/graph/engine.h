@@ -77,6 +77,10 @@ struct GraphOptions {
   // Upper bound on the tangent workspaces of one chunk of directions (R-forward tangents and
   // R-adjoints of every activation). At least one direction per chunk whatever the bound; ≥ 1 MiB.
   std::int64_t workspace_budget_bytes = std::int64_t{512} << 20;
+  // Compile-time fusions (docs/graph-engine.md "Fused steps"): the head split/merge Transposes and
+  // Reshapes of attention read and written in place by the products, a constant scale folded into a
+  // product. The same values to rounding; false keeps the op-by-op lowering (the tests' reference).
+  bool fuse_steps = true;
   // Short human name used by description(), e.g. "resnet8"; may be empty.
   std::string name;
 

@@ -22,10 +22,17 @@ using ConstMap = Eigen::Map<const Eigen::MatrixXd>;
 using MutMap = Eigen::Map<Eigen::MatrixXd>;
 
 // Row-major C[M, N] (+)= α·op(A)·op(B), op(A) [M, K], op(B) [K, N]; A stored [M, K] (or [K, M] when
-// ta), B stored [K, N] (or [N, K] when tb). Computed as the column-major Cᵀ = op(B)ᵀ op(A)ᵀ.
-void gemm(const double* A, bool ta, const double* B, bool tb, double* C, I M, I N, I K, double alpha, bool accumulate) {
+// ta) with row stride lda, B stored [K, N] (or [N, K] when tb) with row stride ldb, C with row stride
+// ldc. Computed as the column-major Cᵀ = op(B)ᵀ op(A)ᵀ (a row-major matrix with row stride ld is a
+// column-major one with outer stride ld). Eigen's blocked GEMM for every shape: at the attention's
+// [64×32]·[32×64] it ran 71 GFLOP/s against 50 for OpenBLAS's cblas_dgemm and 27 for an unpacked
+// lazyProduct (one thread, this machine, docs/graph.md), so no small-shape path is taken.
+void gemm(const double* A, bool ta, I lda, const double* B, bool tb, I ldb, double* C, I ldc, I M, I N, I K, double alpha,
+          bool accumulate) {
   if (M == 0 || N == 0) return;
-  MutMap Ct(C, N, M);
+  using Stride = Eigen::OuterStride<>;
+  using ConstStrided = Eigen::Map<const Eigen::MatrixXd, 0, Stride>;
+  Eigen::Map<Eigen::MatrixXd, 0, Stride> Ct(C, N, M, Stride(ldc));
   if (K == 0) {
     if (!accumulate) Ct.setZero();
     return;
@@ -34,14 +41,35 @@ void gemm(const double* A, bool ta, const double* B, bool tb, double* C, I M, I 
     if (accumulate) Ct.noalias() += alpha * product;
     else Ct.noalias() = alpha * product;
   };
-  if (!tb && !ta) apply(ConstMap(B, N, K) * ConstMap(A, K, M));
-  else if (!tb && ta) apply(ConstMap(B, N, K) * ConstMap(A, M, K).transpose());
-  else if (tb && !ta) apply(ConstMap(B, K, N).transpose() * ConstMap(A, K, M));
-  else apply(ConstMap(B, K, N).transpose() * ConstMap(A, M, K).transpose());
+  if (!tb && !ta) apply(ConstStrided(B, N, K, Stride(ldb)) * ConstStrided(A, K, M, Stride(lda)));
+  else if (!tb && ta) apply(ConstStrided(B, N, K, Stride(ldb)) * ConstStrided(A, M, K, Stride(lda)).transpose());
+  else if (tb && !ta) apply(ConstStrided(B, K, N, Stride(ldb)).transpose() * ConstStrided(A, K, M, Stride(lda)));
+  else apply(ConstStrided(B, K, N, Stride(ldb)).transpose() * ConstStrided(A, M, K, Stride(lda)).transpose());
+}
+// Dense operands (row stride = column count).
+void gemm(const double* A, bool ta, const double* B, bool tb, double* C, I M, I N, I K, double alpha, bool accumulate) {
+  gemm(A, ta, ta ? M : K, B, tb, tb ? K : N, C, N, M, N, K, alpha, accumulate);
 }
 
 void add_to(double* out, const double* in, I n) {
   for (I i = 0; i < n; ++i) out[i] += in[i];
+}
+// out = in (a step that overwrites its input's adjoint, Step::overwrite) or out += in.
+void put(double* out, const double* in, I n, bool overwrite) {
+  if (overwrite) std::memcpy(out, in, sizeof(double) * static_cast<std::size_t>(n));
+  else add_to(out, in, n);
+}
+// Runs body(std::true_type) when the step overwrites its input's adjoint, body(std::false_type) when
+// it accumulates: the element loops store with `store<W>` and stay vectorisable either way.
+template <class Body>
+void with_overwrite(const Step& s, Body body) {
+  if (s.overwrite) body(std::true_type{});
+  else body(std::false_type{});
+}
+template <bool Write>
+inline void store(double& out, double v) {
+  if constexpr (Write) out = v;
+  else out += v;
 }
 
 // --- value access ----------------------------------------------------------------------------------
@@ -67,25 +95,28 @@ struct Access {
 };
 
 // --- matmul ------------------------------------------------------------------------------------------
-// C (+)= α op(A) op(B) over the batch items.
+// C (+)= α op(A) op(B) over the batch items, each operand with the step's row stride (plan.h).
 void matmul_forward(const Step& s, const double* A, const double* B, double* C, bool accumulate) {
-  for (const auto& [ao, bo, co] : s.batches) gemm(A + ao, s.trans_a, B + bo, s.trans_b, C + co, s.M, s.N, s.K, s.scalar, accumulate);
+  for (const auto& [ao, bo, co] : s.batches)
+    gemm(A + ao, s.trans_a, s.lda, B + bo, s.trans_b, s.ldb, C + co, s.ldc, s.M, s.N, s.K, s.scalar, accumulate);
 }
-// gA += adjoint of A for the output adjoint gC against B.
-void matmul_backward_a(const Step& s, const double* gC, const double* B, double* gA) {
+// gA (+)= adjoint of A for the output adjoint gC against B (= only when the items cover A once).
+void matmul_backward_a(const Step& s, const double* gC, const double* B, double* gA, bool accumulate = true) {
   for (const auto& [ao, bo, co] : s.batches) {
-    if (!s.trans_a) gemm(gC + co, false, B + bo, !s.trans_b, gA + ao, s.M, s.K, s.N, s.scalar, true);
-    else gemm(B + bo, s.trans_b, gC + co, true, gA + ao, s.K, s.M, s.N, s.scalar, true);
+    if (!s.trans_a) gemm(gC + co, false, s.ldc, B + bo, !s.trans_b, s.ldb, gA + ao, s.lda, s.M, s.K, s.N, s.scalar, accumulate);
+    else gemm(B + bo, s.trans_b, s.ldb, gC + co, true, s.ldc, gA + ao, s.lda, s.K, s.M, s.N, s.scalar, accumulate);
   }
 }
 void matmul_backward_b(const Step& s, const double* gC, const double* A, double* gB) {
   for (const auto& [ao, bo, co] : s.batches) {
-    if (!s.trans_b) gemm(A + ao, !s.trans_a, gC + co, false, gB + bo, s.K, s.N, s.M, s.scalar, true);
-    else gemm(gC + co, true, A + ao, s.trans_a, gB + bo, s.N, s.K, s.M, s.scalar, true);
+    if (!s.trans_b) gemm(A + ao, !s.trans_a, s.lda, gC + co, false, s.ldc, gB + bo, s.ldb, s.K, s.N, s.M, s.scalar, true);
+    else gemm(gC + co, true, s.ldc, A + ao, s.trans_a, s.lda, gB + bo, s.ldb, s.N, s.K, s.M, s.scalar, true);
   }
 }
-// One batch item and A not transposed: the m lanes of A stack into one [m·M, K] operand.
-bool stacks_lanes(const Step& s) { return s.batches.size() == 1 && !s.trans_a && s.batches[0][0] == 0 && s.batches[0][2] == 0; }
+// One dense batch item and A not transposed: the m lanes of A stack into one [m·M, K] operand.
+bool stacks_lanes(const Step& s) {
+  return s.batches.size() == 1 && !s.trans_a && s.batches[0][0] == 0 && s.batches[0][2] == 0 && s.lda == s.K && s.ldc == s.N;
+}
 
 // --- convolution -----------------------------------------------------------------------------------
 // Output columns ow whose input column ow·stride + w0 lies inside [0, width): [lo, hi).
@@ -258,7 +289,35 @@ void max_pool(const PoolGeometry& g, const double* x, double* y, double* argmax)
 // --- elementwise -------------------------------------------------------------------------------------
 inline I at(const std::vector<std::int32_t>& map, I i) { return map.empty() ? i : map[i]; }
 
+// f(i, ia, ib) for every output element i of a binary step, in output order, with ia, ib its operands'
+// elements. With the maps' closed form (Step::row_length) the operand offsets are affine within a row,
+// so the loops carry no index loads and the same-stride ones vectorise; otherwise the maps are read.
+template <class F>
+void for_binary(const Step& s, I n, F f) {
+  if (s.row_length > 0) {
+    const I L = s.row_length, rows = n / L;
+    auto run = [&](auto ea, auto eb) {
+      for (I r = 0; r < rows; ++r) {
+        const I base = r * L, ra = r * s.row_step[0], rb = r * s.row_step[1];
+        for (I q = 0; q < L; ++q) f(base + q, ra + q * decltype(ea)::value, rb + q * decltype(eb)::value);
+      }
+    };
+    using Zero = std::integral_constant<I, 0>;
+    using One = std::integral_constant<I, 1>;
+    if (s.elem_step[0] != 0) {
+      if (s.elem_step[1] != 0) run(One{}, One{});
+      else run(One{}, Zero{});
+    } else {
+      if (s.elem_step[1] != 0) run(Zero{}, One{});
+      else run(Zero{}, Zero{});
+    }
+    return;
+  }
+  for (I i = 0; i < n; ++i) f(i, at(s.map_a, i), at(s.map_b, i));
+}
+
 constexpr double kTwoOverSqrtPi = 1.12837916709551257390;  // 2/√π
+constexpr double kInvSqrtTwoPi = 0.39894228040143267794;  // 1/√(2π)
 constexpr double kSoftplusThreshold = 20.0;  // torch.nn.Softplus's default threshold (beta = 1)
 
 void unary_forward(const Step& s, I n, const double* x, double* y, double* d1, double* d2) {
@@ -316,6 +375,20 @@ void unary_forward(const Step& s, I n, const double* x, double* y, double* d1, d
       break;
     case UnaryOp::exp:
       for (I i = 0; i < n; ++i) y[i] = d1[i] = d2[i] = std::exp(x[i]);
+      break;
+    case UnaryOp::gelu:
+      // y = x·Φ(x), Φ(x) = ½(1 + erf(x/√2)), in the exported graph's order of operations (so the value is
+      // bitwise the decomposed graph's); y' = Φ + x·φ, y'' = φ·(2 − x²), φ(x) = e^{−x²/2}/√(2π).
+      // erf is scalar (libm); φ through Eigen's vectorised exp (exp was a third of GELU's time).
+      for (I i = 0; i < n; ++i) d1[i] = std::erf(x[i] / std::numbers::sqrt2);
+      {
+        Eigen::Map<const Eigen::ArrayXd> z(x, n);
+        Eigen::Map<Eigen::ArrayXd> v(y, n), e(d1, n), phi(d2, n);
+        phi = kInvSqrtTwoPi * (-0.5 * z.square()).exp();
+        v = z * (e + 1.0) * 0.5;
+        e = 0.5 * (e + 1.0) + z * phi;  // d1 in place of erf
+        phi = phi * (2.0 - z.square());  // d2 in place of φ
+      }
       break;
     case UnaryOp::log:
       for (I i = 0; i < n; ++i) {
@@ -589,6 +662,7 @@ void size_buffers(const Compiled& c, std::int64_t lanes, Buffers& b) {
   b.r_adjoint.resize(count);
   for (std::size_t v = 0; v < count; ++v) {
     const Value& value = c.values[v];
+    if (value.unused) continue;
     const auto n = static_cast<std::size_t>(value.numel);
     if (value.kind == ValueKind::computed || value.kind == ValueKind::input) b.value[v].resize(n);
     if (value.active) {
@@ -660,10 +734,10 @@ void forward_pass(const Compiled& c, const double* theta, Buffers& b) {
           break;
         }
         switch (s.binary) {
-          case BinaryOp::add: for (I i = 0; i < n; ++i) y[i] = u[at(s.map_a, i)] + v[at(s.map_b, i)]; break;
-          case BinaryOp::sub: for (I i = 0; i < n; ++i) y[i] = u[at(s.map_a, i)] - v[at(s.map_b, i)]; break;
-          case BinaryOp::mul: for (I i = 0; i < n; ++i) y[i] = u[at(s.map_a, i)] * v[at(s.map_b, i)]; break;
-          case BinaryOp::div: for (I i = 0; i < n; ++i) y[i] = u[at(s.map_a, i)] / v[at(s.map_b, i)]; break;
+          case BinaryOp::add: for_binary(s, n, [&](I i, I ia, I ib) { y[i] = u[ia] + v[ib]; }); break;
+          case BinaryOp::sub: for_binary(s, n, [&](I i, I ia, I ib) { y[i] = u[ia] - v[ib]; }); break;
+          case BinaryOp::mul: for_binary(s, n, [&](I i, I ia, I ib) { y[i] = u[ia] * v[ib]; }); break;
+          case BinaryOp::div: for_binary(s, n, [&](I i, I ia, I ib) { y[i] = u[ia] / v[ib]; }); break;
         }
         break;
       }
@@ -712,22 +786,29 @@ void forward_pass(const Compiled& c, const double* theta, Buffers& b) {
   }
 }
 
-void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
+void backward_pass(const Compiled& c, const double* theta, Buffers& b, bool all) {
   const Access a{c, theta, b};
+  // An adjoint this pass computes: every active value's, or (for a product) those products read.
+  auto wanted = [&](int v) { return c.values[v].active && (all || c.values[v].product_adjoint); };
   for (std::size_t v = 0; v < c.values.size(); ++v)
-    if (c.values[v].active && static_cast<int>(v) != c.output) std::fill(b.adjoint[v].begin(), b.adjoint[v].end(), 0.0);
+    if (c.values[v].active && !c.values[v].overwritten && static_cast<int>(v) != c.output)
+      std::fill(b.adjoint[v].begin(), b.adjoint[v].end(), 0.0);
   for (auto it = c.steps.rbegin(); it != c.steps.rend(); ++it) {
     const Step& s = *it;
-    if (!a.active(s.output)) continue;
+    // A wanted input implies a wanted output (mark_product_adjoints), so nothing is lost here.
+    if (!wanted(s.output)) continue;
     const double* g = a.adj(s.output);
     const double* y = a.out(s.output);
     const I n = a.numel(s.output);
     const int xi = s.inputs[0];
-    const bool xa = a.active(xi);
+    const bool xa = wanted(xi);
     double* gx = xa ? a.adj(xi) : nullptr;
     const double* x = a.val(xi);
+    const bool several_inputs = s.kind == StepKind::binary || s.kind == StepKind::matmul || s.kind == StepKind::conv ||
+                                s.kind == StepKind::concat || s.kind == StepKind::normalize;
+    if (!gx && !several_inputs) continue;
     switch (s.kind) {
-      case StepKind::copy: add_to(gx, g, n); break;
+      case StepKind::copy: put(gx, g, n, s.overwrite); break;
       case StepKind::gather:
         for (I i = 0; i < n; ++i)
           if (s.map_a[i] >= 0) gx[s.map_a[i]] += g[i];
@@ -742,7 +823,7 @@ void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
         for (const I k : s.inner) total += k;
         I offset = 0;
         for (std::size_t k = 0; k < s.inputs.size(); ++k) {
-          if (a.active(s.inputs[k])) {
+          if (wanted(s.inputs[k])) {
             double* gin = a.adj(s.inputs[k]);
             for (I o = 0; o < s.outer; ++o) add_to(gin + o * s.inner[k], g + o * total + offset, s.inner[k]);
           }
@@ -755,39 +836,40 @@ void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
         const double* u = x;
         const double* v = a.val(yi);
         double* gu = gx;
-        double* gv = a.active(yi) ? a.adj(yi) : nullptr;
+        double* gv = wanted(yi) ? a.adj(yi) : nullptr;
         if (s.binary == BinaryOp::add || s.binary == BinaryOp::sub) {  // constant partials ±1
           const double sign = s.binary == BinaryOp::add ? 1.0 : -1.0;
-          if (gu) for (I i = 0; i < n; ++i) gu[at(s.map_a, i)] += g[i];
-          if (gv) for (I i = 0; i < n; ++i) gv[at(s.map_b, i)] += sign * g[i];
+          if (gu) for_binary(s, n, [&](I i, I ia, I) { gu[ia] += g[i]; });
+          if (gv) for_binary(s, n, [&](I i, I, I ib) { gv[ib] += sign * g[i]; });
           break;
         }
-        for (I i = 0; i < n; ++i) {
-          const I ia = at(s.map_a, i), ib = at(s.map_b, i);
+        for_binary(s, n, [&](I i, I ia, I ib) {
           double da, db;
           binary_partials(s.binary, u[ia], v[ib], da, db);
           if (gu) gu[ia] += da * g[i];
           if (gv) gv[ib] += db * g[i];
-        }
+        });
         break;
       }
-      case StepKind::unary: {
-        if (piecewise_linear(s.unary)) {
-          for (I i = 0; i < n; ++i) gx[i] += piecewise_slope(s.unary, s.scalar, x[i]) * g[i];
-          break;
-        }
-        const double* d1 = a.scratch(s);
-        for (I i = 0; i < n; ++i) gx[i] += d1[i] * g[i];
+      case StepKind::unary:
+        with_overwrite(s, [&](auto write) {
+          constexpr bool W = decltype(write)::value;
+          if (piecewise_linear(s.unary)) {
+            for (I i = 0; i < n; ++i) store<W>(gx[i], piecewise_slope(s.unary, s.scalar, x[i]) * g[i]);
+            return;
+          }
+          const double* d1 = a.scratch(s);
+          for (I i = 0; i < n; ++i) store<W>(gx[i], d1[i] * g[i]);
+        });
         break;
-      }
       case StepKind::matmul:
-        if (xa) matmul_backward_a(s, g, a.val(s.inputs[1]), gx);
-        if (a.active(s.inputs[1])) matmul_backward_b(s, g, x, a.adj(s.inputs[1]));
+        if (xa) matmul_backward_a(s, g, a.val(s.inputs[1]), gx, !s.overwrite);
+        if (wanted(s.inputs[1])) matmul_backward_b(s, g, x, a.adj(s.inputs[1]));
         break;
       case StepKind::conv: {
         const ConvGeometry& cg = s.conv;
         const double* W = a.val(s.inputs[1]);
-        double* gW = a.active(s.inputs[1]) ? a.adj(s.inputs[1]) : nullptr;
+        double* gW = wanted(s.inputs[1]) ? a.adj(s.inputs[1]) : nullptr;
         const I B = c.values[xi].shape[0];
         for (I i = 0; i < B; ++i) {
           const double* gy = g + i * cg.out_numel();
@@ -798,17 +880,23 @@ void backward_pass(const Compiled& c, const double* theta, Buffers& b) {
       }
       case StepKind::normalize: normalize_backward(s, a, x, g); break;
       case StepKind::softmax:
-        for_rows(s, [&](I base, I stride) {
-          double dot = 0.0;
-          for (I l = 0; l < s.axis_length; ++l) dot += y[base + l * stride] * g[base + l * stride];
-          for (I l = 0; l < s.axis_length; ++l) gx[base + l * stride] += y[base + l * stride] * (g[base + l * stride] - dot);
+        with_overwrite(s, [&](auto write) {
+          for_rows(s, [&](I base, I stride) {
+            double dot = 0.0;
+            for (I l = 0; l < s.axis_length; ++l) dot += y[base + l * stride] * g[base + l * stride];
+            for (I l = 0; l < s.axis_length; ++l)
+              store<decltype(write)::value>(gx[base + l * stride], y[base + l * stride] * (g[base + l * stride] - dot));
+          });
         });
         break;
       case StepKind::log_softmax:
-        for_rows(s, [&](I base, I stride) {
-          double sum = 0.0;
-          for (I l = 0; l < s.axis_length; ++l) sum += g[base + l * stride];
-          for (I l = 0; l < s.axis_length; ++l) gx[base + l * stride] += g[base + l * stride] - std::exp(y[base + l * stride]) * sum;
+        with_overwrite(s, [&](auto write) {
+          for_rows(s, [&](I base, I stride) {
+            double sum = 0.0;
+            for (I l = 0; l < s.axis_length; ++l) sum += g[base + l * stride];
+            for (I l = 0; l < s.axis_length; ++l)
+              store<decltype(write)::value>(gx[base + l * stride], g[base + l * stride] - std::exp(y[base + l * stride]) * sum);
+          });
         });
         break;
       case StepKind::max_pool: {
@@ -879,23 +967,26 @@ void tangent_pass(const Compiled& c, const double* theta, const double* V, std::
           const double sign = s.binary == BinaryOp::add ? 1.0 : -1.0;
           for (I j = 0; j < m; ++j) {
             double* t = ty + j * n;
-            if (tu) for (I i = 0; i < n; ++i) t[i] = tu[j * nu + at(s.map_a, i)];
+            const double* tuj = tu ? tu + j * nu : nullptr;
+            const double* tvj = tv ? tv + j * nv : nullptr;
+            if (tuj) for_binary(s, n, [&](I i, I ia, I) { t[i] = tuj[ia]; });
             else std::fill(t, t + n, 0.0);
-            if (tv) for (I i = 0; i < n; ++i) t[i] += sign * tv[j * nv + at(s.map_b, i)];
+            if (tvj) for_binary(s, n, [&](I i, I, I ib) { t[i] += sign * tvj[ib]; });
           }
           break;
         }
         for (I j = 0; j < m; ++j) {
           double* t = ty + j * n;
-          for (I i = 0; i < n; ++i) {
-            const I ia = at(s.map_a, i), ib = at(s.map_b, i);
+          const double* tuj = tu ? tu + j * nu : nullptr;
+          const double* tvj = tv ? tv + j * nv : nullptr;
+          for_binary(s, n, [&](I i, I ia, I ib) {
             double da, db;
             binary_partials(s.binary, u[ia], v[ib], da, db);
             double sum = 0.0;
-            if (tu) sum += da * tu[j * nu + ia];
-            if (tv) sum += db * tv[j * nv + ib];
+            if (tuj) sum += da * tuj[ia];
+            if (tvj) sum += db * tvj[ib];
             t[i] = sum;
-          }
+          });
         }
         break;
       }
@@ -916,7 +1007,7 @@ void tangent_pass(const Compiled& c, const double* theta, const double* V, std::
         const bool ba = a.active(bi);
         const I nb = a.numel(bi);
         if (xa && stacks_lanes(s)) {
-          gemm(tx, false, B, s.trans_b, ty, m * s.M, s.N, s.K, s.scalar, false);
+          gemm(tx, false, s.K, B, s.trans_b, s.ldb, ty, s.N, m * s.M, s.N, s.K, s.scalar, false);
         } else {
           for (I j = 0; j < m; ++j) {
             if (xa) matmul_forward(s, tx + j * nx, B, ty + j * n, false);
@@ -989,7 +1080,7 @@ void tangent_pass(const Compiled& c, const double* theta, const double* V, std::
 void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, bool second_order, Buffers& b) {
   const Access a{c, theta, b};
   for (std::size_t v = 0; v < c.values.size(); ++v)
-    if (c.values[v].active && static_cast<int>(v) != c.output)
+    if (c.values[v].active && !c.values[v].overwritten && static_cast<int>(v) != c.output)
       std::fill(b.r_adjoint[v].begin(), b.r_adjoint[v].begin() + c.values[v].numel * m, 0.0);
   for (auto it = c.steps.rbegin(); it != c.steps.rend(); ++it) {
     const Step& s = *it;
@@ -1006,7 +1097,7 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
     const double* tx = xa ? a.tan(xi) : nullptr;
     const double* x = a.val(xi);
     switch (s.kind) {
-      case StepKind::copy: add_to(rx, r, n * m); break;
+      case StepKind::copy: put(rx, r, n * m, s.overwrite); break;
       case StepKind::gather:
         for (I j = 0; j < m; ++j)
           for (I i = 0; i < n; ++i)
@@ -1040,26 +1131,34 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
         double* rv = va ? a.radj(yi) : nullptr;
         const double* tu = tx;
         const double* tv = va ? a.tan(yi) : nullptr;
-        const bool second = second_order && (s.binary == BinaryOp::mul || s.binary == BinaryOp::div);
+        // Second-order terms exist for u·v with both active and for u/v with v active (as
+        // mark_product_adjoints assumes: otherwise g of this step's output is not computed for products).
+        const bool second = second_order && ((s.binary == BinaryOp::mul && tu && tv) || (s.binary == BinaryOp::div && tv));
         if (s.binary == BinaryOp::add || s.binary == BinaryOp::sub) {  // linear: no second-order term
           const double sign = s.binary == BinaryOp::add ? 1.0 : -1.0;
           for (I j = 0; j < m; ++j) {
             const double* rj = r + j * n;
-            if (ru) for (I i = 0; i < n; ++i) ru[j * nu + at(s.map_a, i)] += rj[i];
-            if (rv) for (I i = 0; i < n; ++i) rv[j * nv + at(s.map_b, i)] += sign * rj[i];
+            double* ruj = ru ? ru + j * nu : nullptr;
+            double* rvj = rv ? rv + j * nv : nullptr;
+            if (ruj) for_binary(s, n, [&](I i, I ia, I) { ruj[ia] += rj[i]; });
+            if (rvj) for_binary(s, n, [&](I i, I, I ib) { rvj[ib] += sign * rj[i]; });
           }
           break;
         }
-        for (I j = 0; j < m; ++j)
-          for (I i = 0; i < n; ++i) {
-            const I ia = at(s.map_a, i), ib = at(s.map_b, i);
+        for (I j = 0; j < m; ++j) {
+          const double* rj = r + j * n;
+          double* ruj = ru ? ru + j * nu : nullptr;
+          double* rvj = rv ? rv + j * nv : nullptr;
+          const double* tuj = tu ? tu + j * nu : nullptr;
+          const double* tvj = tv ? tv + j * nv : nullptr;
+          for_binary(s, n, [&](I i, I ia, I ib) {
             double da, db;
             binary_partials(s.binary, u[ia], v[ib], da, db);
-            const double ri = r[j * n + i];
+            const double ri = rj[i];
             double add_u = da * ri, add_v = db * ri;
             if (second) {
               const double gi = g[i];
-              const double dtu = tu ? tu[j * nu + ia] : 0.0, dtv = tv ? tv[j * nv + ib] : 0.0;
+              const double dtu = tuj ? tuj[ia] : 0.0, dtv = tvj ? tvj[ib] : 0.0;
               if (s.binary == BinaryOp::mul) {
                 add_u += gi * dtv;
                 add_v += gi * dtu;
@@ -1069,40 +1168,43 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
                 add_v += gi * (-dtu * inv2 + 2.0 * u[ia] * dtv * inv2 * inv);
               }
             }
-            if (ru) ru[j * nu + ia] += add_u;
-            if (rv) rv[j * nv + ib] += add_v;
-          }
-        break;
-      }
-      case StepKind::unary: {
-        if (piecewise_linear(s.unary)) {
-          for (I j = 0; j < m; ++j)
-            for (I i = 0; i < n; ++i) rx[j * n + i] += piecewise_slope(s.unary, s.scalar, x[i]) * r[j * n + i];
-          break;
-        }
-        const double* d1 = a.scratch(s);
-        const double* d2 = d1 + n;
-        for (I j = 0; j < m; ++j) {
-          const double* rj = r + j * n;
-          double* o = rx + j * n;
-          if (second_order) {
-            const double* t = tx + j * n;
-            for (I i = 0; i < n; ++i) o[i] += d1[i] * rj[i] + d2[i] * t[i] * g[i];
-          } else {
-            for (I i = 0; i < n; ++i) o[i] += d1[i] * rj[i];
-          }
+            if (ruj) ruj[ia] += add_u;
+            if (rvj) rvj[ib] += add_v;
+          });
         }
         break;
       }
+      case StepKind::unary:
+        with_overwrite(s, [&](auto write) {
+          constexpr bool W = decltype(write)::value;
+          if (piecewise_linear(s.unary)) {
+            for (I j = 0; j < m; ++j)
+              for (I i = 0; i < n; ++i) store<W>(rx[j * n + i], piecewise_slope(s.unary, s.scalar, x[i]) * r[j * n + i]);
+            return;
+          }
+          const double* d1 = a.scratch(s);
+          const double* d2 = d1 + n;
+          for (I j = 0; j < m; ++j) {
+            const double* rj = r + j * n;
+            double* o = rx + j * n;
+            if (second_order) {
+              const double* t = tx + j * n;
+              for (I i = 0; i < n; ++i) store<W>(o[i], d1[i] * rj[i] + d2[i] * t[i] * g[i]);
+            } else {
+              for (I i = 0; i < n; ++i) store<W>(o[i], d1[i] * rj[i]);
+            }
+          }
+        });
+        break;
       case StepKind::matmul: {
         const int bi = s.inputs[1];
         const double* B = a.val(bi);
         const bool ba = a.active(bi);
         const I nb = a.numel(bi);
         if (xa) {
-          if (stacks_lanes(s)) gemm(r, false, B, !s.trans_b, rx, m * s.M, s.K, s.N, s.scalar, true);
+          if (stacks_lanes(s)) gemm(r, false, s.N, B, !s.trans_b, s.ldb, rx, s.K, m * s.M, s.K, s.N, s.scalar, !s.overwrite);
           else
-            for (I j = 0; j < m; ++j) matmul_backward_a(s, r + j * n, B, rx + j * nx);
+            for (I j = 0; j < m; ++j) matmul_backward_a(s, r + j * n, B, rx + j * nx, !s.overwrite);
           if (second_order && ba)
             for (I j = 0; j < m; ++j) matmul_backward_a(s, g, a.tan(bi) + j * nb, rx + j * nx);
         }
@@ -1158,8 +1260,12 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
             }
             for (I l = 0; l < s.axis_length; ++l) {
               const I e = base + l * stride;
-              o[e] += y[e] * (rj[e] - dr);
-              if (second_order) o[e] += tyj[e] * (g[e] - dg) - y[e] * dtg;
+              const double first = y[e] * (rj[e] - dr);
+              if (s.overwrite) o[e] = second_order ? first + (tyj[e] * (g[e] - dg) - y[e] * dtg) : first;
+              else {
+                o[e] += first;
+                if (second_order) o[e] += tyj[e] * (g[e] - dg) - y[e] * dtg;
+              }
             }
           });
         }
@@ -1178,8 +1284,11 @@ void r_backward_pass(const Compiled& c, const double* theta, std::int64_t m, boo
             for (I l = 0; l < s.axis_length; ++l) {
               const I e = base + l * stride;
               const double p = std::exp(y[e]);
-              o[e] += rj[e] - p * sr;
-              if (second_order) o[e] -= p * tyj[e] * sg;  // ṗ = p ẏ
+              if (s.overwrite) o[e] = second_order ? (rj[e] - p * sr) - p * tyj[e] * sg : rj[e] - p * sr;
+              else {
+                o[e] += rj[e] - p * sr;
+                if (second_order) o[e] -= p * tyj[e] * sg;  // ṗ = p ẏ
+              }
             }
           });
         }

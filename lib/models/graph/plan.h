@@ -38,6 +38,14 @@ struct Value {
   bool active = false;             // depends on the parameters
   std::int64_t offset = 0;         // parameter: offset in the flat vector
   const double* data = nullptr;    // constant: its values (owned by Compiled::constant_storage or Plan)
+  bool unused = false;             // fused away (compile.cpp, fuse_layouts): no step reads or writes it, no buffers
+  // Its adjoint and R-adjoints are written (=), not accumulated, by its only reader (Step::overwrite), so
+  // the reverse passes do not zero them first (compile.cpp, mark_overwrites).
+  bool overwritten = false;
+  // Hessian products read its adjoint: it is the output of a step with a second-order term, or
+  // downstream of such a value (compile.cpp, mark_product_adjoints). The backward pass of a product
+  // computes only these; a parameter's gradient, and what only leads to it, waits for gradient().
+  bool product_adjoint = false;
 };
 
 enum class StepKind {
@@ -57,7 +65,9 @@ enum class StepKind {
 };
 
 enum class BinaryOp { add, sub, mul, div };
-enum class UnaryOp { relu, leaky_relu, tanh, sigmoid, softplus, erf, exp, log, sqrt, pow, neg, reciprocal };
+// gelu: x·½(1 + erf(x/√2)), the exact GELU that torch exports as Div, Erf, Add, Mul, Mul (one step after
+// fuse_steps in compile.cpp; no ONNX op of its own at opset < 20).
+enum class UnaryOp { relu, leaky_relu, tanh, sigmoid, softplus, erf, exp, log, sqrt, pow, neg, reciprocal, gelu };
 
 struct ConvGeometry {
   std::int64_t channels_in = 0, height = 0, width = 0;  // per sample
@@ -104,10 +114,20 @@ struct Step {
   // binary: source index per output element for each operand (empty = same shape as the output)
   // gather: source per output element; reduce_mean: target per input element.
   std::vector<std::int32_t> map_a, map_b;
+  // binary, when row_length > 0: the same maps in closed form. Output element r·L + q (L = row_length)
+  // reads operand k at r·row_step[k] + q·elem_step[k], elem_step 0 or 1 — the broadcasts exports make
+  // (same shape, a scalar, a bias [L] over rows, a per-row statistic [R, 1]), run without index loads.
+  std::int64_t row_length = 0;
+  std::array<std::int64_t, 2> row_step{}, elem_step{};
 
-  // matmul: per batch item, element offsets of A, B and C; op(A) is [M, K], op(B) [K, N].
+  // matmul: per batch item, element offsets of A, B and C; op(A) is [M, K], op(B) [K, N]. Each operand
+  // is stored row-major with a row stride (leading dimension): A [M, K] (or [K, M] when trans_a) with
+  // row stride lda, B [K, N] (or [N, K]) with ldb, C [M, N] with ldc. Dense storage has ld = its
+  // column count; a larger ld reads or writes one head of a [.., T, heads·d] activation in place, which
+  // is how fuse_layouts() removes the head split/merge Transposes of attention (compile.cpp).
   std::int64_t M = 0, K = 0, N = 0;
   bool trans_a = false, trans_b = false;
+  std::int64_t lda = 0, ldb = 0, ldc = 0;
   std::vector<std::array<std::int64_t, 3>> batches;
 
   // concat: outer rows; inner[k] entries per row from input k.
@@ -121,6 +141,9 @@ struct Step {
   PoolGeometry pool;
   NormalizeGeometry norm;
   int workspace = -1;  // index of this step's per-step scratch in State (normalize statistics, argmax)
+  // The reverse passes write the adjoint / R-adjoint of inputs[0] instead of adding to it: this step is
+  // its only reader and covers every element once (copy, unary, softmax, log_softmax, matmul's A).
+  bool overwrite = false;
 };
 
 // A batch-norm node's buffers and momentum, for train_step_buffers().
@@ -147,9 +170,10 @@ namespace saddlescope::models::graph::detail {
 
 // Lowers `ir` for a batch of `batch` samples with batch norm in `mode`. `batch_norms` receives one
 // entry per BatchNormalization node (in node order; the normalize steps of train mode refer to it).
+// With `fuse`, layout steps next to products are folded into them (compile.cpp, fuse_layouts).
 // Throws std::invalid_argument naming the node for an unsupported op, attribute or shape.
 std::unique_ptr<Compiled> compile(const GraphIR& ir, std::int64_t batch, BatchNormMode mode,
-                                  std::vector<BatchNormInfo>* batch_norms);
+                                  std::vector<BatchNormInfo>* batch_norms, bool fuse = true);
 
 // Scratch memory of the passes.
 struct Buffers {
@@ -162,8 +186,9 @@ struct Buffers {
 // The passes over a compiled graph. theta is the parameter vector; directions V are m columns of n.
 void forward_pass(const Compiled& c, const double* theta, Buffers& b);
 // Adjoint of the output must be set (b.adjoint[c.output]); accumulates into every active value's
-// adjoint (they are zeroed first, but for the output).
-void backward_pass(const Compiled& c, const double* theta, Buffers& b);
+// adjoint (they are zeroed first, but for the output). With `all` false only the adjoints Hessian
+// products read (Value::product_adjoint): no parameter gradient, e.g. no weight-gradient GEMMs.
+void backward_pass(const Compiled& c, const double* theta, Buffers& b, bool all = true);
 // Tangents of the m lanes: parameter tangents from V (n × m, column-major), then every active value.
 void tangent_pass(const Compiled& c, const double* theta, const double* V, std::int64_t n, std::int64_t m,
                   Buffers& b);
