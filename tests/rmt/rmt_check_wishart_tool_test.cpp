@@ -22,7 +22,8 @@ TEST(RmtCheckWishartTool, IntegrationEndToEndInLogSpace) {
   std::filesystem::remove(path);
   const auto r = st::run_command(st::tool_path("rmt-check") +
                                  " --ensemble wishart --wishart-dof 41 --shift=-1 --k 40 --method integration --nodes 4"
-                                 " --sweeps 100 --burn-in 100 --repetitions 2 --json --out " + path.string());
+                                 " --sweeps 100 --burn-in 100 --repetitions 2 --json --out " +
+                                 path.string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   const auto& row = j["results"][0];
@@ -69,7 +70,8 @@ TEST(RmtCheckWishartTool, CalibrateRunsAgainstTheExactValue) {
   ASSERT_EQ(j["rows"].size(), 1u);
   EXPECT_EQ(j["rows"][0]["method"], "integration");
   // The row's target is the Laguerre Pfaffian at c = −μm/s = 1.2.
-  EXPECT_EQ(j["rows"][0]["exact_log_p"].get<double>(), saddlescope::rmt::wishart_min_eigenvalue_exceeds_exact(4, 4, 1.2).log_p);
+  EXPECT_EQ(j["rows"][0]["exact_log_p"].get<double>(),
+            saddlescope::rmt::wishart_min_eigenvalue_exceeds_exact(4, 4, 1.2).log_p);
   EXPECT_EQ(j["rows"][0]["runs"], 2);
 }
 
