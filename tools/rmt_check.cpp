@@ -128,6 +128,10 @@ int run(Options& o, int argc, char** argv) {
       !sc::rmt::Ensemble(o.check.ensemble, o.check.ks.front()).has_tridiagonal_model())
     throw std::invalid_argument("--sampler tridiagonal needs --ensemble goe or goe-shift");
   sc::cli::apply_threads(o.common.threads);
+  if (o.check.method == sc::rmt::Method::kIntegration && o.check.ensemble.kind == sc::rmt::EnsembleKind::kWishart &&
+      o.check.ensemble.shift >= 0.0)  // IsValid has checked m >= k
+    std::cerr << "rmt-check: note: wishart with m >= k at --shift >= 0 is positive definite: P = 1 exactly, "
+                 "nothing to estimate\n";
 
   sc::cli::ProgressLine progress("rmt-check", o.common.json);
   const sc::rmt::CheckProgress report_progress = [&](const std::string& stage, std::int64_t done, std::int64_t total) {

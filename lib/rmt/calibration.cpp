@@ -75,7 +75,8 @@ CalibrationResult calibrate(const CalibrationOptions& options, const CheckProgre
   CheckOptions one = options.check;
   one.exact = false;
   if (one.method == Method::kAuto)
-    one.method = Ensemble(one.ensemble, 1).has_tridiagonal_model() ? Method::kIntegration : Method::kSplitting;
+    one.method = integration_supported(Ensemble(one.ensemble, options.check.ks.front())) ? Method::kIntegration
+                                                                                           : Method::kSplitting;
   for (int k : options.check.ks) {
     const auto t0 = Clock::now();
     CalibrationRow row;

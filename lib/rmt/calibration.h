@@ -1,7 +1,7 @@
 #pragma once
 // Calibration of rmt-check's rare-event intervals: R independent estimates per k (seeds first_seed,
-// first_seed + 1, …), each with its own interval, against the exact value (rmt/exact.h; the GOE at any
-// shift, the diagonal ensemble, the Wishart control). The empirical coverage — the fraction of intervals
+// first_seed + 1, …), each with its own interval, against the exact value (rmt/exact.h: the GOE at any
+// shift; the diagonal ensemble; the Wishart at any shift, rmt/exact_wishart.h). The empirical coverage — the fraction of intervals
 // that contain the exact value — is what an interval's nominal level promises; it is reported at the
 // estimator's own level and, from the same runs, at the levels in `nominal` (the interval of a run with
 // centre c, standard error e and d degrees of freedom at level q is c ± t_d((1+q)/2)·e), which draws the

@@ -31,8 +31,14 @@ bool CheckOptions::IsValid(std::string* why) const {
   if (!monte_carlo.IsValid(why)) return false;
   if (!splitting.IsValid(why)) return false;
   if (!integration.IsValid(why)) return false;
-  if (method == Method::kIntegration && ensemble.kind != EnsembleKind::kGoe && ensemble.kind != EnsembleKind::kGoeShift)
-    return fail("method 'integration' needs ensemble goe or goe-shift, got " + to_string(ensemble.kind));
+  if (method == Method::kIntegration && ensemble.kind != EnsembleKind::kGoe && ensemble.kind != EnsembleKind::kGoeShift &&
+      ensemble.kind != EnsembleKind::kWishart)
+    return fail("method 'integration' needs ensemble goe, goe-shift or wishart, got " + to_string(ensemble.kind));
+  if (method == Method::kIntegration && ensemble.kind == EnsembleKind::kWishart && ensemble.wishart_dof != 0)
+    for (int k : ks)
+      if (ensemble.wishart_dof < k)
+        return fail("method 'integration' for wishart needs 'wishart_dof' >= every k (the Laguerre density), got " +
+                    std::to_string(ensemble.wishart_dof) + " < k = " + std::to_string(k));
   if (ks.empty()) return fail("'ks' must not be empty");
   for (int k : ks)
     if (k < 1) return fail("every k must be >= 1, got " + std::to_string(k));
@@ -338,7 +344,7 @@ CheckResult run_check(const CheckOptions& options, std::uint64_t seed, const Che
   std::vector<Method> rare_method(count, Method::kMonteCarlo);
   for (std::size_t j = 0; j < count; ++j) {
     const bool few_hits = options.method == Method::kAuto && out.results[j].monte_carlo.hits < options.min_hits;
-    if (options.method == Method::kIntegration || (few_hits && ensembles[j].has_tridiagonal_model()))
+    if (options.method == Method::kIntegration || (few_hits && integration_supported(ensembles[j])))
       rare_method[j] = Method::kIntegration;
     else if (options.method == Method::kSplitting || few_hits)
       rare_method[j] = Method::kSplitting;

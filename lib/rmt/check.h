@@ -19,8 +19,8 @@
 namespace saddlescope::rmt {
 
 // kAuto: plain Monte Carlo with the sample budget, then, when it saw fewer than `min_hits` hits, a
-// rare-event estimate too — thermodynamic integration in the shift for goe/goe-shift (rmt/integration.h),
-// subset simulation for the other ensembles (the estimate reported is then the rare-event one; both are kept).
+// rare-event estimate too — thermodynamic integration for goe/goe-shift and wishart with m ≥ k
+// (rmt/integration.h), subset simulation for the other ensembles (the estimate reported is then the rare-event one; both are kept).
 enum class Method { kAuto, kMonteCarlo, kSplitting, kIntegration };
 inline constexpr auto kMethodNames = text::make_name_table<Method>(
     "method", {{Method::kAuto, "auto"}, {Method::kMonteCarlo, "mc"}, {Method::kSplitting, "splitting"},

@@ -42,7 +42,8 @@ Real laguerre_pfaffian(int k, long a2, const Real& c) {
   const long n_max = std::max<long>(a2 + 2 * (k - 1), 0);
   std::vector<Real> Kn(static_cast<std::size_t>(n_max) + 1);
   Kn[0] = ec;
-  for (long n = 1; n <= n_max; ++n) Kn[static_cast<std::size_t>(n)] = power(Real(n)) * ec + Real(n) * Kn[static_cast<std::size_t>(n - 1)];
+  for (long n = 1; n <= n_max; ++n)
+    Kn[static_cast<std::size_t>(n)] = power(Real(n)) * ec + Real(n) * Kn[static_cast<std::size_t>(n - 1)];
   auto K_of = [&](std::size_t i, std::size_t j) -> const Real& {
     return Kn[static_cast<std::size_t>(a2 + static_cast<long>(i + j))];  // s + t = a2 + i + j ≥ 0 here
   };

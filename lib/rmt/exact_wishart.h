@@ -24,7 +24,7 @@
 //   G(a, t) = 2K(a + t) + 2t G(a, t − 1),   G(a, a) = M(a)²/2 (∫∫_{x<y} φ(x)φ(y) = (∫φ)²/2).
 // s + t = 2a + i + j = m − k − 1 + i + j is an integer, ≥ 0 wherever it is used, so K needs no
 // incomplete-Γ at a non-integer argument and the only special function is erfc at half-integer a (in
-// 400 digits via the Gaussian-tail series of rmt/multiprecision.h). Checks (tests/rmt/exact_test.cpp):
+// 400 digits via the Gaussian-tail series of rmt/multiprecision.h). Checks (tests/rmt/exact_wishart_test.cpp):
 // k = 1 is P(χ²_m > c) = Q(m/2, c/2); at m = k + 1 (a = 0), substituting λ = x + c leaves the density's
 // form unchanged and P(c) = e^{−kc/2} exactly; half-integer a against plain Monte Carlo.
 //

@@ -69,13 +69,15 @@ struct Chain {
   GasCounts counts;  // over the recorded sweeps
 };
 
-// One node's chain: the gas conditioned on λ_min > −t (integration.h).
-Chain run_chain(Eigen::Index k, double t, const IntegrationOptions& o, random::Rng& rng) {
-  const double wall = -t;
-  Eigen::VectorXd lambda = draw_goe_eigenvalues(k, rng);
-  // Start inside the region: a GOE draw with the eigenvalues below the wall reflected above it (close to
-  // the conditioned gas in width and trace; measured: with a start lifted as a whole, 200 burn-in sweeps
-  // left a bias of 0.5 standard errors at k = 10). The burn-in forgets the rest.
+// One node's chain: the gas conditioned on λ_min > wall (integration.h). GOE: wall = −t, observable tr H₀;
+// Wishart: wall = c, observable Σ_i (a/λ_i − ½) (`weight` the Laguerre weight, m = `dof`).
+Chain run_chain(Eigen::Index k, double wall, const GasWeight& weight, Eigen::Index dof, const IntegrationOptions& o,
+                random::Rng& rng) {
+  const bool laguerre = weight.kind == GasWeight::Kind::kLaguerre;
+  Eigen::VectorXd lambda = laguerre ? draw_wishart_eigenvalues(k, dof, rng) : draw_goe_eigenvalues(k, rng);
+  // Start inside the region: a draw with the eigenvalues below the wall reflected above it (close to
+  // the conditioned gas in width and trace; measured for the GOE: with a start lifted as a whole, 200 burn-in
+  // sweeps left a bias of 0.5 standard errors at k = 10). The burn-in forgets the rest.
   for (Eigen::Index i = 0; i < k; ++i)
     if (lambda[i] <= wall) lambda[i] = wall + (wall - lambda[i]) + 1e-3 * (1 + static_cast<double>(i));
   GasSteps steps;
@@ -83,7 +85,7 @@ Chain run_chain(Eigen::Index k, double t, const IntegrationOptions& o, random::R
   GasCounts batch;
   constexpr std::int64_t kBatch = 50;
   for (std::int64_t b = 0; b < o.burn_in; ++b) {
-    gas_sweep(lambda, wall, steps, rng, batch);
+    gas_sweep(lambda, wall, weight, steps, rng, batch);
     if ((b + 1) % kBatch == 0 && b < o.burn_in / 2) {
       adapt_gas_steps(batch, steps);
       batch = GasCounts{};
@@ -91,9 +93,10 @@ Chain run_chain(Eigen::Index k, double t, const IntegrationOptions& o, random::R
   }
   Chain out;
   std::vector<double> series(static_cast<std::size_t>(o.sweeps));
+  const double half_k = 0.5 * static_cast<double>(k);
   for (std::int64_t j = 0; j < o.sweeps; ++j) {
-    gas_sweep(lambda, wall, steps, rng, out.counts);
-    series[static_cast<std::size_t>(j)] = lambda.sum();
+    gas_sweep(lambda, wall, weight, steps, rng, out.counts);
+    series[static_cast<std::size_t>(j)] = laguerre ? weight.power * lambda.cwiseInverse().sum() - half_k : lambda.sum();
   }
   double mean = 0;
   for (double v : series) mean += v;
@@ -106,23 +109,55 @@ Chain run_chain(Eigen::Index k, double t, const IntegrationOptions& o, random::R
 
 namespace {
 
-// The integration range [t₀, T] and its Gauss–Legendre rule on [−1, 1] (none when T = t₀).
+// The integration range and its Gauss–Legendre rule on [−1, 1] (none when the range is empty). GOE: t in
+// [t₀, T], one endpoint item per repetition. Wishart: c in [0, c₀] through c = u², u in [0, √c₀], no
+// endpoint (ln P(0) = 0 exactly).
 struct Quadrature {
   double t0 = 0, T = 0;
   int n = 0;
   std::vector<double> x, w;
+  bool laguerre = false;
+  GasWeight weight;      // the gas's one-body factor
+  Eigen::Index dof = 0;  // m, Wishart only
+  int endpoint_items() const { return laguerre ? 0 : 1; }
+  // The node's wall position and its weight in ∫ … d(variable), from the rule's x_i, w_i.
+  double wall(std::size_t i) const {
+    if (!laguerre) return -(t0 + (T - t0) * (x[i] + 1) / 2);
+    const double u = std::sqrt(T) * (x[i] + 1) / 2;
+    return u * u;
+  }
+  double position(std::size_t i) const { return laguerre ? wall(i) : t0 + (T - t0) * (x[i] + 1) / 2; }
+  double node_weight(std::size_t i) const {
+    if (!laguerre) return w[i] * (T - t0) / 2;
+    const double u = std::sqrt(T) * (x[i] + 1) / 2;
+    return w[i] * std::sqrt(T) / 2 * 2 * u;  // dc = 2u du
+  }
 };
 
 // Validates (throws std::invalid_argument) and lays out the quadrature (integration.h).
 Quadrature quadrature(const Ensemble& ensemble, const IntegrationOptions& o) {
   std::string why;
   if (!o.IsValid(&why)) throw std::invalid_argument(why);
-  if (!ensemble.has_tridiagonal_model())
-    throw std::invalid_argument("thermodynamic integration needs ensemble goe or goe-shift, got " +
-                                to_string(ensemble.options().kind));
+  if (!integration_supported(ensemble))
+    throw std::invalid_argument(ensemble.options().kind == EnsembleKind::kWishart
+                                    ? "thermodynamic integration for wishart needs m >= k (wishart_dof " +
+                                          std::to_string(ensemble.options().wishart_dof) + " < k = " +
+                                          std::to_string(ensemble.k()) + ")"
+                                    : "thermodynamic integration needs ensemble goe, goe-shift or wishart, got " +
+                                          to_string(ensemble.options().kind));
   Quadrature q;
-  q.t0 = ensemble.options().shift / ensemble.options().scale;
-  q.T = std::max(std::sqrt(2.0 * static_cast<double>(ensemble.k())) + o.upper_margin, q.t0);
+  const EnsembleOptions& e = ensemble.options();
+  if (e.kind == EnsembleKind::kWishart) {
+    q.laguerre = true;
+    q.dof = e.wishart_dof == 0 ? ensemble.k() : static_cast<Eigen::Index>(e.wishart_dof);
+    q.weight.kind = GasWeight::Kind::kLaguerre;
+    q.weight.power = 0.5 * static_cast<double>(q.dof - ensemble.k() - 1);
+    q.t0 = 0;
+    q.T = e.shift < 0 ? -e.shift * static_cast<double>(q.dof) / e.scale : 0.0;  // c₀ = −μm/s
+  } else {
+    q.t0 = e.shift / e.scale;
+    q.T = std::max(std::sqrt(2.0 * static_cast<double>(ensemble.k())) + o.upper_margin, q.t0);
+  }
   q.n = q.T > q.t0 ? o.nodes : 0;
   if (q.n > 0) gauss_legendre(q.n, q.x, q.w);
   return q;
@@ -142,7 +177,13 @@ void check_records(std::size_t size, std::int64_t items, const char* where) {
 
 std::int64_t thermodynamic_integration_items(const Ensemble& ensemble, const IntegrationOptions& o) {
   const Quadrature q = quadrature(ensemble, o);
-  return static_cast<std::int64_t>(o.repetitions) * (q.n + 1);
+  return static_cast<std::int64_t>(o.repetitions) * (q.n + q.endpoint_items());
+}
+
+bool integration_supported(const Ensemble& ensemble) {
+  if (ensemble.has_tridiagonal_model()) return true;
+  const EnsembleOptions& e = ensemble.options();
+  return e.kind == EnsembleKind::kWishart && (e.wishart_dof == 0 || e.wishart_dof >= ensemble.k());
 }
 
 void thermodynamic_integration_compute_items(const Ensemble& ensemble, const IntegrationOptions& o,
@@ -150,10 +191,10 @@ void thermodynamic_integration_compute_items(const Ensemble& ensemble, const Int
                                              ItemRecords records, const Progress& progress) {
   const Quadrature q = quadrature(ensemble, o);
   const Eigen::Index k = ensemble.k();
-  const double t0 = q.t0, T = q.T;
+  const double T = q.T;
   const int n = q.n;
   const int R = o.repetitions;
-  const std::int64_t items = static_cast<std::int64_t>(R) * (n + 1);
+  const std::int64_t items = static_cast<std::int64_t>(R) * (n + q.endpoint_items());
   check_records(records.size(), items, "thermodynamic_integration_compute_items");
   EnsembleOptions at_upper = ensemble.options();
   at_upper.kind = EnsembleKind::kGoeShift;
@@ -172,8 +213,7 @@ void thermodynamic_integration_compute_items(const Ensemble& ensemble, const Int
     if (item < static_cast<std::int64_t>(R) * n) {
       const std::int64_t rep = item / n, node = item % n;
       random::Rng rng(seed, stream_id({stream_base, static_cast<std::uint64_t>(rep), static_cast<std::uint64_t>(node + 1)}));
-      const double t = t0 + (T - t0) * (q.x[static_cast<std::size_t>(node)] + 1) / 2;
-      const Chain c = run_chain(k, t, o, rng);
+      const Chain c = run_chain(k, q.wall(static_cast<std::size_t>(node)), q.weight, q.dof, o, rng);
       record = {c.mean, c.trace.variance, c.trace.tau_int, static_cast<double>(c.trace.window), c.trace.reliable ? 1.0 : 0.0,
                 c.trace.variance_of_mean};
       for (int type = 0; type < 3; ++type) record.push_back(static_cast<double>(c.counts.proposed[type]));
@@ -207,8 +247,7 @@ IntegrationResult thermodynamic_integration_from_items(const Ensemble& ensemble,
   const double t0 = q.t0, T = q.T;
   const int n = q.n;
   const int R = o.repetitions;
-  const std::vector<double>&x = q.x, &w = q.w;
-  check_records(records.size(), static_cast<std::int64_t>(R) * (n + 1), "thermodynamic_integration_from_items");
+  check_records(records.size(), static_cast<std::int64_t>(R) * (n + q.endpoint_items()), "thermodynamic_integration_from_items");
   std::vector<Chain> chains(static_cast<std::size_t>(R * n));
   std::vector<MonteCarloResult> endpoints(static_cast<std::size_t>(R));
   for (std::size_t i = 0; i < records.size(); ++i) {
@@ -241,28 +280,34 @@ IntegrationResult thermodynamic_integration_from_items(const Ensemble& ensemble,
   r.nodes.resize(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
     IntegrationNode& node = r.nodes[static_cast<std::size_t>(i)];
-    node.shift = t0 + (T - t0) * (x[static_cast<std::size_t>(i)] + 1) / 2;
-    node.weight = w[static_cast<std::size_t>(i)] * (T - t0) / 2;
+    node.shift = q.position(static_cast<std::size_t>(i));
+    node.weight = q.node_weight(static_cast<std::size_t>(i));
   }
   double predicted_variance = 0;
   std::vector<GasCounts> node_counts(static_cast<std::size_t>(n));
   for (int rep = 0; rep < R; ++rep) {
-    const MonteCarloResult& e = endpoints[static_cast<std::size_t>(rep)];
-    const auto samples = static_cast<double>(e.samples);
-    double hits = static_cast<double>(e.hits);
-    if (e.hits == 0) {
-      r.status = IntegrationStatus::kEndpointEmpty;
-      hits = 0.5;  // a continuity correction, so ln P̂(T) stays finite; flagged by the status
+    double log_p = 0, variance = 0;  // Wishart: ln P(0) = 0 exactly
+    if (!q.laguerre) {
+      const MonteCarloResult& e = endpoints[static_cast<std::size_t>(rep)];
+      const auto samples = static_cast<double>(e.samples);
+      double hits = static_cast<double>(e.hits);
+      if (e.hits == 0) {
+        r.status = IntegrationStatus::kEndpointEmpty;
+        hits = 0.5;  // a continuity correction, so ln P̂(T) stays finite; flagged by the status
+      }
+      const double p_hat = hits / samples;
+      // ln p̂ has bias −(1 − p)/(2np) to first order (delta method): added back.
+      log_p = std::log(p_hat) + (1 - p_hat) / (2 * samples * p_hat);
+      variance = (1 - p_hat) / (samples * p_hat);
+      r.endpoint_log_p += log_p / R;
     }
-    const double p_hat = hits / samples;
-    // ln p̂ has bias −(1 − p)/(2np) to first order (delta method): added back.
-    double log_p = std::log(p_hat) + (1 - p_hat) / (2 * samples * p_hat);
-    double variance = (1 - p_hat) / (samples * p_hat);
-    r.endpoint_log_p += log_p / R;
     for (int i = 0; i < n; ++i) {
       const Chain& c = chains[static_cast<std::size_t>(rep * n + i)];
       IntegrationNode& node = r.nodes[static_cast<std::size_t>(i)];
-      log_p -= node.weight * c.mean;
+      if (q.laguerre)
+        log_p += node.weight * c.mean;  // ln P(c₀) = ∫_0^{c₀} E_c[Σ(a/λ − ½)] dc
+      else
+        log_p -= node.weight * c.mean;
       variance += node.weight * node.weight * c.trace.variance_of_mean;
       node.mean_trace += c.mean / R;
       node.trace_variance += c.trace.variance / R;
@@ -291,8 +336,13 @@ IntegrationResult thermodynamic_integration_from_items(const Ensemble& ensemble,
   r.predicted_standard_error = std::sqrt(predicted_variance / R);
   r.log_p = mean - spread / (2.0 * R);
   r.p = std::exp(r.log_p);
-  r.log_ci_low = mean - r.t_quantile * se;
-  r.log_ci_high = mean + r.t_quantile * se;
+  // The half-width never falls below the floating-point floor of the sums: 1e-12·(1 + |ln P̂|) is far above
+  // the rounding of R·nodes double terms and far below any statistical error met (≥ 1e-3). It matters only
+  // where the integrand is constant — the Wishart at m = k + 1, a = 0: Σ(a/λ − ½) = −k/2 in every state, so
+  // every repetition returns −kc₀/2 up to rounding and s = 0.
+  const double half_width = std::max(r.t_quantile * se, 1e-12 * (1 + std::abs(mean)));
+  r.log_ci_low = mean - half_width;
+  r.log_ci_high = mean + half_width;
   r.ci_low = std::exp(r.log_ci_low);
   r.ci_high = std::exp(r.log_ci_high);
   return r;

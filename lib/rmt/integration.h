@@ -42,6 +42,19 @@
 // removes to first order. `predicted_standard_error` (from the τ_int's of the chains) is reported beside
 // the measured one as a check that the chains' error bars mean what they say.
 //
+// The Wishart ensemble (H = sXXᵀ/m + μI, m ≥ k, μ < 0): the event is λ_min(XXᵀ) > c₀ = −μm/s for the
+// Laguerre gas (rmt/coulomb_gas.h, a = (m − k − 1)/2), and with P(c) = Z(c)/Z(0), substituting λ = x + c,
+//   d ln P(c)/dc = E_c[Σ_i (a/λ_i − ½)],   ln P(c₀) = ∫_0^{c₀} E_c[Σ_i (a/λ_i − ½)] dc,
+// with ln P(0) = 0 exactly (XXᵀ > 0 almost surely for m ≥ k): no endpoint Monte Carlo. At m = k (a = −½)
+// the integrand diverges like c^{−1/2} at c → 0, so the rule is applied in u = √c (dc = 2u du), where
+// the integrand 2u·E_{u²}[…] is bounded; the same substitution is used at every m (docs/rmt.md, "Wishart",
+// has the measured quadrature error of both forms). A node's `shift` is then its threshold c_i, its
+// `mean_trace`/`trace_variance` those of the observable Σ(a/λ_i − ½), `lower_shift` 0 and `upper_shift`
+// c₀; `endpoint_log_p` is 0 and `endpoint_samples`/`upper_margin` are not used. At μ ≥ 0 the range is
+// empty and the estimate is ln P = 0 exactly. At m = k + 1 (a = 0) the observable is the constant −k/2,
+// so the estimate is exact (−kc₀/2) with zero spread; the interval's half-width has a floor of
+// 1e-12·(1 + |ln P̂|), the rounding of the sums, so that it still contains the exact value.
+//
 // Work items: (repetition, node) chains and (repetition) endpoints, each with its own stream
 // Rng(seed, stream_id({stream_base, repetition, item})), run in parallel (OpenMP threads, and dealt out
 // over MPI ranks with parallel::owns_item) and reduced in order: the same bits for any number of threads
@@ -78,8 +91,8 @@ inline constexpr auto kIntegrationStatusNames = text::make_name_table<Integratio
 inline std::string to_string(IntegrationStatus status) { return std::string(kIntegrationStatusNames.name(status)); }
 
 struct IntegrationNode {
-  double shift = 0;          // t_i (base units)
-  double weight = 0;         // Gauss–Legendre weight on [t₀, T]
+  double shift = 0;          // t_i (base units); Wishart: the threshold c_i
+  double weight = 0;         // Gauss–Legendre weight on [t₀, T] (Wishart: in c, including dc = 2u du)
   double mean_trace = 0;     // E_{t_i}[tr H₀], averaged over repetitions
   double trace_variance = 0; // Var_{t_i}(tr H₀), averaged over repetitions
   double tau_int = 0;        // integrated autocorrelation time (sweeps), averaged over repetitions
@@ -104,13 +117,18 @@ struct IntegrationResult {
   std::int64_t total_sweeps = 0;
 };
 
-// Throws std::invalid_argument for invalid options or an ensemble other than goe/goe-shift.
+// True for goe/goe-shift and for wishart with m ≥ k (the ensembles whose event is a function of a known
+// eigenvalue density, so the gas applies).
+bool integration_supported(const Ensemble& ensemble);
+
+// Throws std::invalid_argument for invalid options or an ensemble integration_supported refuses.
 IntegrationResult thermodynamic_integration(const Ensemble& ensemble, const IntegrationOptions& options,
                                             std::uint64_t seed, std::uint64_t stream_base,
                                             const Progress& progress = {});
 
 // The same in three steps (work items under MPI, rmt/montecarlo.h): the items are the R·nodes chains,
-// item rep·nodes + node, then the R endpoint samples, item R·nodes + rep (the order of the streams above).
+// item rep·nodes + node, then the R endpoint samples, item R·nodes + rep (the order of the streams above;
+// Wishart: the chains only).
 std::int64_t thermodynamic_integration_items(const Ensemble& ensemble, const IntegrationOptions& options);
 void thermodynamic_integration_compute_items(const Ensemble& ensemble, const IntegrationOptions& options,
                                              std::uint64_t seed, std::uint64_t stream_base, std::int64_t first_item,

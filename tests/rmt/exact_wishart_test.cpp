@@ -1,13 +1,14 @@
 // rmt/exact_wishart.h: P(λ_min(XXᵀ) > c) for the real Wishart, against three independent facts — the
 // χ² tail at k = 1, the identity P = e^{−kc/2} at m = k + 1 at every depth, and plain Monte Carlo of the
 // tool's own `wishart` ensemble at shallow depth for half-integer a (m − k even).
+#include "rmt/exact_wishart.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/math/special_functions/gamma.hpp>
 #include <cmath>
 
 #include "rmt/check.h"
-#include "rmt/exact_wishart.h"
 #include "rmt/montecarlo.h"
 
 namespace sc = saddlescope;
@@ -37,8 +38,8 @@ TEST(RmtExactWishart, OneExtraDegreeOfFreedomIsExponentialAtEveryDepth) {
       EXPECT_NEAR(e.log_p / (-0.5 * k * c), 1.0, 1e-13) << "k " << k << " c " << c;
     }
   // The corner of the supported range (2 s: two 100×100 Pfaffians in 400 digits).
-  const auto corner = sc::rmt::wishart_min_eigenvalue_exceeds_exact(sc::rmt::kMaxExactWishartK, sc::rmt::kMaxExactWishartK + 1,
-                                                                     sc::rmt::kMaxExactWishartThreshold);
+  const auto corner = sc::rmt::wishart_min_eigenvalue_exceeds_exact(
+      sc::rmt::kMaxExactWishartK, sc::rmt::kMaxExactWishartK + 1, sc::rmt::kMaxExactWishartThreshold);
   ASSERT_TRUE(corner.available);
   EXPECT_NEAR(corner.log_p / (-0.5 * sc::rmt::kMaxExactWishartK * sc::rmt::kMaxExactWishartThreshold), 1.0, 1e-13);
 }
@@ -99,6 +100,6 @@ TEST(RmtExactWishart, CheckKnowsTheShiftedWishart) {
   const auto v = sc::rmt::exact_value(e, 8);
   ASSERT_TRUE(v.available);
   EXPECT_NEAR(v.log_p / (-0.5 * 8 * (0.5 * 9 / 2.0)), 1.0, 1e-13);  // m = k + 1: e^{−kc/2}, c = 2.25
-  e.wishart_dof = 0;  // m = k
+  e.wishart_dof = 0;                                                // m = k
   EXPECT_EQ(sc::rmt::exact_value(e, 8).log_p, sc::rmt::wishart_min_eigenvalue_exceeds_exact(8, 8, 0.5 * 8 / 2.0).log_p);
 }

@@ -160,8 +160,13 @@ TEST(RmtIntegration, SameBitsForOneAndTwoThreads) {
 }
 
 TEST(RmtIntegration, RefusesEnsemblesWithoutAnEigenvalueDensity) {
+  // hessian has no eigenvalue density; wishart has the Laguerre one only for m ≥ k (supported since #18).
   sc::rmt::EnsembleOptions o;
+  o.kind = sc::rmt::EnsembleKind::kHessian;
+  EXPECT_THROW(sc::rmt::thermodynamic_integration(sc::rmt::Ensemble(o, 4), {}, 1, 1), std::invalid_argument);
   o.kind = sc::rmt::EnsembleKind::kWishart;
+  o.wishart_dof = 3;
+  o.shift = -0.5;
   EXPECT_THROW(sc::rmt::thermodynamic_integration(sc::rmt::Ensemble(o, 4), {}, 1, 1), std::invalid_argument);
   sc::rmt::IntegrationOptions bad;
   bad.nodes = 1;
