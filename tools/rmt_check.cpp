@@ -153,6 +153,13 @@ int run(Options& o, int argc, char** argv) {
     std::cout << (o.table ? sc::report::markdown_table(result) : sc::report::summary_text(result, o.check, o.common.seed));
     if (!o.table && !o.out.empty()) std::cout << "result file " << o.out << "\n";
   }
+  // A splitting run that did not reach the event gives an upper bound, not an estimate (rmt/splitting.h).
+  for (const sc::rmt::KResult& r : result.results)
+    if (r.method_used == sc::rmt::Method::kSplitting && r.splitting.status != sc::rmt::SplittingStatus::kConverged) {
+      std::cerr << "rmt-check: k = " << r.k << ": splitting " << sc::rmt::to_string(r.splitting.status)
+                << " before reaching the event; the result is an upper bound only\n";
+      return sc::cli::kComputationFailed;
+    }
   return sc::cli::kSuccess;
 }
 

@@ -173,10 +173,20 @@ std::string p_text(double p, double log_p) {
 namespace {
 // One line per reported splitting estimate without an exact value whose depth is beyond the calibrated
 // range of its moves (rmt/splitting.h, splitting_calibrated_to_log_p).
+// First, one line per splitting estimate that did not reach the event (an upper bound only).
 std::string calibration_warnings(const rmt::CheckResult& result) {
   std::string out;
+  for (const rmt::KResult& r : result.results)
+    if (r.method_used == rmt::Method::kSplitting && r.splitting.status != rmt::SplittingStatus::kConverged)
+      out += "k = " + std::to_string(r.k) + ": splitting " + rmt::to_string(r.splitting.status) +
+             " before reaching the event (" +
+             (r.splitting.status == rmt::SplittingStatus::kStalled
+                  ? std::string("the level thresholds stopped rising below 0: the event looks impossible")
+                  : std::string("max_levels used up")) +
+             "): P <= " + g(r.log_ci_high, 4) + " in ln, and may be 0; not an estimate.\n";
   for (const rmt::KResult& r : result.results) {
     if (r.method_used != rmt::Method::kSplitting || r.exact.available || r.splitting.within_calibration) continue;
+    if (r.splitting.status != rmt::SplittingStatus::kConverged) continue;  // said above
     const double limit = r.splitting.calibrated_to_log_p;
     out += "k = " + std::to_string(r.k) + ": ln P = " + g(r.log_p, 4) + " from " + rmt::to_string(r.splitting.moves_used) +
            " splitting is " +

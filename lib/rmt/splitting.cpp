@@ -48,6 +48,7 @@ struct Run {
   double log_p = 0;
   int levels = 0;
   bool converged = true;
+  bool stalled = false;  // with converged = false: the thresholds stopped rising (SplittingStatus::kStalled)
   std::int64_t accepted = 0, proposed = 0, evaluations = 0;
   std::vector<double> level_probabilities;  // conditional probability of each level, the last one included
   std::vector<double> level_acceptance;     // acceptance of the moves that refilled each level
@@ -210,6 +211,8 @@ Run level_loop(Kernel& kernel, const SplittingOptions& o, std::uint64_t seed, st
   }
   run.evaluations += N;
   std::vector<std::int64_t> order(static_cast<std::size_t>(N));
+  double previous_threshold = -std::numeric_limits<double>::infinity();
+  int flat_levels = 0;  // consecutive levels whose threshold rose by less than 1e-12·(1 + |threshold|)
   for (int level = 1;; ++level) {
     std::iota(order.begin(), order.end(), 0);
     // Descending score; ties (probability 0) broken by index so the order is a function of the data.
@@ -233,6 +236,16 @@ Run level_loop(Kernel& kernel, const SplittingOptions& o, std::uint64_t seed, st
     const double threshold =
         0.5 * (score[static_cast<std::size_t>(order[static_cast<std::size_t>(Ns - 1)])] +
                score[static_cast<std::size_t>(order[static_cast<std::size_t>(Ns)])]);
+    // Every refilled state scores above the previous threshold, so a threshold that no longer rises means
+    // the scores have gathered at their supremum, below 0: stop instead of running to max_levels.
+    flat_levels = threshold - previous_threshold < 1e-12 * (1.0 + std::abs(threshold)) ? flat_levels + 1 : 0;
+    previous_threshold = threshold;
+    if (flat_levels >= kStallLevels) {
+      run.converged = false;
+      run.stalled = true;
+      run.levels = level - 1;
+      return run;
+    }
     run.log_p += std::log(static_cast<double>(Ns) / static_cast<double>(N));
     run.level_probabilities.push_back(static_cast<double>(Ns) / static_cast<double>(N));
     if (o.diagnostic_moves > 0) {
@@ -354,7 +367,9 @@ void subset_simulation_compute_items(const Ensemble& ensemble, const SplittingOp
     // One record per repetition for share_items: six scalars, then the per-level probabilities and
     // acceptance rates, each preceded by its length.
     std::vector<double>& record = records[static_cast<std::size_t>(rep)];
-    record = {run.log_p, static_cast<double>(run.levels), run.converged ? 1.0 : 0.0, static_cast<double>(run.accepted),
+    // The third scalar: 1 converged, 0 max_levels, 2 stalled.
+    record = {run.log_p, static_cast<double>(run.levels), run.converged ? 1.0 : (run.stalled ? 2.0 : 0.0),
+              static_cast<double>(run.accepted),
               static_cast<double>(run.proposed), static_cast<double>(run.evaluations)};
     record.push_back(static_cast<double>(run.level_probabilities.size()));
     record.insert(record.end(), run.level_probabilities.begin(), run.level_probabilities.end());
@@ -385,7 +400,8 @@ SplittingResult subset_simulation_from_items(const Ensemble& ensemble, const Spl
     throw std::invalid_argument("subset_simulation_from_items: " + std::to_string(records.size()) + " records for " +
                                 std::to_string(options.repetitions) + " repetitions");
   for (const std::vector<double>& run : records) {
-    if (run.at(2) == 0.0) r.status = SplittingStatus::kMaxLevels;
+    if (run.at(2) == 0.0 && r.status == SplittingStatus::kConverged) r.status = SplittingStatus::kMaxLevels;
+    if (run.at(2) == 2.0) r.status = SplittingStatus::kStalled;
     r.run_estimates.push_back(std::exp(run[0]));
     r.run_log_estimates.push_back(run[0]);
     r.run_levels.push_back(static_cast<int>(run[1]));
@@ -418,6 +434,8 @@ SplittingResult subset_simulation_from_items(const Ensemble& ensemble, const Spl
                                          0.5 + options.confidence / 2);
   r.log_ci_low = r.log_p - t * r.relative_error;
   r.log_ci_high = r.log_p + t * r.relative_error;
+  if (r.status != SplittingStatus::kConverged)  // an upper bound only (splitting.h): nothing below it is excluded
+    r.log_ci_low = -std::numeric_limits<double>::infinity();
   r.ci_low = std::exp(r.log_ci_low);
   r.ci_high = std::exp(r.log_ci_high);
   r.mean_acceptance = proposed > 0 ? static_cast<double>(accepted) / static_cast<double>(proposed) : 0.0;

@@ -68,9 +68,18 @@ struct SplittingOptions {
   bool IsValid(std::string* why) const;
 };
 
-enum class SplittingStatus { kConverged, kMaxLevels };
+// kMaxLevels: some repetition used max_levels levels without reaching the event. kStalled: some
+// repetition's level thresholds stopped rising (by less than 1e-12·(1 + |threshold|) for
+// kStallLevels levels in a row) below 0 — the scores have converged to their supremum, so the event
+// looks impossible (e.g. more directions k than positive Hessian eigenvalues) or lies beyond double
+// precision. Either way the result is only an upper bound: P ≤ P(score > last threshold), whose
+// estimate is log_p; the interval is then [0, its upper end] (ci_low = 0, log_ci_low = −∞).
+enum class SplittingStatus { kConverged, kMaxLevels, kStalled };
 inline constexpr auto kSplittingStatusNames = text::make_name_table<SplittingStatus>(
-    "splitting status", {{SplittingStatus::kConverged, "converged"}, {SplittingStatus::kMaxLevels, "max_levels"}});
+    "splitting status", {{SplittingStatus::kConverged, "converged"},
+                         {SplittingStatus::kMaxLevels, "max_levels"},
+                         {SplittingStatus::kStalled, "stalled"}});
+inline constexpr int kStallLevels = 50;
 inline std::string to_string(SplittingStatus status) { return std::string(kSplittingStatusNames.name(status)); }
 
 struct SplittingResult {

@@ -80,3 +80,17 @@ TEST(RmtCheckWishartTool, RefusesIntegrationWithoutTheLaguerreDensity) {
                      {"wishart_dof", "k = 5"});
   st::expect_refusal("rmt-check", "--ensemble hessian --k 3 --method integration", {"integration", "hessian"});
 }
+
+// Regression (session 4): an impossible event (k = 3 directions of a Hessian with 2 positive eigenvalues:
+// λ_min = −1 for every Q, Cauchy interlacing) gave P = 1.4e-3495 with a zero-width interval and exit 0.
+// Now: the run stalls, the JSON carries status "stalled" and no lower end, and the tool exits 1 with one line.
+TEST(RmtCheckSplittingTool, AnImpossibleEventExitsOneWithAnUpperBound) {
+  const auto r = st::run_command(st::tool_path("rmt-check") +
+                                 " --ensemble hessian --objective quadratic:n=10,kappa=1,negative=8 --k 3"
+                                 " --method splitting --population 20 --repetitions 2 --moves 1 --json");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("k = 3: splitting stalled before reaching the event"), std::string::npos) << r.err;
+  const auto row = nlohmann::json::parse(r.out)["results"][0];
+  EXPECT_EQ(row["splitting"]["status"], "stalled");
+  EXPECT_TRUE(row["log_ci_low"].is_null());  // −∞: nothing below the upper end is excluded
+}

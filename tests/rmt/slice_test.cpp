@@ -118,3 +118,25 @@ TEST(RmtSliceSplitting, AutoPicksSliceForHessianOnly) {
             SplittingMoves::kEllipticalSlice);
   EXPECT_EQ(sc::rmt::subset_simulation(ensemble(EnsembleKind::kDiagonal, 2), o, 1, 5).moves_used, SplittingMoves::kMatrixPcn);
 }
+
+// Regression (found by branch hess, fixed in session 4): on an impossible event — k = 3 directions of a
+// Hessian with only p = 2 positive eigenvalues, where λ_min(QᵀAQ) = −1 for every Q by Cauchy interlacing —
+// splitting ran all 5000 levels (minutes) and reported P = 0.2^5000 with relative error 0 and exit 0, a
+// silently wrong answer. The thresholds cannot rise there, so the run must stop after kStallLevels levels
+// with status "stalled" and an interval [0, upper] instead of a point estimate. The diagonal case below
+// is a possible event run the same way, which must not stall.
+TEST(RmtSplitting, AnImpossibleEventStallsWithAnUpperBoundInsteadOfAnEstimate) {
+  for (SplittingMoves moves : {SplittingMoves::kEllipticalSlice, SplittingMoves::kMatrixPcn}) {
+    auto o = slice(50, 2);
+    o.moves = moves;
+    const auto e = ensemble(EnsembleKind::kHessian, 3, 0.0, "quadratic:n=10,kappa=1,negative=8");
+    const auto s = sc::rmt::subset_simulation(e, o, 1, 5);
+    EXPECT_EQ(s.status, sc::rmt::SplittingStatus::kStalled);
+    for (int levels : s.run_levels) EXPECT_EQ(levels, sc::rmt::kStallLevels);
+    EXPECT_EQ(s.ci_low, 0.0);
+    EXPECT_TRUE(std::isinf(s.log_ci_low) && s.log_ci_low < 0);
+    EXPECT_GE(s.log_ci_high, s.log_p);  // the upper end stays
+  }
+  const auto possible = sc::rmt::subset_simulation(ensemble(EnsembleKind::kDiagonal, 12, 0.0), slice(50, 2), 1, 5);
+  EXPECT_EQ(possible.status, sc::rmt::SplittingStatus::kConverged);
+}
