@@ -45,9 +45,6 @@ bool is_number(H5T_class_t c) { return c == H5T_INTEGER || c == H5T_FLOAT; }
 // H5HG_read (tests/fuzz/corpus/checkpoint/libhdf5_hang_vlen_string_attribute_unlistable_attribute_index.h5).
 constexpr int kUnlistedExit = 86;
 
-// Set in the probe when a listing fails; read_every_object reports it.
-thread_local bool listing_failed = false;
-
 void probe_attribute(hid_t object, const char* name) {
   Handle attr(h5::check(H5Aopen(object, name, H5P_DEFAULT), "opening an attribute"), H5Aclose);
   Handle type(h5::check(H5Aget_type(attr.get()), "attribute type"), H5Tclose);
@@ -70,10 +67,12 @@ herr_t probe_attribute_callback(hid_t object, const char* name, const H5A_info_t
   return 0;
 }
 
-void probe_attributes(hid_t object) {
+// Sets `*unlisted` when libhdf5 cannot list the object's attributes (the callback never fails: a
+// negative return is libhdf5's own).
+void probe_attributes(hid_t object, bool* unlisted) {
   hsize_t index = 0;
   if (H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_NATIVE, &index, probe_attribute_callback, nullptr) < 0)
-    listing_failed = true;  // the callback never fails: a negative return is libhdf5's own
+    *unlisted = true;
 }
 
 void probe_strings(hid_t dataset, hid_t type, hid_t space, hssize_t n) {
@@ -151,12 +150,13 @@ void probe_dataset(hid_t dataset) {
   if (is_number(cls)) probe_numbers(dataset, space.get());
 }
 
-herr_t probe_link_callback(hid_t group, const char* name, const H5L_info_t* info, void*) {
+// `data`: read_every_object's bool "something could not be listed".
+herr_t probe_link_callback(hid_t group, const char* name, const H5L_info_t* info, void* data) {
   // Hard links only: soft links name objects visited anyway, external links leave the file.
   if (info == nullptr || info->type != H5L_TYPE_HARD) return 0;
   try {
     Handle object(h5::check(H5Oopen(group, name, H5P_DEFAULT), "opening an object"), H5Oclose);
-    probe_attributes(object.get());
+    probe_attributes(object.get(), static_cast<bool*>(data));
     if (H5Iget_type(object.get()) == H5I_DATASET) probe_dataset(object.get());
   } catch (...) {  // as above: the parent reports errors, the probe only looks for crashes and hangs
   }  // an object that does not open is not "unlisted": the parent's open of it fails the same way
@@ -198,14 +198,14 @@ bool guard_enabled() {
 }  // namespace
 
 bool read_every_object(const std::string& path, bool swmr_read) {
-  listing_failed = false;
+  bool unlisted = false;
   try {
     Handle file = h5::open_file(path, false, swmr_read);
-    probe_attributes(file.get());
-    if (H5Lvisit(file.get(), H5_INDEX_NAME, H5_ITER_NATIVE, probe_link_callback, nullptr) < 0) listing_failed = true;
+    probe_attributes(file.get(), &unlisted);
+    if (H5Lvisit(file.get(), H5_INDEX_NAME, H5_ITER_NATIVE, probe_link_callback, &unlisted) < 0) unlisted = true;
   } catch (...) {  // unopenable: the parent's open reports it
   }
-  return !listing_failed;
+  return !unlisted;
 }
 
 void check_hdf5_file_survives_reading(const std::string& path, bool swmr_read) {

@@ -174,7 +174,7 @@ namespace {
 // One line per reported splitting estimate without an exact value whose depth is beyond the calibrated
 // range of its moves (rmt/splitting.h, splitting_calibrated_to_log_p).
 // First, one line per splitting estimate that did not reach the event (an upper bound only).
-std::string calibration_warnings(const rmt::CheckResult& result) {
+std::string estimate_warnings(const rmt::CheckResult& result) {
   std::string out;
   for (const rmt::KResult& r : result.results)
     if (r.method_used == rmt::Method::kSplitting && r.splitting.status != rmt::SplittingStatus::kConverged)
@@ -233,7 +233,7 @@ std::string markdown_table(const rmt::CheckResult& result) {
   }
   t << "Index theory in parentheses: GOE exact finite-k mean and variance from the Pfaffian generating function "
        "(k ≤ 100; beyond, the leading ln k/π²); diagonal binomial.\n";
-  t << calibration_warnings(result);
+  t << estimate_warnings(result);
   return t.str();
 }
 
@@ -257,7 +257,7 @@ std::string summary_text(const rmt::CheckResult& result, const rmt::CheckOptions
                   result.fit.theta, result.fit.theta_se, std::log(3.0) / 4, result.fit.linear_slope);
     out += line;
   }
-  out += calibration_warnings(result);
+  out += estimate_warnings(result);
   std::snprintf(line, sizeof line, "time %.2f s\n", result.seconds);
   return out + line;
 }
