@@ -53,11 +53,12 @@ void setup(CLI::App& app, Options& o) {
   app.add_option("--population", o.check.splitting.population, "Splitting: states per level")->capture_default_str();
   app.add_option("--level-probability", o.check.splitting.level_probability, "Splitting: kept fraction p0 per level")
       ->capture_default_str();
-  app.add_option("--moves", o.check.splitting.moves_per_state, "Splitting: pCN proposals per recorded state")
+  app.add_option("--moves", o.check.splitting.moves_per_state, "Splitting: moves per recorded state (pCN proposals, slice moves, gas or row sweeps)")
       ->capture_default_str();
   app.add_option("--splitting-moves", o.moves,
-                 "Splitting moves: auto (eigenvalues for GOE, slice for hessian, pcn otherwise), pcn (matrix entries, any ensemble), "
-                 "eigenvalues (GOE), slice (elliptical slice sampling, any ensemble)")
+                 "Splitting moves: auto (eigenvalues for GOE; for hessian rows with a constant Hessian, else slice; pcn otherwise), pcn (matrix entries, any ensemble), "
+                 "eigenvalues (GOE), slice (elliptical slice sampling, any ensemble), rows (exact elliptical slice "
+                 "steps on the directions' rows, hessian)")
       ->capture_default_str();
   app.add_option("--diagnostic-moves", o.check.splitting.diagnostic_moves,
                  "Splitting: moves of one extra chain per level whose score gives tau_int (0 = off)")
@@ -119,6 +120,9 @@ int run(Options& o, int argc, char** argv) {
   if (o.check.splitting.moves == sc::rmt::SplittingMoves::kEigenvalueGas &&
       !sc::rmt::Ensemble(o.check.ensemble, o.check.ks.front()).has_tridiagonal_model())
     throw std::invalid_argument("--splitting-moves eigenvalues needs --ensemble goe or goe-shift");
+  if (o.check.splitting.moves == sc::rmt::SplittingMoves::kRows &&
+      o.check.ensemble.kind != sc::rmt::EnsembleKind::kHessian)
+    throw std::invalid_argument("--splitting-moves rows needs --ensemble hessian");
   if (o.repetitions_flag->count() > 0) o.check.splitting.repetitions = o.check.integration.repetitions = o.repetitions;
   std::string why;
   if (!o.check.IsValid(&why)) throw std::invalid_argument(why);

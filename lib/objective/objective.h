@@ -37,6 +37,8 @@ class Objective {
 
   // True when hessian() is an analytic formula rather than an assembly from block HVPs.
   virtual bool has_analytic_hessian() const { return false; }
+  // True when ∇²f(x) is the same at every x (a quadratic): callers may compute it once.
+  virtual bool hessian_is_constant() const { return false; }
 
   // Dense Hessian (n×n, symmetric). The default assembles it from block HVPs against the identity,
   // `hessian_block_columns()` columns at a time, then symmetrises (H+Hᵀ)/2 to remove rounding asymmetry.

@@ -247,6 +247,7 @@ class Quadratic : public TestFunction {
     return 0.5 * x.dot(g);
   }
   void hessian(const Vector&, Matrix& H) const override { H = A_; }
+  bool hessian_is_constant() const override { return true; }
   void hessian_vector_product(const Vector&, const Matrix& V, Matrix& HV) const override { HV.noalias() = A_ * V; }
   std::string spec_string() const override {
     std::ostringstream s;

@@ -119,6 +119,22 @@ void Ensemble::matrix(const Eigen::VectorXd& z, Eigen::MatrixXd& H) const {
   }
 }
 
+Eigen::Index Ensemble::objective_dim() const {
+  if (options_.kind != EnsembleKind::kHessian) throw std::logic_error("objective_dim: not a hessian ensemble");
+  return function_->dim();
+}
+
+void Ensemble::objective_hessian(const Eigen::VectorXd& z, Eigen::MatrixXd& A) const {
+  const Eigen::Index n = objective_dim();
+  const Eigen::VectorXd x = options_.point_scale * z.head(n);
+  function_->hessian(x, A);
+  A = (0.5 * (A + A.transpose())).eval();
+}
+
+bool Ensemble::objective_hessian_is_constant() const {
+  return objective_dim() > 0 && (function_->hessian_is_constant() || options_.point_scale == 0.0);
+}
+
 bool Ensemble::has_tridiagonal_model() const {
   return options_.kind == EnsembleKind::kGoe || options_.kind == EnsembleKind::kGoeShift;
 }

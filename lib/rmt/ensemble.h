@@ -68,6 +68,13 @@ class Ensemble {
   // H(z), full symmetric k×k (H is resized when needed; no allocation when it already has the size,
   // except for hessian).
   void matrix(const Eigen::VectorXd& z, Eigen::MatrixXd& H) const;
+  // hessian only (std::logic_error otherwise): the objective's dimension n (z = (z_x, G), z_x the first n
+  // entries, G the n×k direction matrix column-major after them), its Hessian ∇²f(x) at x = point_scale·z_x
+  // (n×n, symmetric; without the scale s and shift μ), and whether that Hessian is the same for every z_x
+  // (a quadratic objective, or point_scale = 0).
+  Eigen::Index objective_dim() const;
+  void objective_hessian(const Eigen::VectorXd& z, Eigen::MatrixXd& A) const;
+  bool objective_hessian_is_constant() const;
   // Fills z with iid N(0, 1) from rng.
   void draw_gaussian(random::Rng& rng, Eigen::VectorXd& z) const;
 

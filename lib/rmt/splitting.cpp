@@ -1,5 +1,6 @@
 #include "rmt/splitting.h"
 
+#include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
 #include <algorithm>
 #include <boost/math/distributions/students_t.hpp>
@@ -157,6 +158,166 @@ class EllipticalSliceKernel : public GaussianCoordinateKernel {
   void adapt(const GasCounts&) {}  // nothing to tune
 };
 
+// Row moves for the hessian ensemble (splitting.h, kRows). With A = O diag(d) Oᵀ the Hessian at x and
+// Y = OᵀG (the directions' Gaussian matrix in A's eigenbasis: again iid N(0, 1), G's law being rotation
+// invariant), the level {s·λ_min(QᵀAQ) + μ > L} is {M ≻ 0}, M = Yᵀ diag(a) Y = Σ_i a_i y_i y_iᵀ,
+// a_i = d_i − τ, τ = (L − μ)/s (Sylvester: QᵀAQ − τI = R⁻ᵀ Gᵀ(A − τI) G R⁻¹ for G = QR). One move updates
+// each row y_i in turn by an elliptical slice step solved exactly: ν ~ N(0, I_k), y(θ) = y cos θ + ν sin θ,
+// θ uniform on the whole set of angles where M(θ) = M − a_i y yᵀ + a_i y(θ)y(θ)ᵀ stays positive definite.
+// That set is known in closed form: by the matrix determinant lemma F(θ) = det M(θ)/det M is
+//     F(θ) = cos²θ + 2b cos θ sin θ + E sin²θ,   b = a s_yν,  E = (1 − a s_yy)(1 + a s_νν) + b²,
+// with s_uv = uᵀM⁻¹v, and M(θ) ≻ 0 ⇔ F(θ) > 0 (M(θ) differs from the positive definite M by rank-one terms
+// of one sign each, so by interlacing at most its smallest eigenvalue can change sign). F = C₀ + C₁ cos 2θ
+// + C₂ sin 2θ: every angle when C₀ > R = |(C₁, C₂)|, else two opposite arcs of half-width acos(−C₀/R)/2.
+// Uniform θ on the exact feasible set is the limit of the paper's shrinking bracket (Murray, Adams &
+// MacKay 2010): the rotation of (y, ν) preserves N(0, I) × N(0, I) and maps the feasible set onto itself,
+// so each row update leaves the conditioned law invariant, and it never rejects. The factor of M is
+// carried through the rows by rank-one updates (the positive term first, so it stays positive definite)
+// and rebuilt at each sweep. z_x: for a constant Hessian the event does not depend on it, so it is
+// redrawn (exact Gibbs); otherwise one elliptical slice move on z_x alone (G fixed) precedes each sweep and
+// A is re-decomposed. The score is evaluated once per call, after the last sweep, the usual way (QR and
+// λ_min); a state that a rounding error left on the wrong side of the level (never seen) is dropped for
+// the state the call began from. Cost per sweep: about 4nk² flops for the rows, n²k twice for the basis
+// change, against 2nk² + n²k for one matrix evaluation; counted: one evaluation per call (plus the slice
+// proposals and one per decomposition when A depends on x).
+class RowSliceKernel : public GaussianCoordinateKernel {
+ public:
+  explicit RowSliceKernel(const Ensemble& ensemble)
+      : GaussianCoordinateKernel(ensemble),
+        n_(ensemble.objective_dim()),
+        k_(ensemble.k()),
+        constant_(ensemble.objective_hessian_is_constant()) {
+    if (constant_) {
+      Eigen::MatrixXd A;
+      ensemble.objective_hessian(Eigen::VectorXd::Zero(ensemble.gaussian_dim()), A);
+      decompose(A, basis_, spectrum_);
+    }
+  }
+  struct Workspace : GaussianCoordinateKernel::Workspace {
+    Eigen::MatrixXd A, basis, Y, M;
+    Eigen::VectorXd spectrum, a, y, y_new, nu_row, p, r, start;
+    Eigen::LLT<Eigen::MatrixXd> llt;
+  };
+  void move(Eigen::VectorXd& z, double& score, double threshold, int moves, random::Rng& rng, Workspace& w,
+            GasCounts& counts) const {
+    const EnsembleOptions& o = ensemble_.options();
+    const double tau = (threshold - o.shift) / o.scale;  // s·λ + μ > L ⇔ λ > τ (s > 0)
+    w.start = z;
+    Eigen::Map<Eigen::MatrixXd> G(z.data() + n_, n_, k_);
+    bool ok = true;
+    if (constant_) {
+      for (Eigen::Index i = 0; i < n_; ++i) z[i] = rng.normal();
+      w.Y.noalias() = basis_.transpose() * G;
+      w.a = spectrum_.array() - tau;
+      for (int move = 0; move < moves && ok; ++move) ok = row_sweep(w, rng);
+      G.noalias() = basis_ * w.Y;
+    } else {
+      for (int move = 0; move < moves && ok; ++move) {
+        point_slice(z, threshold, rng, w, counts);
+        ensemble_.objective_hessian(z, w.A);
+        decompose(w.A, w.basis, w.spectrum);
+        ++counts.proposed[0];
+        w.Y.noalias() = w.basis.transpose() * G;
+        w.a = w.spectrum.array() - tau;
+        ok = row_sweep(w, rng);
+        G.noalias() = w.basis * w.Y;
+      }
+    }
+    double s = score;
+    if (ok) {
+      ensemble_.matrix(z, w.H);
+      s = lambda_min(w.H);
+      ++counts.proposed[0];
+    }
+    if (ok && s > threshold) {
+      score = s;
+      counts.accepted[0] += moves;
+    } else {
+      z = w.start;
+    }
+  }
+  void adapt(const GasCounts&) {}  // nothing to tune
+
+ private:
+  static void decompose(const Eigen::MatrixXd& A, Eigen::MatrixXd& basis, Eigen::VectorXd& spectrum) {
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(A);
+    basis = solver.eigenvectors();
+    spectrum = solver.eigenvalues();
+  }
+  // One elliptical slice move (EllipticalSliceKernel) on z_x alone.
+  void point_slice(Eigen::VectorXd& z, double threshold, random::Rng& rng, Workspace& w, GasCounts& counts) const {
+    constexpr double kTwoPi = 2.0 * std::numbers::pi;
+    w.nu.resize(n_);
+    for (Eigen::Index i = 0; i < n_; ++i) w.nu[i] = rng.normal();
+    double theta = kTwoPi * rng.uniform();
+    double low = theta - kTwoPi, high = theta;
+    w.proposal = z;
+    for (;;) {
+      w.proposal.head(n_) = std::cos(theta) * z.head(n_) + std::sin(theta) * w.nu;
+      ++counts.proposed[0];
+      if (in_level(ensemble_, w.proposal, threshold, w.H, w.work)) {
+        z.head(n_) = w.proposal.head(n_);
+        return;
+      }
+      (theta < 0 ? low : high) = theta;
+      if (high - low < 1e-12) return;
+      theta = low + (high - low) * rng.uniform();
+    }
+  }
+  // One sweep over the rows of w.Y with weights w.a (above). False when the factor of M fails (rounding at
+  // the edge of the level; the caller then keeps its starting state).
+  bool row_sweep(Workspace& w, random::Rng& rng) const {
+    constexpr double kPi = std::numbers::pi;
+    w.M.noalias() = w.Y.transpose() * w.a.asDiagonal() * w.Y;
+    w.llt.compute(w.M);
+    if (w.llt.info() != Eigen::Success) return false;
+    w.nu_row.resize(k_);
+    for (Eigen::Index i = 0; i < n_; ++i) {
+      const double a = w.a[i];
+      w.y = w.Y.row(i).transpose();
+      for (Eigen::Index j = 0; j < k_; ++j) w.nu_row[j] = rng.normal();
+      double theta;
+      if (a == 0.0) {
+        theta = 2.0 * kPi * rng.uniform();  // the row does not enter M
+      } else {
+        w.p = w.y;
+        w.llt.matrixL().solveInPlace(w.p);
+        w.r = w.nu_row;
+        w.llt.matrixL().solveInPlace(w.r);
+        const double syy = w.p.squaredNorm(), syn = w.p.dot(w.r), snn = w.r.squaredNorm();
+        const double b = a * syn;
+        const double E = (1.0 - a * syy) * (1.0 + a * snn) + b * b;
+        const double C0 = 0.5 * (1.0 + E), C1 = 0.5 * (1.0 - E), C2 = b;
+        const double R = std::hypot(C1, C2);
+        const double u = rng.uniform(), side = rng.uniform();
+        if (!(C0 < R)) {
+          theta = 2.0 * kPi * u;  // F > 0 on the whole circle
+        } else {
+          const double half = std::acos(std::clamp(-C0 / R, -1.0, 1.0));
+          const double phi = std::atan2(C2, C1) + half * (2.0 * u - 1.0);  // 2θ, inside the arc around 0
+          theta = 0.5 * phi + (side < 0.5 ? 0.0 : kPi);
+        }
+      }
+      w.y_new = std::cos(theta) * w.y + std::sin(theta) * w.nu_row;
+      if (a > 0) {
+        w.llt.rankUpdate(w.y_new, a);
+        w.llt.rankUpdate(w.y, -a);
+      } else if (a < 0) {
+        w.llt.rankUpdate(w.y, -a);
+        w.llt.rankUpdate(w.y_new, a);
+      }
+      if (w.llt.info() != Eigen::Success) return false;
+      w.Y.row(i) = w.y_new.transpose();
+    }
+    return true;
+  }
+
+  Eigen::Index n_, k_;
+  bool constant_;
+  Eigen::MatrixXd basis_;   // O, when constant_
+  Eigen::VectorXd spectrum_;  // d, when constant_
+};
+
 // The GOE eigenvalues as a Coulomb gas (rmt/coulomb_gas.h): single-eigenvalue, translation and dilation
 // moves conditioned on the level, in k dimensions instead of k(k+1)/2, which mixes where the matrix-space
 // pCN chains freeze (observed: pCN at k ≥ 17 gave estimates many orders of magnitude low). The state holds
@@ -311,6 +472,9 @@ namespace {
 // range a correct t₇ interval gives.
 constexpr double kPcnCalibratedToLogP = -24.0;
 constexpr double kSliceCalibratedToLogP = -43.0;
+// Row moves (session 5): 18–20/20 in every cell from ln P = −15 to −291 but one (17/20 at −43, a 7.5% event
+// for a correct interval; seeds 21–40 there: 19/20), runs combined in log space.
+constexpr double kRowsCalibratedToLogP = -291.0;
 
 // Which moves a run uses (splitting.h; never kAuto); throws for invalid options.
 SplittingMoves moves_used(const Ensemble& ensemble, const SplittingOptions& options) {
@@ -318,11 +482,16 @@ SplittingMoves moves_used(const Ensemble& ensemble, const SplittingOptions& opti
   if (!options.IsValid(&why)) throw std::invalid_argument(why);
   if (options.moves == SplittingMoves::kEigenvalueGas && !ensemble.has_tridiagonal_model())
     throw std::invalid_argument("splitting moves 'eigenvalues' need ensemble goe or goe-shift");
+  if (options.moves == SplittingMoves::kRows && ensemble.options().kind != EnsembleKind::kHessian)
+    throw std::invalid_argument("splitting moves 'rows' need ensemble hessian");
   if (options.moves != SplittingMoves::kAuto) return options.moves;
   if (ensemble.has_tridiagonal_model()) return SplittingMoves::kEigenvalueGas;
-  // hessian: slice moves — calibrated deeper than pcn at 3.8× its CPU time (docs/rmt.md, "Calibration:
-  // objective Hessians"); the other ensembles keep pcn.
-  return ensemble.options().kind == EnsembleKind::kHessian ? SplittingMoves::kEllipticalSlice : SplittingMoves::kMatrixPcn;
+  // hessian: row moves where the Hessian is constant — calibrated far deeper than slice and pcn, at about
+  // half the CPU time of slice (docs/rmt.md, "Calibration: objective Hessians"); where it depends on x, a row
+  // sweep needs an n×n eigendecomposition per move (n³ against slice's few nk² evaluations), so slice stays.
+  // The other ensembles keep pcn.
+  if (ensemble.options().kind != EnsembleKind::kHessian) return SplittingMoves::kMatrixPcn;
+  return ensemble.objective_hessian_is_constant() ? SplittingMoves::kRows : SplittingMoves::kEllipticalSlice;
 }
 
 }  // namespace
@@ -333,6 +502,8 @@ double splitting_calibrated_to_log_p(SplittingMoves moves) {
       return kPcnCalibratedToLogP;
     case SplittingMoves::kEllipticalSlice:
       return kSliceCalibratedToLogP;
+    case SplittingMoves::kRows:
+      return kRowsCalibratedToLogP;
     case SplittingMoves::kEigenvalueGas:
       return std::numeric_limits<double>::quiet_NaN();
     case SplittingMoves::kAuto:
@@ -359,6 +530,9 @@ void subset_simulation_compute_items(const Ensemble& ensemble, const SplittingOp
       run = level_loop(kernel, options, seed, stream_base, static_cast<std::uint64_t>(rep));
     } else if (moves == SplittingMoves::kEllipticalSlice) {
       EllipticalSliceKernel kernel(ensemble);
+      run = level_loop(kernel, options, seed, stream_base, static_cast<std::uint64_t>(rep));
+    } else if (moves == SplittingMoves::kRows) {
+      RowSliceKernel kernel(ensemble);
       run = level_loop(kernel, options, seed, stream_base, static_cast<std::uint64_t>(rep));
     } else {
       MatrixPcnKernel kernel(ensemble, options.initial_step);
@@ -420,20 +594,22 @@ SplittingResult subset_simulation_from_items(const Ensemble& ensemble, const Spl
                                      run.begin() + static_cast<std::ptrdiff_t>(at_tau + 1 + taus));
   }
   const double R = options.repetitions;
-  // Mean and spread on estimates scaled by the largest run, so nothing underflows: log_p stays right
-  // even where p itself is below the smallest double (GOE beyond k ≈ 45).
-  const double top = *std::max_element(r.run_log_estimates.begin(), r.run_log_estimates.end());
+  // The runs are combined in log space (splitting.h): each run's ln P̂ is unbiased for ln P to O(1/N) per
+  // level, while P̂ itself is log-normal with E[P̂] = P·exp(σ²/2), σ² ≈ levels·(1 − p₀)/(p₀N) — a mean of
+  // the runs' P̂ (this code before session 5) sat σ²/2 above ln P: +0.20 ± 0.05 measured at ln P = −146.
   double mean = 0;
-  for (double l : r.run_log_estimates) mean += std::exp(l - top) / R;
+  for (double l : r.run_log_estimates) mean += l / R;
   double var = 0;
-  for (double l : r.run_log_estimates) var += (std::exp(l - top) - mean) * (std::exp(l - top) - mean) / (R - 1);
-  r.log_p = top + std::log(mean);
+  for (double l : r.run_log_estimates) var += (l - mean) * (l - mean) / (R - 1);
+  r.relative_error = std::sqrt(var / R);  // standard error of ln P̂
+  // The point estimate P̂ = exp(mean − s²/(2R)) removes the first-order bias of exponentiating the mean
+  // (as rmt/integration.h); the interval is centred on the mean.
+  r.log_p = mean - var / (2 * R);
   r.p = std::exp(r.log_p);
-  r.relative_error = std::sqrt(var / R) / mean;
   const double t = boost::math::quantile(boost::math::students_t_distribution<double>(R - 1),
                                          0.5 + options.confidence / 2);
-  r.log_ci_low = r.log_p - t * r.relative_error;
-  r.log_ci_high = r.log_p + t * r.relative_error;
+  r.log_ci_low = mean - t * r.relative_error;
+  r.log_ci_high = mean + t * r.relative_error;
   if (r.status != SplittingStatus::kConverged)  // an upper bound only (splitting.h): nothing below it is excluded
     r.log_ci_low = -std::numeric_limits<double>::infinity();
   r.ci_low = std::exp(r.log_ci_low);

@@ -12,11 +12,15 @@
 // multiply by that fraction. The step size √(1−ρ²) is adapted between levels from the previous level's
 // acceptance rate (a deterministic function of the run, so results do not depend on threads).
 //
-// Error: `repetitions` independent runs (own streams); the estimate is their mean, its relative error
-// the standard error of the mean over the estimate, and the interval p·exp(±t·rel) with t the Student
-// quantile at `confidence` for repetitions − 1 degrees of freedom (log-normal approximation; the
-// spread of runs is measured, not assumed). The fixed-p₀ estimator has a bias of order 1/population
-// (Cérou et al., Stat. Comput. 22 (2012) 795), far below the reported errors at the defaults.
+// Error: `repetitions` independent runs (own streams), combined in log space: the interval is
+// m ± t·s/√R with m and s the mean and standard deviation of the runs' ln P̂ (t the Student quantile at
+// `confidence` for R − 1 degrees of freedom; the spread of runs is measured, not assumed), the point
+// estimate P̂ = exp(m − s²/(2R)). Why log space: with ideal chains each level's log-advance is an order
+// statistic whose mean is ln(1/p₀) + O(1/N) (Rényi's representation), so a run's ln P̂ is unbiased to
+// about 5e-4 per level at N = 1000 (a residual of order levels/N; Cérou et al., Stat. Comput. 22 (2012)
+// 795), while P̂ itself is log-normal and its linear mean sits σ²/2 high, σ² ≈ levels·(1 − p₀)/(p₀N): the
+// linear mean used before session 5 gave +0.20 ± 0.05 in ln P at ln P = −146 (91 levels), within 10% of
+// that prediction (docs/rmt.md, "Calibration: objective Hessians").
 //
 // Chains of one level run in parallel (OpenMP); chain c of level ℓ in repetition r draws from
 // Rng(seed, stream_id({stream_base, r, ℓ, c})), and reductions are in chain order: same bits for any
@@ -40,22 +44,29 @@ namespace saddlescope::rmt {
 // state) and draw again; the first proposal inside is the move. It leaves N(0, I) × 1{λ_min > L} invariant
 // (the paper's Gaussian prior × likelihood with the likelihood an indicator), needs no step size, and
 // always moves; its cost is the number of proposals per move (moves_per_state moves per recorded state).
-// Any ensemble. kAuto: the eigenvalue gas where it exists — the pCN chains in k(k+1)/2 dimensions stop
-// mixing at deep levels (measured: estimates orders of magnitude low for k ≥ 17) —, slice for hessian
-// (calibrated deeper than pcn there, docs/rmt.md) and pcn for diagonal and wishart.
-enum class SplittingMoves { kAuto, kMatrixPcn, kEigenvalueGas, kEllipticalSlice };
+// Any ensemble. kRows (hessian only): with A = O diag(d) Oᵀ the Hessian and Y = OᵀG the directions' Gaussian
+// matrix in its eigenbasis, the level is Σ_i (d_i − τ) y_i y_iᵀ ≻ 0 (Sylvester); each move updates every row
+// y_i by an elliptical slice step whose whole feasible set of angles is known in closed form (the matrix
+// determinant lemma), so θ is drawn uniformly on it — exact, never rejected, O(k²) per row (splitting.cpp,
+// RowSliceKernel). kAuto: the eigenvalue gas where it exists — the pCN chains in k(k+1)/2 dimensions stop
+// mixing at deep levels (measured: estimates orders of magnitude low for k ≥ 17) —, for hessian rows
+// when its Hessian is constant (calibrated far deeper than slice and pcn there, docs/rmt.md) and slice when
+// it depends on the point (a row sweep would need an n×n eigendecomposition per move), pcn for diagonal
+// and wishart.
+enum class SplittingMoves { kAuto, kMatrixPcn, kEigenvalueGas, kEllipticalSlice, kRows };
 inline constexpr auto kSplittingMovesNames = text::make_name_table<SplittingMoves>(
     "moves", {{SplittingMoves::kAuto, "auto"},
               {SplittingMoves::kMatrixPcn, "pcn"},
               {SplittingMoves::kEigenvalueGas, "eigenvalues"},
-              {SplittingMoves::kEllipticalSlice, "slice"}});
+              {SplittingMoves::kEllipticalSlice, "slice"},
+              {SplittingMoves::kRows, "rows"}});
 inline std::string to_string(SplittingMoves moves) { return std::string(kSplittingMovesNames.name(moves)); }
 
 struct SplittingOptions {
   SplittingMoves moves = SplittingMoves::kAuto;
   std::int64_t population = 1000;  // states per level; ≥ 10
   double level_probability = 0.2;  // p₀: 0.2 minimises variance × cost for ideal chains; in (0, 0.5]
-  int moves_per_state = 3;         // pCN proposals (or eigenvalue sweeps) between recorded states; ≥ 1
+  int moves_per_state = 3;         // moves (pCN proposals, slice moves, gas or row sweeps) between recorded states; ≥ 1
   int repetitions = 8;             // independent runs for the error bar; ≥ 2
   double initial_step = 0.5;       // √(1−ρ²) at the first level; in (0, 1]
   int max_levels = 5000;           // a run that needs more stops with status kMaxLevels
@@ -84,9 +95,9 @@ inline std::string to_string(SplittingStatus status) { return std::string(kSplit
 
 struct SplittingResult {
   SplittingStatus status = SplittingStatus::kConverged;
-  double p = 0;                       // mean of the run estimates
-  double relative_error = 0;          // standard error of the mean / p
-  double ci_low = 0, ci_high = 0;     // p·exp(∓t·relative_error)
+  double p = 0;                       // exp(m − s²/(2R)), m and s the mean and sd of the runs' ln P̂
+  double relative_error = 0;          // s/√R: the standard error of ln P̂
+  double ci_low = 0, ci_high = 0;     // exp(m ∓ t·relative_error)
   double log_ci_low = 0, log_ci_high = 0;  // their logs (finite where they underflow)
   double log_p = 0;                   // ln p (finite even where p underflows to 0)
   std::vector<double> run_estimates;      // one per repetition (0 where it underflows)

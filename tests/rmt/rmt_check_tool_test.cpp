@@ -170,9 +170,20 @@ TEST(RmtCheckTool, SliceMovesEndToEnd) {
   std::filesystem::remove(path);
 }
 
+TEST(RmtCheckTool, RowMovesEndToEnd) {
+  // --splitting-moves rows on the same two-level Hessian: the estimate inside its interval around the exact
+  // value (4 standard errors, as in tests/rmt/rows_test.cpp), and the moves named in the JSON.
+  const auto o = run("--ensemble hessian --objective quadratic:n=14,kappa=1,negative=7 --k 6 --method splitting "
+                     "--splitting-moves rows --population 200 --repetitions 4 --json");
+  ASSERT_EQ(o.code, 0);
+  const auto r = nlohmann::json::parse(o.out)["results"][0];
+  EXPECT_EQ(r["splitting"]["moves"], "rows");
+  EXPECT_NEAR(r["log_p"].get<double>(), 21 * std::log(0.5), 4 * r["relative_error"].get<double>());
+}
+
 TEST(RmtCheckTool, BadSplittingMovesAreRefusedWithOneLine) {
   for (const std::string args : {"--splitting-moves sliced", "--ensemble hessian --k 2 --splitting-moves eigenvalues",
-                                 "--diagnostic-moves -1"}) {
+                                 "--ensemble goe --k 2 --splitting-moves rows", "--diagnostic-moves -1"}) {
     const std::string command = std::string(SADDLESCOPE_BIN_DIR) + "/rmt-check " + args + " 2>&1 >/dev/null";
     FILE* pipe = popen(command.c_str(), "r");
     ASSERT_NE(pipe, nullptr);
