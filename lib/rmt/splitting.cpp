@@ -122,37 +122,45 @@ class MatrixPcnKernel : public GaussianCoordinateKernel {
   double step_;
 };
 
-// Elliptical slice sampling on the Gaussian coordinates z of H restricted to the level (any ensemble;
-// splitting.h). With an indicator likelihood the slice height is irrelevant: every point of the ellipse
-// inside the level is on the slice, so the move is the paper's shrinking-bracket loop with "inside the
-// level" as its test. The bracket always contains θ = 0, the current state (inside), so the loop ends with
-// probability 1; a bracket narrower than 1e-12 rad (the state's own rounding neighbourhood — never seen)
-// leaves the state where it is rather than loop on.
+// One elliptical slice move (Murray, Adams & MacKay 2010, Fig. 2) on the `count` coordinates of z from
+// `first` on, the others held fixed, restricted to the level. With an indicator likelihood the slice height
+// is irrelevant: every point of the ellipse inside the level is on the slice, so the move is the paper's
+// shrinking-bracket loop with "inside the level" as its test. The bracket always contains θ = 0, the current
+// state (inside), so the loop ends with probability 1; a bracket narrower than 1e-12 rad (the state's own
+// rounding neighbourhood — never seen) leaves the state where it is rather than loop on. Returns whether
+// the state moved; then w.H holds its matrix. One matrix evaluation per proposal (counts.proposed[0]).
+bool elliptical_slice_move(const Ensemble& ensemble, Eigen::VectorXd& z, Eigen::Index first, Eigen::Index count,
+                           double threshold, random::Rng& rng, GaussianCoordinateKernel::Workspace& w,
+                           GasCounts& counts) {
+  constexpr double kTwoPi = 2.0 * std::numbers::pi;
+  w.nu.resize(count);
+  for (Eigen::Index i = 0; i < count; ++i) w.nu[i] = rng.normal();
+  double theta = kTwoPi * rng.uniform();
+  double low = theta - kTwoPi, high = theta;
+  w.proposal = z;
+  for (;;) {
+    w.proposal.segment(first, count) = std::cos(theta) * z.segment(first, count) + std::sin(theta) * w.nu;
+    ++counts.proposed[0];
+    if (in_level(ensemble, w.proposal, threshold, w.H, w.work)) {
+      z.segment(first, count) = w.proposal.segment(first, count);
+      return true;
+    }
+    (theta < 0 ? low : high) = theta;
+    if (high - low < 1e-12) return false;
+    theta = low + (high - low) * rng.uniform();
+  }
+}
+
+// Elliptical slice sampling on all the Gaussian coordinates z of H (any ensemble; splitting.h).
 class EllipticalSliceKernel : public GaussianCoordinateKernel {
  public:
   explicit EllipticalSliceKernel(const Ensemble& ensemble) : GaussianCoordinateKernel(ensemble) {}
   void move(Eigen::VectorXd& z, double& score, double threshold, int moves, random::Rng& rng, Workspace& w,
             GasCounts& counts) const {
-    constexpr double kTwoPi = 2.0 * std::numbers::pi;
-    w.nu.resize(z.size());
-    w.proposal.resize(z.size());
     for (int move = 0; move < moves; ++move) {
-      for (Eigen::Index i = 0; i < z.size(); ++i) w.nu[i] = rng.normal();
-      double theta = kTwoPi * rng.uniform();
-      double low = theta - kTwoPi, high = theta;
-      for (;;) {
-        w.proposal = std::cos(theta) * z + std::sin(theta) * w.nu;
-        ++counts.proposed[0];
-        if (in_level(ensemble_, w.proposal, threshold, w.H, w.work)) {
-          z = w.proposal;
-          score = lambda_min(w.H);
-          ++counts.accepted[0];
-          break;
-        }
-        (theta < 0 ? low : high) = theta;
-        if (high - low < 1e-12) break;
-        theta = low + (high - low) * rng.uniform();
-      }
+      if (!elliptical_slice_move(ensemble_, z, 0, z.size(), threshold, rng, w, counts)) continue;
+      score = lambda_min(w.H);
+      ++counts.accepted[0];
     }
   }
   void adapt(const GasCounts&) {}  // nothing to tune
@@ -213,7 +221,7 @@ class RowSliceKernel : public GaussianCoordinateKernel {
       G.noalias() = basis_ * w.Y;
     } else {
       for (int move = 0; move < moves && ok; ++move) {
-        point_slice(z, threshold, rng, w, counts);
+        elliptical_slice_move(ensemble_, z, 0, n_, threshold, rng, w, counts);  // z_x alone, G fixed
         ensemble_.objective_hessian(z, w.A);
         decompose(w.A, w.basis, w.spectrum);
         ++counts.proposed[0];
@@ -239,30 +247,12 @@ class RowSliceKernel : public GaussianCoordinateKernel {
   void adapt(const GasCounts&) {}  // nothing to tune
 
  private:
+  // Eigen's solver, not curvature::dense_spectrum: that one runs on OpenBLAS, whose bits may change with its
+  // thread count, and this runs inside the OpenMP chains whose results must not (splitting.h).
   static void decompose(const Eigen::MatrixXd& A, Eigen::MatrixXd& basis, Eigen::VectorXd& spectrum) {
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(A);
     basis = solver.eigenvectors();
     spectrum = solver.eigenvalues();
-  }
-  // One elliptical slice move (EllipticalSliceKernel) on z_x alone.
-  void point_slice(Eigen::VectorXd& z, double threshold, random::Rng& rng, Workspace& w, GasCounts& counts) const {
-    constexpr double kTwoPi = 2.0 * std::numbers::pi;
-    w.nu.resize(n_);
-    for (Eigen::Index i = 0; i < n_; ++i) w.nu[i] = rng.normal();
-    double theta = kTwoPi * rng.uniform();
-    double low = theta - kTwoPi, high = theta;
-    w.proposal = z;
-    for (;;) {
-      w.proposal.head(n_) = std::cos(theta) * z.head(n_) + std::sin(theta) * w.nu;
-      ++counts.proposed[0];
-      if (in_level(ensemble_, w.proposal, threshold, w.H, w.work)) {
-        z.head(n_) = w.proposal.head(n_);
-        return;
-      }
-      (theta < 0 ? low : high) = theta;
-      if (high - low < 1e-12) return;
-      theta = low + (high - low) * rng.uniform();
-    }
   }
   // One sweep over the rows of w.Y with weights w.a (above). False when the factor of M fails (rounding at
   // the edge of the level; the caller then keeps its starting state).
